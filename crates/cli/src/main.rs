@@ -1,2 +1,99 @@
+//! `boot-sim`: a Xen-style boot simulator. This binary parses arguments,
+//! calls the library crates and renders what they return; it is the only
+//! place that prints.
 #![forbid(unsafe_code)]
-fn main() {}
+
+mod cat;
+mod inspect;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use output::{Exit, Out};
+
+/// Shows, step by step, how a raw disk image (an AMI root volume) boots
+/// under Xen: HVM (firmware, MBR, boot loader) or PV (PV-GRUB, domain builder).
+///
+/// Exit status: 0 success, 1 the image cannot boot the way asked,
+/// 2 usage or I/O error (including images too damaged to read).
+#[derive(Parser, Debug)]
+#[command(name = "boot-sim", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Layout, boot code, filesystems and boot-loader configs of an image.
+    ///
+    /// Reads the partition table (MBR with logical partitions, GPT with its
+    /// backup, or none), names every partition the way GRUB legacy
+    /// ((hd0,0)), GRUB 2 ((hd0,msdos1)) and Linux/Xen (xvda1) do, identifies
+    /// the boot code in sector 0 and where it loads its next stage from,
+    /// and lists the GRUB/extlinux/BLS config files on each filesystem with
+    /// their symlinks resolved. The image is opened read-only.
+    ///
+    /// Example: boot-sim inspect fixtures/images/pv-whole-disk.img
+    Inspect {
+        /// The raw disk image.
+        image: PathBuf,
+        /// JSON Lines: one object per line with a "type" field
+        /// (disk, partition, config, diagnostic).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a file from a filesystem inside the image, following symlinks.
+    ///
+    /// The path takes a GRUB or Linux device prefix: (hd0,0)/boot/grub/menu.lst,
+    /// (hd0,msdos1)/etc/fstab, xvda5:/boot/grub/menu.lst, or just a path when
+    /// the image has a single filesystem (the first one with the file wins).
+    ///
+    /// Example: boot-sim cat fixtures/images/pv-whole-disk.img /boot/grub/menu.lst
+    Cat {
+        image: PathBuf,
+        /// [DEVICE]PATH, e.g. (hd0,0)/boot/grub/grub.conf
+        path: String,
+    },
+    /// Not supported yet: simulate a boot (--mode pv|hvm|pvhvm).
+    #[command(hide = true)]
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+    /// Not supported yet: compare the hvm, pv and pvhvm boots of an image.
+    #[command(hide = true)]
+    Compare {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+    /// Not supported yet: emulated vs PV-driver I/O report.
+    #[command(hide = true)]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+    /// Not supported yet: the boot menu a loader would show and its choice.
+    #[command(hide = true)]
+    Menu {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut out = Out::stdout();
+    let result = match cli.command {
+        Command::Inspect { image, json } => inspect::run(&mut out, &image, json),
+        Command::Cat { image, path } => cat::run(&mut out, &image, &path),
+        Command::Run { .. } => Err(Exit::not_supported("run")),
+        Command::Compare { .. } => Err(Exit::not_supported("compare")),
+        Command::Bench { .. } => Err(Exit::not_supported("bench")),
+        Command::Menu { .. } => Err(Exit::not_supported("menu")),
+    };
+    output::finish(out, result)
+}

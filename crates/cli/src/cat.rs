@@ -1,0 +1,60 @@
+//! `boot-sim cat IMAGE [DEVICE]PATH`.
+
+use std::path::Path;
+
+use disk_image::disk::split_device_path;
+use disk_image::fs::{self, Filesystem};
+use disk_image::{Disk, Volume};
+
+use crate::output::{Exit, Out};
+
+/// Largest file `cat` prints (kernels and initrds fit; whole filesystems do not).
+const MAX_CAT_BYTES: u64 = 1 << 30;
+
+fn split_spec(spec: &str) -> Result<(Option<&str>, &str), Exit> {
+    if spec.starts_with('(') {
+        return split_device_path(spec).map_err(Exit::from);
+    }
+    // Linux style: xvda1:/boot/grub/menu.lst
+    if let Some((dev, _)) = spec.split_once(":/") {
+        return Ok((Some(dev), &spec[dev.len() + 1..]));
+    }
+    Ok((None, spec))
+}
+
+pub fn run(out: &mut Out, image: &Path, spec: &str) -> Result<(), Exit> {
+    let disk = Disk::open(image)?;
+    let (device, path) = split_spec(spec)?;
+    if !path.starts_with('/') {
+        return Err(Exit::Error(format!("{spec}: the path must be absolute (start with /)")));
+    }
+    let candidates: Vec<Volume> = match device {
+        Some(d) => vec![disk.volume(d).ok_or_else(|| {
+            let known: Vec<String> = disk
+                .volumes()
+                .iter()
+                .map(|v| format!("{} {} {}", v.names.grub, v.names.grub2, v.names.linux))
+                .collect();
+            Exit::Error(format!("{d}: no such device in {} (it has: {})", image.display(), known.join("; ")))
+        })?],
+        None => disk.volumes().to_vec(),
+    };
+    let mut last_err = None;
+    for v in &candidates {
+        let fs: Box<dyn Filesystem> = match disk.open_fs(v) {
+            Ok(fs) => fs,
+            Err(e) => {
+                last_err = Some(e);
+                continue;
+            }
+        };
+        match fs::read_resolved(&*fs, path, MAX_CAT_BYTES) {
+            Ok((_, data)) => return out.bytes(&data),
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(match last_err {
+        Some(e) => Exit::Error(e.to_string()),
+        None => Exit::Error(format!("{}: no volumes", image.display())),
+    })
+}

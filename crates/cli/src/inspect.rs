@@ -1,0 +1,219 @@
+//! `boot-sim inspect IMAGE [--json]`.
+
+use std::io::Write;
+use std::path::Path;
+
+use disk_image::bootcode::NextStage;
+use disk_image::inspect::{self, DiskReport, VolumeReport};
+use disk_image::partition::{PartitionType, Scheme};
+use disk_image::{Disk, Severity};
+use serde_json::{Value, json};
+
+use crate::output::{Exit, Out, human_size};
+
+pub fn run(out: &mut Out, image: &Path, as_json: bool) -> Result<(), Exit> {
+    let disk = Disk::open(image)?;
+    let report = inspect::inspect(&disk)?;
+    if as_json {
+        render_json(out, &report)?;
+    } else {
+        render_text(out, &report)?;
+    }
+    // Diagnostics also go to stderr so that scripts reading stdout see them.
+    for d in &report.diagnostics {
+        eprintln!("boot-sim: {d}");
+    }
+    if report.diagnostics.iter().any(|d| d.severity == Severity::Error) { Err(Exit::Failed) } else { Ok(()) }
+}
+
+fn scheme_name(s: Scheme) -> &'static str {
+    match s {
+        Scheme::Mbr => "mbr",
+        Scheme::Gpt => "gpt",
+        Scheme::None => "none",
+    }
+}
+
+fn type_code(v: &VolumeReport) -> Option<String> {
+    v.volume.partition.as_ref().map(|p| p.ptype.code())
+}
+
+fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
+    out.json(&json!({
+        "type": "disk",
+        "image": r.image,
+        "size_bytes": r.size_bytes,
+        "sectors": r.sectors,
+        "table": scheme_name(r.scheme),
+        "disk_signature": r.disk_signature.map(|s| format!("{s:#010x}")),
+        "disk_guid": r.disk_guid,
+        "gpt_header_lba": r.gpt_header_lba,
+        "signature": r.boot_sector.signature,
+        "boot_code": r.boot_sector.code,
+        "next_stage": r.next_stage,
+    }))?;
+    for v in &r.volumes {
+        let p = v.volume.partition.as_ref();
+        out.json(&json!({
+            "type": "partition",
+            "number": p.map(|p| p.number),
+            "grub": v.volume.names.grub,
+            "grub2": v.volume.names.grub2,
+            "linux": v.volume.names.linux,
+            "role": p.map_or(json!("whole-disk"), |p| json!(p.role)),
+            "start_lba": v.volume.start_bytes / 512,
+            "sectors": v.volume.len_bytes / 512,
+            "type_code": type_code(v),
+            "type_name": p.and_then(|p| p.ptype.name()),
+            "bootable": p.is_some_and(|p| p.bootable),
+            "gpt_name": p.and_then(|p| p.gpt.as_ref()).map(|g| g.name.clone()),
+            "partuuid": p.and_then(|p| p.gpt.as_ref()).map(|g| g.unique_guid),
+            "fs": v.fs.as_ref().map(|f| f.kind.name()),
+            "label": v.fs.as_ref().and_then(|f| f.label.clone()),
+            "uuid": v.fs.as_ref().and_then(|f| f.uuid.clone()),
+            "fs_error": v.fs_error,
+            "boot_code": v.boot_sector.as_ref().map(|b| &b.code),
+        }))?;
+    }
+    for v in &r.volumes {
+        for c in &v.configs {
+            out.json(&json!({
+                "type": "config",
+                "device": v.volume.names.grub,
+                "linux": v.volume.names.linux,
+                "path": c.path,
+                "resolved_path": c.resolved_path,
+                "format": c.format,
+                "size": c.size,
+                "symlinks": c.hops.iter().map(|(l, t)| json!({"link": l, "target": t})).collect::<Vec<Value>>(),
+                "error": c.error,
+            }))?;
+        }
+    }
+    for d in &r.diagnostics {
+        out.json(&json!({
+            "type": "diagnostic",
+            "severity": d.severity,
+            "offset": d.offset,
+            "message": d.message,
+        }))?;
+    }
+    Ok(())
+}
+
+fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
+    writeln!(out, "Disk {}: {}, {} sectors of 512 bytes", r.image, human_size(r.size_bytes), r.sectors)?;
+    let table = match r.scheme {
+        Scheme::Mbr => format!("MBR, disk signature {:#010x}", r.disk_signature.unwrap_or(0)),
+        Scheme::Gpt => format!(
+            "GPT, disk GUID {} (header at LBA {}), protective MBR",
+            r.disk_guid.map(|g| g.to_string()).unwrap_or_else(|| "?".into()),
+            r.gpt_header_lba.map(|l| l.0.to_string()).unwrap_or_else(|| "?".into())
+        ),
+        Scheme::None => "none (the disk is one volume, (hd0))".into(),
+    };
+    writeln!(out, "Partition table: {table}")?;
+    writeln!(
+        out,
+        "Boot code (sector 0): {}{}",
+        r.boot_sector.code.describe(),
+        if r.boot_sector.signature { "" } else { " [no 0x55AA signature]" }
+    )?;
+    if let Some(n) = &r.next_stage {
+        let found = match &n.found {
+            NextStage::GrubLegacyStart { loads } => format!("GRUB legacy start sector (Loading {loads})"),
+            NextStage::Grub2Diskboot => "GRUB 2 diskboot.img (start of core.img)".into(),
+            NextStage::Empty => "all zero: the next stage is missing".into(),
+            NextStage::Unrecognised => "unrecognised bytes".into(),
+            NextStage::PastEnd => "beyond the end of the image".into(),
+        };
+        writeln!(out, "  next stage at LBA {} ({}): {found}", n.lba, n.location)?;
+    }
+    writeln!(out)?;
+    let rows: Vec<[String; 10]> = r
+        .volumes
+        .iter()
+        .map(|v| {
+            let p = v.volume.partition.as_ref();
+            let ty = match p.map(|p| &p.ptype) {
+                Some(PartitionType::Mbr(t)) => format!("{t:#04x} {}", p.and_then(|p| p.ptype.name()).unwrap_or("")),
+                Some(PartitionType::Gpt(g)) => g.type_name().map(str::to_string).unwrap_or_else(|| g.to_string()),
+                None => "-".into(),
+            };
+            let fs = match (&v.fs, &v.fs_error) {
+                (Some(f), None) => f.kind.name().to_string(),
+                (Some(f), Some(_)) => format!("{} (unreadable)", f.kind.name()),
+                (None, Some(_)) => "unreadable".into(),
+                (None, None) => "-".into(),
+            };
+            [
+                v.volume.names.grub.clone(),
+                v.volume.names.grub2.clone(),
+                v.volume.names.linux.clone(),
+                if p.is_some_and(|p| p.bootable) { "*".into() } else { String::new() },
+                (v.volume.start_bytes / 512).to_string(),
+                (v.volume.len_bytes / 512).to_string(),
+                human_size(v.volume.len_bytes),
+                ty.trim().to_string(),
+                fs,
+                v.fs.as_ref().and_then(|f| f.label.clone()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["GRUB", "GRUB 2", "Linux", "Boot", "Start", "Sectors", "Size", "Type", "FS", "Label"];
+    writeln!(out, "{}:", if r.scheme == Scheme::None { "Volume" } else { "Partitions" })?;
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
+    };
+    writeln!(out, "  {}", line(header.to_vec()))?;
+    for row in &rows {
+        writeln!(out, "  {}", line(row.iter().map(String::as_str).collect()))?;
+    }
+    for v in &r.volumes {
+        let mut extra = Vec::new();
+        if let Some(uuid) = v.fs.as_ref().and_then(|f| f.uuid.as_ref()) {
+            extra.push(format!("UUID={uuid}"));
+        }
+        if let Some(g) = v.volume.partition.as_ref().and_then(|p| p.gpt.as_ref()) {
+            extra.push(format!("PARTUUID={}", g.unique_guid));
+            if !g.name.is_empty() {
+                extra.push(format!("name {:?}", g.name));
+            }
+        }
+        if let Some(b) = &v.boot_sector {
+            extra.push(format!("boot sector: {}", b.code.describe()));
+        }
+        if let Some(e) = &v.fs_error {
+            extra.push(format!("cannot read: {e}"));
+        }
+        if !extra.is_empty() {
+            writeln!(out, "  {}: {}", v.volume.names.linux, extra.join(", "))?;
+        }
+    }
+    writeln!(out)?;
+    let configs: Vec<(&VolumeReport, _)> =
+        r.volumes.iter().flat_map(|v| v.configs.iter().map(move |c| (v, c))).collect();
+    if configs.is_empty() {
+        writeln!(out, "Boot loader configs: none found")?;
+    } else {
+        writeln!(out, "Boot loader configs:")?;
+        for (v, c) in configs {
+            let target = match (&c.resolved_path, &c.error) {
+                (_, Some(e)) => format!("  [{e}]"),
+                (Some(rp), None) if *rp != c.path => format!(" -> {rp}"),
+                _ => String::new(),
+            };
+            let size = c.size.map(|s| format!(", {}", human_size(s))).unwrap_or_default();
+            let fmt =
+                serde_json::to_value(c.format).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            writeln!(out, "  {}{}{target}  ({fmt}{size})", v.volume.names.grub, c.path)?;
+        }
+    }
+    Ok(())
+}

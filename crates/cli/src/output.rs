@@ -1,0 +1,109 @@
+//! Output plumbing shared by the subcommands: a stdout writer for which a
+//! closed pipe (`boot-sim inspect x | head`) is not an error, exit codes,
+//! and number formatting.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// How a subcommand ends when it does not succeed.
+#[derive(Debug)]
+pub enum Exit {
+    /// The reader went away (EPIPE): stop quietly with success.
+    BrokenPipe,
+    /// Exit 2 with this message on stderr.
+    Error(String),
+    /// Exit 2 after diagnostics were already printed.
+    Failed,
+}
+
+impl Exit {
+    pub fn not_supported(command: &str) -> Exit {
+        Exit::Error(format!("`boot-sim {command}` is not supported yet"))
+    }
+}
+
+impl From<io::Error> for Exit {
+    fn from(e: io::Error) -> Exit {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Exit::BrokenPipe
+        } else {
+            Exit::Error(format!("writing output: {e}"))
+        }
+    }
+}
+
+impl From<disk_image::DiskError> for Exit {
+    fn from(e: disk_image::DiskError) -> Exit {
+        Exit::Error(e.to_string())
+    }
+}
+
+pub struct Out {
+    inner: io::BufWriter<io::Stdout>,
+}
+
+impl Out {
+    pub fn stdout() -> Out {
+        Out { inner: io::BufWriter::new(io::stdout()) }
+    }
+
+    /// One JSON Lines object.
+    pub fn json(&mut self, value: &serde_json::Value) -> Result<(), Exit> {
+        serde_json::to_writer(&mut self.inner, value).map_err(|e| Exit::from(io::Error::from(e)))?;
+        self.inner.write_all(b"\n")?;
+        Ok(())
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) -> Result<(), Exit> {
+        self.inner.write_all(b)?;
+        Ok(())
+    }
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+pub fn finish(mut out: Out, result: Result<(), Exit>) -> ExitCode {
+    let flushed = out.flush().map_err(Exit::from);
+    match result.and(flushed) {
+        Ok(()) | Err(Exit::BrokenPipe) => ExitCode::SUCCESS,
+        Err(Exit::Failed) => ExitCode::from(2),
+        Err(Exit::Error(msg)) => {
+            eprintln!("boot-sim: error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// 512 bytes, 15.0 MiB, 1.0 TiB: binary units, one decimal.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(512), "512 bytes");
+        assert_eq!(human_size(16 << 20), "16.0 MiB");
+        assert_eq!(human_size(1 << 40), "1.0 TiB");
+    }
+}

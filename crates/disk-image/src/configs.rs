@@ -1,0 +1,137 @@
+//! Boot-loader configuration files that may be present on a filesystem.
+//!
+//! The paths are the union of what the loaders boot-sim models look at:
+//! pygrub (`tools/pygrub/src/pygrub`, `read_config`: GRUB 2 cfgs, then
+//! extlinux/isolinux, then GRUB legacy menus), PV-GRUB (`/boot/grub/menu.lst`
+//! and `/grub/menu.lst`), GRUB 2's grubenv and BLS snippets, and GRUB
+//! legacy's `default` file (`default saved`).
+
+use serde::Serialize;
+
+use crate::fs::{self, Filesystem, NodeKind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigFormat {
+    /// GRUB 0.97 menu (`menu.lst`, `grub.conf`).
+    GrubLegacy,
+    /// GRUB legacy's `default` file for `default saved`.
+    GrubLegacyDefault,
+    /// GRUB 2 `grub.cfg`.
+    Grub2,
+    /// GRUB 2 environment block.
+    Grubenv,
+    /// Boot Loader Specification entry (`/boot/loader/entries/*.conf`).
+    Bls,
+    /// extlinux / isolinux / syslinux.
+    Extlinux,
+}
+
+/// Well-known config paths, in pygrub's search order first.
+pub const KNOWN_CONFIGS: &[(&str, ConfigFormat)] = &[
+    ("/boot/grub/grub.cfg", ConfigFormat::Grub2),
+    ("/grub/grub.cfg", ConfigFormat::Grub2),
+    ("/boot/grub2/grub.cfg", ConfigFormat::Grub2),
+    ("/grub2/grub.cfg", ConfigFormat::Grub2),
+    ("/boot/isolinux/isolinux.cfg", ConfigFormat::Extlinux),
+    ("/boot/extlinux/extlinux.conf", ConfigFormat::Extlinux),
+    ("/boot/extlinux.conf", ConfigFormat::Extlinux),
+    ("/extlinux/extlinux.conf", ConfigFormat::Extlinux),
+    ("/extlinux.conf", ConfigFormat::Extlinux),
+    ("/boot/syslinux/syslinux.cfg", ConfigFormat::Extlinux),
+    ("/syslinux/syslinux.cfg", ConfigFormat::Extlinux),
+    ("/boot/grub/menu.lst", ConfigFormat::GrubLegacy),
+    ("/boot/grub/grub.conf", ConfigFormat::GrubLegacy),
+    ("/grub/menu.lst", ConfigFormat::GrubLegacy),
+    ("/grub/grub.conf", ConfigFormat::GrubLegacy),
+    ("/boot/grub/default", ConfigFormat::GrubLegacyDefault),
+    ("/grub/default", ConfigFormat::GrubLegacyDefault),
+    ("/boot/grub/grubenv", ConfigFormat::Grubenv),
+    ("/grub/grubenv", ConfigFormat::Grubenv),
+    ("/boot/grub2/grubenv", ConfigFormat::Grubenv),
+    ("/grub2/grubenv", ConfigFormat::Grubenv),
+];
+
+/// Directories holding BLS entries.
+pub const BLS_DIRS: &[&str] = &["/boot/loader/entries", "/loader/entries"];
+
+/// Cap on BLS snippets listed per directory.
+const MAX_BLS_ENTRIES: usize = 256;
+
+/// A config file found (or a known path that exists but cannot be used).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FoundConfig {
+    pub path: String,
+    pub format: ConfigFormat,
+    /// The symlink-free path, when the path resolves.
+    pub resolved_path: Option<String>,
+    /// Symlinks followed: (link, target as stored).
+    pub hops: Vec<(String, String)>,
+    pub size: Option<u64>,
+    /// Why the path exists but cannot be read as a file (symlink loop,
+    /// dangling link, directory, …).
+    pub error: Option<String>,
+}
+
+/// Looks for every known config path on `fs`. A path that does not exist
+/// is simply not listed; one that exists as a broken symlink is listed
+/// with its error, because that is exactly what a user needs to see.
+pub fn find_configs(fs: &dyn Filesystem) -> Vec<FoundConfig> {
+    let mut found = Vec::new();
+    for &(path, format) in KNOWN_CONFIGS {
+        if let Some(c) = examine(fs, path, format) {
+            found.push(c);
+        }
+    }
+    for dir in BLS_DIRS {
+        let Ok(r) = fs::resolve(fs, dir, fs::DEFAULT_MAX_SYMLINK_HOPS) else { continue };
+        let Ok(entries) = fs.list_dir(&r.path) else { continue };
+        let mut names: Vec<String> = entries
+            .into_iter()
+            .filter(|e| e.name.ends_with(".conf") && e.kind != NodeKind::Directory)
+            .map(|e| e.name)
+            .collect();
+        names.sort();
+        for name in names.into_iter().take(MAX_BLS_ENTRIES) {
+            if let Some(c) = examine(fs, &format!("{dir}/{name}"), ConfigFormat::Bls) {
+                found.push(c);
+            }
+        }
+    }
+    found
+}
+
+fn examine(fs: &dyn Filesystem, path: &str, format: ConfigFormat) -> Option<FoundConfig> {
+    // Only list paths whose last component exists (possibly as a symlink).
+    let parent_ok = match path.rsplit_once('/') {
+        Some((parent, name)) => {
+            let parent = if parent.is_empty() { "/" } else { parent };
+            match fs::resolve(fs, parent, fs::DEFAULT_MAX_SYMLINK_HOPS) {
+                Ok(r) if r.node.kind == NodeKind::Directory => {
+                    let joined = if r.path == "/" { format!("/{name}") } else { format!("{}/{name}", r.path) };
+                    fs.stat(&joined).is_ok()
+                }
+                _ => false,
+            }
+        }
+        None => false,
+    };
+    if !parent_ok {
+        return None;
+    }
+    let mut c =
+        FoundConfig { path: path.to_string(), format, resolved_path: None, hops: Vec::new(), size: None, error: None };
+    match fs::resolve(fs, path, fs::DEFAULT_MAX_SYMLINK_HOPS) {
+        Ok(r) => {
+            c.resolved_path = Some(r.path.clone());
+            c.hops = r.hops;
+            match r.node.kind {
+                NodeKind::File => c.size = Some(r.node.size),
+                NodeKind::Directory => c.error = Some("is a directory".into()),
+                _ => c.error = Some("not a regular file".into()),
+            }
+        }
+        Err(e) => c.error = Some(e.to_string()),
+    }
+    Some(c)
+}

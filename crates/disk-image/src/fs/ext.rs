@@ -1,0 +1,154 @@
+//! ext2/3/4 through `ext4-view`, on a [`Window`] of the image.
+
+use std::cell::Cell;
+
+use ext4_view::{Ext4, Ext4Error, Ext4Read};
+
+use super::{DirEntry, Filesystem, Node, NodeKind};
+use crate::error::{DiskError, PathErrorKind, Result};
+use crate::read::{ReadAt, Window};
+use crate::units::ByteOffset;
+
+/// Adapter from our `ReadAt` to ext4-view's reader trait.
+struct WindowReader(Window);
+
+impl Ext4Read for WindowReader {
+    fn read(
+        &mut self,
+        start_byte: u64,
+        dst: &mut [u8],
+    ) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync + 'static>> {
+        self.0.read_exact_at(start_byte, dst).map_err(|e| Box::new(e) as _)
+    }
+}
+
+/// An ext2/3/4 filesystem, read-only.
+pub struct ExtFs {
+    fs: Ext4,
+    /// Where the filesystem starts on the disk, for error messages.
+    base: u64,
+    /// Number of file reads served, for tests and traces.
+    reads: Cell<u64>,
+}
+
+impl std::fmt::Debug for ExtFs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtFs").field("base", &self.base).finish()
+    }
+}
+
+impl ExtFs {
+    /// Loads the superblock, group descriptors and journal of the ext
+    /// filesystem in `vol`. A malformed superblock is `Corrupt` at its
+    /// byte offset on the disk.
+    pub fn open(vol: Window) -> Result<ExtFs> {
+        let base = vol.start();
+        let what = vol.describe();
+        match Ext4::load(Box::new(WindowReader(vol))) {
+            Ok(fs) => Ok(ExtFs { fs, base, reads: Cell::new(0) }),
+            Err(Ext4Error::Io(e)) => Err(DiskError::corrupt(
+                format!("ext filesystem on {what}"),
+                ByteOffset(base + 1024),
+                format!("cannot be loaded: {e}"),
+            )),
+            Err(e) => {
+                Err(DiskError::corrupt(format!("ext superblock of {what}"), ByteOffset(base + 1024), e.to_string()))
+            }
+        }
+    }
+
+    /// Label and UUID as ext4-view reads them.
+    pub fn label(&self) -> Option<String> {
+        self.fs.label().to_str().ok().map(str::to_string).filter(|s| !s.is_empty())
+    }
+
+    pub fn file_reads(&self) -> u64 {
+        self.reads.get()
+    }
+
+    fn map_err(&self, path: &str, e: Ext4Error) -> DiskError {
+        let kind = match &e {
+            Ext4Error::NotFound => PathErrorKind::NotFound,
+            Ext4Error::NotADirectory => PathErrorKind::NotADirectory,
+            Ext4Error::IsADirectory => PathErrorKind::IsADirectory,
+            Ext4Error::TooManySymlinks => PathErrorKind::TooManySymlinks,
+            Ext4Error::NotAbsolute => PathErrorKind::NotAbsolute,
+            Ext4Error::FileTooLarge => PathErrorKind::TooLarge,
+            Ext4Error::Corrupt(_) => PathErrorKind::Corrupt,
+            Ext4Error::Io(_) => PathErrorKind::Io,
+            _ => PathErrorKind::Other,
+        };
+        let detail = match kind {
+            PathErrorKind::NotFound => "no such file or directory".to_string(),
+            PathErrorKind::Corrupt => format!("filesystem at byte {:#x} is corrupt: {e}", self.base),
+            _ => e.to_string(),
+        };
+        DiskError::path(path, kind, detail)
+    }
+}
+
+impl Filesystem for ExtFs {
+    fn stat(&self, path: &str) -> Result<Node> {
+        let m = self.fs.symlink_metadata(path).map_err(|e| self.map_err(path, e))?;
+        let t = m.file_type();
+        let kind = if t.is_dir() {
+            NodeKind::Directory
+        } else if t.is_symlink() {
+            NodeKind::Symlink
+        } else if t.is_regular_file() {
+            NodeKind::File
+        } else {
+            NodeKind::Other
+        };
+        Ok(Node { kind, size: m.len() })
+    }
+
+    fn read_link(&self, path: &str) -> Result<String> {
+        let target = self.fs.read_link(path).map_err(|e| self.map_err(path, e))?;
+        target
+            .to_str()
+            .map(str::to_string)
+            .map_err(|_| DiskError::path(path, PathErrorKind::Other, "symlink target is not UTF-8"))
+    }
+
+    fn read_file(&self, path: &str, max_len: u64) -> Result<Vec<u8>> {
+        let node = self.stat(path)?;
+        if node.size > max_len {
+            return Err(DiskError::path(
+                path,
+                PathErrorKind::TooLarge,
+                format!("file is {} bytes, more than the {max_len}-byte limit", node.size),
+            ));
+        }
+        self.reads.set(self.reads.get() + 1);
+        self.fs.read(path).map_err(|e| self.map_err(path, e))
+    }
+
+    fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
+        let iter = self.fs.read_dir(path).map_err(|e| self.map_err(path, e))?;
+        let mut out = Vec::new();
+        for entry in iter {
+            let entry = entry.map_err(|e| self.map_err(path, e))?;
+            let name = entry
+                .file_name()
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|_| entry.file_name().display().to_string());
+            if name == "." || name == ".." {
+                continue;
+            }
+            let t = entry.file_type().map_err(|e| self.map_err(path, e))?;
+            let kind = if t.is_dir() {
+                NodeKind::Directory
+            } else if t.is_symlink() {
+                NodeKind::Symlink
+            } else if t.is_regular_file() {
+                NodeKind::File
+            } else {
+                NodeKind::Other
+            };
+            out.push(DirEntry { name, kind });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,134 @@
+//! Filesystems behind one small trait, and path resolution with symlinks
+//! followed the way boot loaders follow them.
+
+pub mod ext;
+pub mod probe;
+
+use serde::Serialize;
+
+use crate::error::{DiskError, PathErrorKind, Result};
+
+/// The kind of a directory entry / inode, without following symlinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    File,
+    Directory,
+    Symlink,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DirEntry {
+    pub name: String,
+    pub kind: NodeKind,
+}
+
+/// What boot-sim needs from a filesystem. Paths are absolute, `/`-separated
+/// and contain no symlinks except possibly the last component (callers go
+/// through [`resolve`], which guarantees that).
+pub trait Filesystem {
+    /// `lstat`: the node at `path`, the last component not followed.
+    fn stat(&self, path: &str) -> Result<Node>;
+    /// The target of the symlink at `path`, as stored.
+    fn read_link(&self, path: &str) -> Result<String>;
+    /// The contents of the regular file at `path`; files larger than
+    /// `max_len` are refused (`PathErrorKind::TooLarge`), not read.
+    fn read_file(&self, path: &str, max_len: u64) -> Result<Vec<u8>>;
+    /// Entries of the directory at `path`, without `.` and `..`.
+    fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>>;
+}
+
+/// Symlink hops allowed while resolving one path. GRUB 2's fshelp allows 8
+/// (`GRUB_FSHELP_MAX_SYMLNK_CNT`), GRUB 0.97's ext2fs 5 (`MAX_LINK_COUNT`),
+/// Linux 40; boot-sim uses GRUB 2's value unless a loader model asks for its own.
+pub const DEFAULT_MAX_SYMLINK_HOPS: usize = 8;
+
+/// A path after following its symlinks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resolved {
+    /// The symlink-free absolute path.
+    pub path: String,
+    /// Each hop: (the symlink's path, its target as stored).
+    pub hops: Vec<(String, String)>,
+    pub node: Node,
+}
+
+fn split(path: &str) -> impl DoubleEndedIterator<Item = &str> {
+    path.split('/').filter(|c| !c.is_empty())
+}
+
+fn join(dir: &[String]) -> String {
+    if dir.is_empty() { "/".to_string() } else { format!("/{}", dir.join("/")) }
+}
+
+/// Resolves `path` on `fs`, following every symlink (in directories and at
+/// the end) the way GRUB's ext2 drivers do: a target starting with `/`
+/// restarts at the root of the same filesystem, any other target is taken
+/// relative to the directory holding the link. `.` and `..` are applied
+/// lexically, which on a symlink-free prefix is what the directory entries
+/// say. More than `max_hops` hops is `TooManySymlinks`.
+pub fn resolve(fs: &dyn Filesystem, path: &str, max_hops: usize) -> Result<Resolved> {
+    if !path.starts_with('/') {
+        return Err(DiskError::path(path, PathErrorKind::NotAbsolute, "not an absolute path"));
+    }
+    let mut hops = Vec::new();
+    let mut dir: Vec<String> = Vec::new();
+    // Components still to walk, in reverse so that pop() gives the next one.
+    let mut pending: Vec<String> = split(path).rev().map(str::to_string).collect();
+    let mut node = fs.stat("/")?;
+    while let Some(comp) = pending.pop() {
+        match comp.as_str() {
+            "." => continue,
+            ".." => {
+                dir.pop();
+                node = fs.stat(&join(&dir))?;
+                continue;
+            }
+            _ => {}
+        }
+        if node.kind != NodeKind::Directory {
+            return Err(DiskError::path(join(&dir), PathErrorKind::NotADirectory, "not a directory"));
+        }
+        dir.push(comp);
+        let here = join(&dir);
+        node = fs.stat(&here)?;
+        if node.kind == NodeKind::Symlink {
+            if hops.len() >= max_hops {
+                return Err(DiskError::path(
+                    path,
+                    PathErrorKind::TooManySymlinks,
+                    format!("too many levels of symbolic links (more than {max_hops})"),
+                ));
+            }
+            let target = fs.read_link(&here)?;
+            hops.push((here, target.clone()));
+            dir.pop();
+            if target.starts_with('/') {
+                dir.clear();
+            }
+            pending.extend(split(&target).rev().map(str::to_string));
+            node = fs.stat(&join(&dir))?;
+        }
+    }
+    Ok(Resolved { path: join(&dir), hops, node })
+}
+
+/// Reads the file at `path`, following symlinks as [`resolve`] does.
+pub fn read_resolved(fs: &dyn Filesystem, path: &str, max_len: u64) -> Result<(Resolved, Vec<u8>)> {
+    let r = resolve(fs, path, DEFAULT_MAX_SYMLINK_HOPS)?;
+    match r.node.kind {
+        NodeKind::Directory => Err(DiskError::path(path, PathErrorKind::IsADirectory, "is a directory")),
+        NodeKind::File => {
+            let data = fs.read_file(&r.path, max_len)?;
+            Ok((r, data))
+        }
+        _ => Err(DiskError::path(path, PathErrorKind::Other, "not a regular file")),
+    }
+}
