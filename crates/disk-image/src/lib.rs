@@ -12,6 +12,8 @@ pub mod diag;
 pub mod disk;
 pub mod error;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guid;
 pub mod inspect;
 pub mod le;

@@ -1,0 +1,56 @@
+//! Entry points for the fuzz targets in `fuzz/` and for the test that
+//! replays their corpus under `cargo test`. Each takes arbitrary bytes as a
+//! disk image and runs the whole read path; it must return (with any
+//! result) for every input — never panic, hang or allocate without bound.
+
+use std::sync::Arc;
+
+use crate::fs::{self, Filesystem, NodeKind};
+use crate::{Disk, MemImage, inspect};
+
+/// Directories visited and files read per filesystem in [`fs_walk`].
+const MAX_WALK_NODES: usize = 512;
+/// Largest file [`fs_walk`] reads.
+const MAX_WALK_FILE: u64 = 1 << 20;
+
+/// Partition table, boot code, filesystem probes and config discovery.
+pub fn partition_table(data: &[u8]) {
+    let Ok(disk) = Disk::from_reader(Arc::new(MemImage::new(data.to_vec(), "fuzz"))) else { return };
+    let _ = inspect::inspect(&disk);
+    for v in disk.volumes() {
+        let _ = disk.volume(&v.names.grub);
+    }
+}
+
+/// The bytes as a filesystem at offset 0: every directory walked, every
+/// file and symlink read, every path resolved the way loaders resolve it.
+pub fn fs_walk(data: &[u8]) {
+    let Ok(disk) = Disk::from_reader(Arc::new(MemImage::new(data.to_vec(), "fuzz"))) else { return };
+    for v in disk.volumes().iter().chain(std::iter::once(&disk.whole_disk())) {
+        if let Ok(fs) = disk.open_fs(v) {
+            walk(&*fs);
+        }
+    }
+}
+
+fn walk(fs: &dyn Filesystem) {
+    let mut queue = vec!["/".to_string()];
+    let mut seen = 0;
+    while let Some(dir) = queue.pop() {
+        let Ok(entries) = fs.list_dir(&dir) else { continue };
+        for e in entries {
+            seen += 1;
+            if seen > MAX_WALK_NODES {
+                return;
+            }
+            let path = if dir == "/" { format!("/{}", e.name) } else { format!("{dir}/{}", e.name) };
+            match e.kind {
+                NodeKind::Directory => queue.push(path),
+                NodeKind::Symlink | NodeKind::File => {
+                    let _ = fs::read_resolved(fs, &path, MAX_WALK_FILE);
+                }
+                NodeKind::Other => {}
+            }
+        }
+    }
+}

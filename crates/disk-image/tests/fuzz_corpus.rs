@@ -1,0 +1,33 @@
+//! Replays the committed fuzz corpora (`fuzz/corpus/<target>/`) through the
+//! same entry points the fuzz targets call, so every input that once found
+//! a bug stays a regression test under plain `cargo test`.
+
+use std::path::PathBuf;
+
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
+        .map(|e| e.expect("corpus entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "corpus {} is empty", dir.display());
+    files.into_iter().map(|p| (p.clone(), std::fs::read(&p).expect("read corpus file"))).collect()
+}
+
+#[test]
+fn partition_table_corpus_replays() {
+    for (path, data) in corpus("partition_table") {
+        eprintln!("replaying {}", path.display());
+        disk_image::fuzzing::partition_table(&data);
+    }
+}
+
+#[test]
+fn fs_walk_corpus_replays() {
+    for (path, data) in corpus("fs_walk") {
+        eprintln!("replaying {}", path.display());
+        disk_image::fuzzing::fs_walk(&data);
+    }
+}
