@@ -60,7 +60,10 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
     let table = disk.table();
     let boot_sector = bootcode::identify(&sector0, table.scheme != Scheme::None);
     let mut diagnostics = table.diagnostics.clone();
-    if !boot_sector.signature {
+    // A whole-disk filesystem with an empty boot area (a PV image) is not
+    // meant to be BIOS-booted; boot code without the signature is a mistake.
+    let meant_for_bios = table.scheme != Scheme::None || boot_sector.code != bootcode::BootCode::Empty;
+    if !boot_sector.signature && meant_for_bios {
         diagnostics.push(Diagnostic::warning(
             Some(crate::units::ByteOffset(510)),
             "sector 0 has no 0x55AA signature: a BIOS will not boot this disk (SeaBIOS: \"Boot failed: not a bootable disk\")",

@@ -22,6 +22,47 @@ impl Ext4Read for WindowReader {
     }
 }
 
+/// Most block groups boot-sim accepts: 2^20 groups of 128 MiB is 128 TiB.
+const MAX_GROUPS: u64 = 1 << 20;
+
+fn le32(b: &[u8], off: usize) -> u64 {
+    u64::from(u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]))
+}
+
+/// Rejects superblocks whose geometry cannot fit the volume, before
+/// ext4-view sizes its tables from them: the kernel refuses such a mount
+/// too (`ext4_fill_super`: "bad geometry: block count exceeds size of
+/// device"), and trusting it would let 1 KiB of garbage ask for gigabytes.
+/// Offsets from e2fsprogs `struct ext2_super_block`.
+fn check_geometry(vol: &Window) -> std::result::Result<(), String> {
+    let sb = vol.read_vec(1024, 1024).map_err(|e| e.to_string())?;
+    let log_block_size = le32(&sb, 0x18);
+    if log_block_size > 6 {
+        return Err(format!("invalid block size (s_log_block_size = {log_block_size}, at most 6 for 64 KiB)"));
+    }
+    let block_size = 1024u64 << log_block_size;
+    let incompat_64bit = le32(&sb, 0x60) & 0x80 != 0;
+    let blocks = le32(&sb, 0x04) | if incompat_64bit { le32(&sb, 0x150) << 32 } else { 0 };
+    let first_data_block = le32(&sb, 0x14);
+    let per_group = le32(&sb, 0x20);
+    let inodes_per_group = le32(&sb, 0x28);
+    let volume_blocks = vol.size() / block_size;
+    if blocks == 0 || blocks > volume_blocks {
+        return Err(format!(
+            "block count {blocks} of {block_size} bytes does not fit the volume ({} bytes, {volume_blocks} blocks)",
+            vol.size()
+        ));
+    }
+    if per_group == 0 || per_group > 8 * block_size || inodes_per_group == 0 {
+        return Err(format!("invalid group geometry ({per_group} blocks and {inodes_per_group} inodes per group)"));
+    }
+    let groups = blocks.saturating_sub(first_data_block).div_ceil(per_group);
+    if groups > MAX_GROUPS {
+        return Err(format!("{groups} block groups, more than the {MAX_GROUPS} boot-sim reads"));
+    }
+    Ok(())
+}
+
 /// An ext2/3/4 filesystem, read-only.
 pub struct ExtFs {
     fs: Ext4,
@@ -44,6 +85,9 @@ impl ExtFs {
     pub fn open(vol: Window) -> Result<ExtFs> {
         let base = vol.start();
         let what = vol.describe();
+        check_geometry(&vol).map_err(|detail| {
+            DiskError::corrupt(format!("ext superblock of {what}"), ByteOffset(base + 1024), detail)
+        })?;
         match Ext4::load(Box::new(WindowReader(vol))) {
             Ok(fs) => Ok(ExtFs { fs, base, reads: Cell::new(0) }),
             Err(Ext4Error::Io(e)) => Err(DiskError::corrupt(

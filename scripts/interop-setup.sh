@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Installs the real tools boot-sim's interop tests compare against, and
+# unpacks third-party boot sectors for the tests to read. Debian 12
+# (bookworm), as root (or with sudo); no network besides apt. Idempotent:
+# a second run only re-checks and re-extracts.
+#
+# Installed (apt-get install):
+#   fdisk      sfdisk           partition tables (--json, --dump)
+#   e2fsprogs  debugfs, mke2fs  ext2/3/4 (also used by gen-fixtures)
+# Downloaded and extracted, NOT installed (grub-legacy and grub-pc conflict,
+# and nothing here should touch the machine's own boot loader):
+#   grub-legacy      target/interop/root/usr/lib/grub/x86_64-pc/stage1
+#                    (Debian ships GRUB 0.97's files under x86_64-pc on amd64,
+#                    not i386-pc), .../x86_64-pc/stage2, e2fs_stage1_5, ...
+#   grub-pc-bin      target/interop/root/usr/lib/grub/i386-pc/boot.img,
+#                    .../i386-pc/diskboot.img, core modules
+#   syslinux-common  target/interop/root/usr/lib/syslinux/mbr/mbr.bin,
+#                    .../mbr/gptmbr.bin, .../mbr/altmbr.bin
+# These files are third-party binaries: they stay under target/ and are
+# never committed.
+set -euo pipefail
+
+root_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+interop="$root_dir/target/interop"
+debs="$interop/debs"
+extract="$interop/root"
+
+install_pkgs=(fdisk e2fsprogs)
+# package:tool that proves the package is installed
+tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs)
+download_pkgs=(grub-legacy grub-pc-bin syslinux-common)
+# files the tests use, relative to $extract
+expected_files=(
+  usr/lib/grub/x86_64-pc/stage1
+  usr/lib/grub/i386-pc/boot.img
+  usr/lib/grub/i386-pc/diskboot.img
+  usr/lib/syslinux/mbr/mbr.bin
+  usr/lib/syslinux/mbr/gptmbr.bin
+)
+
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null 2>&1; then
+  sudo=(sudo)
+else
+  echo "interop-setup: needs root (or sudo) for apt-get" >&2
+  exit 1
+fi
+
+have_tool() {
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+}
+
+missing_install=()
+for pair in "${tool_of[@]}"; do
+  pkg="${pair%%:*}" tool="${pair##*:}"
+  if ! have_tool "$tool"; then
+    case " ${missing_install[*]:-} " in *" $pkg "*) ;; *) missing_install+=("$pkg") ;; esac
+  fi
+done
+
+mkdir -p "$debs" "$extract"
+missing_download=()
+for pkg in "${download_pkgs[@]}"; do
+  if ! compgen -G "$debs/${pkg}_*.deb" >/dev/null; then
+    missing_download+=("$pkg")
+  fi
+done
+
+updated=no
+apt_update_once() {
+  if [ "$updated" = no ]; then
+    echo "interop-setup: apt-get update"
+    "${sudo[@]}" apt-get update -q >/dev/null
+    updated=yes
+  fi
+}
+
+if [ "${#missing_install[@]}" -gt 0 ]; then
+  apt_update_once
+  echo "interop-setup: installing ${missing_install[*]}"
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
+    "${missing_install[@]}" >/dev/null
+else
+  echo "interop-setup: ${install_pkgs[*]} already installed"
+fi
+
+if [ "${#missing_download[@]}" -gt 0 ]; then
+  apt_update_once
+  echo "interop-setup: downloading ${missing_download[*]} into ${debs#"$root_dir"/}"
+  # The sandbox user _apt cannot write into target/; download as ourselves.
+  (cd "$debs" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "${missing_download[@]}" >/dev/null)
+else
+  echo "interop-setup: ${download_pkgs[*]} already downloaded"
+fi
+
+# Only our packages: other scripts may keep their own .debs in the same dir.
+for pkg in "${download_pkgs[@]}"; do
+  for deb in "$debs/${pkg}"_*.deb; do
+    dpkg -x "$deb" "$extract"
+    echo "interop-setup: extracted $(basename "$deb")"
+  done
+done
+
+status=0
+for f in "${expected_files[@]}"; do
+  if [ -f "$extract/$f" ]; then
+    echo "interop-setup: ok ${extract#"$root_dir"/}/$f"
+  else
+    echo "interop-setup: MISSING ${extract#"$root_dir"/}/$f" >&2
+    status=1
+  fi
+done
+for tool in sfdisk debugfs mke2fs; do
+  have_tool "$tool" && echo "interop-setup: ok $tool" || { echo "interop-setup: MISSING $tool" >&2; status=1; }
+done
+exit "$status"
