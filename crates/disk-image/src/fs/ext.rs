@@ -22,6 +22,9 @@ impl Ext4Read for WindowReader {
     }
 }
 
+/// Longest symlink target read (PATH_MAX).
+const MAX_SYMLINK_TARGET: u64 = 4096;
+
 /// Most block groups boot-sim accepts: 2^20 groups of 128 MiB is 128 TiB.
 const MAX_GROUPS: u64 = 1 << 20;
 
@@ -41,8 +44,9 @@ fn check_geometry(vol: &Window) -> std::result::Result<(), String> {
         return Err(format!("invalid block size (s_log_block_size = {log_block_size}, at most 6 for 64 KiB)"));
     }
     let block_size = 1024u64 << log_block_size;
-    let incompat_64bit = le32(&sb, 0x60) & 0x80 != 0;
-    let blocks = le32(&sb, 0x04) | if incompat_64bit { le32(&sb, 0x150) << 32 } else { 0 };
+    // ext4-view combines s_blocks_count_hi (0x150) with the low word even
+    // without the 64bit feature, so the check must too.
+    let blocks = le32(&sb, 0x04) | (le32(&sb, 0x150) << 32);
     let first_data_block = le32(&sb, 0x14);
     let per_group = le32(&sb, 0x20);
     let inodes_per_group = le32(&sb, 0x28);
@@ -61,6 +65,18 @@ fn check_geometry(vol: &Window) -> std::result::Result<(), String> {
         return Err(format!("{groups} block groups, more than the {MAX_GROUPS} boot-sim reads"));
     }
     Ok(())
+}
+
+fn node_kind(t: ext4_view::FileType) -> NodeKind {
+    if t.is_dir() {
+        NodeKind::Directory
+    } else if t.is_symlink() {
+        NodeKind::Symlink
+    } else if t.is_regular_file() {
+        NodeKind::File
+    } else {
+        NodeKind::Other
+    }
 }
 
 /// An ext2/3/4 filesystem, read-only.
@@ -134,20 +150,20 @@ impl ExtFs {
 impl Filesystem for ExtFs {
     fn stat(&self, path: &str) -> Result<Node> {
         let m = self.fs.symlink_metadata(path).map_err(|e| self.map_err(path, e))?;
-        let t = m.file_type();
-        let kind = if t.is_dir() {
-            NodeKind::Directory
-        } else if t.is_symlink() {
-            NodeKind::Symlink
-        } else if t.is_regular_file() {
-            NodeKind::File
-        } else {
-            NodeKind::Other
-        };
-        Ok(Node { kind, size: m.len() })
+        Ok(Node { kind: node_kind(m.file_type()), size: m.len() })
     }
 
     fn read_link(&self, path: &str) -> Result<String> {
+        // ext4-view allocates the inode's i_size before reading the target;
+        // a target longer than a page is corrupt (Linux: PATH_MAX, 4096).
+        let node = self.stat(path)?;
+        if node.size > MAX_SYMLINK_TARGET {
+            return Err(DiskError::path(
+                path,
+                PathErrorKind::Corrupt,
+                format!("symlink target of {} bytes is longer than {MAX_SYMLINK_TARGET}", node.size),
+            ));
+        }
         let target = self.fs.read_link(path).map_err(|e| self.map_err(path, e))?;
         target
             .to_str()
@@ -181,16 +197,7 @@ impl Filesystem for ExtFs {
             if name == "." || name == ".." {
                 continue;
             }
-            let t = entry.file_type().map_err(|e| self.map_err(path, e))?;
-            let kind = if t.is_dir() {
-                NodeKind::Directory
-            } else if t.is_symlink() {
-                NodeKind::Symlink
-            } else if t.is_regular_file() {
-                NodeKind::File
-            } else {
-                NodeKind::Other
-            };
+            let kind = node_kind(entry.file_type().map_err(|e| self.map_err(path, e))?);
             out.push(DirEntry { name, kind });
         }
         Ok(out)
