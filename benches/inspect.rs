@@ -19,7 +19,8 @@ const TIB: u64 = 1 << 40;
 
 fn sparse_gpt_image() -> PathBuf {
     let path = std::env::temp_dir().join("boot-sim-bench-1tib-gpt128.img");
-    let file = OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).expect("create bench image");
+    let file =
+        OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&path).expect("create bench image");
     boot_sim_fixtures::gpt::write_sparse_gpt(&file, TIB, 128).expect("write sparse GPT");
     path
 }

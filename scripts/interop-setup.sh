@@ -114,4 +114,7 @@ done
 for tool in sfdisk debugfs mke2fs; do
   have_tool "$tool" && echo "interop-setup: ok $tool" || { echo "interop-setup: MISSING $tool" >&2; status=1; }
 done
+# Kernel interop: a Debian cloud kernel (never installed, never committed),
+# readelf and the C decompressors.
+bash "$(dirname "$0")/interop-kernel.sh" || status=1
 exit "$status"

@@ -45,15 +45,9 @@ impl InteropPolicy {
 /// Finds an executable on `PATH` or in the usual sbin directories (sfdisk,
 /// debugfs and mke2fs live in /usr/sbin, which is not on every user's PATH).
 pub fn find_tool(name: &str) -> Option<PathBuf> {
-    let from_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
+    let from_path = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).unwrap_or_default();
     let extra = ["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from);
-    from_path
-        .into_iter()
-        .chain(extra)
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
+    from_path.into_iter().chain(extra).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
 }
 
 /// The gate every interop test goes through: returns the tool's path, or
@@ -70,11 +64,7 @@ pub fn interop_tool(name: &str) -> Option<PathBuf> {
 /// under [`interop_dir`] (for example GRUB's `stage1` from `grub-legacy`).
 pub fn interop_file(relative: &str) -> Option<PathBuf> {
     let path = interop_dir().join(relative);
-    if path.is_file() {
-        Some(path)
-    } else {
-        missing(&format!("file {}", path.display()))
-    }
+    if path.is_file() { Some(path) } else { missing(&format!("file {}", path.display())) }
 }
 
 fn missing<T>(what: &str) -> Option<T> {

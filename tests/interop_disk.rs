@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use boot_sim::{fixture, interop_tool};
-use disk_image::fs::{self, Filesystem, NodeKind};
+use disk_image::fs::{self, NodeKind};
 use disk_image::partition::{PartitionType, Role, Scheme};
 use disk_image::{Disk, Volume};
 use serde_json::Value;
@@ -117,7 +117,9 @@ fn debugfs(debugfs: &Path, img: &Path, v: &Volume, request: &str) -> Vec<u8> {
 fn files_equal_debugfs() {
     let Some(debugfs_bin) = interop_tool("debugfs") else { return };
     let mut compared = 0;
-    for name in ["pv-whole-disk.img", "hvm-mbr.img", "mbr-logical.img", "gpt.img", "syslinux-mbr.img", "symlink-loop.img"] {
+    for name in
+        ["pv-whole-disk.img", "hvm-mbr.img", "mbr-logical.img", "gpt.img", "syslinux-mbr.img", "symlink-loop.img"]
+    {
         let img = image(name);
         let disk = Disk::open(&img).unwrap();
         for v in disk.volumes() {
@@ -146,7 +148,8 @@ fn files_equal_debugfs() {
                         }
                         NodeKind::Symlink => {
                             let ours = fs.read_link(&path).unwrap();
-                            let stat = String::from_utf8(debugfs(&debugfs_bin, &img, v, &format!("stat {path}"))).unwrap();
+                            let stat =
+                                String::from_utf8(debugfs(&debugfs_bin, &img, v, &format!("stat {path}"))).unwrap();
                             let needle = format!("Fast link dest: \"{ours}\"");
                             assert!(stat.contains(&needle), "{name} {path}: debugfs stat lacks {needle:?}:\n{stat}");
                             compared += 1;
@@ -187,9 +190,7 @@ fn filesystems_equal_blkid() {
                 .output()
                 .expect("run blkid");
             let text = String::from_utf8_lossy(&out.stdout);
-            let field = |k: &str| {
-                text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(str::to_string)
-            };
+            let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(str::to_string);
             let ours = disk.probe(v).unwrap();
             // blkid exits 2 when it finds nothing.
             let their_type = field("TYPE");

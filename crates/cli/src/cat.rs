@@ -23,6 +23,13 @@ fn split_spec(spec: &str) -> Result<(Option<&str>, &str), Exit> {
 }
 
 pub fn run(out: &mut Out, image: &Path, spec: &str) -> Result<(), Exit> {
+    let data = read_from_image(image, spec, MAX_CAT_BYTES)?;
+    out.bytes(&data)
+}
+
+/// Reads `[DEVICE]PATH` from a disk image, following symlinks; without a
+/// device, the first volume holding the file.
+pub fn read_from_image(image: &Path, spec: &str, max_len: u64) -> Result<Vec<u8>, Exit> {
     let disk = Disk::open(image)?;
     let (device, path) = split_spec(spec)?;
     if !path.starts_with('/') {
@@ -48,8 +55,8 @@ pub fn run(out: &mut Out, image: &Path, spec: &str) -> Result<(), Exit> {
                 continue;
             }
         };
-        match fs::read_resolved(&*fs, path, MAX_CAT_BYTES) {
-            Ok((_, data)) => return out.bytes(&data),
+        match fs::read_resolved(&*fs, path, max_len) {
+            Ok((_, data)) => return Ok(data),
             Err(e) => last_err = Some(e),
         }
     }

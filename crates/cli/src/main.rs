@@ -5,6 +5,7 @@
 
 mod cat;
 mod inspect;
+mod kernel;
 mod output;
 
 use std::path::PathBuf;
@@ -58,6 +59,25 @@ enum Command {
         /// [DEVICE]PATH, e.g. (hd0,0)/boot/grub/grub.conf
         path: String,
     },
+    /// What a kernel image is and whether each boot path can start it.
+    ///
+    /// Reads an ELF vmlinux or a bzImage: the Linux setup header, the
+    /// compressed payload (gzip, bzip2, xz, lzma, lzo, lz4, zstd —
+    /// decompressed, bounded), the ELF inside, its Xen ELF notes, and a
+    /// verdict per path: PV (in the words of Xen's domain builder) and HVM
+    /// (boot protocol, entry points, what GRUB legacy prints for it).
+    ///
+    /// Examples: boot-sim kernel vmlinuz-6.1.0-13-cloud-amd64
+    ///           boot-sim kernel disk.img '(hd0,0)/boot/vmlinuz'
+    Kernel {
+        /// A kernel file, or a disk image when PATH is given.
+        file: PathBuf,
+        /// [DEVICE]PATH of the kernel inside the disk image FILE.
+        path: Option<String>,
+        /// One JSON object (type "kernel") with the whole report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Not supported yet: simulate a boot (--mode pv|hvm|pvhvm).
     #[command(hide = true)]
     Run {
@@ -90,6 +110,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect { image, json } => inspect::run(&mut out, &image, json),
         Command::Cat { image, path } => cat::run(&mut out, &image, &path),
+        Command::Kernel { file, path, json } => kernel::run(&mut out, &file, path.as_deref(), json),
         Command::Run { .. } => Err(Exit::not_supported("run")),
         Command::Compare { .. } => Err(Exit::not_supported("compare")),
         Command::Bench { .. } => Err(Exit::not_supported("bench")),

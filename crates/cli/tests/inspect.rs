@@ -102,7 +102,10 @@ fn every_fixture_matches_its_contract() {
                 }
             }
             if let Some(t) = w["type"].as_str() {
-                assert_eq!(p["type_code"].as_str().unwrap(), format!("{:#x}", u8::from_str_radix(&t[2..], 16).unwrap()));
+                assert_eq!(
+                    p["type_code"].as_str().unwrap(),
+                    format!("{:#x}", u8::from_str_radix(&t[2..], 16).unwrap())
+                );
             }
             if let Some(t) = w["type_guid"].as_str() {
                 assert_eq!(p["type_code"], t, "{name} {linux}: type GUID");
@@ -127,7 +130,11 @@ fn every_fixture_matches_its_contract() {
             if fs_kind.is_some() {
                 assert_eq!(p["label"], fs["label"], "{name} {linux}: label");
                 if let Some(uuid) = fs["uuid"].as_str() {
-                    assert_eq!(p["uuid"].as_str().map(str::to_lowercase), Some(uuid.to_lowercase()), "{name} {linux}: uuid");
+                    assert_eq!(
+                        p["uuid"].as_str().map(str::to_lowercase),
+                        Some(uuid.to_lowercase()),
+                        "{name} {linux}: uuid"
+                    );
                 }
             }
         }
@@ -166,13 +173,19 @@ fn text_report_names_partitions_configs_and_boot_code() {
     let out = boot_sim(&["inspect", fixtures().join("mbr-logical.img").to_str().unwrap()]);
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for needle in ["(hd0,4)  (hd0,msdos5)  xvda5", "0x05 Extended", "DOS/Windows-style MBR", "(hd0,4)/boot/grub/menu.lst"] {
+    for needle in
+        ["(hd0,4)  (hd0,msdos5)  xvda5", "0x05 Extended", "DOS/Windows-style MBR", "(hd0,4)/boot/grub/menu.lst"]
+    {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
     let out = boot_sim(&["inspect", fixtures().join("pv-whole-disk.img").to_str().unwrap()]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("(hd0)/boot/grub/menu.lst -> /boot/grub/grub.conf"), "{text}");
-    assert!(out.stderr.is_empty(), "a PV whole-disk image is not a BIOS mistake: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "a PV whole-disk image is not a BIOS mistake: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = boot_sim(&["inspect", fixtures().join("hvm-mbr.img").to_str().unwrap()]);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("GRUB legacy stage1 (version 3.2): loads LBA 1"), "{text}");
@@ -198,7 +211,11 @@ fn cat_follows_grub_paths_and_symlinks() {
 
     let missing = boot_sim(&["cat", img.to_str().unwrap(), "(hd0,0)/boot/grub/menu.lst"]);
     assert_eq!(missing.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such file"), "{}", String::from_utf8_lossy(&missing.stderr));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no such file"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
     let nodev = boot_sim(&["cat", img.to_str().unwrap(), "(hd0,9)/x"]);
     assert_eq!(nodev.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&nodev.stderr).contains("no such device"));

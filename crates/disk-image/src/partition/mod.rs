@@ -426,21 +426,22 @@ fn check_layout(disk: &dyn ReadAt, table: &mut PartitionTable) {
     // starts before the furthest end seen so far.
     let mut furthest: Option<&Partition> = None;
     for p in data {
-        if let Some(prev) = furthest {
-            if p.start.0 < prev.end() && p.sectors > 0 {
-                found.push(Diagnostic::warning(
-                    Some(p.entry_offset),
-                    format!(
-                        "partition {} (LBA {}..{}) overlaps partition {} (LBA {}..{})",
-                        p.number,
-                        p.start.0,
-                        p.end(),
-                        prev.number,
-                        prev.start.0,
-                        prev.end()
-                    ),
-                ));
-            }
+        if let Some(prev) = furthest
+            && p.start.0 < prev.end()
+            && p.sectors > 0
+        {
+            found.push(Diagnostic::warning(
+                Some(p.entry_offset),
+                format!(
+                    "partition {} (LBA {}..{}) overlaps partition {} (LBA {}..{})",
+                    p.number,
+                    p.start.0,
+                    p.end(),
+                    prev.number,
+                    prev.start.0,
+                    prev.end()
+                ),
+            ));
         }
         if furthest.is_none_or(|f| p.end() > f.end()) {
             furthest = Some(p);

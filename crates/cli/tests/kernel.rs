@@ -1,0 +1,73 @@
+//! `boot-sim kernel` on our fixture kernels and on a kernel inside a disk image.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
+
+fn boot_sim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn pv_and_hvm_verdicts_in_xens_words() {
+    let k = fixtures().join("kernels");
+    let pv = boot_sim(&["kernel", k.join("xen-pv.elf").to_str().unwrap()]);
+    assert!(pv.status.success());
+    assert!(text(&pv).contains("PV: bootable by libxc's ELF-generic loader as xen-3.0-x86_64"), "{}", text(&pv));
+
+    let none = boot_sim(&["kernel", k.join("no-notes.elf").to_str().unwrap()]);
+    let t = text(&none);
+    assert!(none.status.success(), "inspecting an unbootable kernel is not an error");
+    assert!(t.contains("xl: xc_dom_find_loader: no loader found"), "{t}");
+    assert!(t.contains("No ELF notes or '__xen_guest' section found"), "{t}");
+    assert!(t.contains("no Xen ELF notes: this kernel has no PV support"), "{t}");
+
+    let gz = boot_sim(&["kernel", k.join("bzimage-gzip.bin").to_str().unwrap()]);
+    let t = text(&gz);
+    assert!(t.contains("Kernel ") && t.contains("bzImage"), "{t}");
+    assert!(t.contains("Payload: gzip"), "{t}");
+    assert!(t.contains("GRUB legacy prints:    [Linux-bzImage, setup=0x"), "{t}");
+}
+
+#[test]
+fn json_is_one_kernel_object() {
+    let out = boot_sim(&["kernel", "--json", fixtures().join("kernels/bzimage-xz.bin").to_str().unwrap()]);
+    assert!(out.status.success());
+    let lines = boot_sim::json_lines(&out.stdout);
+    assert_eq!(lines.len(), 1);
+    let k = &lines[0];
+    assert_eq!(k["type"], "kernel");
+    assert_eq!(k["format"], "bz_image");
+    assert_eq!(k["payload"]["codec"], "xz");
+    assert_eq!(k["pv"]["bootable"], true);
+    assert!(k["payload"]["decompressed_size"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn broken_kernels_are_errors_with_offsets() {
+    let out = boot_sim(&["kernel", fixtures().join("kernels/broken-corrupt-xz.bin").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("corrupt XZ stream at byte 0x"), "{err}");
+}
+
+#[test]
+fn kernel_inside_a_disk_image() {
+    // The fixture images carry small placeholder kernels: not a kernel format.
+    let img = fixtures().join("images/pv-whole-disk.img");
+    let out = boot_sim(&["kernel", img.to_str().unwrap(), "(hd0)/boot/vmlinuz-4.14.355-1.el6"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = text(&out);
+    assert!(t.contains(":(hd0)/boot/vmlinuz-4.14.355-1.el6"), "{t}");
+    let missing = boot_sim(&["kernel", img.to_str().unwrap(), "/boot/nope"]);
+    assert_eq!(missing.status.code(), Some(2));
+    let big = boot_sim(&["kernel", img.to_str().unwrap()]);
+    assert!(big.status.success() || big.status.code() == Some(2));
+}
