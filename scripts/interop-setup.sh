@@ -7,6 +7,9 @@
 # Installed (apt-get install):
 #   fdisk      sfdisk           partition tables (--json, --dump)
 #   e2fsprogs  debugfs, mke2fs  ext2/3/4 (also used by gen-fixtures)
+#   util-linux blkid            filesystem type, label, UUID
+#   xen-utils-4.17  /usr/lib/xen-4.17/bin/pygrub, the reference for PV menus
+#   python3    runs pygrub (and tests/interop/pygrub_menu.py)
 # Downloaded and extracted, NOT installed (grub-legacy and grub-pc conflict,
 # and nothing here should touch the machine's own boot loader):
 #   grub-legacy      target/interop/root/usr/lib/grub/x86_64-pc/stage1
@@ -25,9 +28,9 @@ interop="$root_dir/target/interop"
 debs="$interop/debs"
 extract="$interop/root"
 
-install_pkgs=(fdisk e2fsprogs)
+install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3)
 # package:tool that proves the package is installed
-tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs)
+tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3)
 download_pkgs=(grub-legacy grub-pc-bin syslinux-common)
 # files the tests use, relative to $extract
 expected_files=(
@@ -111,7 +114,7 @@ for f in "${expected_files[@]}"; do
     status=1
   fi
 done
-for tool in sfdisk debugfs mke2fs; do
+for tool in sfdisk debugfs mke2fs blkid /usr/lib/xen-4.17/bin/pygrub python3; do
   have_tool "$tool" && echo "interop-setup: ok $tool" || { echo "interop-setup: MISSING $tool" >&2; status=1; }
 done
 # Kernel interop: a Debian cloud kernel (never installed, never committed),

@@ -67,6 +67,20 @@ pub fn interop_file(relative: &str) -> Option<PathBuf> {
     if path.is_file() { Some(path) } else { missing(&format!("file {}", path.display())) }
 }
 
+/// Debian's pygrub (package xen-utils-4.17), the reference for PV menus.
+pub const PYGRUB: &str = "/usr/lib/xen-4.17/bin/pygrub";
+
+/// The pygrub gate: its path, or `None` (skipped) / a failure under
+/// `BOOT_SIM_INTEROP=require`. python3 must be there too.
+pub fn pygrub() -> Option<PathBuf> {
+    let path = PathBuf::from(PYGRUB);
+    if !path.is_file() {
+        return missing("pygrub (xen-utils-4.17)");
+    }
+    interop_tool("python3")?;
+    Some(path)
+}
+
 fn missing<T>(what: &str) -> Option<T> {
     let msg = format!("interop: {what} is missing; run `bash scripts/interop-setup.sh` first");
     match InteropPolicy::from_env() {

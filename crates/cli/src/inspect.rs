@@ -90,6 +90,28 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             }))?;
         }
     }
+    for v in &r.volumes {
+        for m in &v.menus {
+            for e in &m.menu.entries {
+                out.json(&json!({
+                    "type": "entry",
+                    "device": v.volume.names.grub,
+                    "linux": v.volume.names.linux,
+                    "config": m.path,
+                    "index": e.index,
+                    "title": e.title,
+                    "id": e.id,
+                    "submenus": e.submenus,
+                    "root": e.root,
+                    "kernel": e.kernel.as_ref().map(ToString::to_string),
+                    "initrd": e.initrd.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "args": e.args,
+                    "kind": e.kind,
+                    "default": m.default_index == Some(e.index),
+                }))?;
+            }
+        }
+    }
     for d in &r.diagnostics {
         out.json(&json!({
             "type": "diagnostic",
@@ -213,6 +235,13 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             let fmt =
                 serde_json::to_value(c.format).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
             writeln!(out, "  {}{}{target}  ({fmt}{size})", v.volume.names.grub, c.path)?;
+            if let Some(m) = v.menus.iter().find(|m| m.path == c.path) {
+                for e in &m.menu.entries {
+                    let mark = if m.default_index == Some(e.index) { "*" } else { " " };
+                    let kernel = e.kernel.as_ref().map(|k| format!("  [{k}]")).unwrap_or_default();
+                    writeln!(out, "    {mark} {:>2}  {}{kernel}", e.index, e.title)?;
+                }
+            }
         }
     }
     Ok(())

@@ -6,6 +6,7 @@
 mod cat;
 mod inspect;
 mod kernel;
+mod menu;
 mod output;
 
 use std::path::PathBuf;
@@ -96,12 +97,43 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         rest: Vec<String>,
     },
-    /// Not supported yet: the boot menu a loader would show and its choice.
-    #[command(hide = true)]
+    /// The boot menu a PV loader finds, and the entry it boots.
+    ///
+    /// Shows every place the loader looked for its menu, the menu as the
+    /// loader reads it (default, timeout, fallback, entries), the entry it
+    /// boots and why (default, `default saved`, fallback after a failed
+    /// entry, or --entry), and the kernel, initrd and command line it loads.
+    /// With --loader pygrub, lists where real GRUB would boot something else.
+    ///
+    /// Exit status 1 when no entry can be booted.
+    ///
+    /// Example: boot-sim menu fixtures/images/pv-whole-disk.img --loader pvgrub-hd0
     Menu {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
+        image: PathBuf,
+        /// pvgrub-aws (nine places: (hd0) then (hd0,0..3) /boot/grub and /grub),
+        /// pvgrub-hd0, pvgrub-hd00, pygrub, or all.
+        #[arg(long, default_value = "pvgrub-aws", value_parser = parse_loaders)]
+        loader: LoaderArg,
+        /// Boot this entry instead of the default: an index from 0, or a title.
+        #[arg(long)]
+        entry: Option<String>,
+        /// JSON Lines: probe, menu, entry, diagnostic, choice|error objects.
+        #[arg(long)]
+        json: bool,
     },
+}
+
+#[derive(Debug, Clone)]
+struct LoaderArg(Vec<disk_image::menu::discover::Loader>);
+
+fn parse_loaders(s: &str) -> Result<LoaderArg, String> {
+    use disk_image::menu::discover::Loader;
+    if s == "all" {
+        return Ok(LoaderArg(Loader::ALL.to_vec()));
+    }
+    Loader::from_name(s)
+        .map(|l| LoaderArg(vec![l]))
+        .ok_or_else(|| format!("unknown loader {s:?}; expected pvgrub-aws, pvgrub-hd0, pvgrub-hd00, pygrub or all"))
 }
 
 fn main() -> ExitCode {
@@ -114,7 +146,7 @@ fn main() -> ExitCode {
         Command::Run { .. } => Err(Exit::not_supported("run")),
         Command::Compare { .. } => Err(Exit::not_supported("compare")),
         Command::Bench { .. } => Err(Exit::not_supported("bench")),
-        Command::Menu { .. } => Err(Exit::not_supported("menu")),
+        Command::Menu { image, loader, entry, json } => menu::run(&mut out, &image, &loader.0, entry.as_deref(), json),
     };
     output::finish(out, result)
 }

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 pub enum Exit {
     /// The reader went away (EPIPE): stop quietly with success.
     BrokenPipe,
+    /// Exit 1: the image cannot boot the way asked (the reason was rendered).
+    NotBootable,
     /// Exit 2 with this message on stderr.
     Error(String),
     /// Exit 2 after diagnostics were already printed.
@@ -73,6 +75,7 @@ pub fn finish(mut out: Out, result: Result<(), Exit>) -> ExitCode {
     let flushed = out.flush().map_err(Exit::from);
     match result.and(flushed) {
         Ok(()) | Err(Exit::BrokenPipe) => ExitCode::SUCCESS,
+        Err(Exit::NotBootable) => ExitCode::from(1),
         Err(Exit::Failed) => ExitCode::from(2),
         Err(Exit::Error(msg)) => {
             eprintln!("boot-sim: error: {msg}");

@@ -54,3 +54,18 @@ fn walk(fs: &dyn Filesystem) {
         }
     }
 }
+
+/// Arbitrary bytes as a GRUB legacy menu (both dialects) and as an
+/// extlinux config, then entry selection.
+pub fn menu_legacy(data: &[u8]) {
+    use crate::menu::select::{self, EntryRequest};
+    use crate::menu::{Dialect, extlinux, grub_legacy};
+    for m in [
+        grub_legacy::parse(data),
+        grub_legacy::parse_dialect(data, Dialect::Pygrub),
+        extlinux::parse(data, "/boot/extlinux"),
+    ] {
+        let _ = select::grub_pick(&m, Some(usize::MAX), &EntryRequest::Default);
+        let _ = select::pygrub_pick(&m, &EntryRequest::Title("x".into()));
+    }
+}

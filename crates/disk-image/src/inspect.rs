@@ -4,12 +4,15 @@
 use serde::Serialize;
 
 use crate::bootcode::{self, BootSector, NextStage};
-use crate::configs::{self, FoundConfig};
+use crate::configs::{self, ConfigFormat, FoundConfig};
 use crate::diag::Diagnostic;
 use crate::disk::{Disk, Volume};
 use crate::error::Result;
+use crate::fs::Filesystem;
 use crate::fs::probe::FsProbe;
 use crate::guid::Guid;
+use crate::menu::select::{self, EntryRequest};
+use crate::menu::{Menu, MenuFormat, discover};
 use crate::partition::{Role, Scheme};
 use crate::read::ReadAt;
 use crate::units::{Lba, SECTOR_SIZE};
@@ -49,6 +52,51 @@ pub struct VolumeReport {
     pub configs: Vec<FoundConfig>,
     /// Why the filesystem could not be read, when it could not.
     pub fs_error: Option<String>,
+    /// The boot menus among the configs, parsed as their own loader reads them.
+    pub menus: Vec<ConfigMenu>,
+}
+
+/// A config file's menu, with the entry its loader boots by default.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigMenu {
+    pub path: String,
+    pub menu: Menu,
+    /// By the loader's default rules (GRUB legacy: `default`, `default
+    /// saved` with the `default` file, the fallback rule for a default past
+    /// the end).
+    pub default_index: Option<usize>,
+}
+
+fn menu_format(f: ConfigFormat) -> Option<MenuFormat> {
+    match f {
+        ConfigFormat::GrubLegacy => Some(MenuFormat::GrubLegacy),
+        ConfigFormat::Grub2 => Some(MenuFormat::Grub2),
+        ConfigFormat::Extlinux => Some(MenuFormat::Extlinux),
+        ConfigFormat::Bls => Some(MenuFormat::Bls),
+        ConfigFormat::GrubLegacyDefault | ConfigFormat::Grubenv => None,
+    }
+}
+
+/// Parses the menus among `configs`. A format boot-sim does not parse yet
+/// gets no entries (the config itself is still listed).
+fn read_menus(fs: &dyn Filesystem, configs: &[FoundConfig]) -> Vec<ConfigMenu> {
+    let mut out = Vec::new();
+    for c in configs {
+        let (Some(format), Some(resolved)) = (menu_format(c.format), c.resolved_path.as_ref()) else { continue };
+        let Ok(data) = fs.read_file(resolved, crate::menu::MAX_CONFIG_BYTES) else { continue };
+        if let Ok(menu) = discover::parse_config(format, &data, resolved) {
+            let saved = (format == MenuFormat::GrubLegacy)
+                .then(|| {
+                    let dir = c.path.rsplit_once('/').map_or("", |(d, _)| d);
+                    crate::fs::read_resolved(fs, &format!("{dir}/default"), 4096).ok()
+                })
+                .flatten()
+                .map(|(_, d)| crate::menu::grub_legacy::parse_default_file(&d));
+            let default_index = select::grub_pick(&menu, saved, &EntryRequest::Default).ok().map(|p| p.0);
+            out.push(ConfigMenu { path: c.path.clone(), menu, default_index });
+        }
+    }
+    out
 }
 
 /// Inspects an opened disk.
@@ -74,8 +122,14 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
     let mut volumes = Vec::new();
     for v in disk.volumes() {
         let is_container = v.partition.as_ref().is_some_and(|p| p.role == Role::Extended);
-        let mut report =
-            VolumeReport { volume: v.clone(), fs: None, boot_sector: None, configs: Vec::new(), fs_error: None };
+        let mut report = VolumeReport {
+            volume: v.clone(),
+            fs: None,
+            boot_sector: None,
+            configs: Vec::new(),
+            fs_error: None,
+            menus: Vec::new(),
+        };
         if is_container {
             volumes.push(report);
             continue;
@@ -94,7 +148,10 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
         }
         if report.fs.as_ref().is_some_and(|p| p.kind.is_ext()) {
             match disk.open_fs(v) {
-                Ok(fs) => report.configs = configs::find_configs(&*fs),
+                Ok(fs) => {
+                    report.configs = configs::find_configs(&*fs);
+                    report.menus = read_menus(&*fs, &report.configs);
+                }
                 Err(e) => {
                     diagnostics.push(Diagnostic::warning(
                         Some(crate::units::ByteOffset(v.start_bytes + 1024)),
