@@ -1,6 +1,8 @@
-//! boot-sim's boot machinery. For now: [`kernel`], which says what a kernel
-//! image is (ELF, bzImage, Multiboot) and whether Xen's PV and HVM paths can
-//! start it. The machine, devices and the HVM/PV boot paths join it later.
+//! boot-sim's boot machinery: [`kernel`] says what a kernel image is (ELF,
+//! bzImage, Multiboot) and whether Xen's PV and HVM paths can start it;
+//! [`machine`] is the simulated machine (guest memory, units, clock, costs,
+//! trace); the devices and the boot paths build on them.
 #![forbid(unsafe_code)]
 
 pub mod kernel;
+pub mod machine;
