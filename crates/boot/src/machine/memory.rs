@@ -41,7 +41,7 @@ impl std::fmt::Debug for GuestMemory {
 
 impl GuestMemory {
     pub fn new(size: u64) -> Result<GuestMemory, MemoryError> {
-        if size == 0 || size % PAGE_SIZE != 0 || size > MAX_GUEST_MEMORY {
+        if size == 0 || !size.is_multiple_of(PAGE_SIZE) || size > MAX_GUEST_MEMORY {
             return Err(MemoryError::BadSize { requested: size, max: MAX_GUEST_MEMORY });
         }
         let pages = size / PAGE_SIZE;

@@ -1,0 +1,801 @@
+//! The CPU: run loop, decoded-instruction cache, memory access through
+//! segments, segment loads and interrupt/exception delivery.
+
+use std::collections::BTreeMap;
+
+use iced_x86::{Decoder, DecoderOptions, Instruction, OpKind, Register};
+
+use crate::bus::Bus;
+use crate::cpuid::CpuidConfig;
+use crate::error::{Bytes, Error, Location};
+use crate::state::{Registers, SegReg, Segment, cr0, flags};
+
+/// Why [`Cpu::run`] handed control back. None of these is an error: the
+/// embedder decides what happens next and may call [`Cpu::run`] again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Exit {
+    /// A software interrupt (`int n`, `int3`, `into` when OF=1, `int1`)
+    /// whose vector is hooked with [`Cpu::hook_interrupt`]. Nothing was
+    /// pushed and EIP already points past the instruction: the embedder
+    /// services the call through [`Cpu::regs`] and the bus (for a BIOS call:
+    /// set AX/CF and so on) and resumes — or, to let the guest's own handler
+    /// run, calls [`Cpu::deliver_interrupt`] first.
+    Interrupt {
+        /// Interrupt vector.
+        vector: u8,
+    },
+    /// `hlt` executed; EIP points past it.
+    Halt,
+    /// The instruction budget given to [`Cpu::run`] is used up.
+    InstructionLimit,
+    /// Triple fault: an exception occurred while delivering a double fault
+    /// (SDM Vol. 3A §6.15 "Interrupt 8—Double Fault Exception", "if another
+    /// exception occurs while attempting to call the double-fault handler,
+    /// the processor enters shutdown mode"). `vector` is the exception that
+    /// started the chain. Real hardware signals shutdown and the chipset
+    /// usually resets the machine.
+    Shutdown {
+        /// The first exception of the chain.
+        vector: u8,
+    },
+}
+
+/// Per-port access counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PortCount {
+    /// `in` requests (a whole `rep ins` chunk counts as one request).
+    pub in_requests: u64,
+    /// `out` requests (a whole `rep outs` chunk counts as one request).
+    pub out_requests: u64,
+    /// Elements transferred by `in`/`ins`.
+    pub in_items: u64,
+    /// Elements transferred by `out`/`outs`.
+    pub out_items: u64,
+}
+
+/// What the CPU has done so far; never reset by the CPU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counters {
+    /// Instructions executed. Each iteration of a REP-prefixed string
+    /// instruction counts as one (so the instruction cap also bounds string
+    /// work), and delivering an exception counts as one.
+    pub instructions: u64,
+    /// Interrupts taken by vector: software interrupts (hooked or not),
+    /// exceptions and [`Cpu::deliver_interrupt`] calls.
+    pub interrupts: [u64; 256],
+    /// Port accesses by port number.
+    pub ports: BTreeMap<u16, PortCount>,
+    /// Decoded-instruction cache misses (instructions decoded by iced-x86).
+    pub decodes: u64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters { instructions: 0, interrupts: [0; 256], ports: BTreeMap::new(), decodes: 0 }
+    }
+}
+
+/// Decoded-instruction cache size (direct mapped by linear address).
+const CACHE_BITS: u32 = 13;
+const CACHE_SIZE: usize = 1 << CACHE_BITS;
+
+fn empty_entry() -> Decoded {
+    Decoded { instr: Instruction::new(), bytes: 0, byte_mask: 0, tag: u64::MAX, op32: false, addr32: false, size: 0 }
+}
+
+/// One decoded instruction and the bytes it was decoded from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Decoded {
+    pub(crate) instr: Instruction,
+    /// The raw bytes (low `len` bytes significant).
+    pub(crate) bytes: u128,
+    /// Mask selecting the `len` instruction bytes of a 16-byte fetch.
+    pub(crate) byte_mask: u128,
+    /// Linear address it was decoded at, plus 1 << 32 for 32-bit code;
+    /// `u64::MAX` marks an empty slot.
+    pub(crate) tag: u64,
+    /// 32-bit operand size (code size XOR 0x66).
+    pub(crate) op32: bool,
+    /// 32-bit address size (code size XOR 0x67).
+    pub(crate) addr32: bool,
+    /// Size in bytes of operand 0 when it is a register or memory operand.
+    pub(crate) size: u8,
+}
+
+/// How an interrupt was raised (SDM Vol. 3A §6.4 "Sources of Interrupts").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// An exception to deliver through the IVT/IDT, with its error code
+    /// (pushed in protected mode only).
+    Exception(u8, Option<u16>),
+    /// Stop executing (unsupported or invalid), restoring EIP.
+    Stop(Stop),
+}
+
+/// Stop reasons before the location is attached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Invalid,
+    Unsupported(&'static str),
+    Feature(String),
+    NoHandler(u8),
+}
+
+impl From<Stop> for Fault {
+    fn from(s: Stop) -> Self {
+        Fault::Stop(s)
+    }
+}
+
+pub(crate) type Ex<T> = Result<T, Fault>;
+
+/// #GP(0) or, for SS, #SS(0).
+pub(crate) const GP: u8 = 13;
+pub(crate) const SS_FAULT: u8 = 12;
+pub(crate) const NP: u8 = 11;
+pub(crate) const DE: u8 = 0;
+
+/// Human names of the exception vectors (SDM Vol. 3A §6.3.1, table 6-1).
+pub fn vector_name(v: u8) -> String {
+    const NAMES: [&str; 20] = [
+        "#DE",
+        "#DB",
+        "NMI",
+        "#BP",
+        "#OF",
+        "#BR",
+        "#UD",
+        "#NM",
+        "#DF",
+        "coprocessor segment overrun",
+        "#TS",
+        "#NP",
+        "#SS",
+        "#GP",
+        "#PF",
+        "reserved",
+        "#MF",
+        "#AC",
+        "#MC",
+        "#XM",
+    ];
+    match NAMES.get(usize::from(v)) {
+        Some(n) => (*n).to_string(),
+        None => format!("INT {v:#04x}"),
+    }
+}
+
+/// An x86 CPU in real or 32-bit protected mode, ring 0 only.
+///
+/// Privilege: the CPL is always 0. Loading a code segment whose DPL or RPL
+/// is not 0, call gates, task gates/switches, LDT selectors, virtual-8086
+/// mode and paging stop with [`Error::UnsupportedFeature`]. Segment limits
+/// (including expand-down) are checked on every data access and on
+/// instruction fetch; segment type checks (write to a read-only segment)
+/// are done at load time only.
+#[derive(Clone, Debug)]
+pub struct Cpu {
+    /// Architectural registers; the embedder may read and change them
+    /// between [`Cpu::run`] calls.
+    pub regs: Registers,
+    /// Counters for reports and the cost model.
+    pub counters: Counters,
+    /// What `cpuid` returns.
+    pub cpuid: CpuidConfig,
+    hooks: [u64; 4],
+    pub(crate) a20_mask: u32,
+    cache: Vec<Decoded>,
+    pub(crate) scratch: Vec<u8>,
+    /// Instruction count at which the current `run` must stop.
+    pub(crate) budget_end: u64,
+}
+
+impl Cpu {
+    /// A CPU in real mode at `cs`:`ip` (for a boot sector: 0x0000, 0x7C00)
+    /// with the default CPUID ([`CpuidConfig::default`]) and no hooks.
+    pub fn new(cs: u16, ip: u16) -> Cpu {
+        Cpu::with_registers(Registers::real_mode(cs, ip))
+    }
+
+    /// A CPU with the given register state.
+    pub fn with_registers(regs: Registers) -> Cpu {
+        Cpu {
+            regs,
+            counters: Counters::default(),
+            cpuid: CpuidConfig::default(),
+            hooks: [0; 4],
+            a20_mask: u32::MAX,
+            cache: vec![empty_entry(); CACHE_SIZE],
+            scratch: Vec::new(),
+            budget_end: 0,
+        }
+    }
+
+    /// Makes `int vector` (and `int3`/`into`/`int1` for vectors 3/4/1) return
+    /// [`Exit::Interrupt`] instead of going through the IVT/IDT.
+    pub fn hook_interrupt(&mut self, vector: u8, hooked: bool) {
+        let (w, b) = (usize::from(vector >> 6), vector & 63);
+        if hooked {
+            self.hooks[w] |= 1 << b;
+        } else {
+            self.hooks[w] &= !(1 << b);
+        }
+    }
+
+    /// Whether `vector` is hooked.
+    pub fn is_hooked(&self, vector: u8) -> bool {
+        self.hooks[usize::from(vector >> 6)] & (1 << (vector & 63)) != 0
+    }
+
+    /// Whether CR0.PE is set.
+    pub fn protected_mode(&self) -> bool {
+        self.regs.cr0 & cr0::PE != 0
+    }
+
+    /// The current CS:EIP with its linear address.
+    pub fn location(&self) -> Location {
+        let cs = &self.regs.seg[SegReg::Cs as usize];
+        Location { cs: cs.selector, eip: self.regs.eip, linear: cs.base.wrapping_add(self.regs.eip) & self.a20_mask }
+    }
+
+    /// Linear address of `seg`:`offset` with the current A20 state (no limit
+    /// check), for embedders that access guest buffers given as far
+    /// pointers.
+    pub fn linear(&self, seg: SegReg, offset: u32) -> u32 {
+        self.regs.seg[seg as usize].base.wrapping_add(offset) & self.a20_mask
+    }
+
+    /// Drops every cached decoded instruction. Never needed for correctness
+    /// (each cached instruction is compared with the bytes in memory before
+    /// use); offered for embedders that replace all of memory.
+    pub fn flush_decode_cache(&mut self) {
+        for e in &mut self.cache {
+            e.tag = u64::MAX;
+        }
+    }
+
+    /// Runs until an [`Exit`] or an [`Error`], executing at most
+    /// `max_instructions` instructions (counted as in
+    /// [`Counters::instructions`]).
+    pub fn run<B: Bus + ?Sized>(&mut self, bus: &mut B, max_instructions: u64) -> Result<Exit, Error> {
+        self.refresh_a20(bus);
+        self.budget_end = self.counters.instructions.saturating_add(max_instructions);
+        // The cache is moved out while running so that executing an entry
+        // borrows it instead of copying the ~100-byte entry per instruction.
+        let mut cache = std::mem::take(&mut self.cache);
+        if cache.len() != CACHE_SIZE {
+            cache = vec![empty_entry(); CACHE_SIZE];
+        }
+        let r = self.run_loop(bus, &mut cache);
+        self.cache = cache;
+        r
+    }
+
+    fn run_loop<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut [Decoded]) -> Result<Exit, Error> {
+        loop {
+            if self.counters.instructions >= self.budget_end {
+                return Ok(Exit::InstructionLimit);
+            }
+            let start = self.regs.eip;
+            let trap = self.regs.eflags & flags::TF != 0;
+            let result = match self.fetch(bus, cache) {
+                Ok(slot) => self.exec(bus, &cache[slot]),
+                Err(f) => Err(f),
+            };
+            self.counters.instructions += 1;
+            match result {
+                Ok(None) => {
+                    if trap {
+                        // Single-step trap after the instruction (SDM Vol. 3A §17.3.1.4).
+                        let here = self.regs.eip;
+                        if let Some(exit) = self.exception(bus, 1, None, here)? {
+                            return Ok(exit);
+                        }
+                    }
+                }
+                Ok(Some(exit)) => return Ok(exit),
+                Err(Fault::Exception(v, code)) => {
+                    self.regs.eip = start;
+                    if let Some(exit) = self.exception(bus, v, code, start)? {
+                        return Ok(exit);
+                    }
+                }
+                Err(Fault::Stop(s)) => {
+                    self.regs.eip = start;
+                    return Err(self.stop_error(bus, s));
+                }
+            }
+        }
+    }
+
+    /// Delivers interrupt `vector` through the IVT (real mode) or IDT
+    /// (protected mode) as an external interrupt would be: pushes FLAGS,
+    /// CS, IP, clears IF/TF and continues at the handler. Used by embedders
+    /// to reflect a hooked interrupt to a guest-installed handler or to
+    /// inject a hardware interrupt (check IF first). A failure to deliver
+    /// follows the double-fault rules.
+    pub fn deliver_interrupt<B: Bus + ?Sized>(&mut self, bus: &mut B, vector: u8) -> Result<Option<Exit>, Error> {
+        self.refresh_a20(bus);
+        let here = self.regs.eip;
+        self.exception(bus, vector, None, here)
+    }
+
+    pub(crate) fn refresh_a20<B: Bus + ?Sized>(&mut self, bus: &B) {
+        self.a20_mask = if bus.a20_enabled() { u32::MAX } else { !(1 << 20) };
+    }
+
+    /// Delivers an exception/interrupt, escalating to #DF and shutdown.
+    fn exception<B: Bus + ?Sized>(
+        &mut self,
+        bus: &mut B,
+        vector: u8,
+        code: Option<u16>,
+        at: u32,
+    ) -> Result<Option<Exit>, Error> {
+        self.counters.interrupts[usize::from(vector)] += 1;
+        let first = match self.deliver(bus, vector, code) {
+            Ok(()) => return Ok(None),
+            Err(Fault::Stop(s)) => {
+                self.regs.eip = at;
+                return Err(self.stop_error(bus, s));
+            }
+            Err(Fault::Exception(..)) if vector == 8 => return Ok(Some(Exit::Shutdown { vector })),
+            Err(Fault::Exception(..)) => vector,
+        };
+        self.regs.eip = at;
+        self.counters.interrupts[8] += 1;
+        match self.deliver(bus, 8, Some(0)) {
+            Ok(()) => Ok(None),
+            Err(Fault::Exception(..)) => Ok(Some(Exit::Shutdown { vector: first })),
+            Err(Fault::Stop(s)) => {
+                self.regs.eip = at;
+                Err(self.stop_error(bus, s))
+            }
+        }
+    }
+
+    /// Pushes the return frame and enters the handler for `vector`
+    /// (SDM Vol. 3A §21.1.4 "Interrupt and Exception Handling" in real mode,
+    /// §6.12.1 "Exception- or Interrupt-Handler Procedures" in protected
+    /// mode, same privilege level only). EIP must hold the return address.
+    pub(crate) fn deliver<B: Bus + ?Sized>(&mut self, bus: &mut B, vector: u8, code: Option<u16>) -> Ex<()> {
+        let off = u32::from(vector) * 8;
+        let idt_fault = Fault::Exception(GP, Some((off + 2) as u16));
+        if !self.protected_mode() {
+            let ent = u32::from(vector) * 4;
+            if ent + 3 > u32::from(self.regs.idtr.limit) {
+                return Err(idt_fault);
+            }
+            let base = self.regs.idtr.base.wrapping_add(ent);
+            let ip = self.rd(bus, base, 2) as u16;
+            let cs = self.rd(bus, base.wrapping_add(2), 2) as u16;
+            if ip == 0 && cs == 0 {
+                return Err(Stop::NoHandler(vector).into());
+            }
+            let fl = self.regs.eflags;
+            let old_cs = self.regs.seg[SegReg::Cs as usize].selector;
+            self.push(bus, 2, fl)?;
+            self.push(bus, 2, u32::from(old_cs))?;
+            self.push(bus, 2, self.regs.eip & 0xFFFF)?;
+            self.regs.eflags &= !(flags::IF | flags::TF | flags::AC | flags::RF);
+            self.load_real(SegReg::Cs, cs);
+            self.regs.eip = u32::from(ip);
+            return Ok(());
+        }
+        if off + 7 > u32::from(self.regs.idtr.limit) {
+            return Err(idt_fault);
+        }
+        let addr = self.regs.idtr.base.wrapping_add(off);
+        let raw = u64::from(self.rd(bus, addr, 4)) | u64::from(self.rd(bus, addr.wrapping_add(4), 4)) << 32;
+        let access = ((raw >> 40) & 0xFF) as u8;
+        let gate32 = match access & 0x1F {
+            0x0E | 0x0F => true,
+            0x06 | 0x07 => false,
+            0x05 => return Err(Stop::Feature(format!("task gate in IDT entry {vector:#04x}")).into()),
+            _ => return Err(idt_fault),
+        };
+        if access & 0x80 == 0 {
+            return Err(Fault::Exception(NP, Some((off + 2) as u16)));
+        }
+        let selector = ((raw >> 16) & 0xFFFF) as u16;
+        let mut target = (raw & 0xFFFF) as u32;
+        if gate32 {
+            target |= (((raw >> 48) & 0xFFFF) as u32) << 16;
+        }
+        let cs = self.code_descriptor(bus, selector)?;
+        let size = if gate32 { 4 } else { 2 };
+        let fl = self.regs.eflags;
+        let old_cs = u32::from(self.regs.seg[SegReg::Cs as usize].selector);
+        let old_eip = self.regs.eip;
+        self.push(bus, size, fl)?;
+        self.push(bus, size, old_cs)?;
+        self.push(bus, size, old_eip)?;
+        if let Some(c) = code {
+            self.push(bus, size, u32::from(c))?;
+        }
+        if access & 1 == 0 {
+            self.regs.eflags &= !flags::IF;
+        }
+        self.regs.eflags &= !(flags::TF | flags::NT | flags::RF | flags::VM);
+        self.regs.seg[SegReg::Cs as usize] = cs;
+        self.regs.eip = target;
+        Ok(())
+    }
+
+    fn stop_error<B: Bus + ?Sized>(&mut self, bus: &mut B, s: Stop) -> Error {
+        let at = self.location();
+        let mut raw = [0u8; 16];
+        self.fetch_bytes(bus, at.linear, &mut raw);
+        let code32 = self.regs.seg[SegReg::Cs as usize].big();
+        let mut dec =
+            Decoder::with_ip(if code32 { 32 } else { 16 }, &raw[..15], u64::from(at.eip), DecoderOptions::NONE);
+        let instr = dec.decode();
+        let len = if instr.is_invalid() { 15 } else { instr.len() };
+        let bytes = Bytes(raw[..len].to_vec());
+        match s {
+            Stop::Invalid => Error::InvalidOpcode { at, bytes },
+            Stop::Unsupported(reason) => {
+                let mut disassembly = String::new();
+                iced_x86::FastFormatter::new().format(&instr, &mut disassembly);
+                Error::UnsupportedInstruction { at, bytes, disassembly, reason }
+            }
+            Stop::Feature(feature) => Error::UnsupportedFeature { at, feature },
+            Stop::NoHandler(vector) => Error::NoHandler { at, vector, name: vector_name(vector) },
+        }
+    }
+
+    /// Reads 16 code bytes at `linear`, honouring the A20 wrap.
+    fn fetch_bytes<B: Bus + ?Sized>(&mut self, bus: &mut B, linear: u32, buf: &mut [u8; 16]) {
+        let a = linear & self.a20_mask;
+        if (self.a20_mask != u32::MAX && (a & 0xF_FFFF) > 0xF_FFF0) || a > u32::MAX - 15 {
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = bus.read_u8(linear.wrapping_add(i as u32) & self.a20_mask);
+            }
+        } else {
+            bus.read_code(a, buf);
+        }
+    }
+
+    /// Fetches (from the cache when the bytes still match) the instruction at
+    /// CS:EIP and checks it against the CS limit.
+    #[inline]
+    fn fetch<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut [Decoded]) -> Ex<usize> {
+        let cs = self.regs.seg[SegReg::Cs as usize];
+        let eip = self.regs.eip;
+        if eip > cs.limit {
+            return Err(Fault::Exception(GP, Some(0)));
+        }
+        let linear = cs.base.wrapping_add(eip) & self.a20_mask;
+        let mut raw = [0u8; 16];
+        self.fetch_bytes(bus, linear, &mut raw);
+        let word = u128::from_le_bytes(raw);
+        let code32 = cs.big();
+        let tag = u64::from(linear) | (u64::from(code32) << 32);
+        let slot = (linear as usize) & (CACHE_SIZE - 1);
+        let e = &cache[slot];
+        if e.tag != tag || (word & e.byte_mask) != e.bytes {
+            cache[slot] = self.decode(&raw, code32, tag)?;
+        }
+        let len = cache[slot].instr.len() as u32;
+        if u64::from(eip) + u64::from(len) - 1 > u64::from(cs.limit) {
+            return Err(Fault::Exception(GP, Some(0)));
+        }
+        Ok(slot)
+    }
+
+    #[cold]
+    fn decode(&mut self, raw: &[u8; 16], code32: bool, tag: u64) -> Ex<Decoded> {
+        self.counters.decodes += 1;
+        // Decoded at IP 0: branch targets are stored relative to the
+        // instruction start, so one cache entry serves every CS:IP that maps
+        // to the same linear address.
+        let mut dec = Decoder::with_ip(if code32 { 32 } else { 16 }, &raw[..15], 0, DecoderOptions::NO_INVALID_CHECK);
+        let instr = dec.decode();
+        if instr.is_invalid() {
+            return Err(Stop::Invalid.into());
+        }
+        let len = instr.len();
+        let byte_mask = if len >= 16 { u128::MAX } else { (1u128 << (len * 8)) - 1 };
+        let bytes = u128::from_le_bytes(*raw) & byte_mask;
+        let (mut p66, mut p67) = (false, false);
+        for &b in &raw[..len] {
+            match b {
+                0x66 => p66 = true,
+                0x67 => p67 = true,
+                0x26 | 0x2E | 0x36 | 0x3E | 0x64 | 0x65 | 0xF0 | 0xF2 | 0xF3 => {}
+                _ => break,
+            }
+        }
+        let size = match instr.op0_kind() {
+            OpKind::Register => reg_size(instr.op0_register()),
+            OpKind::Memory => mem_size(instr.memory_size()),
+            _ => 0,
+        };
+        Ok(Decoded { instr, bytes, byte_mask, tag, op32: code32 ^ p66, addr32: code32 ^ p67, size })
+    }
+
+    // ---- registers ----
+
+    #[inline(always)]
+    pub(crate) fn get_reg(&self, r: Register) -> u32 {
+        let n = r as usize;
+        match n {
+            1..=4 => self.regs.gpr[n - 1] & 0xFF,
+            5..=8 => (self.regs.gpr[n - 5] >> 8) & 0xFF,
+            21..=28 => self.regs.gpr[n - 21] & 0xFFFF,
+            37..=44 => self.regs.gpr[n - 37],
+            71..=76 => u32::from(self.regs.seg[n - 71].selector),
+            _ => 0,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_reg(&mut self, r: Register, v: u32) {
+        let n = r as usize;
+        match n {
+            1..=4 => self.regs.gpr[n - 1] = (self.regs.gpr[n - 1] & !0xFF) | (v & 0xFF),
+            5..=8 => self.regs.gpr[n - 5] = (self.regs.gpr[n - 5] & !0xFF00) | ((v & 0xFF) << 8),
+            21..=28 => self.regs.gpr[n - 21] = (self.regs.gpr[n - 21] & !0xFFFF) | (v & 0xFFFF),
+            37..=44 => self.regs.gpr[n - 37] = v,
+            _ => {}
+        }
+    }
+
+    // ---- memory ----
+
+    /// Segment-limit check and linear address for `size` bytes at
+    /// `seg`:`off` (SDM Vol. 3A §5.3 "Limit Checking").
+    #[inline]
+    pub(crate) fn lin(&self, seg: usize, off: u32, size: u32) -> Ex<u32> {
+        let s = &self.regs.seg[seg];
+        let last = u64::from(off) + u64::from(size.max(1)) - 1;
+        let ok = if s.attributes & 0x9C == 0x94 {
+            // present expand-down data segment: valid offsets limit+1..=upper
+            let upper: u64 = if s.big() { 0xFFFF_FFFF } else { 0xFFFF };
+            u64::from(off) > u64::from(s.limit) && last <= upper
+        } else {
+            s.present() && last <= u64::from(s.limit)
+        };
+        if ok {
+            Ok(s.base.wrapping_add(off))
+        } else if seg == SegReg::Ss as usize {
+            Err(Fault::Exception(SS_FAULT, Some(0)))
+        } else {
+            Err(Fault::Exception(GP, Some(0)))
+        }
+    }
+
+    /// Reads `size` (1, 2, 4) bytes at a linear address.
+    #[inline]
+    pub(crate) fn rd<B: Bus + ?Sized>(&self, bus: &mut B, linear: u32, size: u32) -> u32 {
+        let a = linear & self.a20_mask;
+        if self.a20_mask != u32::MAX && (a & 0xF_FFFF) + size > 0x10_0000 {
+            let mut v = 0;
+            for i in 0..size {
+                v |= u32::from(bus.read_u8(linear.wrapping_add(i) & self.a20_mask)) << (8 * i);
+            }
+            return v;
+        }
+        match size {
+            1 => u32::from(bus.read_u8(a)),
+            2 => u32::from(bus.read_u16(a)),
+            _ => bus.read_u32(a),
+        }
+    }
+
+    /// Writes `size` (1, 2, 4) bytes at a linear address.
+    #[inline]
+    pub(crate) fn wr<B: Bus + ?Sized>(&self, bus: &mut B, linear: u32, size: u32, v: u32) {
+        let a = linear & self.a20_mask;
+        if self.a20_mask != u32::MAX && (a & 0xF_FFFF) + size > 0x10_0000 {
+            for i in 0..size {
+                bus.write_u8(linear.wrapping_add(i) & self.a20_mask, (v >> (8 * i)) as u8);
+            }
+            return;
+        }
+        match size {
+            1 => bus.write_u8(a, v as u8),
+            2 => bus.write_u16(a, v as u16),
+            _ => bus.write_u32(a, v),
+        }
+    }
+
+    /// Reads `size` bytes at `seg`:`off` with limit checks.
+    #[inline]
+    pub(crate) fn read_seg<B: Bus + ?Sized>(&self, bus: &mut B, seg: usize, off: u32, size: u32) -> Ex<u32> {
+        let l = self.lin(seg, off, size)?;
+        Ok(self.rd(bus, l, size))
+    }
+
+    /// Writes `size` bytes at `seg`:`off` with limit checks.
+    #[inline]
+    pub(crate) fn write_seg<B: Bus + ?Sized>(&self, bus: &mut B, seg: usize, off: u32, size: u32, v: u32) -> Ex<()> {
+        let l = self.lin(seg, off, size)?;
+        self.wr(bus, l, size, v);
+        Ok(())
+    }
+
+    // ---- stack ----
+
+    #[inline]
+    pub(crate) fn sp_mask(&self) -> u32 {
+        if self.regs.seg[SegReg::Ss as usize].big() { u32::MAX } else { 0xFFFF }
+    }
+
+    #[inline]
+    pub(crate) fn set_sp(&mut self, v: u32) {
+        let m = self.sp_mask();
+        let esp = &mut self.regs.gpr[4];
+        *esp = (*esp & !m) | (v & m);
+    }
+
+    /// Pushes `size` (2 or 4) bytes (SDM Vol. 2B PUSH; stack address size
+    /// from SS.B).
+    #[inline]
+    pub(crate) fn push<B: Bus + ?Sized>(&mut self, bus: &mut B, size: u32, v: u32) -> Ex<()> {
+        let m = self.sp_mask();
+        let sp = self.regs.gpr[4].wrapping_sub(size) & m;
+        self.write_seg(bus, SegReg::Ss as usize, sp, size, v)?;
+        self.set_sp(sp);
+        Ok(())
+    }
+
+    /// Pops `size` (2 or 4) bytes.
+    #[inline]
+    pub(crate) fn pop<B: Bus + ?Sized>(&mut self, bus: &mut B, size: u32) -> Ex<u32> {
+        let m = self.sp_mask();
+        let sp = self.regs.gpr[4] & m;
+        let v = self.read_seg(bus, SegReg::Ss as usize, sp, size)?;
+        self.set_sp(sp.wrapping_add(size));
+        Ok(v)
+    }
+
+    /// Reads the stack at SP + `offset` without popping.
+    pub(crate) fn peek<B: Bus + ?Sized>(&self, bus: &mut B, offset: u32, size: u32) -> Ex<u32> {
+        let m = self.sp_mask();
+        let sp = self.regs.gpr[4].wrapping_add(offset) & m;
+        self.read_seg(bus, SegReg::Ss as usize, sp, size)
+    }
+
+    // ---- segments ----
+
+    /// Real-mode segment load: only selector and base change (the cached
+    /// limit and D/B survive: SDM Vol. 3A §21.1.1; Bochs `load_seg_reg`
+    /// "Do not modify segment limit and AR bytes when in real mode"); the
+    /// register becomes present/usable again.
+    pub(crate) fn load_real(&mut self, sr: SegReg, sel: u16) {
+        let s = &mut self.regs.seg[sr as usize];
+        s.selector = sel;
+        s.base = u32::from(sel) << 4;
+        s.attributes |= Segment::PRESENT;
+        if s.attributes & 0x10 == 0 {
+            // A system descriptor is never left in a segment register;
+            // make it ordinary read/write data (code for CS).
+            s.attributes = (s.attributes & 0xF000) | if sr == SegReg::Cs { 0x9B } else { 0x93 };
+        }
+    }
+
+    /// Reads GDT entry for `sel` (TI=0 only), checking the GDT limit.
+    fn descriptor<B: Bus + ?Sized>(&mut self, bus: &mut B, sel: u16) -> Ex<(u64, u32)> {
+        if sel & 4 != 0 {
+            return Err(Stop::Feature(format!("LDT selector {sel:#06x} (LLDT is not modelled)")).into());
+        }
+        let idx = u32::from(sel & !7);
+        if idx + 7 > u32::from(self.regs.gdtr.limit) {
+            return Err(Fault::Exception(GP, Some(sel & !3)));
+        }
+        let addr = self.regs.gdtr.base.wrapping_add(idx);
+        let raw = u64::from(self.rd(bus, addr, 4)) | u64::from(self.rd(bus, addr.wrapping_add(4), 4)) << 32;
+        Ok((raw, addr))
+    }
+
+    /// Sets the descriptor's accessed bit in memory as the CPU does on load.
+    fn mark_accessed<B: Bus + ?Sized>(&mut self, bus: &mut B, raw: &mut u64, addr: u32) {
+        if *raw & (1 << 40) == 0 {
+            *raw |= 1 << 40;
+            let b = ((*raw >> 40) & 0xFF) as u32;
+            self.wr(bus, addr.wrapping_add(5), 1, b);
+        }
+    }
+
+    /// Loads a code segment descriptor for a far transfer at CPL 0
+    /// (SDM Vol. 3A §5.8.1 "Direct Calls or Jumps to Code Segments").
+    pub(crate) fn code_descriptor<B: Bus + ?Sized>(&mut self, bus: &mut B, sel: u16) -> Ex<Segment> {
+        if sel & !3 == 0 {
+            return Err(Fault::Exception(GP, Some(0)));
+        }
+        let (mut raw, addr) = self.descriptor(bus, sel)?;
+        let access = ((raw >> 40) & 0xFF) as u8;
+        if access & 0x10 == 0 {
+            return Err(Stop::Feature(format!(
+                "far transfer through system descriptor {sel:#06x} (type {:#x}: call/task gates are not modelled)",
+                access & 0xF
+            ))
+            .into());
+        }
+        if access & 0x08 == 0 {
+            return Err(Fault::Exception(GP, Some(sel & !3)));
+        }
+        let dpl = (access >> 5) & 3;
+        let conforming = access & 0x04 != 0;
+        if sel & 3 != 0 || (dpl != 0 && !conforming) {
+            return Err(Stop::Feature(format!(
+                "privilege level change to code selector {sel:#06x} (RPL {}, DPL {dpl}); only ring 0 is modelled",
+                sel & 3
+            ))
+            .into());
+        }
+        if access & 0x80 == 0 {
+            return Err(Fault::Exception(NP, Some(sel & !3)));
+        }
+        self.mark_accessed(bus, &mut raw, addr);
+        Ok(Segment::from_descriptor(sel, raw))
+    }
+
+    /// `mov sreg`, `pop sreg`, `lds`..`lss`: loads a data/stack segment
+    /// register (SDM Vol. 3A §5.5, Vol. 2B MOV "Operation").
+    pub(crate) fn load_data_seg<B: Bus + ?Sized>(&mut self, bus: &mut B, sr: SegReg, sel: u16) -> Ex<()> {
+        if !self.protected_mode() {
+            self.load_real(sr, sel);
+            return Ok(());
+        }
+        if self.regs.eflags & flags::VM != 0 {
+            return Err(Stop::Feature("virtual-8086 mode".into()).into());
+        }
+        let is_ss = sr == SegReg::Ss;
+        if sel & !3 == 0 {
+            if is_ss {
+                return Err(Fault::Exception(GP, Some(0)));
+            }
+            // Null selector: the register is loaded but unusable.
+            self.regs.seg[sr as usize] = Segment { selector: sel, base: 0, limit: 0, attributes: 0 };
+            return Ok(());
+        }
+        let (mut raw, addr) = self.descriptor(bus, sel)?;
+        let access = ((raw >> 40) & 0xFF) as u8;
+        let err = Fault::Exception(GP, Some(sel & !3));
+        if access & 0x10 == 0 {
+            return Err(err);
+        }
+        let code = access & 0x08 != 0;
+        let writable = !code && access & 0x02 != 0;
+        let readable = !code || access & 0x02 != 0;
+        let dpl = (access >> 5) & 3;
+        let rpl = (sel & 3) as u8;
+        if is_ss {
+            if !writable || rpl != 0 || dpl != 0 {
+                return Err(err);
+            }
+        } else if !readable || (!(code && access & 0x04 != 0) && dpl < rpl) {
+            return Err(err);
+        }
+        if access & 0x80 == 0 {
+            return Err(Fault::Exception(if is_ss { SS_FAULT } else { NP }, Some(sel & !3)));
+        }
+        self.mark_accessed(bus, &mut raw, addr);
+        self.regs.seg[sr as usize] = Segment::from_descriptor(sel, raw);
+        Ok(())
+    }
+}
+
+/// Size in bytes of a general register operand (segment registers: 2).
+pub(crate) fn reg_size(r: Register) -> u8 {
+    match r as usize {
+        1..=20 => 1,
+        21..=36 | 71..=76 => 2,
+        _ => 4,
+    }
+}
+
+/// Size in bytes of the memory operand kinds the interpreter handles.
+pub(crate) fn mem_size(m: iced_x86::MemorySize) -> u8 {
+    use iced_x86::MemorySize as M;
+    match m {
+        M::UInt8 | M::Int8 => 1,
+        M::UInt16 | M::Int16 | M::WordOffset => 2,
+        M::UInt32 | M::Int32 | M::DwordOffset | M::SegPtr16 => 4,
+        M::SegPtr32 | M::Fword6 => 6,
+        M::UInt64 | M::Int64 => 8,
+        _ => 0,
+    }
+}

@@ -1,0 +1,401 @@
+//! Whole programs (assembled from `tests/programs/*.asm` with nasm by
+//! `tests/programs/build.sh`; the committed .bin files are what runs) and
+//! the bad-input end states the issue lists: instruction cap, jumps into
+//! zeroed memory, triple faults, divide errors, invalid opcodes.
+
+use x86::{AccessSize, Bus, Cpu, Error, Exit, RamBus, SegReg};
+
+/// A RAM bus that also records port traffic and the A20 gate at port 0x92.
+struct TestBus {
+    ram: RamBus,
+    outs: Vec<(u16, AccessSize, u32)>,
+    ins: Vec<(u16, AccessSize)>,
+    string_ins: Vec<(u16, AccessSize, usize)>,
+    string_outs: Vec<(u16, AccessSize, Vec<u8>)>,
+    in_value: u32,
+}
+
+impl TestBus {
+    fn new() -> Self {
+        TestBus {
+            ram: RamBus::new(4 << 20),
+            outs: Vec::new(),
+            ins: Vec::new(),
+            string_ins: Vec::new(),
+            string_outs: Vec::new(),
+            in_value: 0,
+        }
+    }
+}
+
+impl Bus for TestBus {
+    fn read_u8(&mut self, a: u32) -> u8 {
+        self.ram.read_u8(a)
+    }
+    fn write_u8(&mut self, a: u32, v: u8) {
+        self.ram.write_u8(a, v)
+    }
+    fn read_code(&mut self, a: u32, buf: &mut [u8; 16]) {
+        self.ram.read_code(a, buf)
+    }
+    fn port_in(&mut self, port: u16, size: AccessSize) -> u32 {
+        self.ins.push((port, size));
+        let v = self.in_value;
+        self.in_value = self.in_value.wrapping_add(1);
+        v & size.mask()
+    }
+    fn port_out(&mut self, port: u16, size: AccessSize, value: u32) {
+        if port == 0x92 {
+            self.ram.a20 = value & 2 != 0;
+        }
+        self.outs.push((port, size, value));
+    }
+    fn port_in_string(&mut self, port: u16, size: AccessSize, data: &mut [u8]) {
+        self.string_ins.push((port, size, data.len()));
+        for (k, b) in data.iter_mut().enumerate() {
+            *b = k as u8;
+        }
+    }
+    fn port_out_string(&mut self, port: u16, size: AccessSize, data: &[u8]) {
+        self.string_outs.push((port, size, data.to_vec()));
+    }
+    fn a20_enabled(&self) -> bool {
+        self.ram.a20
+    }
+}
+
+fn boot(program: &[u8]) -> (Cpu, TestBus) {
+    let mut bus = TestBus::new();
+    bus.ram.load(0x7C00, program);
+    (Cpu::new(0, 0x7C00), bus)
+}
+
+/// Runs with int 10h hooked, collecting AH=0Eh teletype output, until a
+/// non-int-10h exit.
+fn run_with_tty(cpu: &mut Cpu, bus: &mut TestBus, limit: u64) -> (Result<Exit, Error>, String) {
+    cpu.hook_interrupt(0x10, true);
+    let mut out = String::new();
+    loop {
+        match cpu.run(bus, limit) {
+            Ok(Exit::Interrupt { vector: 0x10 }) => {
+                let ax = cpu.regs.gpr[0];
+                if (ax >> 8) & 0xFF == 0x0E {
+                    out.push(char::from(ax as u8));
+                }
+            }
+            other => return (other, out),
+        }
+    }
+}
+
+#[test]
+fn hello_prints_through_hooked_int10() {
+    let (mut cpu, mut bus) = boot(include_bytes!("programs/hello.bin"));
+    let (exit, out) = run_with_tty(&mut cpu, &mut bus, 10_000);
+    assert_eq!(exit, Ok(Exit::Halt));
+    assert_eq!(out, "Hello, boot-sim!\r\n");
+    assert_eq!(cpu.counters.interrupts[0x10], 18);
+    // BX = 0x0001 (page 0, colour 1) was passed to every call.
+    assert_eq!(cpu.regs.gpr[3] & 0xFFFF, 1);
+}
+
+#[test]
+fn protected_mode_round_trip_grub_legacy_shape() {
+    let (mut cpu, mut bus) = boot(include_bytes!("programs/pm_roundtrip.bin"));
+    let (exit, out) = run_with_tty(&mut cpu, &mut bus, 10_000);
+    assert_eq!(exit, Ok(Exit::Halt));
+    assert_eq!(out, "OK");
+    assert_eq!(bus.ram.ram[0x20_0000..0x20_0004], 0xFEED_F00Du32.to_le_bytes());
+    assert_eq!(bus.ram.ram[0x6000..0x6004], 0xFEED_F00Du32.to_le_bytes());
+    assert!(!cpu.protected_mode());
+    // Back in real mode with 16-bit, 64 KiB segments (PSEUDO_RM_DSEG caches).
+    for s in SegReg::ALL {
+        let seg = cpu.regs.seg[s as usize];
+        assert_eq!((seg.selector, seg.base, seg.limit, seg.big()), (0, 0, 0xFFFF, false), "{}", s.name());
+    }
+    // The GDT entries used were marked accessed in memory (byte 5 bit 0).
+    let gdt = cpu.regs.gdtr.base as usize;
+    assert_eq!(bus.ram.ram[gdt + 8 + 5], 0x9B);
+    assert_eq!(bus.ram.ram[gdt + 0x20 + 5], 0x93);
+}
+
+#[test]
+fn unreal_mode_reaches_above_1mib_from_real_mode() {
+    let (mut cpu, mut bus) = boot(include_bytes!("programs/unreal.bin"));
+    assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Halt));
+    assert!(!cpu.protected_mode());
+    assert_eq!(cpu.regs.gpr[0], 0x1234_5678);
+    assert_eq!(cpu.regs.gpr[3], 0x1234_5678, "a32 rep movsb copied above 1 MiB");
+    let ds = cpu.regs.seg[SegReg::Ds as usize];
+    assert_eq!((ds.selector, ds.base, ds.limit), (0, 0, 0xFFFF_FFFF));
+    assert_eq!(cpu.regs.gpr[6], 0x30_0004);
+    assert_eq!(cpu.regs.gpr[1], 0);
+}
+
+#[test]
+fn without_unreal_mode_32bit_offsets_fault() {
+    // mov esi,0x300000 ; mov eax,[esi] ; hlt — DS limit is 0xFFFF, so #GP
+    // (vector 13) goes through the IVT, here to a handler that halts.
+    let code = [0x66, 0xBE, 0x00, 0x00, 0x30, 0x00, 0x66, 0x67, 0x8B, 0x06, 0xF4];
+    let (mut cpu, mut bus) = boot(&code);
+    bus.ram.load(13 * 4, &[0x00, 0x05, 0x00, 0x00]); // IVT[13] = 0000:0500
+    bus.ram.load(0x500, &[0xF4]); // hlt
+    assert_eq!(cpu.run(&mut bus, 100), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.eip, 0x501);
+    assert_eq!(cpu.counters.interrupts[13], 1);
+    // The pushed return IP is the faulting instruction (a fault, not a trap).
+    let sp = cpu.regs.gpr[4] & 0xFFFF;
+    assert_eq!(u16::from_le_bytes([bus.ram.ram[sp as usize], bus.ram.ram[sp as usize + 1]]), 0x7C06);
+}
+
+#[test]
+fn self_modifying_code_is_seen() {
+    let (mut cpu, mut bus) = boot(include_bytes!("programs/smc.bin"));
+    assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.gpr[1] & 0xFF, 0x33, "second pass executed the patched immediate");
+    assert_eq!((cpu.regs.gpr[0] >> 8) & 0xFF, 0x42, "patched nop;nop executed as mov ah,0x42");
+}
+
+#[test]
+fn memory_written_by_the_embedder_is_seen() {
+    // jmp $ ; then the embedder overwrites it with hlt between runs.
+    let (mut cpu, mut bus) = boot(&[0xEB, 0xFE]);
+    assert_eq!(cpu.run(&mut bus, 50), Ok(Exit::InstructionLimit));
+    bus.ram.load(0x7C00, &[0xF4]);
+    assert_eq!(cpu.run(&mut bus, 50), Ok(Exit::Halt));
+}
+
+#[test]
+fn divide_error_goes_through_the_ivt() {
+    let (mut cpu, mut bus) = boot(include_bytes!("programs/divzero.bin"));
+    assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.gpr[6] & 0xFFFF, 0x600D, "resumed after div");
+    // DI holds the faulting IP the handler saw: the div itself.
+    let fault_ip = cpu.regs.gpr[7] & 0xFFFF;
+    assert_eq!(&bus.ram.ram[fault_ip as usize..fault_ip as usize + 2], &[0xF7, 0xF1]);
+    assert_eq!(cpu.counters.interrupts[0], 1);
+}
+
+#[test]
+fn divide_error_without_handler_is_a_clear_stop() {
+    // xor cx,cx ; div cx — IVT is all zeros.
+    let (mut cpu, mut bus) = boot(&[0x31, 0xC9, 0xF7, 0xF1]);
+    let err = cpu.run(&mut bus, 100).unwrap_err();
+    match &err {
+        Error::NoHandler { at, vector: 0, name } => {
+            assert_eq!((at.cs, at.eip, at.linear), (0, 0x7C02, 0x7C02));
+            assert_eq!(name, "#DE");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(err.to_string().contains("0000:7C02"), "{err}");
+}
+
+#[test]
+fn endless_loop_stops_at_the_cap() {
+    let (mut cpu, mut bus) = boot(&[0xEB, 0xFE]); // jmp $
+    assert_eq!(cpu.run(&mut bus, 1_000_000), Ok(Exit::InstructionLimit));
+    assert_eq!(cpu.counters.instructions, 1_000_000);
+    assert_eq!(cpu.regs.eip, 0x7C00);
+    assert_eq!(cpu.counters.decodes, 1, "the loop is decoded once");
+}
+
+#[test]
+fn jump_into_zeroed_memory_stops_at_the_cap() {
+    // jmp 0x1000:0x0000 — zeros decode as `add [bx+si],al` forever.
+    let (mut cpu, mut bus) = boot(&[0xEA, 0x00, 0x00, 0x00, 0x10]);
+    assert_eq!(cpu.run(&mut bus, 20_000), Ok(Exit::InstructionLimit));
+    let at = cpu.location();
+    assert_eq!(at.cs, 0x1000);
+    // 19_999 two-byte adds executed after the jump.
+    assert_eq!(at.eip, 2 * 19_999);
+    // Running off the 64 KiB segment end raises #GP whose IVT entry is 0:0.
+    let err = cpu.run(&mut bus, 1_000_000).unwrap_err();
+    assert!(matches!(err, Error::NoHandler { vector: 13, .. }), "{err}");
+}
+
+#[test]
+fn real_mode_triple_fault_shuts_down() {
+    // int 0x21 cannot be delivered (#GP, the first exception of the chain),
+    // #GP cannot be delivered (#DF), #DF cannot be delivered: shutdown.
+    let (mut cpu, mut bus) = boot(include_bytes!("programs/triple.bin"));
+    assert_eq!(cpu.run(&mut bus, 100), Ok(Exit::Shutdown { vector: 13 }));
+    assert_eq!(cpu.counters.interrupts[8], 1);
+}
+
+#[test]
+fn protected_mode_idt_and_triple_fault() {
+    let (mut cpu, mut bus) = boot(include_bytes!("programs/pm_idt.bin"));
+    assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Shutdown { vector: 0 }));
+    assert!(cpu.protected_mode());
+    assert_eq!(bus.ram.ram[0x6000..0x6004], 0x101u32.to_le_bytes());
+    assert_eq!(cpu.counters.interrupts[0x30], 1);
+    assert_eq!(cpu.counters.interrupts[0], 2);
+}
+
+#[test]
+fn invalid_opcode_reports_bytes() {
+    // 0F 0B is ud2; 0F FF is not an instruction in 16-bit mode here.
+    let (mut cpu, mut bus) = boot(&[0x90, 0x0F, 0x0B]);
+    let err = cpu.run(&mut bus, 100).unwrap_err();
+    match &err {
+        Error::InvalidOpcode { at, bytes } => {
+            assert_eq!(at.eip, 0x7C01);
+            assert_eq!(bytes.0, vec![0x0F, 0x0B]);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(err.to_string(), "invalid opcode at 0000:7C01 (linear 0x7c01): bytes [0f 0b]");
+}
+
+#[test]
+fn unsupported_instruction_reports_disassembly() {
+    // fld dword [0x1000]
+    let (mut cpu, mut bus) = boot(&[0xD9, 0x06, 0x00, 0x10]);
+    let err = cpu.run(&mut bus, 100).unwrap_err();
+    match &err {
+        Error::UnsupportedInstruction { at, bytes, disassembly, reason } => {
+            assert_eq!(at.eip, 0x7C00);
+            assert_eq!(bytes.0, vec![0xD9, 0x06, 0x00, 0x10]);
+            assert!(disassembly.starts_with("fld"), "{disassembly}");
+            assert!(reason.contains("x87"), "{reason}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn paging_is_rejected_clearly() {
+    // mov eax,0x80000001 ; mov cr0,eax
+    let (mut cpu, mut bus) = boot(&[0x66, 0xB8, 0x01, 0x00, 0x00, 0x80, 0x0F, 0x22, 0xC0]);
+    let err = cpu.run(&mut bus, 100).unwrap_err();
+    assert!(matches!(&err, Error::UnsupportedFeature { feature, .. } if feature.contains("paging")), "{err}");
+    assert_eq!(err.location().eip, 0x7C06);
+    assert_eq!(cpu.regs.cr0 & 0x8000_0001, 0);
+}
+
+#[test]
+fn hooked_interrupt_resumes_after_int_and_embedder_sets_cf() {
+    // int 0x13 ; jc fail ; mov bl,1 ; hlt ; fail: mov bl,2 ; hlt
+    let code = [0xCD, 0x13, 0x72, 0x03, 0xB3, 0x01, 0xF4, 0xB3, 0x02, 0xF4];
+    for (cf, want) in [(false, 1), (true, 2)] {
+        let (mut cpu, mut bus) = boot(&code);
+        cpu.hook_interrupt(0x13, true);
+        assert_eq!(cpu.run(&mut bus, 100), Ok(Exit::Interrupt { vector: 0x13 }));
+        assert_eq!(cpu.regs.eip, 0x7C02);
+        if cf {
+            cpu.regs.eflags |= x86::flags::CF;
+        }
+        assert_eq!(cpu.run(&mut bus, 100), Ok(Exit::Halt));
+        assert_eq!(cpu.regs.gpr[3] & 0xFF, want);
+    }
+}
+
+#[test]
+fn unhooked_interrupt_and_reflection_go_through_the_ivt() {
+    // int 0x13 ; hlt      handler at 0000:0600: mov al,0x55 ; iret
+    let (mut cpu, mut bus) = boot(&[0xCD, 0x13, 0xF4]);
+    bus.ram.load(0x13 * 4, &[0x00, 0x06, 0x00, 0x00]);
+    bus.ram.load(0x600, &[0xB0, 0x55, 0xCF]);
+    cpu.regs.gpr[4] = 0x7000;
+    assert_eq!(cpu.run(&mut bus, 100), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.gpr[0] & 0xFF, 0x55);
+    assert_eq!(cpu.regs.gpr[4], 0x7000);
+    // Hooked, then reflected to the guest handler by the embedder.
+    let (mut cpu, mut bus2) = boot(&[0xCD, 0x13, 0xF4]);
+    bus2.ram.load(0x13 * 4, &[0x00, 0x06, 0x00, 0x00]);
+    bus2.ram.load(0x600, &[0xB0, 0x66, 0xCF]);
+    cpu.regs.gpr[4] = 0x7000;
+    cpu.hook_interrupt(0x13, true);
+    assert_eq!(cpu.run(&mut bus2, 100), Ok(Exit::Interrupt { vector: 0x13 }));
+    assert_eq!(cpu.deliver_interrupt(&mut bus2, 0x13), Ok(None));
+    assert_eq!(cpu.run(&mut bus2, 100), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.gpr[0] & 0xFF, 0x66);
+    assert_eq!(cpu.counters.interrupts[0x13], 2);
+}
+
+#[test]
+fn a20_gate_wraps_at_1mib() {
+    // mov ax,0xffff ; mov es,ax ; mov byte [es:0x10],0x77 ; hlt
+    let code = [0xB8, 0xFF, 0xFF, 0x8E, 0xC0, 0x26, 0xC6, 0x06, 0x10, 0x00, 0x77, 0xF4];
+    let (mut cpu, mut bus) = boot(&code);
+    bus.ram.a20 = false;
+    assert_eq!(cpu.run(&mut bus, 100), Ok(Exit::Halt));
+    assert_eq!(bus.ram.ram[0], 0x77);
+    assert_eq!(bus.ram.ram[0x10_0000], 0);
+    let (mut cpu, mut bus) = boot(&code);
+    assert_eq!(cpu.run(&mut bus, 100), Ok(Exit::Halt));
+    assert_eq!(bus.ram.ram[0], 0);
+    assert_eq!(bus.ram.ram[0x10_0000], 0x77);
+}
+
+#[test]
+fn a20_toggled_through_port_0x92_takes_effect_immediately() {
+    // in al,0x92 ; or al,2 ; out 0x92,al ; mov ax,0xffff ; mov es,ax ;
+    // mov byte [es:0x10],0x77 ; hlt
+    let code =
+        [0xE4, 0x92, 0x0C, 0x02, 0xE6, 0x92, 0xB8, 0xFF, 0xFF, 0x8E, 0xC0, 0x26, 0xC6, 0x06, 0x10, 0x00, 0x77, 0xF4];
+    let (mut cpu, mut bus) = boot(&code);
+    bus.ram.a20 = false;
+    assert_eq!(cpu.run(&mut bus, 100), Ok(Exit::Halt));
+    assert_eq!(bus.ram.ram[0x10_0000], 0x77);
+    assert_eq!(cpu.counters.ports[&0x92].in_requests, 1);
+    assert_eq!(cpu.counters.ports[&0x92].out_requests, 1);
+}
+
+#[test]
+fn rep_insw_is_one_request_and_outs_too() {
+    // mov dx,0x1f0 ; mov di,0x1000 ; mov cx,256 ; cld ; rep insw ;
+    // mov si,0x1000 ; mov cx,4 ; rep outsw ; hlt
+    let code = [
+        0xBA, 0xF0, 0x01, 0xBF, 0x00, 0x10, 0xB9, 0x00, 0x01, 0xFC, 0xF3, 0x6D, 0xBE, 0x00, 0x10, 0xB9, 0x04, 0x00,
+        0xF3, 0x6F, 0xF4,
+    ];
+    let (mut cpu, mut bus) = boot(&code);
+    assert_eq!(cpu.run(&mut bus, 10_000), Ok(Exit::Halt));
+    assert_eq!(bus.string_ins, vec![(0x1F0, AccessSize::Word, 512)]);
+    assert_eq!(bus.ram.ram[0x1000..0x1004], [0, 1, 2, 3]);
+    assert_eq!(bus.string_outs, vec![(0x1F0, AccessSize::Word, vec![0, 1, 2, 3, 4, 5, 6, 7])]);
+    assert_eq!(cpu.regs.gpr[7] & 0xFFFF, 0x1200);
+    let c = cpu.counters.ports[&0x1F0];
+    assert_eq!((c.in_requests, c.in_items, c.out_requests, c.out_items), (1, 256, 1, 4));
+    // 9 instructions + 255 + 3 extra rep iterations.
+    assert_eq!(cpu.counters.instructions, 9 + 255 + 3);
+}
+
+#[test]
+fn rep_insb_backwards_fills_descending() {
+    // std ; mov dx,0x60 ; mov di,0x1003 ; mov cx,4 ; rep insb ; hlt
+    let code = [0xFD, 0xBA, 0x60, 0x00, 0xBF, 0x03, 0x10, 0xB9, 0x04, 0x00, 0xF3, 0x6C, 0xF4];
+    let (mut cpu, mut bus) = boot(&code);
+    assert_eq!(cpu.run(&mut bus, 100), Ok(Exit::Halt));
+    // Element k (transfer order) lands at 0x1003 - k.
+    assert_eq!(bus.ram.ram[0x1000..0x1004], [3, 2, 1, 0]);
+    assert_eq!(cpu.regs.gpr[7] & 0xFFFF, 0x0FFF);
+}
+
+#[test]
+fn rep_is_interruptible_by_the_cap_and_resumes() {
+    // cld ; mov cx,1000 ; mov di,0x2000 ; mov al,0xAA ; rep stosb ; hlt
+    let code = [0xFC, 0xB9, 0xE8, 0x03, 0xBF, 0x00, 0x20, 0xB0, 0xAA, 0xF3, 0xAA, 0xF4];
+    let (mut cpu, mut bus) = boot(&code);
+    assert_eq!(cpu.run(&mut bus, 104), Ok(Exit::InstructionLimit));
+    // 4 setup instructions, then 100 iterations of rep stosb.
+    assert_eq!(cpu.regs.gpr[1] & 0xFFFF, 900);
+    assert_eq!(cpu.regs.eip, 0x7C09, "EIP stays on the rep instruction");
+    assert_eq!(bus.ram.ram[0x2000 + 99], 0xAA);
+    assert_eq!(bus.ram.ram[0x2000 + 100], 0);
+    assert_eq!(cpu.run(&mut bus, 10_000), Ok(Exit::Halt));
+    assert_eq!(bus.ram.ram[0x2000 + 999], 0xAA);
+    assert_eq!(bus.ram.ram[0x2000 + 1000], 0);
+    assert_eq!(cpu.counters.instructions, 4 + 1000 + 1);
+}
+
+#[test]
+fn hlt_in_loop_resumes() {
+    let (mut cpu, mut bus) = boot(&[0xF4, 0xEB, 0xFD]); // hlt ; jmp back
+    for _ in 0..3 {
+        assert_eq!(cpu.run(&mut bus, 100), Ok(Exit::Halt));
+        assert_eq!(cpu.regs.eip, 0x7C01);
+    }
+}
