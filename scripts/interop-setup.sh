@@ -10,6 +10,8 @@
 #   util-linux blkid            filesystem type, label, UUID
 #   xen-utils-4.17  /usr/lib/xen-4.17/bin/pygrub, the reference for PV menus
 #   python3    runs pygrub (and tests/interop/pygrub_menu.py)
+#   libxen-dev /usr/include/xen/xen.h: struct start_info, checked with gcc
+#   gcc        compiles that check
 # Downloaded and extracted, NOT installed (grub-legacy and grub-pc conflict,
 # and nothing here should touch the machine's own boot loader):
 #   grub-legacy      target/interop/root/usr/lib/grub/x86_64-pc/stage1
@@ -28,9 +30,9 @@ interop="$root_dir/target/interop"
 debs="$interop/debs"
 extract="$interop/root"
 
-install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3)
+install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3 libxen-dev gcc)
 # package:tool that proves the package is installed
-tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3)
+tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3 libxen-dev:/usr/include/xen/xen.h gcc:gcc)
 download_pkgs=(grub-legacy grub-pc-bin syslinux-common)
 # files the tests use, relative to $extract
 expected_files=(
@@ -50,8 +52,12 @@ else
   exit 1
 fi
 
+# A tool on PATH (or in sbin), or an absolute path to a file (a header).
 have_tool() {
-  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]
+  case "$1" in
+    /*) [ -e "$1" ] ;;
+    *) command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ] ;;
+  esac
 }
 
 missing_install=()

@@ -8,6 +8,7 @@ mod inspect;
 mod kernel;
 mod menu;
 mod output;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,11 +80,39 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Not supported yet: simulate a boot (--mode pv|hvm|pvhvm).
-    #[command(hide = true)]
+    /// Simulate a boot to the kernel's first instruction.
+    ///
+    /// --mode pv: the PV loader (PV-GRUB or pygrub) finds the menu and
+    /// picks an entry (default, `default saved`, fallback after failures,
+    /// or --entry), the kernel and initrd are read from the image, the
+    /// kernel is checked the way Xen's domain builder checks it, and the
+    /// x86_64 domain is built into guest memory: the kernel's segments, the
+    /// initrd, the p2m list, start_info, the xenstore and console pages, the
+    /// bootstrap page tables and stack. The run stops at the kernel entry
+    /// with vCPU0's registers and start_info decoded from guest memory.
+    ///
+    /// Exit status 1 when the image cannot boot this way (with the reason).
+    ///
+    /// Example: boot-sim run fixtures/images/pv-whole-disk.img --mode pv
     Run {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
+        image: PathBuf,
+        #[arg(long, value_enum)]
+        mode: run::Mode,
+        /// The PV loader (see `boot-sim menu --help`).
+        #[arg(long, default_value = "pvgrub-aws", value_parser = parse_loader)]
+        loader: disk_image::menu::discover::Loader,
+        /// Boot this entry instead of the default: an index from 0, or a title.
+        #[arg(long)]
+        entry: Option<String>,
+        /// Guest memory in MiB.
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=16384))]
+        memory: u64,
+        /// Print every start_info field decoded from guest memory.
+        #[arg(long)]
+        dump_start_info: bool,
+        /// JSON Lines: `event` objects, then one `result` object.
+        #[arg(long)]
+        json: bool,
     },
     /// Not supported yet: compare the hvm, pv and pvhvm boots of an image.
     #[command(hide = true)]
@@ -136,6 +165,11 @@ fn parse_loaders(s: &str) -> Result<LoaderArg, String> {
         .ok_or_else(|| format!("unknown loader {s:?}; expected pvgrub-aws, pvgrub-hd0, pvgrub-hd00, pygrub or all"))
 }
 
+fn parse_loader(s: &str) -> Result<disk_image::menu::discover::Loader, String> {
+    disk_image::menu::discover::Loader::from_name(s)
+        .ok_or_else(|| format!("unknown loader {s:?}; expected pvgrub-aws, pvgrub-hd0, pvgrub-hd00 or pygrub"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut out = Out::stdout();
@@ -143,7 +177,18 @@ fn main() -> ExitCode {
         Command::Inspect { image, json } => inspect::run(&mut out, &image, json),
         Command::Cat { image, path } => cat::run(&mut out, &image, &path),
         Command::Kernel { file, path, json } => kernel::run(&mut out, &file, path.as_deref(), json),
-        Command::Run { .. } => Err(Exit::not_supported("run")),
+        Command::Run { image, mode, loader, entry, memory, dump_start_info, json } => run::run(
+            &mut out,
+            &run::RunArgs {
+                image: &image,
+                mode,
+                loader,
+                entry: entry.as_deref(),
+                memory_mib: memory,
+                json,
+                dump_start_info,
+            },
+        ),
         Command::Compare { .. } => Err(Exit::not_supported("compare")),
         Command::Bench { .. } => Err(Exit::not_supported("bench")),
         Command::Menu { image, loader, entry, json } => menu::run(&mut out, &image, &loader.0, entry.as_deref(), json),

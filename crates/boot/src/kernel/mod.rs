@@ -182,6 +182,18 @@ pub(crate) fn hex_bytes<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::E
 /// file, a corrupt or lying compressed stream, a malformed ELF. An image
 /// that is intact but unbootable on a path gets a verdict instead.
 pub fn inspect(bytes: &[u8], opts: &InspectOptions) -> Result<KernelReport, KernelError> {
+    inspect_keep_elf(bytes, opts, &mut Vec::new())
+}
+
+/// [`inspect`], keeping a bzImage's decompressed ELF in `elf_out` (reusing
+/// its allocation) so that a loader can place its segments without
+/// decompressing twice. For an ELF file, `elf_out` is left empty: the
+/// file itself is the ELF.
+pub fn inspect_keep_elf(
+    bytes: &[u8],
+    opts: &InspectOptions,
+    elf_out: &mut Vec<u8>,
+) -> Result<KernelReport, KernelError> {
     let file_size = bytes.len() as u64;
     let multiboot = multiboot::detect(bytes);
     if elf::is_elf(bytes) {
@@ -213,7 +225,7 @@ pub fn inspect(bytes: &[u8], opts: &InspectOptions) -> Result<KernelReport, Kern
         });
     }
     if SetupHeader::probe(bytes) {
-        return inspect_bzimage(bytes, opts, multiboot);
+        return inspect_bzimage(bytes, opts, multiboot, elf_out);
     }
     let format = if multiboot.is_some() { KernelFormat::Multiboot } else { KernelFormat::Unknown };
     let bootable = multiboot.is_some();
@@ -283,6 +295,7 @@ fn inspect_bzimage(
     bytes: &[u8],
     opts: &InspectOptions,
     multiboot: Option<MultibootHeader>,
+    out: &mut Vec<u8>,
 ) -> Result<KernelReport, KernelError> {
     let header = SetupHeader::parse(bytes)?;
     let file_size = bytes.len() as u64;
@@ -340,12 +353,11 @@ fn inspect_bzimage(
     if !opts.decompress {
         return Ok(report);
     }
-    let mut out = Vec::new();
-    decompress_to_vec(codec, payload, &mut out, cap).map_err(|e| e.rebased(loc.offset))?;
+    decompress_to_vec(codec, payload, out, cap).map_err(|e| e.rebased(loc.offset))?;
     if let Some(p) = report.payload.as_mut() {
         p.decompressed_size = Some(out.len() as u64);
     }
-    if !elf::is_elf(&out) {
+    if !elf::is_elf(out) {
         report.pv = Some(PvVerdict {
             bootable: false,
             loader: None,
@@ -357,7 +369,7 @@ fn inspect_bzimage(
         });
         return Ok(report);
     }
-    let parsed = elf::parse(&out).map_err(in_payload)?;
+    let parsed = elf::parse(out).map_err(in_payload)?;
     let xen = xen::collect(&parsed).map_err(in_payload)?;
     report.pv = Some(pv_from_elf(&parsed.summary, &xen, "Linux bzImage", Vec::new()));
     report.hvm.pvh = Some(pvh_from_elf(&parsed.summary, &xen));

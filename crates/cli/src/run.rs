@@ -1,0 +1,208 @@
+//! `boot-sim run IMAGE --mode pv|hvm|pvhvm`.
+
+use std::io::Write;
+use std::path::Path;
+
+use boot::pv::{self, PvOptions, PvOutcome, Stage};
+use disk_image::Disk;
+use disk_image::menu::discover::{Loader, ProbeOutcome};
+use disk_image::menu::select::EntryRequest;
+use serde_json::json;
+
+use crate::output::{Exit, Out, human_size};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// PV-GRUB (or pygrub) and the Xen domain builder.
+    Pv,
+    /// Firmware, MBR and boot loader under emulated devices (not supported yet).
+    Hvm,
+    /// HVM boot, then PV drivers (not supported yet).
+    Pvhvm,
+}
+
+pub struct RunArgs<'a> {
+    pub image: &'a Path,
+    pub mode: Mode,
+    pub loader: Loader,
+    pub entry: Option<&'a str>,
+    pub memory_mib: u64,
+    pub json: bool,
+    pub dump_start_info: bool,
+}
+
+pub fn run(out: &mut Out, a: &RunArgs<'_>) -> Result<(), Exit> {
+    match a.mode {
+        Mode::Pv => {}
+        Mode::Hvm => return Err(Exit::not_supported("run --mode hvm")),
+        Mode::Pvhvm => return Err(Exit::not_supported("run --mode pvhvm")),
+    }
+    let disk = Disk::open(a.image)?;
+    let opts = PvOptions {
+        loader: a.loader,
+        entry: a.entry.map_or(EntryRequest::Default, EntryRequest::parse),
+        memory: a.memory_mib.checked_mul(1 << 20).ok_or_else(|| Exit::Error("--memory is too large".into()))?,
+        ..PvOptions::default()
+    };
+    let (run, _memory) = pv::run(&disk, &opts).map_err(|e| Exit::Error(e.to_string()))?;
+    if a.json {
+        render_json(out, a, &run)?;
+    } else {
+        render_text(out, a, &run)?;
+    }
+    match run.outcome {
+        PvOutcome::Booted(_) => Ok(()),
+        PvOutcome::CannotBoot(_) => Err(Exit::NotBootable),
+    }
+}
+
+fn probe_text(o: &ProbeOutcome) -> String {
+    match o {
+        ProbeOutcome::Found => "found".into(),
+        ProbeOutcome::Missing => "not there".into(),
+        ProbeOutcome::Failed { error: Some(e), detail } => format!("{e} ({detail})"),
+        ProbeOutcome::Failed { error: None, detail } => detail.clone(),
+    }
+}
+
+fn render_text(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Exit> {
+    let who = if a.loader == Loader::Pygrub { "pygrub" } else { "PV-GRUB" };
+    writeln!(out, "PV boot of {} ({}, {} MiB guest)", a.image.display(), a.loader.name(), a.memory_mib)?;
+    for p in &run.discovery.probes {
+        writeln!(out, "{who}: looked at {}{}: {}", p.device, p.path, probe_text(&p.outcome))?;
+    }
+    let b = match &run.outcome {
+        PvOutcome::Booted(b) => b,
+        PvOutcome::CannotBoot(c) => {
+            let stage = match c.stage {
+                Stage::Menu => "finding the menu",
+                Stage::Entry => "loading an entry",
+                Stage::Kernel => "checking the kernel",
+                Stage::Build => "building the domain",
+            };
+            writeln!(out, "Cannot boot this image as PV ({stage}):")?;
+            for m in &c.messages {
+                writeln!(out, "  {m}")?;
+            }
+            if let Some(h) = &c.hint {
+                writeln!(out, "hint: {h}")?;
+            }
+            return Ok(());
+        }
+    };
+    let c = &b.choice;
+    writeln!(out, "{who}: menu {}{}", c.config.device, c.config.path)?;
+    for at in &c.attempts {
+        writeln!(out, "{who}: entry {} {:?} failed: {}", at.index, at.title, at.failure)?;
+    }
+    writeln!(out, "{who}: boots entry {} {:?} — {}", c.entry.index, c.entry.title, c.why)?;
+    writeln!(out, "  kernel  {}{} ({})", c.kernel.device, c.kernel.resolved_path, human_size(c.kernel.size))?;
+    for i in &c.initrd {
+        writeln!(out, "  initrd  {}{} ({})", i.device, i.resolved_path, human_size(i.size))?;
+    }
+    writeln!(out, "  cmdline {}", c.cmdline)?;
+    for d in &c.differences {
+        writeln!(out, "  differs from GRUB: {d}")?;
+    }
+    let k = &b.kernel;
+    let payload = k
+        .payload
+        .as_ref()
+        .map(|p| {
+            format!(
+                ", {} payload {} → {}",
+                p.codec.map_or("?".into(), |c| format!("{c:?}").to_lowercase()),
+                human_size(p.location.length),
+                human_size(p.decompressed_size.unwrap_or(0))
+            )
+        })
+        .unwrap_or_default();
+    let guest = k.pv.as_ref().and_then(|p| p.guest_type).unwrap_or("?");
+    writeln!(out, "Kernel: {:?}{payload}, {guest}", k.format)?;
+    let l = &b.layout;
+    writeln!(
+        out,
+        "Domain builder: {} pages ({}), virt_base {:#x}",
+        l.nr_pages,
+        human_size(l.nr_pages * 4096),
+        b.kernel.pv.as_ref().and_then(|p| p.layout).map_or(0, |x| x.virt_base)
+    )?;
+    writeln!(out, "  {:<12} {:>18} {:>18} {:>8} {:>7}", "segment", "vstart", "vend", "pfn", "pages")?;
+    for s in &l.segments {
+        writeln!(out, "  {:<12} {:>#18x} {:>#18x} {:>#8x} {:>7}", s.name, s.vstart, s.vend, s.pfn, s.pages)?;
+    }
+    let si = &b.start_info;
+    writeln!(
+        out,
+        "start_info at {:#x} (pfn {:#x}), read back from guest memory: magic {:?}, nr_pages {:#x}, pt_base {:#x}, nr_pt_frames {}, mfn_list {:#x}, mod_start {:#x}, mod_len {:#x}, flags {:#x}",
+        l.start_info_vaddr,
+        l.start_info_pfn,
+        si.magic,
+        si.nr_pages,
+        si.pt_base,
+        si.nr_pt_frames,
+        si.mfn_list,
+        si.mod_start,
+        si.mod_len,
+        si.flags
+    )?;
+    if a.dump_start_info {
+        let v = serde_json::to_value(si).unwrap_or_default();
+        if let Some(map) = v.as_object() {
+            for (k, v) in map {
+                writeln!(out, "  {k:<16} {v}")?;
+            }
+        }
+    }
+    let r = &b.vcpu;
+    writeln!(
+        out,
+        "vCPU0 at the kernel entry: rip={:#x} rsp={:#x} rsi={:#x} (start_info) cr3={:#x} rflags={:#x} cs={:#06x} ss={:#06x} ds=es=fs=gs={:#06x}",
+        r.rip, r.rsp, r.rsi, r.cr3, r.rflags, r.cs, r.ss, r.ds
+    )?;
+    writeln!(out, "Reached the kernel entry ({} guest pages written).", b.touched_pages)?;
+    Ok(())
+}
+
+fn render_json(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Exit> {
+    for p in &run.discovery.probes {
+        out.json(&json!({"type": "event", "kind": "probe", "device": p.device, "path": p.path, "outcome": p.outcome}))?;
+    }
+    match &run.outcome {
+        PvOutcome::Booted(b) => {
+            for s in &b.layout.segments {
+                out.json(&json!({"type": "event", "kind": "segment", "segment": s}))?;
+            }
+            let c = &b.choice;
+            out.json(&json!({
+                "type": "result",
+                "mode": "pv",
+                "outcome": "kernel-entry",
+                "loader": a.loader.name(),
+                "entry": {"index": c.entry.index, "title": c.entry.title, "reason": c.reason, "why": c.why},
+                "attempts": c.attempts,
+                "kernel": c.kernel,
+                "initrd": c.initrd,
+                "cmdline": c.cmdline,
+                "entry_point": b.vcpu.rip,
+                "start_info_address": b.layout.start_info_vaddr,
+                "start_info": b.start_info,
+                "vcpu": b.vcpu,
+                "layout": b.layout,
+                "kernel_report": {"format": b.kernel.format, "payload": b.kernel.payload, "guest_type": b.kernel.pv.as_ref().and_then(|p| p.guest_type)},
+                "differences": c.differences,
+                "touched_pages": b.touched_pages,
+            }))?;
+        }
+        PvOutcome::CannotBoot(cb) => out.json(&json!({
+            "type": "result",
+            "mode": "pv",
+            "outcome": "cannot-boot",
+            "loader": a.loader.name(),
+            "stage": cb.stage,
+            "messages": cb.messages,
+            "hint": cb.hint,
+        }))?,
+    }
+    Ok(())
+}
