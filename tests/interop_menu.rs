@@ -32,10 +32,11 @@ fn run_pygrub(pygrub: &Path, format: &str, config: &Path, entry: Option<&str>) -
 }
 
 fn configs(dir: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(workspace_root().join("tests/data/menus").join(dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    configs_in(&workspace_root().join("tests/data/menus").join(dir))
+}
+
+fn configs_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     v.sort();
     v
 }
@@ -82,9 +83,19 @@ fn check(pygrub: &Path, format: &str, path: &Path, menu: &Menu) {
     let extlinux = format == "extlinux";
     let name = path.file_name().unwrap().to_string_lossy();
     let v = run_pygrub(pygrub, format, path, None);
+    assert!(
+        v.get("parse_error").is_none(),
+        "{name}: pygrub raised {} but boot-sim's pygrub dialect parsed it",
+        v["parse_error"]
+    );
     let want = theirs(&v, extlinux);
     let got = ours(menu, extlinux);
     assert_eq!(got, want, "{name}: entries differ from pygrub's");
+    if menu.entries.is_empty() {
+        // A BLS-only grub.cfg (blscfg): pygrub sees no images and fails to pick one.
+        assert!(v.get("error").is_some(), "{name}: pygrub picked from an empty menu: {v}");
+        return;
+    }
     let requests: Vec<(Option<String>, EntryRequest)> = std::iter::once((None, EntryRequest::Default))
         .chain((0..menu.entries.len()).map(|i| (Some(i.to_string()), EntryRequest::Index(i))))
         .chain(menu.entries.first().map(|e| {
@@ -150,8 +161,16 @@ fn fixture_images_boot_like_pygrub() {
     use disk_image::menu::discover::{self, Loader};
 
     let Some(pygrub) = pygrub() else { return };
-    let cases =
-        ["pv-whole-disk.img", "hvm-mbr.img", "empty-mbr.img", "mbr-logical.img", "pv-fallback.img", "syslinux-mbr.img"];
+    let cases = [
+        "pv-whole-disk.img",
+        "hvm-mbr.img",
+        "empty-mbr.img",
+        "mbr-logical.img",
+        "pv-fallback.img",
+        "syslinux-mbr.img",
+        "gpt.img",
+        "pv-kernel.img",
+    ];
     for name in cases {
         let img = boot_sim::fixture(&format!("images/{name}"));
         let outdir = std::env::temp_dir().join(format!("boot-sim-pygrub-{}-{name}", std::process::id()));
@@ -194,4 +213,34 @@ fn fixture_images_boot_like_pygrub() {
         assert_eq!(norm(&field("args").unwrap_or_default()), norm(&c.cmdline), "{name}: args");
         let _ = std::fs::remove_dir_all(&outdir);
     }
+}
+
+/// GRUB 2 configs (crates/disk-image/tests/data/grub2, modelled on what
+/// Debian, Ubuntu, CentOS, RHEL/Fedora/Amazon Linux generate): pygrub's
+/// `Grub2ConfigFile` and boot-sim's pygrub reading agree, including where
+/// pygrub raises (CentOS 7's and RHEL 8's `set x="a=b"` lines break its
+/// `grub_split`). GRUB's own evaluation of these files is tested in
+/// crates/disk-image/tests/menu_grub2.rs.
+#[test]
+fn grub2_menus_equal_pygrub() {
+    use disk_image::menu::pygrub_grub2;
+    let Some(pygrub) = pygrub() else { return };
+    let files = configs_in(&workspace_root().join("crates/disk-image/tests/data/grub2"));
+    assert!(files.len() >= 12);
+    let mut parsed = 0;
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let ours = pygrub_grub2::parse(&std::fs::read(&path).unwrap());
+        let v = run_pygrub(&pygrub, "grub2", &path, None);
+        match (ours, v.get("parse_error")) {
+            (Err(e), Some(theirs)) => eprintln!("{name}: both fail: ours {e:?}, pygrub {theirs}"),
+            (Err(e), None) => panic!("{name}: boot-sim's pygrub dialect fails ({e}) but pygrub parses it"),
+            (Ok(_), Some(theirs)) => panic!("{name}: pygrub raised {theirs} but boot-sim's pygrub dialect parsed it"),
+            (Ok(menu), None) => {
+                check(&pygrub, "grub2", &path, &menu);
+                parsed += 1;
+            }
+        }
+    }
+    assert!(parsed >= 8, "only {parsed} GRUB 2 configs parsed by both");
 }

@@ -60,7 +60,11 @@ fs = FakeFs()
 pygrub.list_entries = False
 pygrub.interactive = False
 sys.stderr = open(os.devnull, "w")
-g = pygrub.Grub(config, fs)
+try:
+    g = pygrub.Grub(config, fs)
+except BaseException as e:  # pygrub's parser raised: it would try the next partition
+    sys.stdout.write(json.dumps({"parse_error": "%s: %s" % (type(e).__name__, e)}))
+    sys.exit(0)
 images = []
 for img in g.cf.images:
     images.append({

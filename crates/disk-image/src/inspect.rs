@@ -79,12 +79,18 @@ fn menu_format(f: ConfigFormat) -> Option<MenuFormat> {
 
 /// Parses the menus among `configs`. A format boot-sim does not parse yet
 /// gets no entries (the config itself is still listed).
-fn read_menus(fs: &dyn Filesystem, configs: &[FoundConfig]) -> Vec<ConfigMenu> {
+fn read_menus(
+    disk: &Disk,
+    volume: &crate::disk::Volume,
+    fs: &dyn Filesystem,
+    configs: &[FoundConfig],
+) -> Vec<ConfigMenu> {
     let mut out = Vec::new();
     for c in configs {
         let (Some(format), Some(resolved)) = (menu_format(c.format), c.resolved_path.as_ref()) else { continue };
         let Ok(data) = fs.read_file(resolved, crate::menu::MAX_CONFIG_BYTES) else { continue };
-        if let Ok(menu) = discover::parse_config(format, &data, resolved) {
+        let ctx = crate::menu::disk_context::DiskContext::new(disk, volume, resolved);
+        if let Ok(menu) = discover::parse_config(format, &data, resolved, Some(&ctx)) {
             let saved = (format == MenuFormat::GrubLegacy)
                 .then(|| {
                     let dir = c.path.rsplit_once('/').map_or("", |(d, _)| d);
@@ -150,7 +156,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
             match disk.open_fs(v) {
                 Ok(fs) => {
                     report.configs = configs::find_configs(&*fs);
-                    report.menus = read_menus(&*fs, &report.configs);
+                    report.menus = read_menus(disk, v, &*fs, &report.configs);
                 }
                 Err(e) => {
                     diagnostics.push(Diagnostic::warning(

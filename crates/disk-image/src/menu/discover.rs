@@ -21,8 +21,10 @@
 
 use serde::Serialize;
 
+use super::disk_context::DiskContext;
 use super::grub_error::GrubError;
-use super::{BootPath, Menu, MenuFormat, extlinux, grub_legacy};
+use super::grub2::{self, Grub2Context};
+use super::{BootPath, Menu, MenuFormat, bls, extlinux, grub_legacy, pygrub_grub2};
 use crate::disk::{Disk, Volume};
 use crate::error::{DiskError, PathErrorKind};
 use crate::fs::{self, Filesystem, NodeKind};
@@ -238,24 +240,50 @@ pub struct Discovery {
     pub config: Option<LoadedConfig>,
 }
 
-/// Parses a config of a format boot-sim reads.
-pub fn parse_config(format: MenuFormat, data: &[u8], config_path: &str) -> Result<Menu, String> {
+/// Parses a config as its own loader reads it. GRUB 2 configs are
+/// evaluated against `ctx` (the disks, for `search`, `load_env`, `source`,
+/// `blscfg`); without one, as a lone file.
+pub fn parse_config(
+    format: MenuFormat,
+    data: &[u8],
+    config_path: &str,
+    ctx: Option<&dyn Grub2Context>,
+) -> Result<Menu, String> {
     match format {
         MenuFormat::GrubLegacy => Ok(grub_legacy::parse(data)),
         MenuFormat::Extlinux => {
             let dir = config_path.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
             Ok(extlinux::parse(data, dir))
         }
-        MenuFormat::Grub2 | MenuFormat::Bls => Err("GRUB 2 configs are not supported yet".into()),
+        MenuFormat::Grub2 => Ok(grub2::evaluate(data, config_path, ctx.unwrap_or(&grub2::NoContext)).menu),
+        MenuFormat::Bls => {
+            let stem = config_path.rsplit('/').next().unwrap_or(config_path).trim_end_matches(".conf");
+            Ok(bls::to_menu(vec![bls::parse_entry(stem, data)], &[]))
+        }
     }
 }
 
-fn load(ov: &OpenVolume, hit: FileHit, format: MenuFormat) -> Result<LoadedConfig, FileFailure> {
+/// Parses a config as pygrub reads it (`Err`: the exception it raises).
+pub fn parse_config_pygrub(format: MenuFormat, data: &[u8], config_path: &str) -> Result<Menu, String> {
+    match format {
+        MenuFormat::GrubLegacy => Ok(grub_legacy::parse_dialect(data, super::Dialect::Pygrub)),
+        MenuFormat::Extlinux => {
+            let dir = config_path.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
+            Ok(extlinux::parse_dialect(data, dir, super::Dialect::Pygrub))
+        }
+        MenuFormat::Grub2 => pygrub_grub2::parse(data),
+        MenuFormat::Bls => Err("pygrub does not read BLS entries".into()),
+    }
+}
+
+fn load(disk: &Disk, ov: &OpenVolume, hit: FileHit, format: MenuFormat) -> Result<LoadedConfig, FileFailure> {
     let data = ov
         .fs
         .read_file(&hit.resolved_path, super::MAX_CONFIG_BYTES)
         .map_err(|e| path_failure(&ov.volume.names.grub, &e))?;
-    let menu = parse_config(format, &data, &hit.resolved_path).map_err(|detail| FileFailure { error: None, detail })?;
+    let ctx = DiskContext::new(disk, &ov.volume, &hit.resolved_path);
+    let menu = parse_config(format, &data, &hit.resolved_path, Some(&ctx))
+        .map_err(|detail| FileFailure { error: None, detail })?;
     // stage2.c: the `default` file sits in the directory of the menu as named.
     let saved_default = (format == MenuFormat::GrubLegacy)
         .then(|| {
@@ -301,7 +329,7 @@ fn pvgrub_places(disk: &Disk, d: &mut Discovery, places: &[(&str, &str)]) {
             }
         };
         match find_file(&ov, path, GRUB_LEGACY_MAX_HOPS) {
-            Ok(hit) => match load(&ov, hit, MenuFormat::GrubLegacy) {
+            Ok(hit) => match load(disk, &ov, hit, MenuFormat::GrubLegacy) {
                 Ok(cfg) => {
                     d.probes.push(probe(ProbeOutcome::Found));
                     d.config = Some(cfg);
@@ -405,15 +433,26 @@ fn discover_pygrub(disk: &Disk, d: &mut Discovery) {
             continue;
         };
         let path = hit.path.clone();
-        match load(&ov, hit, format) {
-            Ok(cfg) if cfg.menu.entries.iter().any(|e| e.kernel.is_some()) => {
-                d.probes.push(probe(&path, ProbeOutcome::Found));
-                d.config = Some(cfg);
-                return;
+        match load(disk, &ov, hit, format) {
+            Ok(cfg) => {
+                // pygrub's own parser decides whether this partition wins:
+                // an exception, or no entry with a kernel, moves it on.
+                let data = ov.fs.read_file(&cfg.file.resolved_path, super::MAX_CONFIG_BYTES).unwrap_or_default();
+                match parse_config_pygrub(format, &data, &cfg.file.resolved_path) {
+                    Ok(m) if m.entries.iter().any(|e| e.kernel.is_some()) => {
+                        d.probes.push(probe(&path, ProbeOutcome::Found));
+                        d.config = Some(cfg);
+                        return;
+                    }
+                    Ok(_) => d.probes.push(probe(
+                        &path,
+                        ProbeOutcome::Failed { error: None, detail: "no entry with a kernel".into() },
+                    )),
+                    Err(e) => d
+                        .probes
+                        .push(probe(&path, ProbeOutcome::Failed { error: None, detail: format!("pygrub: {e}") })),
+                }
             }
-            Ok(_) => d
-                .probes
-                .push(probe(&path, ProbeOutcome::Failed { error: None, detail: "no entry with a kernel".into() })),
             Err(f) => d.probes.push(probe(&path, ProbeOutcome::Failed { error: f.error, detail: f.detail })),
         }
     }

@@ -7,10 +7,15 @@
 //! selection code says so. Nothing here reads disks: parsers take bytes,
 //! [`discover`] takes filesystems.
 
+pub mod bls;
 pub mod discover;
+pub mod disk_context;
 pub mod extlinux;
+pub mod grub2;
 pub mod grub_error;
 pub mod grub_legacy;
+pub mod grubenv;
+pub mod pygrub_grub2;
 pub mod select;
 
 use serde::Serialize;

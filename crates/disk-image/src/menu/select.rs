@@ -17,7 +17,7 @@
 use serde::Serialize;
 
 use super::discover::{self, Discovery, FileFailure, FileHit, GRUB_LEGACY_MAX_HOPS, LoadedConfig, Loader};
-use super::{BootPath, DefaultSpec, Menu, MenuEntry, MenuFormat, grub_legacy};
+use super::{BootPath, DefaultSpec, Menu, MenuEntry, MenuFormat, grub2};
 use crate::disk::Disk;
 use crate::fs;
 
@@ -159,12 +159,15 @@ fn grub_load(disk: &Disk, cfg: &LoadedConfig, e: &MenuEntry) -> Result<(FileHit,
     })?;
     let max_hops =
         if cfg.format == MenuFormat::GrubLegacy { GRUB_LEGACY_MAX_HOPS } else { fs::DEFAULT_MAX_SYMLINK_HOPS };
-    let kernel = discover::find_grub_file(disk, kernel_path, root, &default_root, max_hops)?;
-    let initrd = e
-        .initrd
-        .iter()
-        .map(|i| discover::find_grub_file(disk, i, root, &default_root, max_hops))
-        .collect::<Result<Vec<_>, _>>()?;
+    let grub2 = matches!(cfg.format, MenuFormat::Grub2 | MenuFormat::Bls);
+    let dev = |d: Option<&str>| d.map(|d| if grub2 { grub2_device_name(disk, d) } else { d.to_string() });
+    let root = dev(root);
+    let find = |p: &BootPath| {
+        let p = BootPath { device: dev(p.device.as_deref()), path: p.path.clone() };
+        discover::find_grub_file(disk, &p, root.as_deref(), &default_root, max_hops)
+    };
+    let kernel = find(kernel_path)?;
+    let initrd = e.initrd.iter().map(find).collect::<Result<Vec<_>, _>>()?;
     Ok((kernel, initrd))
 }
 
@@ -179,6 +182,23 @@ pub fn grub_pick(
         return Err(SelectError::NoEntries);
     }
     if *request == EntryRequest::Default {
+        if matches!(menu.format, MenuFormat::Grub2 | MenuFormat::Bls) {
+            // grub-core/normal/menu.c: the default by index, title, id or
+            // `a>b` path, each failed level falling back to its first item.
+            let i = grub2::default_entry(menu).ok_or(SelectError::NoEntries)?;
+            let why = match &menu.default {
+                DefaultSpec::Unset => "no `set default`: the first entry".to_string(),
+                DefaultSpec::Index(n) => format!("`set default={n}`"),
+                DefaultSpec::Name(n) if grub2::resolve_default(menu, n) == Some(i) => {
+                    format!("`set default` names {n:?}")
+                }
+                DefaultSpec::Name(n) => {
+                    format!("`set default` names {n:?}, which GRUB cannot find: it falls back to the first item")
+                }
+                DefaultSpec::Saved => "saved entry".to_string(),
+            };
+            return Ok((i, Reason::Default, why));
+        }
         return Ok(grub_default(menu, saved));
     }
     let i = find_request(menu, request)
@@ -252,7 +272,11 @@ pub fn choose_grub(
                     why,
                     kernel,
                     initrd,
-                    cmdline: e.args.clone(),
+                    cmdline: if matches!(cfg.format, MenuFormat::Grub2 | MenuFormat::Bls) {
+                        grub2::boot_cmdline(e).unwrap_or_else(|| e.args.clone())
+                    } else {
+                        e.args.clone()
+                    },
                     attempts,
                     differences: Vec::new(),
                 });
@@ -279,6 +303,19 @@ pub fn choose_grub(
     }
 }
 
+/// GRUB 2 counts partitions from 1 and may omit the table type: `(hd0,1)`
+/// is boot-sim's `(hd0,msdos1)` (or `gpt1`), not GRUB legacy's `(hd0,1)`.
+fn grub2_device_name(disk: &Disk, dev: &str) -> String {
+    let inner = dev.trim_matches(['(', ')']);
+    match inner.split_once(',') {
+        Some((d, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            let label = if disk.table().scheme == crate::partition::Scheme::Gpt { "gpt" } else { "msdos" };
+            format!("({d},{label}{p})")
+        }
+        _ => format!("({inner})"),
+    }
+}
+
 fn describe_request(r: &EntryRequest) -> String {
     match r {
         EntryRequest::Default => "default".into(),
@@ -297,10 +334,8 @@ pub fn choose_pygrub(disk: &Disk, cfg: &LoadedConfig, request: &EntryRequest) ->
         })
         .map_err(|_| SelectError::NoConfig)?;
     let data = ov.fs.read_file(&cfg.file.resolved_path, super::MAX_CONFIG_BYTES).map_err(|_| SelectError::NoConfig)?;
-    let menu = match cfg.format {
-        MenuFormat::GrubLegacy => grub_legacy::parse_dialect(&data, super::Dialect::Pygrub),
-        _ => cfg.menu.clone(),
-    };
+    let menu =
+        discover::parse_config_pygrub(cfg.format, &data, &cfg.file.resolved_path).map_err(|_| SelectError::NoConfig)?;
     let (index, reason, why) = pygrub_pick(&menu, request)?;
     let e = &menu.entries[index];
     let find = |p: &BootPath| discover::find_file(&ov, &p.path, fs::DEFAULT_MAX_SYMLINK_HOPS);
