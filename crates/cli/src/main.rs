@@ -146,6 +146,10 @@ enum Command {
         /// Boot this entry instead of the default: an index from 0, or a title.
         #[arg(long)]
         entry: Option<String>,
+        /// pygrub's --offset=BYTES: read only the filesystem at this byte
+        /// offset (e.g. a logical partition); --loader pygrub only.
+        #[arg(long)]
+        offset: Option<u64>,
         /// JSON Lines: probe, menu, entry, diagnostic, choice|error objects.
         #[arg(long)]
         json: bool,
@@ -191,7 +195,9 @@ fn main() -> ExitCode {
         ),
         Command::Compare { .. } => Err(Exit::not_supported("compare")),
         Command::Bench { .. } => Err(Exit::not_supported("bench")),
-        Command::Menu { image, loader, entry, json } => menu::run(&mut out, &image, &loader.0, entry.as_deref(), json),
+        Command::Menu { image, loader, entry, offset, json } => {
+            menu::run(&mut out, &image, &loader.0, entry.as_deref(), offset, json)
+        }
     };
     output::finish(out, result)
 }

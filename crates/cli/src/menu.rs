@@ -11,12 +11,25 @@ use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
 
-pub fn run(out: &mut Out, image: &Path, loaders: &[Loader], entry: Option<&str>, as_json: bool) -> Result<(), Exit> {
+pub fn run(
+    out: &mut Out,
+    image: &Path,
+    loaders: &[Loader],
+    entry: Option<&str>,
+    offset: Option<u64>,
+    as_json: bool,
+) -> Result<(), Exit> {
     let disk = Disk::open(image)?;
     let request = entry.map_or(EntryRequest::Default, EntryRequest::parse);
+    if offset.is_some() && loaders != [Loader::Pygrub] {
+        return Err(Exit::Error("--offset is pygrub's option: use it with --loader pygrub".into()));
+    }
     let mut any_ok = false;
     for (i, &loader) in loaders.iter().enumerate() {
-        let d = discover::discover(&disk, loader);
+        let d = match offset {
+            Some(off) => discover::discover_pygrub_at(&disk, off).map_err(Exit::Error)?,
+            None => discover::discover(&disk, loader),
+        };
         let choice = select::choose(&disk, &d, &request);
         any_ok |= choice.is_ok();
         if as_json {

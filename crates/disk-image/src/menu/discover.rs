@@ -298,6 +298,25 @@ fn load(disk: &Disk, ov: &OpenVolume, hit: FileHit, format: MenuFormat) -> Resul
     Ok(LoadedConfig { volume: ov.volume.clone(), file: hit, format, menu, saved_default })
 }
 
+/// pygrub with `--offset=BYTES`: only the filesystem at that byte offset
+/// (pygrub's `part_offs = [int(a)]`), e.g. a logical partition, which
+/// `get_partition_offsets` never lists. `Err` when no volume boot-sim knows
+/// starts there.
+pub fn discover_pygrub_at(disk: &Disk, offset: u64) -> Result<Discovery, String> {
+    let volume = if offset == 0 {
+        disk.whole_disk()
+    } else {
+        disk.volumes().iter().find(|v| v.start_bytes == offset).cloned().ok_or_else(|| {
+            let starts: Vec<String> =
+                disk.volumes().iter().map(|v| format!("{} {}", v.names.linux, v.start_bytes)).collect();
+            format!("no partition starts at byte offset {offset} (partition starts: {})", starts.join(", "))
+        })?
+    };
+    let mut d = Discovery { loader: Loader::Pygrub, probes: Vec::new(), config: None };
+    pygrub_try(disk, &mut d, offset, Some(volume));
+    Ok(d)
+}
+
 /// Runs a loader's config search.
 pub fn discover(disk: &Disk, loader: Loader) -> Discovery {
     let mut d = Discovery { loader, probes: Vec::new(), config: None };
@@ -393,67 +412,75 @@ pub fn pygrub_offsets(disk: &Disk) -> Vec<(u64, Option<Volume>)> {
 
 fn discover_pygrub(disk: &Disk, d: &mut Discovery) {
     for (offset, volume) in pygrub_offsets(disk) {
-        let device = match &volume {
-            Some(v) => format!("{} (offset {offset})", v.names.linux),
-            None => format!("offset {offset}"),
-        };
-        let probe = |path: &str, outcome| Probe { device: device.clone(), path: path.to_string(), outcome };
-        let ov = match volume.as_ref().map(|v| (v, disk.open_fs(v))) {
-            Some((v, Ok(fs))) if !v.partition.as_ref().is_some_and(|p| p.role == Role::Extended) => {
-                OpenVolume { volume: v.clone(), fs }
+        pygrub_try(disk, d, offset, volume);
+        if d.config.is_some() {
+            return;
+        }
+    }
+}
+
+/// One offset of pygrub's loop: open the filesystem, find the first
+/// `cfg_list` file, parse it as pygrub does.
+fn pygrub_try(disk: &Disk, d: &mut Discovery, offset: u64, volume: Option<Volume>) {
+    let device = match &volume {
+        Some(v) => format!("{} (offset {offset})", v.names.linux),
+        None => format!("offset {offset}"),
+    };
+    let probe = |path: &str, outcome| Probe { device: device.clone(), path: path.to_string(), outcome };
+    let ov = match volume.as_ref().map(|v| (v, disk.open_fs(v))) {
+        Some((v, Ok(fs))) if !v.partition.as_ref().is_some_and(|p| p.role == Role::Extended) => {
+            OpenVolume { volume: v.clone(), fs }
+        }
+        Some((_, Err(e))) => {
+            d.probes.push(probe("", ProbeOutcome::Failed { error: None, detail: format!("no filesystem: {e}") }));
+            return;
+        }
+        _ => {
+            d.probes.push(probe("", ProbeOutcome::Failed { error: None, detail: "no filesystem here".into() }));
+            return;
+        }
+    };
+    // The first cfg_list file that exists wins, even if parsing fails.
+    let mut chosen = None;
+    for &(path, format) in PYGRUB_CONFIGS {
+        match find_file(&ov, path, fs::DEFAULT_MAX_SYMLINK_HOPS) {
+            Ok(hit) => {
+                chosen = Some((hit, format));
+                break;
             }
-            Some((_, Err(e))) => {
-                d.probes.push(probe("", ProbeOutcome::Failed { error: None, detail: format!("no filesystem: {e}") }));
-                continue;
-            }
-            _ => {
-                d.probes.push(probe("", ProbeOutcome::Failed { error: None, detail: "no filesystem here".into() }));
-                continue;
-            }
-        };
-        // The first cfg_list file that exists wins, even if parsing fails.
-        let mut chosen = None;
-        for &(path, format) in PYGRUB_CONFIGS {
-            match find_file(&ov, path, fs::DEFAULT_MAX_SYMLINK_HOPS) {
-                Ok(hit) => {
-                    chosen = Some((hit, format));
-                    break;
+            Err(_) => continue,
+        }
+    }
+    let Some((hit, format)) = chosen else {
+        d.probes.push(probe(
+            "",
+            ProbeOutcome::Failed {
+                error: None,
+                detail: "couldn't find bootloader config file in the image provided.".into(),
+            },
+        ));
+        return;
+    };
+    let path = hit.path.clone();
+    match load(disk, &ov, hit, format) {
+        Ok(cfg) => {
+            // pygrub's own parser decides whether this partition wins:
+            // an exception, or no entry with a kernel, moves it on.
+            let data = ov.fs.read_file(&cfg.file.resolved_path, super::MAX_CONFIG_BYTES).unwrap_or_default();
+            match parse_config_pygrub(format, &data, &cfg.file.resolved_path) {
+                Ok(m) if m.entries.iter().any(|e| e.kernel.is_some()) => {
+                    d.probes.push(probe(&path, ProbeOutcome::Found));
+                    d.config = Some(cfg);
+                    return;
                 }
-                Err(_) => continue,
+                Ok(_) => d
+                    .probes
+                    .push(probe(&path, ProbeOutcome::Failed { error: None, detail: "no entry with a kernel".into() })),
+                Err(e) => {
+                    d.probes.push(probe(&path, ProbeOutcome::Failed { error: None, detail: format!("pygrub: {e}") }))
+                }
             }
         }
-        let Some((hit, format)) = chosen else {
-            d.probes.push(probe(
-                "",
-                ProbeOutcome::Failed {
-                    error: None,
-                    detail: "couldn't find bootloader config file in the image provided.".into(),
-                },
-            ));
-            continue;
-        };
-        let path = hit.path.clone();
-        match load(disk, &ov, hit, format) {
-            Ok(cfg) => {
-                // pygrub's own parser decides whether this partition wins:
-                // an exception, or no entry with a kernel, moves it on.
-                let data = ov.fs.read_file(&cfg.file.resolved_path, super::MAX_CONFIG_BYTES).unwrap_or_default();
-                match parse_config_pygrub(format, &data, &cfg.file.resolved_path) {
-                    Ok(m) if m.entries.iter().any(|e| e.kernel.is_some()) => {
-                        d.probes.push(probe(&path, ProbeOutcome::Found));
-                        d.config = Some(cfg);
-                        return;
-                    }
-                    Ok(_) => d.probes.push(probe(
-                        &path,
-                        ProbeOutcome::Failed { error: None, detail: "no entry with a kernel".into() },
-                    )),
-                    Err(e) => d
-                        .probes
-                        .push(probe(&path, ProbeOutcome::Failed { error: None, detail: format!("pygrub: {e}") })),
-                }
-            }
-            Err(f) => d.probes.push(probe(&path, ProbeOutcome::Failed { error: f.error, detail: f.detail })),
-        }
+        Err(f) => d.probes.push(probe(&path, ProbeOutcome::Failed { error: f.error, detail: f.detail })),
     }
 }
