@@ -471,7 +471,6 @@ fn pygrub_try(disk: &Disk, d: &mut Discovery, offset: u64, volume: Option<Volume
                 Ok(m) if m.entries.iter().any(|e| e.kernel.is_some()) => {
                     d.probes.push(probe(&path, ProbeOutcome::Found));
                     d.config = Some(cfg);
-                    return;
                 }
                 Ok(_) => d
                     .probes
