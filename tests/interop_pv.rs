@@ -10,7 +10,6 @@ use boot::machine::GuestPhysAddr;
 use boot::pv::builder::{BuildConfig, START_INFO_FIELDS, START_INFO_SIZE};
 use boot::pv::{self, PvOptions, PvOutcome};
 use boot_sim::{interop_dir, interop_tool};
-use disk_image::Disk;
 
 const XEN_H: &str = "/usr/include/xen/xen.h";
 
@@ -88,9 +87,9 @@ fn debian_cloud_kernel_boots_pv_with_segments_where_the_notes_say() {
     let st = Command::new(mke2fs).args(["-q", "-F", "-t", "ext4", "-d"]).arg(&root).arg(&img).status().unwrap();
     assert!(st.success());
 
-    let disk = Disk::open(&img).unwrap();
     let cfg = BuildConfig::default();
-    let (run, mem) = pv::run(&disk, &PvOptions { memory: 1 << 30, ..PvOptions::default() }).unwrap();
+    let image = std::sync::Arc::new(disk_image::RawImage::open(&img).unwrap());
+    let (run, mem) = pv::run(image, &PvOptions { memory: 1 << 30, ..PvOptions::default() }).unwrap();
     let PvOutcome::Booted(b) = run.outcome else { panic!("Debian's kernel did not boot PV: {:?}", run.outcome) };
     assert_eq!(b.start_info.cmd_line, "root=/dev/xvda ro console=hvc0");
     assert_eq!(b.kernel.pv.as_ref().unwrap().guest_type, Some("xen-3.0-x86_64"));

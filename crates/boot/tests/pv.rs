@@ -17,9 +17,9 @@ fn fixture(rel: &str) -> PathBuf {
 }
 
 fn boot(entry: EntryRequest, memory: u64) -> (PvOutcome, GuestMemory) {
-    let disk = Disk::open(fixture("images/pv-kernel.img")).unwrap();
+    let image = std::sync::Arc::new(disk_image::RawImage::open(fixture("images/pv-kernel.img")).unwrap());
     let opts = PvOptions { entry, memory, ..PvOptions::default() };
-    let (run, mem) = pv::run(&disk, &opts).unwrap();
+    let (run, mem) = pv::run(image, &opts).unwrap();
     (run.outcome, mem)
 }
 
@@ -144,8 +144,8 @@ fn too_little_memory_is_libxenguests_error() {
 #[test]
 fn menus_and_files_that_fail_stop_at_the_right_stage() {
     for (img, stage) in [("pv-fallback.img", Stage::Kernel), ("mbr-logical.img", Stage::Menu)] {
-        let disk = Disk::open(fixture(&format!("images/{img}"))).unwrap();
-        let (run, _) = pv::run(&disk, &PvOptions { memory: 64 << 20, ..PvOptions::default() }).unwrap();
+        let image = std::sync::Arc::new(disk_image::RawImage::open(fixture(&format!("images/{img}"))).unwrap());
+        let (run, _) = pv::run(image, &PvOptions { memory: 64 << 20, ..PvOptions::default() }).unwrap();
         match run.outcome {
             PvOutcome::CannotBoot(c) => assert_eq!(c.stage, stage, "{img}: {c:?}"),
             PvOutcome::Booted(_) => panic!("{img} booted"),

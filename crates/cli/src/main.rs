@@ -110,6 +110,9 @@ enum Command {
         /// Print every start_info field decoded from guest memory.
         #[arg(long)]
         dump_start_info: bool,
+        /// TOML file overriding the simulated costs (see docs/cost-model.md).
+        #[arg(long)]
+        cost_model: Option<PathBuf>,
         /// JSON Lines: `event` objects, then one `result` object.
         #[arg(long)]
         json: bool,
@@ -181,7 +184,7 @@ fn main() -> ExitCode {
         Command::Inspect { image, json } => inspect::run(&mut out, &image, json),
         Command::Cat { image, path } => cat::run(&mut out, &image, &path),
         Command::Kernel { file, path, json } => kernel::run(&mut out, &file, path.as_deref(), json),
-        Command::Run { image, mode, loader, entry, memory, dump_start_info, json } => run::run(
+        Command::Run { image, mode, loader, entry, memory, dump_start_info, cost_model, json } => run::run(
             &mut out,
             &run::RunArgs {
                 image: &image,
@@ -191,6 +194,7 @@ fn main() -> ExitCode {
                 memory_mib: memory,
                 json,
                 dump_start_info,
+                cost_model: cost_model.as_deref(),
             },
         ),
         Command::Compare { .. } => Err(Exit::not_supported("compare")),

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::Path;
 
 use boot::pv::{self, PvOptions, PvOutcome, Stage};
-use disk_image::Disk;
 use disk_image::menu::discover::{Loader, ProbeOutcome};
 use disk_image::menu::select::EntryRequest;
 use serde_json::json;
@@ -29,6 +28,7 @@ pub struct RunArgs<'a> {
     pub memory_mib: u64,
     pub json: bool,
     pub dump_start_info: bool,
+    pub cost_model: Option<&'a Path>,
 }
 
 pub fn run(out: &mut Out, a: &RunArgs<'_>) -> Result<(), Exit> {
@@ -37,14 +37,22 @@ pub fn run(out: &mut Out, a: &RunArgs<'_>) -> Result<(), Exit> {
         Mode::Hvm => return Err(Exit::not_supported("run --mode hvm")),
         Mode::Pvhvm => return Err(Exit::not_supported("run --mode pvhvm")),
     }
-    let disk = Disk::open(a.image)?;
+    let image: std::sync::Arc<dyn disk_image::ReadAt> = std::sync::Arc::new(disk_image::RawImage::open(a.image)?);
+    let cost = match a.cost_model {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| Exit::Error(format!("{}: {e}", p.display())))?;
+            boot::machine::CostModel::from_toml_str(&text).map_err(|e| Exit::Error(format!("{}: {e}", p.display())))?
+        }
+        None => boot::machine::CostModel::default(),
+    };
     let opts = PvOptions {
         loader: a.loader,
         entry: a.entry.map_or(EntryRequest::Default, EntryRequest::parse),
         memory: a.memory_mib.checked_mul(1 << 20).ok_or_else(|| Exit::Error("--memory is too large".into()))?,
+        cost,
         ..PvOptions::default()
     };
-    let (run, _memory) = pv::run(&disk, &opts).map_err(|e| Exit::Error(e.to_string()))?;
+    let (run, _memory) = pv::run(image, &opts).map_err(|e| Exit::Error(e.to_string()))?;
     if a.json {
         render_json(out, a, &run)?;
     } else {
@@ -74,6 +82,7 @@ fn render_text(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Ex
     let b = match &run.outcome {
         PvOutcome::Booted(b) => b,
         PvOutcome::CannotBoot(c) => {
+            render_io(out, run)?;
             let stage = match c.stage {
                 Stage::Menu => "finding the menu",
                 Stage::Entry => "loading an entry",
@@ -160,7 +169,32 @@ fn render_text(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Ex
         "vCPU0 at the kernel entry: rip={:#x} rsp={:#x} rsi={:#x} (start_info) cr3={:#x} rflags={:#x} cs={:#06x} ss={:#06x} ds=es=fs=gs={:#06x}",
         r.rip, r.rsp, r.rsi, r.cr3, r.rflags, r.cs, r.ss, r.ds
     )?;
+    render_io(out, run)?;
     writeln!(out, "Reached the kernel entry ({} guest pages written).", b.touched_pages)?;
+    Ok(())
+}
+
+fn render_io(out: &mut Out, run: &pv::PvRun) -> Result<(), Exit> {
+    let s = &run.sim;
+    writeln!(
+        out,
+        "I/O over the blkif ring (Mini-OS blkfront, one request in flight): {} requests, {} segments, {} grants mapped, {} event-channel notifies, {} read from the disk",
+        s.ring.requests_pushed,
+        s.ring.segments,
+        s.grants.map,
+        s.notify_ports.iter().map(|p| p.count).sum::<u64>(),
+        human_size(s.bytes.disk)
+    )?;
+    writeln!(out, "Simulated time: {} (cost model: docs/cost-model.md)", boot::machine::SimTime(s.sim_ns))?;
+    for p in &s.phases {
+        writeln!(
+            out,
+            "  {:<28} {:>12}  ({} events)",
+            p.name,
+            boot::machine::SimTime(p.duration_ns).to_string(),
+            p.events
+        )?;
+    }
     Ok(())
 }
 
@@ -192,6 +226,8 @@ fn render_json(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Ex
                 "kernel_report": {"format": b.kernel.format, "payload": b.kernel.payload, "guest_type": b.kernel.pv.as_ref().and_then(|p| p.guest_type)},
                 "differences": c.differences,
                 "touched_pages": b.touched_pages,
+                "sim_ns": run.sim.sim_ns,
+                "counters": run.sim,
             }))?;
         }
         PvOutcome::CannotBoot(cb) => out.json(&json!({
@@ -202,6 +238,8 @@ fn render_json(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Ex
             "stage": cb.stage,
             "messages": cb.messages,
             "hint": cb.hint,
+            "sim_ns": run.sim.sim_ns,
+            "counters": run.sim,
         }))?,
     }
     Ok(())

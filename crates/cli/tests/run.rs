@@ -25,6 +25,8 @@ fn pv_boot_reaches_the_kernel_entry() {
         "cs=0xe033 ss=0xe02b",
         "Reached the kernel entry",
         "cmd_line         \"root=/dev/xvda ro console=hvc0\"",
+        "I/O over the blkif ring (Mini-OS blkfront, one request in flight):",
+        "pv-grub: load the kernel",
     ] {
         assert!(t.contains(needle), "missing {needle:?} in:\n{t}");
     }
