@@ -126,4 +126,5 @@ done
 # Kernel interop: a Debian cloud kernel (never installed, never committed),
 # readelf and the C decompressors.
 bash "$(dirname "$0")/interop-kernel.sh" || status=1
+bash "$(dirname "$0")/interop-hvm.sh" || status=1
 exit "$status"

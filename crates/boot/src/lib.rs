@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod devices;
+pub mod hvm;
 pub mod kernel;
 pub mod machine;
 pub mod pv;

@@ -9,6 +9,7 @@ mod kernel;
 mod menu;
 mod output;
 mod run;
+mod run_hvm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -91,9 +92,17 @@ enum Command {
     /// bootstrap page tables and stack. The run stops at the kernel entry
     /// with vCPU0's registers and start_info decoded from guest memory.
     ///
+    /// --mode hvm: the firmware (hvmloader + a SeaBIOS-like BIOS, in Rust)
+    /// runs the MBR and whatever it loads on an x86 interpreter; the BIOS's
+    /// int 13h drives an emulated IDE controller port by port, each access
+    /// a counted, costed exit. The run stops at a hand-off to a recognised
+    /// boot-loader stage, a halt, the instruction cap, or a failure, with
+    /// the console text and the counters.
+    ///
     /// Exit status 1 when the image cannot boot this way (with the reason).
     ///
-    /// Example: boot-sim run fixtures/images/pv-whole-disk.img --mode pv
+    /// Examples: boot-sim run fixtures/images/pv-kernel.img --mode pv
+    ///           boot-sim run fixtures/images/hvm-test.img --mode hvm --keys 'y'
     Run {
         image: PathBuf,
         #[arg(long, value_enum)]
@@ -113,6 +122,16 @@ enum Command {
         /// TOML file overriding the simulated costs (see docs/cost-model.md).
         #[arg(long)]
         cost_model: Option<PathBuf>,
+        /// HVM: stop after this many guest instructions.
+        #[arg(long, default_value_t = 50_000_000)]
+        max_instructions: u64,
+        /// HVM: keystrokes for int 16h, in order (\n Enter, \e Escape).
+        #[arg(long, default_value = "")]
+        keys: String,
+        /// HVM: show the trace: summary, calls (BIOS calls, disk requests)
+        /// or full (every port exit).
+        #[arg(long, num_args = 0..=1, default_missing_value = "calls")]
+        trace: Option<String>,
         /// JSON Lines: `event` objects, then one `result` object.
         #[arg(long)]
         json: bool,
@@ -184,7 +203,19 @@ fn main() -> ExitCode {
         Command::Inspect { image, json } => inspect::run(&mut out, &image, json),
         Command::Cat { image, path } => cat::run(&mut out, &image, &path),
         Command::Kernel { file, path, json } => kernel::run(&mut out, &file, path.as_deref(), json),
-        Command::Run { image, mode, loader, entry, memory, dump_start_info, cost_model, json } => run::run(
+        Command::Run {
+            image,
+            mode,
+            loader,
+            entry,
+            memory,
+            dump_start_info,
+            cost_model,
+            max_instructions,
+            keys,
+            trace,
+            json,
+        } => run::run(
             &mut out,
             &run::RunArgs {
                 image: &image,
@@ -195,6 +226,9 @@ fn main() -> ExitCode {
                 json,
                 dump_start_info,
                 cost_model: cost_model.as_deref(),
+                max_instructions,
+                keys: &keys,
+                trace: trace.as_deref(),
             },
         ),
         Command::Compare { .. } => Err(Exit::not_supported("compare")),

@@ -14,7 +14,9 @@ use crate::output::{Exit, Out, human_size};
 pub enum Mode {
     /// PV-GRUB (or pygrub) and the Xen domain builder.
     Pv,
-    /// Firmware, MBR and boot loader under emulated devices (not supported yet).
+    /// hvmloader/SeaBIOS-like firmware runs the MBR and what it loads,
+    /// instruction by instruction, disk I/O through an emulated IDE
+    /// controller (every register access a counted exit).
     Hvm,
     /// HVM boot, then PV drivers (not supported yet).
     Pvhvm,
@@ -29,14 +31,12 @@ pub struct RunArgs<'a> {
     pub json: bool,
     pub dump_start_info: bool,
     pub cost_model: Option<&'a Path>,
+    pub max_instructions: u64,
+    pub keys: &'a str,
+    pub trace: Option<&'a str>,
 }
 
 pub fn run(out: &mut Out, a: &RunArgs<'_>) -> Result<(), Exit> {
-    match a.mode {
-        Mode::Pv => {}
-        Mode::Hvm => return Err(Exit::not_supported("run --mode hvm")),
-        Mode::Pvhvm => return Err(Exit::not_supported("run --mode pvhvm")),
-    }
     let image: std::sync::Arc<dyn disk_image::ReadAt> = std::sync::Arc::new(disk_image::RawImage::open(a.image)?);
     let cost = match a.cost_model {
         Some(p) => {
@@ -45,6 +45,11 @@ pub fn run(out: &mut Out, a: &RunArgs<'_>) -> Result<(), Exit> {
         }
         None => boot::machine::CostModel::default(),
     };
+    match a.mode {
+        Mode::Pv => {}
+        Mode::Hvm => return crate::run_hvm::run(out, a, image, cost),
+        Mode::Pvhvm => return Err(Exit::not_supported("run --mode pvhvm")),
+    }
     let opts = PvOptions {
         loader: a.loader,
         entry: a.entry.map_or(EntryRequest::Default, EntryRequest::parse),

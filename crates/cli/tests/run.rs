@@ -67,11 +67,36 @@ fn cannot_boot_exits_1_with_the_reason() {
     assert_eq!(r["stage"], "menu");
     assert!(r["hint"].as_str().unwrap().contains("pvgrub-hd00 finds (hd0,0)/boot/grub/menu.lst"), "{r}");
 
-    for mode in ["hvm", "pvhvm"] {
-        let o = boot_sim(&["run", &image("hvm-mbr.img"), "--mode", mode]);
-        assert_eq!(o.status.code(), Some(2));
-        assert!(String::from_utf8_lossy(&o.stderr).contains("not supported yet"));
-    }
+    let o = boot_sim(&["run", &image("hvm-mbr.img"), "--mode", "pvhvm"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported yet"));
     let bad = boot_sim(&["run", &image("pv-kernel.img"), "--mode", "pv", "--memory", "0"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn hvm_boot_runs_the_mbr_through_the_bios() {
+    let img = image("hvm-test.img");
+    let waiting = boot_sim(&["run", &img, "--mode", "hvm"]);
+    assert!(waiting.status.success(), "{}", String::from_utf8_lossy(&waiting.stderr));
+    let t = String::from_utf8_lossy(&waiting.stdout);
+    for needle in
+        ["Booting from Hard Disk...", "boot-sim test MBR", "EDD 30 0007", "end: waiting for a key", "port exits"]
+    {
+        assert!(t.contains(needle), "missing {needle:?} in:\n{t}");
+    }
+    let done = boot_sim(&["run", &img, "--mode", "hvm", "--keys", "y", "--json"]);
+    assert!(done.status.success());
+    let r = boot_sim::json_lines(&done.stdout).pop().unwrap();
+    assert_eq!(r["mode"], "hvm");
+    assert_eq!(r["outcome"]["state"], "halted");
+    assert!(r["console"].as_str().unwrap().contains("boot-sim test VBR"));
+    assert!(r["counters"]["exits_by_port"]["0x01f7"]["reads"].as_u64().unwrap() > 0, "IDE status reads are exits");
+
+    let none = boot_sim(&["run", &image("no-signature.img"), "--mode", "hvm"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stdout).contains("Boot failed: not a bootable disk"));
+    let cap = boot_sim(&["run", &img, "--mode", "hvm", "--keys", "y", "--max-instructions", "100"]);
+    assert_eq!(cap.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&cap.stdout).contains("instruction"));
 }

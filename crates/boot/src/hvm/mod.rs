@@ -1,0 +1,295 @@
+//! The HVM boot path: hvmloader + a SeaBIOS-like BIOS as high-level
+//! emulation in Rust, the emulated IDE disk, and the x86 interpreter running
+//! the image's boot sector and whatever it loads.
+//!
+//! [`run`] powers the machine on: "hvmloader" lays out the E820 map and
+//! prints its banner on the debug port 0xE9, "SeaBIOS" POSTs (IVT, BDA,
+//! EBDA, probing the IDE channels through real port accesses), then boots
+//! the disk as SeaBIOS's int 19h does and executes the MBR instruction by
+//! instruction. BIOS services are Rust callbacks reached through the IVT
+//! (each vector points at a stub `int n; iret` in the F000 segment, so a
+//! guest that hooks and chains a vector still reaches the BIOS). The int 13h
+//! service drives the IDE controller through port accesses in exactly the
+//! order SeaBIOS's `src/hw/ata.c` does, so every register access is a
+//! counted, costed VM exit.
+//!
+//! The run ends with an [`EndState`]: a GRUB stage taking over (the hand-off
+//! the loader model continues from), a halt, the instruction cap, a triple
+//! fault, an instruction the interpreter cannot execute, "No bootable
+//! device", a reset, or a boot loader waiting for a key.
+
+mod bios;
+pub mod bus;
+pub mod console;
+mod firmware;
+pub mod ide;
+pub mod trace;
+mod vm;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use disk_image::ReadAt;
+use serde::Serialize;
+
+pub use bus::{Origin, PortStat};
+pub use console::transcript_text;
+pub use ide::{BMIDE_BASE, Chs, IdeController, Translation};
+pub use trace::{HvmEvent, TimedEvent, TraceLevel};
+
+use crate::machine::CostModel;
+
+/// How the BIOS's ATA driver transfers data, i.e. how SeaBIOS was built.
+/// Xen's build (`tools/firmware/seabios-config`) has `CONFIG_ATA_DMA=y` and
+/// `CONFIG_ATA_PIO32=y`: reads into 2-byte-aligned buffers use bus-master
+/// DMA (`ata_try_dma`), others PIO with `insl`. QEMU's own SeaBIOS build
+/// has both off: PIO with `insw`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct AtaConfig {
+    /// `CONFIG_ATA_DMA`.
+    pub dma: bool,
+    /// `CONFIG_ATA_PIO32`.
+    pub pio32: bool,
+}
+
+impl AtaConfig {
+    /// Xen's SeaBIOS configuration.
+    pub const XEN: AtaConfig = AtaConfig { dma: true, pio32: true };
+    /// QEMU's SeaBIOS configuration (no DMA, 16-bit PIO).
+    pub const QEMU: AtaConfig = AtaConfig { dma: false, pio32: false };
+}
+
+/// Inputs of an HVM run.
+#[derive(Clone, Debug)]
+pub struct HvmOptions {
+    /// Guest RAM in bytes (`--memory`); at least 2 MiB (hvmloader's
+    /// `BUG_ON(low_mem_pgend < 2 MiB)`), at most 16 GiB.
+    pub memory: u64,
+    /// Instructions executed at most (`--max-instructions`), firmware
+    /// services not counted.
+    pub max_instructions: u64,
+    /// Keystrokes for int 16h (`--keys`), in order. `\n` is Enter, `\e`
+    /// Escape, `\t` Tab, `\b` Backspace, `\\` a backslash.
+    pub keys: String,
+    pub trace_level: TraceLevel,
+    pub ata: AtaConfig,
+    /// SeaBIOS's "Press ESC for boot menu." wait (`etc/boot-menu-wait`,
+    /// default 2500 ms; Xen has no fw_cfg, so the menu prompt is shown).
+    /// `None`: no prompt (QEMU's default `-boot menu=off`).
+    pub boot_menu_wait_ms: Option<u32>,
+    /// SeaBIOS's `etc/boot-fail-wait` (default 60 s under Xen); `None` =
+    /// wait forever (QEMU passes -1).
+    pub boot_fail_wait_ms: Option<u32>,
+    /// Stop when a recognised GRUB stage takes over (default true).
+    pub stop_at_handoff: bool,
+    pub cost: CostModel,
+}
+
+impl Default for HvmOptions {
+    fn default() -> Self {
+        HvmOptions {
+            memory: 1 << 30,
+            max_instructions: 50_000_000,
+            keys: String::new(),
+            trace_level: TraceLevel::Summary,
+            ata: AtaConfig::XEN,
+            boot_menu_wait_ms: Some(2500),
+            boot_fail_wait_ms: Some(60_000),
+            stop_at_handoff: true,
+            cost: CostModel::default(),
+        }
+    }
+}
+
+/// A CS:IP with its linear address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Loc {
+    pub cs: u16,
+    pub ip: u32,
+    pub linear: u32,
+}
+
+impl fmt::Display for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.ip <= 0xFFFF {
+            write!(f, "{:04X}:{:04X}", self.cs, self.ip)
+        } else {
+            write!(f, "{:04X}:{:08X}", self.cs, self.ip)
+        }
+    }
+}
+
+impl From<x86::Location> for Loc {
+    fn from(l: x86::Location) -> Loc {
+        Loc { cs: l.cs, ip: l.eip, linear: l.linear }
+    }
+}
+
+/// How the run ended.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum EndState {
+    /// A recognised next stage took over: the loader model starts here.
+    HandOff { at: Loc, stage: String, loaded_from_lba: u64, loaded_at: u32, why: String },
+    /// `hlt` with interrupts disabled: the machine sleeps forever.
+    Halted { at: Loc },
+    /// The instruction cap was reached.
+    InstructionLimit { at: Loc, limit: u64 },
+    /// An exception while delivering a double fault.
+    TripleFault { at: Loc, first_exception: u8, name: String },
+    /// The interpreter cannot go on (invalid or unsupported instruction,
+    /// unmodelled feature, interrupt without handler).
+    CpuStopped { at: Loc, kind: String, message: String, bytes: String, disassembly: Option<String> },
+    /// SeaBIOS's boot list is exhausted.
+    NoBootableDevice { message: String, reboots_after_ms: Option<u32> },
+    /// int 16h is waiting for a key and `--keys` has none left.
+    WaitingForKey { at: Loc, function: String },
+    /// The guest reset the machine.
+    Reset { at: Loc, how: String },
+    /// The run could not start.
+    SetupError { message: String },
+}
+
+impl EndState {
+    /// One line for humans.
+    pub fn reason(&self) -> String {
+        match self {
+            EndState::HandOff { at, stage, why, .. } => format!("hand-off at {at}: {stage} takes over ({why})"),
+            EndState::Halted { at } => format!("halted at {at} with interrupts disabled"),
+            EndState::InstructionLimit { at, limit } => {
+                format!("instruction limit of {limit} reached at {at} (endless loop? raise --max-instructions)")
+            }
+            EndState::TripleFault { at, name, .. } => {
+                format!("triple fault at {at} (first exception {name}): the CPU shuts down and Xen resets the domain")
+            }
+            EndState::CpuStopped { message, .. } => format!("interpreter stopped: {message}"),
+            EndState::NoBootableDevice { message, .. } => message.trim_end().to_string(),
+            EndState::WaitingForKey { at, function } => {
+                format!("waiting for a key at {at} ({function}); give keystrokes with --keys")
+            }
+            EndState::Reset { at, how } => format!("machine reset at {at}: {how}"),
+            EndState::SetupError { message } => message.clone(),
+        }
+    }
+}
+
+/// One E820 entry (SeaBIOS `struct e820entry`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct E820Entry {
+    pub start: u64,
+    pub size: u64,
+    /// 1 RAM, 2 reserved, 3 ACPI, 4 NVS.
+    #[serde(rename = "type")]
+    pub kind: u32,
+}
+
+/// What the disk looks like to the BIOS.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DiskInfo {
+    pub sectors: u64,
+    /// IDENTIFY words 1/3/6 (QEMU's geometry guess).
+    pub physical_chs: Chs,
+    pub translation: Translation,
+    /// What int 13h AH=08h works from (SeaBIOS `setup_translation`).
+    pub logical_chs: Chs,
+    pub ata: AtaConfig,
+}
+
+/// A region an int 13h read loaded that was recognised as a boot stage.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StageLoad {
+    pub stage: String,
+    pub lba: u64,
+    pub address: u32,
+}
+
+/// Exact counters.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HvmCounters {
+    /// Guest instructions executed (the firmware's Rust services excluded).
+    pub instructions: u64,
+    /// Simulated time, ns: port exits, medium and copies per the cost
+    /// model, guest instructions at one per cycle at `cpu_ghz`
+    /// (**assumption**), and the firmware's documented waits.
+    pub sim_time_ns: u64,
+    pub instruction_time_ns: u64,
+    /// Port exits, all origins.
+    pub port_exits: u64,
+    /// Port exits by the guest's instructions.
+    pub port_exits_guest: u64,
+    /// Port exits by the firmware's driver code (SeaBIOS's ata.c etc.).
+    pub port_exits_firmware: u64,
+    /// Per port (key "0x1f7").
+    pub exits_by_port: BTreeMap<String, PortStat>,
+    /// BIOS calls by function ("int 13h AH=42h").
+    pub bios_calls: BTreeMap<String, u64>,
+    /// Sectors the disk model read from the image.
+    pub sectors_read: u64,
+    /// Bytes copied by bus-master DMA.
+    pub bytes_dma: u64,
+    pub ata_commands: u64,
+    pub ata_aborted: u64,
+    /// Sectors int 13h delivered to the guest.
+    pub int13_sectors: u64,
+}
+
+/// Everything a run produced. Serialisable; the CLI renders it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HvmReport {
+    pub image: String,
+    pub memory_bytes: u64,
+    pub end: EndState,
+    /// [`EndState::reason`].
+    pub reason: String,
+    /// Every character written through int 10h, in order (CR/LF kept).
+    pub console: String,
+    /// Text of display page 0 at the end, trailing blanks removed.
+    pub screen: Vec<String>,
+    /// Bytes written to port 0xE9 (hvmloader, SeaBIOS, guest).
+    pub debugcon: String,
+    pub counters: HvmCounters,
+    pub e820: Vec<E820Entry>,
+    pub disk: Option<DiskInfo>,
+    pub stages: Vec<StageLoad>,
+    pub trace_level: TraceLevel,
+    /// Detailed events (BIOS calls … port exits, per the level; capped).
+    pub trace: Vec<TimedEvent>,
+    pub trace_dropped: u64,
+}
+
+/// Runs the HVM boot of `image` (opened read-only; never written) and
+/// reports how far it got. Never panics on guest input.
+pub fn run(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> HvmReport {
+    vm::run(image, opts)
+}
+
+/// The harness of the `hvm_boot` fuzz target (fuzz/fuzz_targets/
+/// hvm_boot.rs), shared with the corpus replay test: boots `data` (cut or
+/// zero-padded to one 512-byte sector, followed by 63 sectors of a fixed
+/// pattern) in a 4 MiB machine for at most 100,000 instructions.
+pub mod fuzz {
+    use super::*;
+    use disk_image::MemImage;
+
+    pub const MAX_INSTRUCTIONS: u64 = 100_000;
+
+    pub fn boot(data: &[u8]) -> HvmReport {
+        let mut disk = vec![0u8; 64 * 512];
+        let n = data.len().min(512);
+        disk[..n].copy_from_slice(&data[..n]);
+        for (i, b) in disk[512..].iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+        let opts = HvmOptions {
+            memory: 4 << 20,
+            max_instructions: MAX_INSTRUCTIONS,
+            keys: "a\n".into(),
+            ..HvmOptions::default()
+        };
+        run(Arc::new(MemImage::new(disk, "fuzz.img")), &opts)
+    }
+}
+
+#[cfg(test)]
+mod tests;

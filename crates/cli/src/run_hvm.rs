@@ -1,0 +1,110 @@
+//! `boot-sim run IMAGE --mode hvm`: the firmware, the MBR and what it loads.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use boot::hvm::{self, EndState, HvmOptions, HvmReport, TraceLevel};
+use boot::machine::{CostModel, SimTime};
+use disk_image::ReadAt;
+use serde_json::json;
+
+use crate::output::{Exit, Out};
+use crate::run::RunArgs;
+
+pub fn run(out: &mut Out, a: &RunArgs<'_>, image: Arc<dyn ReadAt>, cost: CostModel) -> Result<(), Exit> {
+    let trace_level = match a.trace {
+        None | Some("summary") => TraceLevel::Summary,
+        Some("calls") => TraceLevel::Calls,
+        Some("full") => TraceLevel::Full,
+        Some(other) => return Err(Exit::Error(format!("--trace {other:?}: expected summary, calls or full"))),
+    };
+    let opts = HvmOptions {
+        memory: a.memory_mib.checked_mul(1 << 20).ok_or_else(|| Exit::Error("--memory is too large".into()))?,
+        max_instructions: a.max_instructions,
+        keys: a.keys.to_string(),
+        trace_level,
+        cost,
+        ..HvmOptions::default()
+    };
+    let r = hvm::run(image, &opts);
+    if let EndState::SetupError { message } = &r.end {
+        return Err(Exit::Error(message.clone()));
+    }
+    if a.json {
+        render_json(out, &r)?;
+    } else {
+        render_text(out, a, &r)?;
+    }
+    match r.end {
+        EndState::HandOff { .. } | EndState::Halted { .. } | EndState::WaitingForKey { .. } => Ok(()),
+        _ => Err(Exit::NotBootable),
+    }
+}
+
+fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Result<(), Exit> {
+    writeln!(out, "HVM boot of {} ({} MiB guest)", a.image.display(), r.memory_bytes >> 20)?;
+    if let Some(d) = &r.disk {
+        let v = serde_json::to_value(d).unwrap_or_default();
+        writeln!(out, "disk: {}", v)?;
+    }
+    writeln!(out, "console:")?;
+    for line in r.console.replace("\r\n", "\n").replace('\r', "\n").lines() {
+        writeln!(out, "  | {line}")?;
+    }
+    for s in &r.stages {
+        writeln!(out, "stage: {}", serde_json::to_value(s).unwrap_or_default())?;
+    }
+    writeln!(out, "end: {}", r.reason)?;
+    let c = &r.counters;
+    writeln!(
+        out,
+        "counters: {} instructions, {} simulated; {} port exits (guest {}, firmware {}); {} sectors read, {} bytes by DMA",
+        c.instructions,
+        SimTime(c.sim_time_ns),
+        c.port_exits,
+        c.port_exits_guest,
+        c.port_exits_firmware,
+        c.sectors_read,
+        c.bytes_dma
+    )?;
+    let mut ports: Vec<_> = c.exits_by_port.iter().collect();
+    ports.sort_by_key(|(_, p)| std::cmp::Reverse(p.reads + p.writes));
+    let top: Vec<String> = ports.iter().take(6).map(|(k, p)| format!("{k} ×{}", p.reads + p.writes)).collect();
+    writeln!(out, "  ports: {}", top.join(", "))?;
+    let calls: Vec<String> = c.bios_calls.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
+    writeln!(out, "  BIOS calls: {}", calls.join(", "))?;
+    if a.trace.is_some() {
+        writeln!(out, "debugcon (port 0xE9):")?;
+        for line in r.debugcon.lines() {
+            writeln!(out, "  | {line}")?;
+        }
+        for e in &r.trace {
+            writeln!(out, "  {}", serde_json::to_value(e).unwrap_or_default())?;
+        }
+        if r.trace_dropped > 0 {
+            writeln!(out, "  ({} more events not kept)", r.trace_dropped)?;
+        }
+    }
+    Ok(())
+}
+
+fn render_json(out: &mut Out, r: &HvmReport) -> Result<(), Exit> {
+    for e in &r.trace {
+        out.json(&json!({"type": "event", "event": e}))?;
+    }
+    out.json(&json!({
+        "type": "result",
+        "mode": "hvm",
+        "outcome": r.end,
+        "reason": r.reason,
+        "console": r.console,
+        "screen": r.screen,
+        "debugcon": r.debugcon,
+        "sim_ns": r.counters.sim_time_ns,
+        "counters": r.counters,
+        "e820": r.e820,
+        "disk": r.disk,
+        "stages": r.stages,
+    }))?;
+    Ok(())
+}
