@@ -93,22 +93,15 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
     for v in &r.volumes {
         for m in &v.menus {
             for e in &m.menu.entries {
-                out.json(&json!({
-                    "type": "entry",
-                    "device": v.volume.names.grub,
-                    "linux": v.volume.names.linux,
-                    "config": m.path,
-                    "index": e.index,
-                    "title": e.title,
-                    "id": e.id,
-                    "submenus": e.submenus,
-                    "root": e.root,
-                    "kernel": e.kernel.as_ref().map(ToString::to_string),
-                    "initrd": e.initrd.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                    "args": e.args,
-                    "kind": e.kind,
-                    "default": m.default_index == Some(e.index),
-                }))?;
+                out.json(&crate::output::entry_json(
+                    &[
+                        ("device", json!(v.volume.names.grub)),
+                        ("linux", json!(v.volume.names.linux)),
+                        ("config", json!(m.path)),
+                    ],
+                    e,
+                    &[("default", json!(m.default_index == Some(e.index)))],
+                ))?;
             }
         }
     }

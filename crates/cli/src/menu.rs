@@ -192,20 +192,11 @@ fn render_json(out: &mut Out, d: &Discovery, choice: &Result<BootChoice, select:
         }))?;
         let chosen = choice.as_ref().ok().map(|c| c.entry.index);
         for e in &cfg.menu.entries {
-            out.json(&json!({
-                "type": "entry",
-                "loader": loader,
-                "index": e.index,
-                "title": e.title,
-                "id": e.id,
-                "submenus": e.submenus,
-                "root": e.root,
-                "kernel": e.kernel.as_ref().map(ToString::to_string),
-                "initrd": e.initrd.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "args": e.args,
-                "kind": e.kind,
-                "chosen": chosen == Some(e.index),
-            }))?;
+            out.json(&crate::output::entry_json(
+                &[("loader", json!(loader))],
+                e,
+                &[("chosen", json!(chosen == Some(e.index)))],
+            ))?;
         }
         for diag in &cfg.menu.diagnostics {
             out.json(&json!({"type": "diagnostic", "loader": loader, "line": diag.line, "message": diag.message}))?;

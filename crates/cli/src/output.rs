@@ -84,6 +84,39 @@ pub fn finish(mut out: Out, result: Result<(), Exit>) -> ExitCode {
     }
 }
 
+/// The `entry` JSON Lines object shared by `inspect` and `menu`: the
+/// entry's own fields after `context` (where it came from), then `extra`
+/// (what this command adds: default, chosen).
+pub fn entry_json(
+    context: &[(&str, serde_json::Value)],
+    e: &disk_image::menu::MenuEntry,
+    extra: &[(&str, serde_json::Value)],
+) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    m.insert("type".into(), "entry".into());
+    for (k, v) in context {
+        m.insert((*k).into(), v.clone());
+    }
+    let own = serde_json::json!({
+        "index": e.index,
+        "title": e.title,
+        "id": e.id,
+        "submenus": e.submenus,
+        "root": e.root,
+        "kernel": e.kernel.as_ref().map(ToString::to_string),
+        "initrd": e.initrd.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "args": e.args,
+        "kind": e.kind,
+    });
+    if let serde_json::Value::Object(own) = own {
+        m.extend(own);
+    }
+    for (k, v) in extra {
+        m.insert((*k).into(), v.clone());
+    }
+    serde_json::Value::Object(m)
+}
+
 /// 512 bytes, 15.0 MiB, 1.0 TiB: binary units, one decimal.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];

@@ -178,21 +178,7 @@ pub fn parse_dialect(data: &[u8], config_dir: &str, dialect: Dialect) -> Menu {
 }
 
 fn new_entry(label: &str, line: usize) -> MenuEntry {
-    MenuEntry {
-        index: 0,
-        title: label.to_string(),
-        id: Some(label.to_string()),
-        submenus: Vec::new(),
-        position: Vec::new(),
-        root: None,
-        kernel: None,
-        args: String::new(),
-        initrd: Vec::new(),
-        modules: Vec::new(),
-        kind: EntryKind::Empty,
-        savedefault: false,
-        line,
-    }
+    MenuEntry { id: Some(label.to_string()), ..MenuEntry::new(label, line) }
 }
 
 fn relative(file: &str, dir: &str) -> BootPath {

@@ -391,21 +391,7 @@ pub fn parse_dialect(data: &[u8], dialect: Dialect) -> Menu {
 }
 
 fn new_entry(title: &str, line: usize) -> MenuEntry {
-    MenuEntry {
-        index: 0,
-        title: title.to_string(),
-        id: None,
-        submenus: Vec::new(),
-        position: Vec::new(),
-        root: None,
-        kernel: None,
-        args: String::new(),
-        initrd: Vec::new(),
-        modules: Vec::new(),
-        kind: EntryKind::Empty,
-        savedefault: false,
-        line,
-    }
+    MenuEntry::new(title, line)
 }
 
 fn global_command(menu: &mut Menu, name: &str, arg: &str, line: usize) {

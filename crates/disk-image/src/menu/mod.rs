@@ -118,6 +118,27 @@ pub struct MenuEntry {
     pub line: usize,
 }
 
+impl MenuEntry {
+    /// An entry with a title and nothing else yet; parsers fill it in.
+    pub fn new(title: impl Into<String>, line: usize) -> MenuEntry {
+        MenuEntry {
+            index: 0,
+            title: title.into(),
+            id: None,
+            submenus: Vec::new(),
+            position: Vec::new(),
+            root: None,
+            kernel: None,
+            args: String::new(),
+            initrd: Vec::new(),
+            modules: Vec::new(),
+            kind: EntryKind::Empty,
+            savedefault: false,
+            line,
+        }
+    }
+}
+
 /// The default entry as the config states it, before it is resolved
 /// against the entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -153,21 +153,7 @@ fn menuentry_title(l: &str) -> Option<String> {
 }
 
 fn new_entry(title: &str, line: usize) -> MenuEntry {
-    MenuEntry {
-        index: 0,
-        title: title.trim().to_string(),
-        id: None,
-        submenus: Vec::new(),
-        position: Vec::new(),
-        root: None,
-        kernel: None,
-        args: String::new(),
-        initrd: Vec::new(),
-        modules: Vec::new(),
-        kind: EntryKind::Empty,
-        savedefault: false,
-        line,
-    }
+    MenuEntry::new(title.trim(), line)
 }
 
 /// `Grub2Image.set_from_line`.
