@@ -152,3 +152,26 @@ fn menus_and_files_that_fail_stop_at_the_right_stage() {
         }
     }
 }
+
+#[test]
+fn xen_fills_the_hypercall_page_the_note_names() {
+    let cfg = BuildConfig::default();
+    // Entry 2 is the ELF with a HYPERCALL_PAGE note; entry 0's kernel has none.
+    let (o, mem) = boot(EntryRequest::Index(2), 128 << 20);
+    let b = booted(o);
+    let elf = std::fs::read(fixture("kernels/xen-pv.elf")).unwrap();
+    let report = kernel::inspect(&elf, &InspectOptions::default()).unwrap();
+    let hc = report.pv.as_ref().unwrap().layout.unwrap().virt_hypercall.expect("the fixture has the note");
+    let page = pv::virt_to_phys(&mem, &b.vcpu, &cfg, hc).expect("mapped");
+    assert_eq!(Some(page.0 / PAGE_SIZE), b.layout.hypercall_page_pfn);
+    // Slot 0 (set_trap_table): push %rcx; push %r11; mov $0,%eax; syscall; pop %r11; pop %rcx; ret
+    assert_eq!(mem.slice(page, 14).unwrap(), &[0x51, 0x41, 0x53, 0xb8, 0, 0, 0, 0, 0x0f, 0x05, 0x41, 0x5b, 0x59, 0xc3]);
+    // Slot 23 (iret) does not return.
+    let iret = GuestPhysAddr(page.0 + 23 * 32);
+    assert_eq!(mem.slice(iret, 11).unwrap(), &[0x51, 0x41, 0x53, 0x50, 0xb8, 23, 0, 0, 0, 0x0f, 0x05]);
+    // Slot 32 (event_channel_op) carries its number.
+    assert_eq!(mem.read_u32(GuestPhysAddr(page.0 + 32 * 32 + 4)).unwrap(), 32);
+
+    let (o, _) = boot(EntryRequest::Default, 128 << 20);
+    assert_eq!(booted(o).layout.hypercall_page_pfn, None, "no note, no page");
+}

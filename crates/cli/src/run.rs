@@ -160,6 +160,9 @@ fn render_text(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Ex
         si.mod_len,
         si.flags
     )?;
+    if let Some(pfn) = l.hypercall_page_pfn {
+        writeln!(out, "hypercall page at pfn {pfn:#x}: Xen's 64-bit PV stubs (HYPERCALL_PAGE note)")?;
+    }
     if a.dump_start_info {
         let v = serde_json::to_value(si).unwrap_or_default();
         if let Some(map) = v.as_object() {

@@ -171,6 +171,8 @@ pub struct DomainLayout {
     pub vcpu: VcpuRegs,
     /// Bytes of the kernel image copied into guest memory.
     pub kernel_bytes_loaded: u64,
+    /// The page Xen filled with hypercall stubs (HYPERCALL_PAGE note).
+    pub hypercall_page_pfn: Option<u64>,
 }
 
 impl DomainLayout {
@@ -368,6 +370,20 @@ pub fn build(mem: &mut GuestMemory, input: &BuildInput<'_>, cfg: &BuildConfig) -
         loaded += filesz;
     }
 
+    // xc_dom_boot.c setup_hypercall_page → XEN_DOMCTL_hypercall_init: Xen
+    // writes its 64-bit PV stubs into the page the note names.
+    let hypercall_page_pfn = match lay.virt_hypercall {
+        Some(v) => {
+            let pfn = v.wrapping_sub(lay.virt_base) >> PAGE_SHIFT;
+            if pfn < kernel.pfn || pfn >= kernel.pfn + kernel.pages {
+                return Err(BuildError::BadSegment { paddr: v, len: PAGE_SIZE });
+            }
+            dom.mem.write(Pfn(pfn).addr(), &hypercall_page())?;
+            Some(pfn)
+        }
+        None => None,
+    };
+
     // Modules that live in the initial mapping.
     let mut initrd_seg = None;
     let mut flags = 0;
@@ -509,7 +525,32 @@ pub fn build(mem: &mut GuestMemory, input: &BuildInput<'_>, cfg: &BuildConfig) -
         mod_len,
         vcpu,
         kernel_bytes_loaded: loaded,
+        hypercall_page_pfn,
     })
+}
+
+/// `__HYPERVISOR_iret` (xen.h): the one hypercall that does not return.
+const HYPERVISOR_IRET: u32 = 23;
+
+/// Xen's hypercall page for a 64-bit PV guest
+/// (`xen/arch/x86/pv/hypercall.c` `pv_ring3_init_hypercall_page`): 128
+/// 32-byte slots `push %rcx; push %r11; mov $nr,%eax; syscall; pop %r11;
+/// pop %rcx; ret`, except iret's, which pushes %rax and does not return.
+pub fn hypercall_page() -> [u8; PAGE_SIZE as usize] {
+    let mut page = [0u8; PAGE_SIZE as usize];
+    for (i, slot) in page.chunks_exact_mut(32).enumerate() {
+        let nr = i as u32;
+        if nr == HYPERVISOR_IRET {
+            slot[..5].copy_from_slice(&[0x51, 0x41, 0x53, 0x50, 0xb8]);
+            slot[5..9].copy_from_slice(&nr.to_le_bytes());
+            slot[9..11].copy_from_slice(&[0x0f, 0x05]);
+            continue;
+        }
+        slot[..4].copy_from_slice(&[0x51, 0x41, 0x53, 0xb8]);
+        slot[4..8].copy_from_slice(&nr.to_le_bytes());
+        slot[8..14].copy_from_slice(&[0x0f, 0x05, 0x41, 0x5b, 0x59, 0xc3]);
+    }
+    page
 }
 
 /// `setup_pgtables_pv` with `get_pg_prot`: every level of every mapping,
