@@ -3,6 +3,7 @@
 //! place that prints.
 #![forbid(unsafe_code)]
 
+mod ami;
 mod cat;
 mod inspect;
 mod kernel;
@@ -136,6 +137,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// AMIs: register an image with its settings, launch it on an instance
+    /// type (checks, then the boot), copy, permissions, storage footprint.
+    ///
+    /// Example: boot-sim ami launch ami-0123456789abcdef0 --instance-type t2.micro
+    Ami(ami::AmiArgs),
     /// Not supported yet: compare the hvm, pv and pvhvm boots of an image.
     #[command(hide = true)]
     Compare {
@@ -233,6 +239,7 @@ fn main() -> ExitCode {
         ),
         Command::Compare { .. } => Err(Exit::not_supported("compare")),
         Command::Bench { .. } => Err(Exit::not_supported("bench")),
+        Command::Ami(args) => ami::run(&mut out, args),
         Command::Menu { image, loader, entry, offset, json } => {
             menu::run(&mut out, &image, &loader.0, entry.as_deref(), offset, json)
         }

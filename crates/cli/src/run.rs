@@ -50,6 +50,17 @@ pub fn run(out: &mut Out, a: &RunArgs<'_>) -> Result<(), Exit> {
         Mode::Hvm => return crate::run_hvm::run(out, a, image, cost),
         Mode::Pvhvm => return Err(Exit::not_supported("run --mode pvhvm")),
     }
+    run_pv(out, a, image, cost)
+}
+
+/// The PV boot of an opened image with a given cost model (also used by
+/// `boot-sim ami launch`).
+pub fn run_pv(
+    out: &mut Out,
+    a: &RunArgs<'_>,
+    image: std::sync::Arc<dyn disk_image::ReadAt>,
+    cost: boot::machine::CostModel,
+) -> Result<(), Exit> {
     let opts = PvOptions {
         loader: a.loader,
         entry: a.entry.map_or(EntryRequest::Default, EntryRequest::parse),
