@@ -225,7 +225,7 @@ pub fn inspect_keep_elf(
         });
     }
     if SetupHeader::probe(bytes) {
-        return inspect_bzimage(bytes, opts, multiboot, elf_out);
+        return inspect_bzimage(bytes, opts, multiboot, PayloadElf::Decompress(elf_out));
     }
     let format = if multiboot.is_some() { KernelFormat::Multiboot } else { KernelFormat::Unknown };
     let bootable = multiboot.is_some();
@@ -254,6 +254,40 @@ pub fn inspect_keep_elf(
             hint: (!bootable).then(|| "no Linux setup header (\"HdrS\") and no Multiboot header".to_string()),
         },
     })
+}
+
+/// Where a bzImage's decompressed ELF comes from.
+enum PayloadElf<'a> {
+    /// Decompress into this buffer.
+    Decompress(&'a mut Vec<u8>),
+    /// Already decompressed by the caller (see [`payload_to_decompress`]).
+    Given(&'a [u8]),
+}
+
+/// For a bzImage whose payload [`inspect`] would decompress: the codec,
+/// the payload's location and the size it decompresses to (the declared
+/// size, within the cap). A loader can then decompress it where it wants
+/// it — straight into guest memory, with [`codec::decompress_into`] — and
+/// finish with [`inspect_with_payload`]. `None` for anything else (an ELF
+/// file, no payload, unknown codec, a size over the cap): use
+/// [`inspect_keep_elf`], which reports those.
+pub fn payload_to_decompress(bytes: &[u8], opts: &InspectOptions) -> Option<(Codec, PayloadLocation, u64)> {
+    if !opts.decompress || elf::is_elf(bytes) || !SetupHeader::probe(bytes) {
+        return None;
+    }
+    let header = SetupHeader::parse(bytes).ok()?;
+    let loc = header.payload_location(bytes.len() as u64).ok()??;
+    let payload = payload_slice(bytes, &loc);
+    let codec = Codec::detect(payload)?;
+    let declared = u64::from(codec::declared_size(codec, payload)?);
+    (declared <= cap_for(&header, opts).min(MAX_DECOMPRESSED)).then_some((codec, loc, declared))
+}
+
+/// [`inspect`] of a bzImage whose payload the caller decompressed into
+/// `elf` (all of [`payload_to_decompress`]'s size, without error).
+pub fn inspect_with_payload(bytes: &[u8], opts: &InspectOptions, elf: &[u8]) -> Result<KernelReport, KernelError> {
+    let multiboot = multiboot::detect(bytes);
+    inspect_bzimage(bytes, opts, multiboot, PayloadElf::Given(elf))
 }
 
 /// Decompresses a bzImage's payload (bounded as in [`inspect`]) into `out`,
@@ -295,7 +329,7 @@ fn inspect_bzimage(
     bytes: &[u8],
     opts: &InspectOptions,
     multiboot: Option<MultibootHeader>,
-    out: &mut Vec<u8>,
+    elf_src: PayloadElf<'_>,
 ) -> Result<KernelReport, KernelError> {
     let header = SetupHeader::parse(bytes)?;
     let file_size = bytes.len() as u64;
@@ -353,7 +387,13 @@ fn inspect_bzimage(
     if !opts.decompress {
         return Ok(report);
     }
-    decompress_to_vec(codec, payload, out, cap).map_err(|e| e.rebased(loc.offset))?;
+    let out: &[u8] = match elf_src {
+        PayloadElf::Decompress(out) => {
+            decompress_to_vec(codec, payload, out, cap).map_err(|e| e.rebased(loc.offset))?;
+            out
+        }
+        PayloadElf::Given(elf) => elf,
+    };
     if let Some(p) = report.payload.as_mut() {
         p.decompressed_size = Some(out.len() as u64);
     }

@@ -107,6 +107,55 @@ impl GuestMemory {
         Ok(())
     }
 
+    /// Zeroes `len` bytes at `addr` without committing host pages: a page
+    /// never written is zero already and is left alone. The range counts as
+    /// touched (populated), as after [`GuestMemory::fill`].
+    pub fn zero(&mut self, addr: GuestPhysAddr, len: u64) -> Result<(), MemoryError> {
+        let r = self.range(addr, len)?;
+        let mut at = r.start;
+        while at < r.end {
+            let page_end = ((at as u64 / PAGE_SIZE + 1) * PAGE_SIZE).min(r.end as u64) as usize;
+            if self.is_touched(Pfn(at as u64 >> PAGE_SHIFT)) {
+                self.bytes[at..page_end].fill(0);
+            }
+            at = page_end;
+        }
+        self.mark(addr, len);
+        Ok(())
+    }
+
+    /// Zeroes the whole pages `[addr, addr + len)` (page-aligned) and counts
+    /// them as never written: scratch space a builder used and gave back.
+    pub fn discard(&mut self, addr: GuestPhysAddr, len: u64) -> Result<(), MemoryError> {
+        let r = self.range(addr, len)?;
+        if !addr.0.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
+            return Err(MemoryError::OutOfRange { addr, len, size: self.size() });
+        }
+        self.zero_touched_pages(r.start as u64 >> PAGE_SHIFT, r.end as u64 >> PAGE_SHIFT);
+        Ok(())
+    }
+
+    fn zero_touched_pages(&mut self, first: u64, end: u64) {
+        for p in first..end {
+            let (w, bit) = ((p / 64) as usize, 1u64 << (p % 64));
+            if self.touched[w] & bit != 0 {
+                let at = (p * PAGE_SIZE) as usize;
+                self.bytes[at..at + PAGE_SIZE as usize].fill(0);
+                self.touched[w] &= !bit;
+            }
+        }
+    }
+
+    /// Moves `len` bytes from `src` to `dst` inside guest memory (the
+    /// ranges may overlap, as `memmove`). The destination counts as touched.
+    pub fn copy_within(&mut self, src: GuestPhysAddr, dst: GuestPhysAddr, len: u64) -> Result<(), MemoryError> {
+        let s = self.range(src, len)?;
+        let d = self.range(dst, len)?;
+        self.bytes.copy_within(s, d.start);
+        self.mark(dst, len);
+        Ok(())
+    }
+
     pub fn read_u64(&self, addr: GuestPhysAddr) -> Result<u64, MemoryError> {
         let mut b = [0u8; 8];
         self.read(addr, &mut b)?;

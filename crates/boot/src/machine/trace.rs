@@ -193,6 +193,33 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// Counts per (domain, port). A run uses a handful of ports (one vbd has
+/// two), so a linear scan of a small vector beats a map on the ring's hot
+/// path; the summary sorts by (domain, port).
+#[derive(Debug, Clone, Default)]
+struct PortCounts(Vec<((u16, u32), u64)>);
+
+/// Equal as maps: the order ports were first seen does not matter.
+impl PartialEq for PortCounts {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && self.0.iter().all(|&((d, p), n)| other.get(d, p) == n)
+    }
+}
+
+impl PortCounts {
+    #[inline]
+    fn bump(&mut self, dom: u16, port: u32) {
+        match self.0.iter_mut().find(|(k, _)| *k == (dom, port)) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push(((dom, port), 1)),
+        }
+    }
+
+    fn get(&self, dom: u16, port: u32) -> u64 {
+        self.0.iter().find(|(k, _)| *k == (dom, port)).map_or(0, |&(_, n)| n)
+    }
+}
+
 /// Exact counts, whatever the detail cap.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Counters {
@@ -206,9 +233,9 @@ pub struct Counters {
     /// Grant operations that returned a status other than GNTST_okay.
     grant_failures: u64,
     /// EVTCHNOP_send per (sending domain, port).
-    notify_ports: BTreeMap<(u16, u32), u64>,
+    notify_ports: PortCounts,
     /// Upcalls per (receiving domain, port).
-    upcall_ports: BTreeMap<(u16, u32), u64>,
+    upcall_ports: PortCounts,
     requests_pushed: u64,
     requests_consumed: u64,
     segments_pushed: u64,
@@ -229,8 +256,8 @@ impl Default for Counters {
             hypercalls_other: 0,
             grant_ops: [0; GrantOpKind::COUNT],
             grant_failures: 0,
-            notify_ports: BTreeMap::new(),
-            upcall_ports: BTreeMap::new(),
+            notify_ports: PortCounts::default(),
+            upcall_ports: PortCounts::default(),
             requests_pushed: 0,
             requests_consumed: 0,
             segments_pushed: 0,
@@ -263,8 +290,8 @@ impl Counters {
                     self.grant_failures += 1;
                 }
             }
-            EventKind::EvtchnNotify { dom, port } => *self.notify_ports.entry((dom, port)).or_default() += 1,
-            EventKind::EvtchnUpcall { dom, port } => *self.upcall_ports.entry((dom, port)).or_default() += 1,
+            EventKind::EvtchnNotify { dom, port } => self.notify_ports.bump(dom, port),
+            EventKind::EvtchnUpcall { dom, port } => self.upcall_ports.bump(dom, port),
             EventKind::RingRequest { stage: RingStage::Pushed, segments, .. } => {
                 self.requests_pushed += 1;
                 self.segments_pushed += u64::from(segments);
@@ -304,11 +331,11 @@ impl Counters {
     }
     /// EVTCHNOP_send calls domain `dom` made on its `port`.
     pub fn notifies_on(&self, dom: u16, port: u32) -> u64 {
-        self.notify_ports.get(&(dom, port)).copied().unwrap_or(0)
+        self.notify_ports.get(dom, port)
     }
     /// Upcalls delivered to domain `dom` on its `port`.
     pub fn upcalls_on(&self, dom: u16, port: u32) -> u64 {
-        self.upcall_ports.get(&(dom, port)).copied().unwrap_or(0)
+        self.upcall_ports.get(dom, port)
     }
     pub fn notifies(&self) -> u64 {
         self.events(EventTag::EvtchnNotify)
@@ -418,8 +445,11 @@ impl Trace {
             .filter(|&nr| c.hypercalls[nr] > 0)
             .map(|nr| HypercallSummary { nr: nr as u32, name: c.hypercall_names[nr], count: c.hypercalls[nr] })
             .collect();
-        let ports = |m: &BTreeMap<(u16, u32), u64>| -> Vec<PortSummary> {
-            m.iter().map(|(&(dom, port), &count)| PortSummary { dom, port, count }).collect()
+        let ports = |m: &PortCounts| -> Vec<PortSummary> {
+            let mut v: Vec<PortSummary> =
+                m.0.iter().map(|&((dom, port), count)| PortSummary { dom, port, count }).collect();
+            v.sort_unstable_by_key(|p| (p.dom, p.port));
+            v
         };
         let phases = self
             .phases

@@ -87,11 +87,26 @@ const SI_CMD_LINE: usize = 0x80;
 const SI_FIRST_P2M_PFN: usize = 0x480;
 const SI_NR_P2M_FRAMES: usize = 0x488;
 
+/// Where the vmlinux ELF's bytes are.
+#[derive(Debug, Clone, Copy)]
+pub enum ElfImage<'a> {
+    /// In host memory (an ELF file as read).
+    Bytes(&'a [u8]),
+    /// Already in guest memory: `len` bytes at `base` (a bzImage payload
+    /// decompressed straight into the guest). Each PT_LOAD is moved to its
+    /// place with `memmove` semantics in segment order, so the segments must
+    /// not overlap one another's source bytes once moved; `pv::run` only
+    /// passes an ELF whose segments are all in place already. Every byte of
+    /// the range outside the kernel's segments is zeroed and its pages
+    /// given back (not counted as written).
+    InGuest { base: GuestPhysAddr, len: u64 },
+}
+
 /// What the builder needs to know beyond the bytes.
 #[derive(Debug, Clone)]
 pub struct BuildInput<'a> {
     /// The vmlinux ELF (the file, or a bzImage's decompressed payload).
-    pub elf: &'a [u8],
+    pub elf: ElfImage<'a>,
     /// libelf's address computation for it.
     pub layout: PvLayout,
     /// The ELF's PT_LOAD segments as (file offset, paddr, filesz, memsz).
@@ -259,8 +274,16 @@ impl Dom<'_> {
     }
 
     /// `xc_dom_alloc_segment`: zeroes the pages (they are fresh guest
-    /// memory, zero already; written anyway so they count as populated).
+    /// memory, zero already unless written; they count as populated).
     fn alloc_segment(&mut self, name: &str, start: u64, size: u64) -> Result<Segment, BuildError> {
+        let seg = self.alloc_segment_dirty(name, start, size)?;
+        self.mem.zero(Pfn(seg.pfn).addr(), seg.pages * PAGE_SIZE)?;
+        Ok(seg)
+    }
+
+    /// [`Dom::alloc_segment`] without the zeroing, for a kernel already in
+    /// guest memory (the caller zeroes what is not the kernel's).
+    fn alloc_segment_dirty(&mut self, name: &str, start: u64, size: u64) -> Result<Segment, BuildError> {
         if start != 0 {
             self.alloc_pad(start)?;
         }
@@ -273,7 +296,6 @@ impl Dom<'_> {
             pages,
         };
         self.chk_alloc_pages(name, pages)?;
-        self.mem.fill(Pfn(seg.pfn).addr(), pages * PAGE_SIZE, 0)?;
         self.segments.push(seg.clone());
         Ok(seg)
     }
@@ -340,6 +362,95 @@ impl Dom<'_> {
     }
 }
 
+/// Where the builder puts the PT_LOAD with physical address `paddr`: the
+/// kernel segment starts at the pfn of `virt_kstart` (libxenguest pads up to
+/// it), and libelf copies each segment to `dest_base + (paddr - pstart)`.
+pub fn kernel_segment_dest(lay: &PvLayout, paddr: u64) -> Option<u64> {
+    let pfn = if lay.virt_kstart == 0 { 0 } else { lay.virt_kstart.checked_sub(lay.virt_base)? / PAGE_SIZE };
+    let rel = paddr.checked_sub(lay.virt_kstart.wrapping_sub(lay.virt_offset))?;
+    (pfn * PAGE_SIZE).checked_add(rel)
+}
+
+/// An order in which to move the segments (file offset, destination, file
+/// size) of an ELF at `base` in guest memory so that no move overwrites
+/// bytes a later move or an in-place segment still needs: segments moving
+/// down by ascending source, then those moving up by descending source.
+/// `None` if that order does not work (the caller then copies from host
+/// memory instead). In-place segments are left out.
+pub fn move_order(base: GuestPhysAddr, segs: &[(u64, u64, u64)]) -> Option<Vec<usize>> {
+    let src = |i: usize| base.0.checked_add(segs[i].0);
+    let mut down = Vec::new();
+    let mut up = Vec::new();
+    for (i, &(_, dest, _)) in segs.iter().enumerate() {
+        let s = src(i)?;
+        s.checked_add(segs[i].2)?;
+        match dest.cmp(&s) {
+            std::cmp::Ordering::Less => down.push(i),
+            std::cmp::Ordering::Greater => up.push(i),
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+    down.sort_unstable_by_key(|&i| src(i));
+    up.sort_unstable_by_key(|&i| std::cmp::Reverse(src(i)));
+    let order: Vec<usize> = down.into_iter().chain(up).collect();
+    let overlaps = |a: u64, al: u64, b: u64, bl: u64| a < b + bl && b < a + al;
+    for (k, &i) in order.iter().enumerate() {
+        let (_, dest, len) = segs[i];
+        // Bytes still needed after move k: the sources of later moves and
+        // every in-place segment.
+        let later = order[k + 1..].iter().copied();
+        let in_place = (0..segs.len()).filter(|&j| src(j) == Some(segs[j].1));
+        for j in later.chain(in_place) {
+            if j != i && overlaps(dest, len, src(j)?, segs[j].2) {
+                return None;
+            }
+        }
+    }
+    Some(order)
+}
+
+/// The kernel's ELF is at `base` in guest memory: move each segment's file
+/// bytes to its place (nothing to do when in place), zero the rest of the
+/// kernel segment `[kbase, kend)` (bss and gaps) and give back the pages of
+/// the ELF outside it (headers, symbols).
+fn place_in_guest(
+    mem: &mut GuestMemory,
+    base: GuestPhysAddr,
+    len: u64,
+    placed: &mut [(u64, u64, u64)],
+    kbase: u64,
+    kend: u64,
+) -> Result<(), BuildError> {
+    let order = move_order(base, placed).ok_or(BuildError::Overlap)?;
+    for i in order {
+        let (offset, dest, filesz) = placed[i];
+        mem.copy_within(GuestPhysAddr(base.0 + offset), GuestPhysAddr(dest), filesz)?;
+    }
+    // Zero the kernel segment outside the segments' file bytes.
+    placed.sort_unstable_by_key(|&(_, dest, _)| dest);
+    let mut at = kbase;
+    for &(_, dest, filesz) in placed.iter() {
+        if dest > at {
+            mem.zero(GuestPhysAddr(at), dest - at)?;
+        }
+        at = at.max(dest + filesz);
+    }
+    if kend > at {
+        mem.zero(GuestPhysAddr(at), kend - at)?;
+    }
+    // The kernel segment is populated whole, as alloc_segment leaves it.
+    mem.slice_mut(GuestPhysAddr(kbase), kend - kbase)?;
+    let end = (base.0 + len).div_ceil(PAGE_SIZE) * PAGE_SIZE;
+    if base.0 < kbase {
+        mem.discard(base, kbase.min(end) - base.0)?;
+    }
+    if end > kend {
+        let from = kend.max(base.0);
+        mem.discard(GuestPhysAddr(from), end - from)?;
+    }
+    Ok(())
+}
+
 /// Builds the domain into `mem` (whose size is the domain's memory).
 pub fn build(mem: &mut GuestMemory, input: &BuildInput<'_>, cfg: &BuildConfig) -> Result<DomainLayout, BuildError> {
     let lay = input.layout;
@@ -355,19 +466,42 @@ pub fn build(mem: &mut GuestMemory, input: &BuildInput<'_>, cfg: &BuildConfig) -
 
     // The kernel, by paddr: libelf's elf_load_binary copies each PT_LOAD to
     // dest_base + (paddr - pstart); bss is the zeroed rest of memsz.
-    let kernel = dom.alloc_segment("kernel", lay.virt_kstart, lay.virt_kend.wrapping_sub(lay.virt_kstart))?;
+    let ksize = lay.virt_kend.wrapping_sub(lay.virt_kstart);
+    let kernel = match input.elf {
+        ElfImage::Bytes(_) => dom.alloc_segment("kernel", lay.virt_kstart, ksize)?,
+        ElfImage::InGuest { .. } => dom.alloc_segment_dirty("kernel", lay.virt_kstart, ksize)?,
+    };
+    let kbase = kernel.pfn * PAGE_SIZE;
+    let kend = kbase + kernel.pages * PAGE_SIZE;
     let pstart = lay.virt_kstart.wrapping_sub(lay.virt_offset);
+    let elf_len = match input.elf {
+        ElfImage::Bytes(b) => b.len() as u64,
+        ElfImage::InGuest { len, .. } => len,
+    };
     let mut loaded = 0;
+    let mut placed = Vec::with_capacity(input.segments.len());
     for &(offset, paddr, filesz, memsz) in &input.segments {
         let rel =
             paddr.checked_sub(pstart).filter(|r| r.checked_add(memsz).is_some_and(|e| e <= kernel.pages * PAGE_SIZE));
-        let src = offset.checked_add(filesz).filter(|&e| e <= input.elf.len() as u64);
+        let src = offset.checked_add(filesz).filter(|&e| e <= elf_len);
         let (Some(rel), Some(_)) = (rel, src) else {
+            if let ElfImage::InGuest { base, len } = input.elf {
+                // As the host-memory path leaves it: the kernel's pages zeroed.
+                dom.mem.discard(base, len.div_ceil(PAGE_SIZE) * PAGE_SIZE)?;
+                dom.mem.zero(GuestPhysAddr(kbase), kend - kbase)?;
+            }
             return Err(BuildError::BadSegment { paddr, len: memsz });
         };
-        let dest = GuestPhysAddr(kernel.pfn * PAGE_SIZE + rel);
-        dom.mem.write(dest, &input.elf[offset as usize..(offset + filesz) as usize])?;
+        placed.push((offset, kbase + rel, filesz));
         loaded += filesz;
+    }
+    match input.elf {
+        ElfImage::Bytes(elf) => {
+            for &(offset, dest, filesz) in &placed {
+                dom.mem.write(GuestPhysAddr(dest), &elf[offset as usize..(offset + filesz) as usize])?;
+            }
+        }
+        ElfImage::InGuest { base, len } => place_in_guest(dom.mem, base, len, &mut placed, kbase, kend)?,
     }
 
     // xc_dom_boot.c setup_hypercall_page → XEN_DOMCTL_hypercall_init: Xen
@@ -453,8 +587,9 @@ pub fn build(mem: &mut GuestMemory, input: &BuildInput<'_>, cfg: &BuildConfig) -
     let p2m_seg = p2m_seg.expect("the p2m is allocated on one of the two paths");
 
     // setup_pgtables_x86_64: the p2m contents, then the page tables.
-    for pfn in 0..total_pages {
-        dom.mem.write_u64(GuestPhysAddr(p2m_seg.pfn * PAGE_SIZE + pfn * 8), cfg.mfn_base + pfn)?;
+    let p2m = dom.mem.slice_mut(GuestPhysAddr(p2m_seg.pfn * PAGE_SIZE), total_pages * 8)?;
+    for (pfn, e) in p2m.chunks_exact_mut(8).enumerate() {
+        e.copy_from_slice(&(cfg.mfn_base + pfn as u64).to_le_bytes());
     }
     setup_pgtables(&mut dom, cfg)?;
 

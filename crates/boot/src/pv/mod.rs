@@ -12,7 +12,7 @@ use crate::devices::xen::blkfront::BlkfrontConfig;
 use crate::devices::{BlkfrontDisk, PvIo, PvIoConfig};
 use crate::kernel::{self, InspectOptions, KernelReport};
 use crate::machine::{CostModel, GuestMemory, GuestPhysAddr, PAGE_SIZE, Pfn, Sim, TraceSummary};
-use builder::{BuildConfig, BuildInput, DomainLayout, StartInfo, VcpuRegs};
+use builder::{BuildConfig, BuildInput, DomainLayout, ElfImage, StartInfo, VcpuRegs};
 use disk_image::menu::discover::{self, Discovery, FileHit, Loader};
 use disk_image::menu::select::{self, BootChoice, EntryRequest, SelectError};
 use disk_image::{Disk, ReadAt};
@@ -154,7 +154,7 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemo
             // kexec: PV-GRUB's ring and buffers are gone; the builder gets fresh pages.
             memory.fill(scratch, scratch_bytes, 0)?;
             sim.phase("domain builder");
-            build(&mut memory, &mut sim, *loaded, opts)?
+            build(&mut memory, &mut sim, *loaded, opts, scratch.0)?
         }
     };
     let summary = sim.summary();
@@ -220,10 +220,15 @@ fn build(
     sim: &mut Sim,
     loaded: LoadedKernel,
     opts: &PvOptions,
+    limit: u64,
 ) -> Result<PvOutcome, PvError> {
     let LoadedKernel { choice, kernel_bytes, initrd_bytes } = loaded;
     let mut payload_elf = Vec::new();
-    let report = match kernel::inspect_keep_elf(&kernel_bytes, &InspectOptions::default(), &mut payload_elf) {
+    let (report, in_guest) = match decompress_in_guest(memory, &kernel_bytes, limit)? {
+        Some((r, at)) => (Ok(r), at),
+        None => (kernel::inspect_keep_elf(&kernel_bytes, &InspectOptions::default(), &mut payload_elf), None),
+    };
+    let report = match report {
         Ok(r) => r,
         Err(e) => {
             let msg = format!("{}{}: {e}", choice.kernel.device, choice.kernel.resolved_path);
@@ -239,12 +244,19 @@ fn build(
         if let Some(reason) = report.pv.as_ref().and_then(|p| p.reason.clone()) {
             messages.push(reason);
         }
+        if let Some((base, len)) = in_guest {
+            memory.discard(base, len.div_ceil(PAGE_SIZE) * PAGE_SIZE)?;
+        }
         return Ok(cannot(Stage::Kernel, messages, hint));
     };
     let layout = pv.layout.expect("a bootable PV verdict carries libelf's layout");
-    let elf_bytes: &[u8] = if payload_elf.is_empty() { &kernel_bytes } else { &payload_elf };
+    let elf_image = match in_guest {
+        Some((base, len)) => ElfImage::InGuest { base, len },
+        None if payload_elf.is_empty() => ElfImage::Bytes(&kernel_bytes),
+        None => ElfImage::Bytes(&payload_elf),
+    };
     let input = BuildInput {
-        elf: elf_bytes,
+        elf: elf_image,
         layout,
         segments: elf.load_segments.iter().map(|s| (s.offset, s.paddr, s.filesz, s.memsz)).collect(),
         unmapped_initrd: xen.params.unmapped_initrd,
@@ -270,6 +282,84 @@ fn build(
         touched_pages: memory.touched_pages(),
         layout: built,
     })))
+}
+
+/// Where a Linux x86_64 vmlinux's first PT_LOAD starts in the file: ld's
+/// `-z max-page-size=0x200000` puts `.text` at 2 MiB. Only a first guess
+/// of where to decompress; a wrong one costs a move inside guest memory.
+const GUESS_TEXT_OFFSET: u64 = 0x20_0000;
+
+/// Decompresses a bzImage's payload straight into guest memory, at the
+/// address that puts every PT_LOAD where the builder wants it (libxenguest
+/// decompresses into its own buffer and copies each segment; here the
+/// segments land in place and only bss and the bytes outside them are
+/// zeroed). The ELF header is not known before decompressing, so the
+/// payload goes first where a Linux kernel's would (`pref_address` minus
+/// the usual offset of `.text`), then moves if the program headers say
+/// otherwise. Returns the report and the ELF's place for
+/// [`ElfImage::InGuest`], or the report alone when the kernel is not PV
+/// bootable. `None` (guest memory as it was) when this does not apply —
+/// not a bzImage, a payload that fails to decompress or parse, segments
+/// that are not one contiguous image, no room below `limit` (PV-GRUB's
+/// pages) — and the ordinary path takes over and reports.
+#[allow(clippy::type_complexity)]
+fn decompress_in_guest(
+    memory: &mut GuestMemory,
+    bytes: &[u8],
+    limit: u64,
+) -> Result<Option<(KernelReport, Option<(GuestPhysAddr, u64)>)>, PvError> {
+    let opts = InspectOptions::default();
+    let Some((codec, loc, len)) = kernel::payload_to_decompress(bytes, &opts) else { return Ok(None) };
+    let Ok(header) = kernel::SetupHeader::parse(bytes) else { return Ok(None) };
+    let pages = |len: u64| len.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+    let limit = limit.min(memory.size());
+    let fits = |base: u64| base.checked_add(pages(len)).is_some_and(|e| e <= limit);
+    let pref = header.pref_address.unwrap_or_else(|| u64::from(header.load_address()));
+    let guess = (pref.saturating_sub(GUESS_TEXT_OFFSET) / PAGE_SIZE) * PAGE_SIZE;
+    if len == 0 || !fits(guess) {
+        return Ok(None);
+    }
+    let at = GuestPhysAddr(guess);
+    // payload_to_decompress checked the location against the file.
+    let payload = &bytes[loc.offset as usize..(loc.offset + loc.length) as usize];
+    let decoded = kernel::decompress_into(codec, payload, memory.slice_mut(at, len)?).is_ok();
+    let report = if decoded { kernel::inspect_with_payload(bytes, &opts, memory.slice(at, len)?).ok() } else { None };
+    let Some(report) = report else {
+        memory.discard(at, pages(len))?;
+        return Ok(None);
+    };
+    let layout = report.pv.as_ref().filter(|p| p.bootable).and_then(|p| p.layout);
+    let (Some(layout), Some(elf)) = (layout, report.elf.as_ref()) else {
+        memory.discard(at, pages(len))?;
+        return Ok(Some((report, None)));
+    };
+    // The base that leaves the largest segment in place; the others move
+    // inside guest memory (x86_64 Linux: .data..percpu sits lower in
+    // physical memory than its file offset says).
+    let dests: Option<Vec<(u64, u64, u64)>> = elf
+        .load_segments
+        .iter()
+        .map(|s| builder::kernel_segment_dest(&layout, s.paddr).map(|d| (s.offset, d, s.filesz)))
+        .collect();
+    let base = dests.as_ref().and_then(|d| {
+        let &(offset, dest, _) = d.iter().max_by_key(|s| s.2)?;
+        let base = dest.checked_sub(offset)?;
+        let ok = base.is_multiple_of(PAGE_SIZE) && fits(base) && builder::move_order(GuestPhysAddr(base), d).is_some();
+        ok.then_some(base)
+    });
+    let Some(base) = base else {
+        memory.discard(at, pages(len))?;
+        return Ok(None);
+    };
+    if base != guess {
+        memory.copy_within(at, GuestPhysAddr(base), len)?;
+        let (old, new) = (guess..guess + pages(len), base..base + pages(len));
+        let stale = if base > guess { old.start..old.end.min(new.start) } else { old.start.max(new.end)..old.end };
+        if stale.end > stale.start {
+            memory.discard(GuestPhysAddr(stale.start), stale.end - stale.start)?;
+        }
+    }
+    Ok(Some((report, Some((GuestPhysAddr(base), len)))))
 }
 
 fn no_menu_hint(disk: &Disk, loader: Loader) -> String {

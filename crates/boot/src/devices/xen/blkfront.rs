@@ -62,7 +62,7 @@ impl BlkfrontConfig {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Inflight {
     id: u64,
     op: u8,
@@ -70,8 +70,6 @@ struct Inflight {
     sectors: u32,
     /// Where the data goes in the caller's buffer.
     dst_off: usize,
-    /// Grants to revoke on completion (empty with persistent grants).
-    grefs: Vec<GrantRef>,
 }
 
 /// The guest side of one vbd.
@@ -91,6 +89,10 @@ pub struct Blkfront {
     /// Persistent mode: the pool's grants, per slot then page.
     pool_grefs: Vec<GrantRef>,
     slots: Vec<Option<Inflight>>,
+    /// Per slot, the grants to revoke when its request completes (empty
+    /// with persistent grants). Kept across requests so that queueing
+    /// does not allocate.
+    slot_grefs: Vec<Vec<GrantRef>>,
     next_id: u64,
     pub(crate) sectors: u64,
     pub(crate) info: u32,
@@ -138,6 +140,7 @@ impl Blkfront {
             scratch,
             pool_grefs: Vec::new(),
             slots: vec![None; config.max_outstanding as usize],
+            slot_grefs: vec![Vec::new(); config.max_outstanding as usize],
             next_id: 0,
             sectors: 0,
             info: 0,
@@ -233,7 +236,8 @@ impl Blkfront {
         let nseg = sectors.div_ceil(spp) as usize;
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        let mut grefs = Vec::new();
+        let mut grefs = std::mem::take(&mut self.slot_grefs[slot]);
+        grefs.clear();
         let seg_for = |i: usize, gref: GrantRef| {
             let last = if i + 1 == nseg { ((sectors - 1) % spp) as u8 } else { SECTORS_PER_PAGE - 1 };
             BlkifRequestSegment { gref, first_sect: 0, last_sect: last, _pad: [0; 2] }
@@ -299,7 +303,8 @@ impl Blkfront {
             BLKIF_OP_READ
         };
         x.sim.record(0, EventKind::RingRequest { stage: RingStage::Pushed, id, op, sector, segments: nseg as u16 });
-        self.slots[slot] = Some(Inflight { id, op, sector, sectors, dst_off, grefs });
+        self.slots[slot] = Some(Inflight { id, op, sector, sectors, dst_off });
+        self.slot_grefs[slot] = grefs;
         // wmb(); RING_PUSH_REQUESTS_AND_CHECK_NOTIFY; if (notify) notify_remote_via_evtchn.
         if self.ring.push_requests_and_check_notify(&mut x.memory)? {
             x.evtchn.send(&mut x.sim, self.dom, self.port)?;
@@ -332,9 +337,10 @@ impl Blkfront {
                     .position(|s| s.as_ref().is_some_and(|s| s.id == rsp.id))
                     .ok_or_else(|| PvError::BadResponse(format!("response id {} matches no request", rsp.id)))?;
                 let req = self.slots[slot].take().expect("position found it");
-                for &g in &req.grefs {
+                for &g in &self.slot_grefs[slot] {
                     x.grants.end_access(&mut x.sim, g)?;
                 }
+                self.slot_grefs[slot].clear();
                 done += 1;
                 if rsp.status != BLKIF_RSP_OKAY {
                     failure.get_or_insert(PvError::Io { sector: req.sector, op: req.op, status: rsp.status });
