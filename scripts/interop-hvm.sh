@@ -12,10 +12,18 @@
 #                    is installed and the script says so.
 #   grub-common      grub-mkimage (builds GRUB 2 core.img for the tests)
 # Used from target/interop/root (extracted by interop-setup.sh, not installed):
-#   grub-legacy      usr/sbin/grub (`grub --batch` installs stage1 into a copy
-#                    of a fixture image through a device map), stage1/stage2
-#   grub-pc-bin      usr/lib/grub/i386-pc/{boot.img,diskboot.img,*.mod}
+#   grub-legacy      usr/lib/grub/x86_64-pc/{stage1,e2fs_stage1_5,stage2}
+#                    (its usr/sbin/grub is an i386 binary that needs
+#                    /lib/ld-linux.so.2, absent on amd64; tests/interop_hvm.rs
+#                    does what `setup (hd0)`/`install` write, byte for byte,
+#                    on a fresh sfdisk + mke2fs -d image in a temp dir)
+#   grub-pc-bin      usr/lib/grub/i386-pc/{boot.img,*.mod} (grub-mkimage -d;
+#                    grub-bios-setup insists on guessing the root device of
+#                    its -d directory from the host's disks, so the test
+#                    writes boot.img/core.img as its setup() does)
 #   syslinux-common  usr/lib/syslinux/mbr/mbr.bin
+# Also used: sfdisk, mke2fs, debugfs (interop-setup.sh). QEMU's screen is
+# read through its gdbstub (VGA text page at 0xB8000), see the test.
 set -euo pipefail
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -39,7 +47,14 @@ command -v grub-mkimage >/dev/null 2>&1 || need+=(grub-common)
 if [ "${#need[@]}" -gt 0 ]; then
   if ! has_backports; then
     echo "interop-hvm: adding bookworm-backports ($backports_list)"
-    echo 'deb http://deb.debian.org/debian bookworm-backports main' | "${sudo[@]}" tee "$backports_list" >/dev/null
+    # The backports suite from the mirror this machine already uses.
+    mirror="$(grep -rhsE '^\s*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | head -n 1)"
+    [ -n "$mirror" ] || mirror="$(grep -hsE '^\s*deb\s' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v security | awk '{print $2}' | head -n 1)"
+    if [ -z "$mirror" ]; then
+      echo "interop-hvm: no Debian mirror configured in apt's sources; cannot add bookworm-backports" >&2
+    else
+      echo "deb $mirror bookworm-backports main" | "${sudo[@]}" tee "$backports_list" >/dev/null
+    fi
   fi
   echo "interop-hvm: apt-get update"
   "${sudo[@]}" apt-get update -q >/dev/null || true

@@ -15,13 +15,17 @@
 //! MBR's `int 16h AH=00h` with no key available (QEMU waits; boot-sim ends
 //! with "waiting for a key").
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use boot::hvm::{AtaConfig, EndState, HvmOptions, run};
-use boot_sim::{fixture, interop_tool};
+use boot::hvm::{AtaConfig, EndState, HvmOptions, HvmReport, run};
+use boot_sim::{fixture, interop_file, interop_tool};
 use disk_image::RawImage;
 
 fn qemu_debugcon(qemu: &Path, image: &Path, memory_mib: u32, want_end: &str, max: Duration) -> String {
@@ -31,6 +35,7 @@ fn qemu_debugcon(qemu: &Path, image: &Path, memory_mib: u32, want_end: &str, max
     let _ = std::fs::remove_file(&dbg);
     let mut child = Command::new("timeout")
         .args(["-s", "KILL", "60"])
+        .process_group(0)
         .arg(qemu)
         .args(["-machine", "pc,accel=tcg", "-m", &memory_mib.to_string(), "-nodefaults", "-display", "none"])
         .args(["-no-reboot", "-drive"])
@@ -58,10 +63,17 @@ fn qemu_debugcon(qemu: &Path, image: &Path, memory_mib: u32, want_end: &str, max
             break;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    kill_group(&mut child);
     let _ = std::fs::remove_dir_all(&dir);
     text
+}
+
+/// Kills the process group `child` leads (`timeout` and the QEMU under it)
+/// and reaps it.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn comparable(lines: &str) -> Vec<String> {
@@ -108,4 +120,697 @@ fn no_signature_failure_text_matches_seabios() {
     let opts = HvmOptions { memory: 64 << 20, boot_fail_wait_ms: None, ..HvmOptions::default() };
     let r = run(Arc::new(RawImage::open(&image).unwrap()), &opts);
     assert!(r.console.ends_with("Boot failed: not a bootable disk\r\n\r\nNo bootable device.\r\n"));
+}
+
+// ---------------------------------------------------------------------------
+// Real boot code from Debian packages: GRUB 0.97 stage1 + e2fs_stage1_5,
+// GRUB 2 boot.img + core.img, syslinux mbr.bin + our VBR.
+//
+// How QEMU's side is observed: SeaBIOS prints int 10h text through the VGA
+// BIOS to the VGA text buffer, not to a serial or debug port, and real boot
+// code does not write to port 0xE9. So QEMU runs with `-vga std -display
+// none -S` and its gdbstub on a Unix socket; the test speaks the GDB remote
+// protocol itself: a breakpoint at 0000:7C00 (the boot sector's first
+// instruction), then one at the hand-off address boot-sim is expected to
+// stop at (0000:2200, 0000:8200, …), `c`ontinue, and at the stop it reads
+// the registers (`g`: CS and EIP) and the 80x25 text page at 0xB8000 (`m`,
+// through QEMU's VGA memory window). The stop is therefore exactly the
+// instruction boot-sim's hand-off names, and the screen is compared as it
+// is at that instruction. Every QEMU run is under `timeout -s KILL 60` in
+// its own process group, killed as a group at the end.
+// ---------------------------------------------------------------------------
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh scratch directory (removed by [`Scratch`]'s drop).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let n = SEQ.fetch_add(1, Ordering::Relaxed);
+        let d = std::env::temp_dir().join(format!("boot-sim-hvm-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What QEMU showed when it stopped.
+#[derive(Debug)]
+struct QemuStop {
+    /// The breakpoint hit (linear address; 0 for a screen condition met),
+    /// `None` if the condition was not met in time.
+    hit: Option<u32>,
+    cs: u16,
+    eip: u32,
+    /// Text page 0, trailing blanks removed, trailing empty rows dropped.
+    screen: Vec<String>,
+    debugcon: String,
+}
+
+/// A minimal GDB remote-protocol client (packets `$data#cc`, acks `+`).
+struct Gdb {
+    s: UnixStream,
+}
+
+impl Gdb {
+    fn connect(path: &Path, deadline: Instant) -> Gdb {
+        loop {
+            match UnixStream::connect(path) {
+                Ok(s) => return Gdb { s },
+                Err(e) if Instant::now() > deadline => panic!("gdbstub {}: {e}", path.display()),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+    }
+
+    fn send(&mut self, data: &str) {
+        let sum = data.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+        self.s.write_all(format!("${data}#{sum:02x}").as_bytes()).unwrap();
+    }
+
+    /// The next packet's payload (acks and notifications before it skipped).
+    fn recv(&mut self, timeout: Duration) -> Option<String> {
+        self.s.set_read_timeout(Some(timeout)).unwrap();
+        let mut byte = [0u8; 1];
+        loop {
+            match self.s.read(&mut byte) {
+                Ok(1) if byte[0] == b'$' => break,
+                Ok(1) => continue,
+                _ => return None,
+            }
+        }
+        let mut data = Vec::new();
+        loop {
+            self.s.read_exact(&mut byte).ok()?;
+            if byte[0] == b'#' {
+                break;
+            }
+            data.push(byte[0]);
+        }
+        let mut sum = [0u8; 2];
+        self.s.read_exact(&mut sum).ok()?;
+        self.s.write_all(b"+").unwrap();
+        Some(String::from_utf8_lossy(&data).into_owned())
+    }
+
+    fn cmd(&mut self, data: &str) -> String {
+        self.send(data);
+        self.recv(Duration::from_secs(10)).unwrap_or_else(|| panic!("gdbstub: no reply to {data}"))
+    }
+
+    fn read_mem(&mut self, addr: u32, len: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut at = addr;
+        while at < addr + len {
+            let n = (addr + len - at).min(0x400);
+            let hex = self.cmd(&format!("m{at:x},{n:x}"));
+            out.extend((0..hex.len() / 2).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()));
+            at += n;
+        }
+        out
+    }
+}
+
+fn le_hex(hex: &str) -> u64 {
+    (0..hex.len() / 2).rev().fold(0, |a, i| a << 8 | u64::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+}
+
+fn text_page(cells: &[u8]) -> Vec<String> {
+    let mut rows: Vec<String> = cells
+        .chunks(160)
+        .map(|row| {
+            let line: String =
+                row.chunks(2).map(|c| if (0x20..0x7F).contains(&c[0]) { char::from(c[0]) } else { ' ' }).collect();
+            line.trim_end().to_string()
+        })
+        .collect();
+    while rows.last().is_some_and(|l| l.is_empty()) {
+        rows.pop();
+    }
+    rows
+}
+
+/// Where a QEMU run stops.
+#[derive(Clone, Copy, Debug)]
+enum Until<'a> {
+    /// The first of these linear addresses executed after the boot sector
+    /// started at 0000:7C00.
+    Executes(&'a [u32]),
+    /// The last non-empty screen row reads this (checked twice a second:
+    /// `c`, 0.5 s, interrupt, read the text page).
+    LastRow(&'a str),
+    /// Simply this long after 0000:7C00.
+    After(Duration),
+}
+
+/// Boots `image` (a scratch copy; QEMU also gets `snapshot=on`) in QEMU +
+/// SeaBIOS until `until` or `max` (then `hit` is `None`).
+fn qemu_until(qemu: &Path, image: &Path, until: Until<'_>, max: Duration) -> QemuStop {
+    let dir = Scratch::new("qemu");
+    let sock = dir.0.join("gdb.sock");
+    let dbg = dir.0.join("debugcon.txt");
+    let mut child = Command::new("timeout")
+        .args(["-s", "KILL", "60"])
+        .process_group(0)
+        .arg(qemu)
+        .args(["-machine", "pc,accel=tcg", "-m", "64", "-nodefaults", "-vga", "std", "-display", "none"])
+        .args(["-no-reboot", "-S", "-drive"])
+        .arg(format!("file={},format=raw,if=ide,snapshot=on", image.display()))
+        .arg("-chardev")
+        .arg(format!("socket,id=gdb0,path={},server=on,wait=off", sock.display()))
+        .args(["-gdb", "chardev:gdb0", "-debugcon"])
+        .arg(format!("file:{}", dbg.display()))
+        .args(["-global", "isa-debugcon.iobase=0xe9"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn qemu");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut gdb = Gdb::connect(&sock, Instant::now() + Duration::from_secs(20));
+        gdb.cmd("?");
+        let deadline = Instant::now() + max;
+        let left = || deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+        let cs_ip = |gdb: &mut Gdb| {
+            let regs = gdb.cmd("g");
+            (le_hex(&regs[280..288]) as u16, le_hex(&regs[256..264]) as u32)
+        };
+        // Stop interrupted: ^C and its stop reply.
+        let pause = |gdb: &mut Gdb| {
+            gdb.s.write_all(&[3]).unwrap();
+            gdb.recv(Duration::from_secs(5));
+        };
+        let is_stop = |r: &Option<String>| r.as_deref().is_some_and(|r| r.starts_with('T') || r.starts_with('S'));
+        assert_eq!(gdb.cmd("Z0,7c00,1"), "OK");
+        gdb.send("c");
+        let booted = gdb.recv(left());
+        gdb.cmd("z0,7c00,1");
+        let mut hit = None;
+        if !is_stop(&booted) {
+            pause(&mut gdb);
+        } else {
+            match until {
+                Until::Executes(stops) => {
+                    for a in stops {
+                        assert_eq!(gdb.cmd(&format!("Z0,{a:x},1")), "OK");
+                    }
+                    gdb.send("c");
+                    let reply = gdb.recv(left());
+                    if is_stop(&reply) {
+                        let (cs, eip) = cs_ip(&mut gdb);
+                        hit = stops.iter().copied().find(|&a| a == (u32::from(cs) << 4) + eip);
+                    } else {
+                        pause(&mut gdb);
+                    }
+                    for a in stops {
+                        gdb.cmd(&format!("z0,{a:x},1"));
+                    }
+                }
+                Until::LastRow(row) => loop {
+                    gdb.send("c");
+                    std::thread::sleep(Duration::from_millis(500));
+                    pause(&mut gdb);
+                    let screen = text_page(&gdb.read_mem(0xB8000, 80 * 25 * 2));
+                    if screen.last().is_some_and(|l| l == row) {
+                        hit = Some(0);
+                        break;
+                    }
+                    if Instant::now() > deadline {
+                        break;
+                    }
+                },
+                Until::After(d) => {
+                    gdb.send("c");
+                    std::thread::sleep(d.min(left()));
+                    pause(&mut gdb);
+                }
+            }
+        }
+        let (cs, eip) = cs_ip(&mut gdb);
+        let screen = text_page(&gdb.read_mem(0xB8000, 80 * 25 * 2));
+        let debugcon = String::from_utf8_lossy(&std::fs::read(&dbg).unwrap_or_default()).into_owned();
+        QemuStop { hit, cs, eip, screen, debugcon }
+    }));
+    kill_group(&mut child);
+    match result {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e),
+    }
+}
+
+/// The screen rows after SeaBIOS's "Booting from Hard Disk..." line: what
+/// the boot code put there (the BIOS banners above it differ by build).
+fn after_booting(screen: &[String]) -> Vec<String> {
+    let i = screen
+        .iter()
+        .position(|l| l.starts_with("Booting from Hard Disk"))
+        .unwrap_or_else(|| panic!("no \"Booting from Hard Disk\" on screen: {screen:#?}"));
+    screen[i + 1..].to_vec()
+}
+
+/// boot-sim on the same image, QEMU's SeaBIOS configuration.
+fn boot_sim(image: &Path, max_instructions: u64) -> HvmReport {
+    let opts = HvmOptions {
+        memory: 64 << 20,
+        max_instructions,
+        ata: AtaConfig::QEMU,
+        boot_menu_wait_ms: None,
+        ..HvmOptions::default()
+    };
+    run(Arc::new(RawImage::open(image).unwrap()), &opts)
+}
+
+/// boot-sim past the hand-off (the loader runs on), QEMU's SeaBIOS
+/// configuration.
+fn boot_sim_through(image: &Path, max_instructions: u64) -> HvmReport {
+    let opts = HvmOptions {
+        memory: 64 << 20,
+        max_instructions,
+        ata: AtaConfig::QEMU,
+        boot_menu_wait_ms: None,
+        stop_at_handoff: false,
+        ..HvmOptions::default()
+    };
+    run(Arc::new(RawImage::open(image).unwrap()), &opts)
+}
+
+/// The int 10h text boot-sim's guest printed after SeaBIOS's boot line.
+fn guest_console(r: &HvmReport) -> String {
+    r.console.split("Booting from Hard Disk...\r\n").nth(1).unwrap_or_default().to_string()
+}
+
+fn run_tool(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// An 8 MiB disk with one bootable type-0x83 partition from LBA 2048 to the
+/// end, holding an ext2 filesystem made by `mke2fs -d` from `files`
+/// (path inside the filesystem, content).
+fn ext2_disk(dir: &Path, files: &[(&str, Vec<u8>)]) -> Option<PathBuf> {
+    let sfdisk = interop_tool("sfdisk")?;
+    let mke2fs = interop_tool("mke2fs")?;
+    let img = dir.join("disk.img");
+    std::fs::write(&img, vec![0u8; 8 << 20]).unwrap();
+    let mut c = Command::new(&sfdisk)
+        .args(["-q", "--no-reread", "--no-tell-kernel"])
+        .arg(&img)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(b"label: dos\nlabel-id: 0x5eed00a1\n2048,,83,*\n").unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success(), "sfdisk: {}", String::from_utf8_lossy(&out.stderr));
+    let root = dir.join("root");
+    for (path, data) in files {
+        let p = root.join(path.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, data).unwrap();
+    }
+    run_tool(
+        Command::new(&mke2fs)
+            .args(["-q", "-F", "-t", "ext2", "-b", "1024", "-U", "b007f1c5-00a1-4000-8000-000000000001"])
+            .args(["-E", "offset=1048576,root_owner=0:0", "-d"])
+            .arg(&root)
+            .arg(&img)
+            .arg("7168"),
+    );
+    Some(img)
+}
+
+fn read_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+/// GRUB 0.97's `setup (hd0)` with root (hd0,0), done byte for byte as
+/// stage2/builtins.c does it (the 32-bit `grub` shell in grub-legacy cannot
+/// run on an amd64 host without i386 libraries):
+/// `setup_func` finds e2fs_stage1_5 for the ext2 root, `embed_func` writes
+/// it to sectors 1..=n of (hd0) (after the MBR, before the first
+/// partition), and calls `install_func` with
+/// `/boot/grub/stage1 (hd0) (hd0)1+n p (hd0,0)/boot/grub/stage2 /boot/grub/menu.lst`:
+/// - stage1: the old sector's BPB (bytes 3..0x3E) and partition table
+///   (0x1B8..0x1FE) kept, STAGE1_BOOT_DRIVE (0x40) = 0xFF (no `d`),
+///   STAGE1_FORCE_LBA (0x41) = 0, the boot-drive-check jump at 0x4B
+///   replaced by two nops (hard disk), STAGE1_STAGE2_ADDRESS (0x42) =
+///   0x2000 (a Stage 1.5), STAGE1_STAGE2_SECTOR (0x44) = 1,
+///   STAGE1_STAGE2_SEGMENT (0x48) = 0x200;
+/// - stage1.5 first sector (start.S): the old blocklists cleared, then
+///   `disk_read_blocklist_func` records sectors 2..=n as one entry at
+///   0x1F8 (start, 4 bytes), 0x1FC (count), 0x1FE (segment 0x220);
+/// - stage1.5 second sector: STAGE2_INSTALLPART (+8) = 0xFFFFFF (the
+///   blocklist is on the whole disk), STAGE2_FORCE_LBA (+0x11) = 0, and
+///   after the version string the device (0xFF << 24 | 0x00FFFF: same
+///   drive, partition 0) and "/boot/grub/stage2";
+/// - stage2 in the filesystem: its config file name is already
+///   "/boot/grub/menu.lst" (the only thing `install` patches there).
+fn install_grub_legacy(img: &Path, stage1: &[u8], stage1_5: &[u8]) {
+    let mut disk = std::fs::read(img).unwrap();
+    let n = stage1_5.len().div_ceil(512);
+    let mut s15 = stage1_5.to_vec();
+    s15.resize(n * 512, 0);
+    let mut s1 = stage1.to_vec();
+    s1[3..0x3E].copy_from_slice(&disk[3..0x3E]);
+    s1[0x1B8..0x1FE].copy_from_slice(&disk[0x1B8..0x1FE]);
+    s1[0x40] = 0xFF;
+    s1[0x41] = 0;
+    s1[0x4B] = 0x90;
+    s1[0x4C] = 0x90;
+    s1[0x42..0x44].copy_from_slice(&0x2000u16.to_le_bytes());
+    s1[0x44..0x48].copy_from_slice(&1u32.to_le_bytes());
+    s1[0x48..0x4A].copy_from_slice(&0x200u16.to_le_bytes());
+    let mut i = 0x1FC;
+    while read_u32(&s15, i) != 0 {
+        s15[i - 4..i + 4].fill(0);
+        i -= 8;
+    }
+    s15[0x1F8..0x1FC].copy_from_slice(&2u32.to_le_bytes());
+    s15[0x1FC..0x1FE].copy_from_slice(&((n - 1) as u16).to_le_bytes());
+    s15[0x1FE..0x200].copy_from_slice(&0x220u16.to_le_bytes());
+    s15[512 + 8..512 + 12].copy_from_slice(&0xFF_FFFFu32.to_le_bytes());
+    s15[512 + 0x11] = 0;
+    let mut at = 512 + 0x12;
+    while s15[at] != 0 {
+        at += 1;
+    }
+    at += 1;
+    s15[at..at + 4].copy_from_slice(&0xFF00_FFFFu32.to_le_bytes());
+    let cfg = b"/boot/grub/stage2\0";
+    s15[at + 4..at + 4 + cfg.len()].copy_from_slice(cfg);
+    disk[..512].copy_from_slice(&s1);
+    disk[512..512 + s15.len()].copy_from_slice(&s15);
+    std::fs::write(img, disk).unwrap();
+}
+
+#[test]
+fn grub_legacy_stage1_and_stage1_5_run_as_under_qemu_seabios() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let dir = "root/usr/lib/grub/x86_64-pc";
+    let (Some(stage1), Some(stage1_5), Some(stage2)) = (
+        interop_file(&format!("{dir}/stage1")),
+        interop_file(&format!("{dir}/e2fs_stage1_5")),
+        interop_file(&format!("{dir}/stage2")),
+    ) else {
+        return;
+    };
+    let scratch = Scratch::new("grub-legacy");
+    let (stage1, stage1_5, stage2) =
+        (std::fs::read(stage1).unwrap(), std::fs::read(stage1_5).unwrap(), std::fs::read(stage2).unwrap());
+    let menu = b"default 0\ntimeout 0\ntitle Debian\nroot (hd0,0)\nkernel /vmlinuz root=/dev/xvda1\n".to_vec();
+    let Some(img) = ext2_disk(
+        &scratch.0,
+        &[
+            ("boot/grub/stage1", stage1.clone()),
+            ("boot/grub/e2fs_stage1_5", stage1_5.clone()),
+            ("boot/grub/stage2", stage2),
+            ("boot/grub/menu.lst", menu),
+        ],
+    ) else {
+        return;
+    };
+    install_grub_legacy(&img, &stage1, &stage1_5);
+
+    let q = qemu_until(&qemu, &img, Until::Executes(&[0x2200]), Duration::from_secs(40));
+    assert_eq!((q.hit, q.cs, q.eip), (Some(0x2200), 0, 0x2200), "QEMU: {q:#?}");
+    let want = vec!["GRUB Loading stage1.5.".to_string()];
+    assert_eq!(after_booting(&q.screen), want, "QEMU screen: {:#?}", q.screen);
+
+    let r = boot_sim(&img, 5_000_000);
+    match &r.end {
+        EndState::HandOff { at, stage, loaded_from_lba, loaded_at, .. } => {
+            assert_eq!((at.cs, at.ip), (q.cs, q.eip));
+            assert_eq!(stage, "GRUB legacy stage1.5");
+            assert_eq!((*loaded_from_lba, *loaded_at), (1, 0x2000));
+        }
+        other => panic!("boot-sim: {other:?}\n{}", r.console),
+    }
+    assert_eq!(after_booting(&r.screen), want, "boot-sim screen: {:#?}", r.screen);
+    assert_eq!(guest_console(&r), "GRUB Loading stage1.5.\r\n");
+
+    // And on, past the hand-off: stage1.5 reads /boot/grub/stage2 from the
+    // ext2 filesystem, stage2 (protected mode, int 13h/10h/15h/16h through
+    // its real-mode trampolines) boots the default entry at once
+    // (timeout 0) and fails on the missing kernel. Both sit polling int 16h
+    // for a key (boot-sim: at the instruction cap); the whole screen is
+    // compared.
+    let last = "Press any key to continue...";
+    let q = qemu_until(&qemu, &img, Until::LastRow(last), Duration::from_secs(40));
+    assert_eq!(q.hit, Some(0), "QEMU: {q:#?}");
+    let want = [
+        "  Booting 'Debian'",
+        "",
+        "root (hd0,0)",
+        " Filesystem type is ext2fs, partition type 0x83",
+        "kernel /vmlinuz root=/dev/xvda1",
+        "",
+        "Error 15: File not found",
+        "",
+        last,
+    ];
+    assert_eq!(q.screen, want, "QEMU screen");
+    let r = boot_sim_through(&img, 5_000_000);
+    assert!(matches!(r.end, EndState::InstructionLimit { .. }), "{}", r.reason);
+    assert_eq!(r.screen, want, "boot-sim screen");
+}
+
+/// GRUB 2.06's grub-bios-setup on an msdos disk with the MBR gap free,
+/// byte for byte as util/setup.c does it for `--no-rs-codes` (the tool
+/// itself insists on guessing the root device of its `-d` directory from
+/// the host's disks): boot.img gets the old sector's BPB
+/// (GRUB_BOOT_MACHINE_BPB_START 0x03 .. _BPB_END 0x5A) and partition table
+/// (0x1B8..0x1FE), the drive-check jump at GRUB_BOOT_MACHINE_DRIVE_CHECK
+/// (0x66) becomes two nops, `write_rootdev` sets BOOT_DRIVE (0x64) = 0xFF
+/// and KERNEL_SECTOR (0x5C, 8 bytes) = 1; core.img is embedded from
+/// sector 1 and its first sector's blocklist (`struct
+/// grub_pc_bios_boot_blocklist` at 0x1F4: start u64, len u16, segment u16)
+/// says sectors 2.. (core sectors - 1) at segment 0x820.
+fn install_grub2(img: &Path, boot_img: &[u8], core_img: &[u8]) {
+    let mut disk = std::fs::read(img).unwrap();
+    let n = core_img.len().div_ceil(512);
+    assert!(n < 2048, "core.img must fit the MBR gap");
+    let mut core = core_img.to_vec();
+    core.resize(n * 512, 0);
+    let mut boot = boot_img.to_vec();
+    boot[3..0x5A].copy_from_slice(&disk[3..0x5A]);
+    boot[0x1B8..0x1FE].copy_from_slice(&disk[0x1B8..0x1FE]);
+    boot[0x66] = 0x90;
+    boot[0x67] = 0x90;
+    boot[0x64] = 0xFF;
+    boot[0x5C..0x64].copy_from_slice(&1u64.to_le_bytes());
+    core[0x1F4..0x1FC].copy_from_slice(&2u64.to_le_bytes());
+    core[0x1FC..0x1FE].copy_from_slice(&((n - 1) as u16).to_le_bytes());
+    core[0x1FE..0x200].copy_from_slice(&0x820u16.to_le_bytes());
+    disk[..512].copy_from_slice(&boot);
+    disk[512..512 + core.len()].copy_from_slice(&core);
+    std::fs::write(img, disk).unwrap();
+}
+
+#[test]
+fn grub2_boot_img_and_core_img_run_as_under_qemu_seabios() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let Some(mkimage) = interop_tool("grub-mkimage") else { return };
+    let Some(boot_img) = interop_file("root/usr/lib/grub/i386-pc/boot.img") else { return };
+    let moddir = boot_img.parent().unwrap().to_path_buf();
+    let scratch = Scratch::new("grub2");
+    let core = scratch.0.join("core.img");
+    run_tool(
+        Command::new(&mkimage)
+            .args(["-O", "i386-pc", "-d"])
+            .arg(&moddir)
+            .args(["-p", "(hd0,msdos1)/boot/grub", "-o"])
+            .arg(&core)
+            .args(["biosdisk", "part_msdos", "ext2"]),
+    );
+    let cfg = b"set timeout=5\nmenuentry 'Debian' {\n  linux /vmlinuz root=/dev/xvda1\n}\n".to_vec();
+    let Some(img) = ext2_disk(&scratch.0, &[("boot/grub/grub.cfg", cfg)]) else { return };
+    let core = std::fs::read(core).unwrap();
+    install_grub2(&img, &std::fs::read(&boot_img).unwrap(), &core);
+
+    let q = qemu_until(&qemu, &img, Until::Executes(&[0x8200]), Duration::from_secs(40));
+    assert_eq!((q.hit, q.cs, q.eip), (Some(0x8200), 0, 0x8200), "QEMU: {q:#?}");
+    // diskboot.S prints one dot per blocklist entry it loads: one here.
+    let want = vec!["GRUB loading.".to_string()];
+    assert_eq!(after_booting(&q.screen), want, "QEMU screen: {:#?}", q.screen);
+
+    let r = boot_sim(&img, 5_000_000);
+    match &r.end {
+        EndState::HandOff { at, stage, loaded_from_lba, loaded_at, .. } => {
+            assert_eq!((at.cs, at.ip), (q.cs, q.eip));
+            assert_eq!(stage, "GRUB 2 core.img");
+            assert_eq!((*loaded_from_lba, *loaded_at), (1, 0x8000));
+        }
+        other => panic!("boot-sim: {other:?}\n{}", r.console),
+    }
+    assert_eq!(after_booting(&r.screen), want, "boot-sim screen: {:#?}", r.screen);
+
+    // And on: startup_raw switches to protected mode, decompresses the
+    // lzma'd kernel + modules, reads the ext2 filesystem through biosdisk
+    // (int 13h from real-mode trampolines) and, with no normal.mod there,
+    // drops to the rescue prompt and polls int 16h.
+    let last = "grub rescue>";
+    let q = qemu_until(&qemu, &img, Until::LastRow(last), Duration::from_secs(40));
+    assert_eq!(q.hit, Some(0), "QEMU: {q:#?}");
+    let want =
+        ["GRUB loading.", "Welcome to GRUB!", "", "error: file `/boot/grub/i386-pc/normal.mod' not found.", last];
+    assert_eq!(after_booting(&q.screen), want, "QEMU screen");
+    let r = boot_sim_through(&img, 12_000_000);
+    assert!(matches!(r.end, EndState::InstructionLimit { .. }), "{}", r.reason);
+    assert_eq!(after_booting(&r.screen), want, "boot-sim screen");
+}
+
+#[test]
+fn syslinux_mbr_chains_our_vbr_as_under_qemu_seabios() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let Some(mbr) = interop_file("root/usr/lib/syslinux/mbr/mbr.bin") else { return };
+    let mbr = std::fs::read(mbr).unwrap();
+    assert!(mbr.len() <= 440);
+    // hvm-test.img's partition 1 (bootable, LBA 2048) holds our VBR
+    // (fixtures/bootcode/test-vbr.asm: prints through int 10h and port
+    // 0xE9, then cli; hlt). Only its first 440 bytes change.
+    let scratch = Scratch::new("syslinux");
+    let img = scratch.0.join("disk.img");
+    let mut disk = std::fs::read(fixture("images/hvm-test.img")).unwrap();
+    disk[..mbr.len()].copy_from_slice(&mbr);
+    std::fs::write(&img, &disk).unwrap();
+
+    // The VBR halts with interrupts off: QEMU sits there; look after 3 s.
+    let q = qemu_until(&qemu, &img, Until::After(Duration::from_secs(3)), Duration::from_secs(40));
+    assert_eq!(q.debugcon, "boot-sim test VBR\r\n", "QEMU: {q:#?}");
+    let want = vec!["boot-sim test VBR".to_string()];
+    assert_eq!(after_booting(&q.screen), want, "QEMU screen: {:#?}", q.screen);
+
+    let r = boot_sim(&img, 1_000_000);
+    match &r.end {
+        EndState::Halted { at } => assert_eq!((at.cs, at.ip), (q.cs, q.eip), "halt location"),
+        other => panic!("boot-sim: {other:?}\n{}", r.console),
+    }
+    assert!(r.debugcon.ends_with("Booting from 0000:7c00\nboot-sim test VBR\r\n"), "{}", r.debugcon);
+    assert_eq!(after_booting(&r.screen), want);
+    assert_eq!(guest_console(&r), "boot-sim test VBR\r\n");
+}
+
+/// The absolute disk sectors of `path` in the ext2 filesystem of
+/// partition 1 (LBA 2048, 1 KiB blocks), in file order, from `debugfs -R
+/// "blocks PATH"`.
+fn file_sectors(img: &Path, path: &str) -> Option<Vec<u32>> {
+    let debugfs = interop_tool("debugfs")?;
+    let out = Command::new(debugfs)
+        .args(["-R", &format!("blocks {path}")])
+        .arg(format!("{}?offset=1048576", img.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "debugfs: {}", String::from_utf8_lossy(&out.stderr));
+    let blocks: Vec<u32> =
+        String::from_utf8_lossy(&out.stdout).split_whitespace().map(|b| b.parse().unwrap()).collect();
+    assert!(!blocks.is_empty(), "debugfs: no blocks for {path}");
+    Some(blocks.iter().flat_map(|&b| [2048 + 2 * b, 2048 + 2 * b + 1]).collect())
+}
+
+/// GRUB 0.97's `install /boot/grub/stage1 (hd0) /boot/grub/stage2 p
+/// /boot/grub/menu.lst` (what `setup` runs when no Stage 1.5 can be
+/// embedded), byte for byte as stage2/builtins.c `install_func` does it:
+/// stage1 as in [`install_grub_legacy`] but STAGE1_STAGE2_ADDRESS 0x8000,
+/// STAGE1_STAGE2_SEGMENT 0x800 and STAGE1_STAGE2_SECTOR = the disk sector
+/// of stage2's first 512 bytes; stage2's first sector gets the blocklist
+/// `disk_read_blocklist_func` builds while reading the rest of the file:
+/// entries of 8 bytes growing down from 0x1F8 (start sector u32, count
+/// u16, segment u16), a new entry wherever the sectors stop being
+/// contiguous, each entry's segment the load address of its first sector
+/// (0x8200 onwards) >> 4; its second sector gets STAGE2_INSTALLPART (+8) =
+/// 0x00FFFF ((hd0,0)), STAGE2_FORCE_LBA (+0x11) = 0 and the config file
+/// name (already "/boot/grub/menu.lst").
+fn install_grub_legacy_stage2(img: &Path, stage1: &[u8], stage2_len: usize, sectors: &[u32]) {
+    let mut disk = std::fs::read(img).unwrap();
+    let n = stage2_len.div_ceil(512);
+    let sectors = &sectors[..n];
+    let mut s1 = stage1.to_vec();
+    s1[3..0x3E].copy_from_slice(&disk[3..0x3E]);
+    s1[0x1B8..0x1FE].copy_from_slice(&disk[0x1B8..0x1FE]);
+    s1[0x40] = 0xFF;
+    s1[0x41] = 0;
+    s1[0x4B] = 0x90;
+    s1[0x4C] = 0x90;
+    s1[0x42..0x44].copy_from_slice(&0x8000u16.to_le_bytes());
+    s1[0x44..0x48].copy_from_slice(&sectors[0].to_le_bytes());
+    s1[0x48..0x4A].copy_from_slice(&0x800u16.to_le_bytes());
+    let first = sectors[0] as usize * 512;
+    let second = sectors[1] as usize * 512;
+    let mut head = disk[first..first + 512].to_vec();
+    let mut i = 0x1FC;
+    while read_u32(&head, i) != 0 {
+        head[i - 4..i + 4].fill(0);
+        i -= 8;
+    }
+    // disk_read_blocklist_func over sectors[1..].
+    let mut entries: Vec<(u32, u16, u16)> = Vec::new();
+    let mut addr = 0x8200u32;
+    for &s in &sectors[1..] {
+        match entries.last_mut() {
+            Some((start, count, _)) if *start + u32::from(*count) == s => *count += 1,
+            _ => entries.push((s, 1, (addr >> 4) as u16)),
+        }
+        addr += 512;
+    }
+    for (k, (start, count, seg)) in entries.iter().enumerate() {
+        let at = 0x1F8 - 8 * k;
+        assert!(at >= 0x100, "blocklist would not fit (ERR_WONT_FIT)");
+        head[at..at + 4].copy_from_slice(&start.to_le_bytes());
+        head[at + 4..at + 6].copy_from_slice(&count.to_le_bytes());
+        head[at + 6..at + 8].copy_from_slice(&seg.to_le_bytes());
+    }
+    disk[first..first + 512].copy_from_slice(&head);
+    disk[second + 8..second + 12].copy_from_slice(&0x00FFFFu32.to_le_bytes());
+    disk[second + 0x11] = 0;
+    disk[..512].copy_from_slice(&s1);
+    std::fs::write(img, disk).unwrap();
+}
+
+#[test]
+fn grub_legacy_stage1_and_stage2_run_as_under_qemu_seabios() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let dir = "root/usr/lib/grub/x86_64-pc";
+    let (Some(stage1), Some(stage2)) = (interop_file(&format!("{dir}/stage1")), interop_file(&format!("{dir}/stage2")))
+    else {
+        return;
+    };
+    let scratch = Scratch::new("grub-legacy-stage2");
+    let (stage1, stage2) = (std::fs::read(stage1).unwrap(), std::fs::read(stage2).unwrap());
+    let menu = b"default 0\ntimeout 0\ntitle Debian\nroot (hd0,0)\nkernel /vmlinuz root=/dev/xvda1\n".to_vec();
+    let Some(img) = ext2_disk(
+        &scratch.0,
+        &[("boot/grub/stage1", stage1.clone()), ("boot/grub/stage2", stage2.clone()), ("boot/grub/menu.lst", menu)],
+    ) else {
+        return;
+    };
+    let Some(sectors) = file_sectors(&img, "/boot/grub/stage2") else { return };
+    install_grub_legacy_stage2(&img, &stage1, stage2.len(), &sectors);
+
+    let q = qemu_until(&qemu, &img, Until::Executes(&[0x8200]), Duration::from_secs(40));
+    assert_eq!((q.hit, q.cs, q.eip), (Some(0x8200), 0, 0x8200), "QEMU: {q:#?}");
+    let shown = after_booting(&q.screen);
+    assert_eq!(shown.len(), 1, "QEMU screen: {:#?}", q.screen);
+    assert!(shown[0].starts_with("GRUB Loading stage2.."), "QEMU screen: {:#?}", q.screen);
+
+    let r = boot_sim(&img, 5_000_000);
+    match &r.end {
+        EndState::HandOff { at, stage, loaded_from_lba, loaded_at, .. } => {
+            assert_eq!((at.cs, at.ip), (q.cs, q.eip));
+            assert_eq!(stage, "GRUB legacy stage2");
+            assert_eq!((*loaded_from_lba, *loaded_at), (u64::from(sectors[0]), 0x8000));
+        }
+        other => panic!("boot-sim: {other:?}\n{}", r.console),
+    }
+    // The same text and the same number of dots (one per read start.S
+    // makes).
+    assert_eq!(after_booting(&r.screen), shown, "boot-sim screen: {:#?}", r.screen);
+    assert_eq!(guest_console(&r), format!("{}\r\n", shown[0]));
 }

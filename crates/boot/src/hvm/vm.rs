@@ -339,6 +339,18 @@ impl Hvm {
 
     /// Records a disk read the loader asked for and arms a hand-off watch
     /// when the first sector is a recognised next stage.
+    ///
+    /// The sector is usually not read to where it runs: GRUB 0.97's stage1
+    /// and GRUB 2's boot.img read through a buffer at 7000:0000
+    /// (`STAGE1_BUFFERSEG`, `GRUB_BOOT_MACHINE_BUFFER_SEG`) and copy it to
+    /// the load address (stage1's `stage2_segment`, boot.img's 0800:0000),
+    /// and start.S/diskboot.S read the body through the same buffer. So the
+    /// watched entry is not `dest + 0x200` but the address the start sector
+    /// jumps to, fixed at build time and equal to the segment of its first
+    /// blocklist entry (offset 0x1FE) shifted left by 4: GRUB 0.97
+    /// stage2/start.S `ljmp $0, $0x2200` (stage1.5) or `ljmp $0, $0x8200`
+    /// (stage2), GRUB 2 grub-core/boot/i386/pc/diskboot.S
+    /// `ljmp $0, $(GRUB_BOOT_MACHINE_KERNEL_ADDR + 0x200)` (0x8200).
     pub(crate) fn note_loaded(&mut self, lba: u64, sectors: u64, dest: u32) {
         if sectors == 0 || self.bios.boots == 0 && lba == 0 && dest == 0x7C00 {
             return;
@@ -348,32 +360,37 @@ impl Hvm {
         let (stage, entry, why) = match identify_next_stage(&first) {
             NextStage::GrubLegacyStart { loads } => {
                 let what = format!("GRUB legacy {loads}");
-                (
-                    what.clone(),
-                    dest + 0x200,
-                    format!(
-                        "the {what} start sector (stage2/start.S) loaded from LBA {lba} to {dest:#x} jumps to \
-                         0000:{:04X}, the first byte of the {loads} body it loaded",
-                        dest + 0x200
-                    ),
-                )
+                let entry = start_sector_entry(&first, if loads == "stage1.5" { 0x2200 } else { 0x8200 });
+                let why = format!(
+                    "the {what} start sector (stage2/start.S), read from LBA {lba}, loaded the {loads} body and \
+                     jumps to 0000:{entry:04X}, its first byte"
+                );
+                (what, entry, why)
             }
-            NextStage::Grub2Diskboot => (
-                "GRUB 2 core.img".to_string(),
-                dest + 0x200,
-                format!(
-                    "diskboot.img (first sector of core.img) loaded from LBA {lba} to {dest:#x} jumps to \
-                     0000:{:04X}, core.img's lzma_decompress/startup_raw",
-                    dest + 0x200
-                ),
-            ),
+            NextStage::Grub2Diskboot => {
+                let entry = start_sector_entry(&first, 0x8200);
+                let why = format!(
+                    "diskboot.img (first sector of core.img), read from LBA {lba}, loaded the rest of core.img \
+                     and jumps to 0000:{entry:04X}, its lzma_decompress startup_raw"
+                );
+                ("GRUB 2 core.img".to_string(), entry, why)
+            }
             _ => return,
         };
         self.bios.stages.push(StageLoad { stage: stage.clone(), lba, address: dest });
         if self.bios.stop_at_handoff && !self.bios.watches.iter().any(|w| w.entry == entry) {
-            self.bios.watches.push(Watch { entry, stage, lba, loaded_at: dest, why });
+            self.bios.watches.push(Watch { entry, stage, lba, loaded_at: entry - 0x200, why });
         }
     }
+}
+
+/// Where a GRUB start sector (GRUB 0.97 start.S, GRUB 2 diskboot.S) jumps
+/// once it has loaded its body: the segment of its first blocklist entry
+/// (the last word of the sector) times 16, which both loaders' `ljmp`
+/// targets equal; `default` when that word is zero or implausible.
+pub(crate) fn start_sector_entry(sector: &[u8; 512], default: u32) -> u32 {
+    let seg = u32::from(u16::from_le_bytes([sector[0x1FE], sector[0x1FF]]));
+    if (0x60..0xA000).contains(&seg) { seg << 4 } else { default }
 }
 
 /// SeaBIOS `setup_translation` (src/block.c): the logical geometry int 13h
