@@ -128,5 +128,23 @@ fn debian_cloud_kernel_boots_pv_with_segments_where_the_notes_say() {
     let text = segs.iter().find(|s| entry_phys.0 >= s.paddr && entry_phys.0 < s.paddr + s.filesz).unwrap();
     let off = (text.offset + entry_phys.0 - text.paddr) as usize;
     assert_eq!(mem.slice(entry_phys, 32).unwrap(), &elf[off..off + 32], "bytes at the entry point");
+    // pygrub (the binary) picks the same kernel, ramdisk and args.
+    if let Some(pygrub) = boot_sim::pygrub() {
+        let outdir = dir.join("pygrub-out");
+        std::fs::create_dir_all(&outdir).unwrap();
+        let out = Command::new(pygrub)
+            .args(["-q", "--output-format=simple"])
+            .arg(format!("--output-directory={}", outdir.display()))
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "pygrub: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k} "))).map(str::to_string);
+        assert_eq!(std::fs::read(field("kernel").unwrap()).unwrap(), k, "pygrub extracted the same kernel");
+        assert_eq!(std::fs::read(field("ramdisk").unwrap()).unwrap(), vec![0x5a; 100_000], "and the same initrd");
+        assert_eq!(field("args").unwrap().trim(), b.choice.cmdline, "and the same command line");
+        assert_eq!(b.choice.kernel.resolved_path, format!("/boot/{name}"));
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -129,8 +129,10 @@ enum Command {
         /// HVM: keystrokes for int 16h, in order (\n Enter, \e Escape).
         #[arg(long, default_value = "")]
         keys: String,
-        /// HVM: show the trace: summary, calls (BIOS calls, disk requests)
-        /// or full (every port exit).
+        /// Show the trace. PV: every hypercall, grant op, ring request and
+        /// response, notify, xenstore access and file read (JSON: `event`
+        /// objects). HVM: calls (BIOS calls, disk requests) or full (every
+        /// port exit).
         #[arg(long, num_args = 0..=1, default_missing_value = "calls")]
         trace: Option<String>,
         /// JSON Lines: `event` objects, then one `result` object.

@@ -66,6 +66,7 @@ pub fn run_pv(
         entry: a.entry.map_or(EntryRequest::Default, EntryRequest::parse),
         memory: a.memory_mib.checked_mul(1 << 20).ok_or_else(|| Exit::Error("--memory is too large".into()))?,
         cost,
+        keep_events: a.trace.is_some(),
         ..PvOptions::default()
     };
     let (run, _memory) = pv::run(image, &opts).map_err(|e| Exit::Error(e.to_string()))?;
@@ -194,6 +195,13 @@ fn render_text(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Ex
 }
 
 fn render_io(out: &mut Out, run: &pv::PvRun) -> Result<(), Exit> {
+    if !run.events.is_empty() {
+        writeln!(out, "Trace ({} events kept of {}):", run.events.len(), run.sim.events_total)?;
+        for e in &run.events {
+            let v = serde_json::to_value(e).unwrap_or_default();
+            writeln!(out, "  {:>12}  {v}", boot::machine::SimTime(e.time.0).to_string())?;
+        }
+    }
     let s = &run.sim;
     writeln!(
         out,
@@ -218,6 +226,16 @@ fn render_io(out: &mut Out, run: &pv::PvRun) -> Result<(), Exit> {
 }
 
 fn render_json(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Exit> {
+    for e in &run.events {
+        let mut v = serde_json::to_value(e).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            let mut obj = serde_json::Map::new();
+            obj.insert("type".into(), json!("event"));
+            obj.extend(std::mem::take(m));
+            v = serde_json::Value::Object(obj);
+        }
+        out.json(&v)?;
+    }
     for p in &run.discovery.probes {
         out.json(&json!({"type": "event", "kind": "probe", "device": p.device, "path": p.path, "outcome": p.outcome}))?;
     }

@@ -100,3 +100,28 @@ fn hvm_boot_runs_the_mbr_through_the_bios() {
     assert_eq!(cap.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&cap.stdout).contains("instruction"));
 }
+
+#[test]
+fn pv_trace_events_show_the_ring_at_work() {
+    let out = boot_sim(&["run", &image("pv-kernel.img"), "--mode", "pv", "--trace", "--json"]);
+    assert!(out.status.success());
+    let lines = boot_sim::json_lines(&out.stdout);
+    let kinds: std::collections::BTreeSet<&str> =
+        lines.iter().filter(|l| l["type"] == "event").filter_map(|l| l["kind"].as_str()).collect();
+    for k in [
+        "xenstore",
+        "hypercall",
+        "grant",
+        "ring_request",
+        "ring_response",
+        "evtchn_notify",
+        "evtchn_upcall",
+        "disk_read",
+        "file_read",
+    ] {
+        assert!(kinds.contains(k), "no {k} event among {kinds:?}");
+    }
+    let result = lines.last().unwrap();
+    let pushed = lines.iter().filter(|l| l["kind"] == "ring_request" && l["stage"] == "pushed").count() as u64;
+    assert_eq!(pushed, result["counters"]["ring"]["requests_pushed"].as_u64().unwrap(), "one event per request");
+}

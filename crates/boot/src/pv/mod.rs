@@ -31,6 +31,8 @@ pub struct PvOptions {
     pub build: BuildConfig,
     /// Costs for the simulated clock (`--cost-model`).
     pub cost: CostModel,
+    /// Keep the trace's detailed events in the result (`--trace`).
+    pub keep_events: bool,
 }
 
 impl Default for PvOptions {
@@ -41,6 +43,7 @@ impl Default for PvOptions {
             memory: DEFAULT_MEMORY,
             build: BuildConfig::default(),
             cost: CostModel::default(),
+            keep_events: false,
         }
     }
 }
@@ -92,6 +95,9 @@ pub struct PvRun {
     /// Simulated time, I/O counters (ring requests, segments, grants,
     /// notifies, bytes) and time per phase, from the trace.
     pub sim: TraceSummary,
+    /// Every event the trace kept (hypercalls, grant ops, ring requests and
+    /// responses, notifies, xenstore, file reads), when asked for.
+    pub events: Vec<crate::machine::Event>,
 }
 
 /// Errors that are not the image's fault.
@@ -158,7 +164,8 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemo
         }
     };
     let summary = sim.summary();
-    Ok((PvRun { discovery, outcome, sim: summary }, memory))
+    let events = if opts.keep_events { sim.trace.events().to_vec() } else { Vec::new() };
+    Ok((PvRun { discovery, outcome, sim: summary, events }, memory))
 }
 
 enum Loaded {
