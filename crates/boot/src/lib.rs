@@ -4,6 +4,7 @@
 //! trace); the devices and the boot paths build on them.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod devices;
 pub mod hvm;
 pub mod kernel;

@@ -36,7 +36,10 @@ pub fn run(out: &mut Out, a: &RunArgs<'_>, image: Arc<dyn ReadAt>, cost: CostMod
         render_text(out, a, &r)?;
     }
     match r.end {
-        EndState::HandOff { .. } | EndState::Halted { .. } | EndState::WaitingForKey { .. } => Ok(()),
+        EndState::KernelEntry { .. }
+        | EndState::HandOff { .. }
+        | EndState::Halted { .. }
+        | EndState::WaitingForKey { .. } => Ok(()),
         _ => Err(Exit::NotBootable),
     }
 }
@@ -55,6 +58,28 @@ fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Result<(), Exit
         writeln!(out, "stage: {}", serde_json::to_value(s).unwrap_or_default())?;
     }
     writeln!(out, "end: {}", r.reason)?;
+    if let EndState::KernelEntry { info, .. } = &r.end {
+        let g = &info.regs;
+        writeln!(out, "  entry {} {:?} ({})", info.entry_index, info.entry_title, info.why)?;
+        writeln!(out, "  kernel {} (protocol {}), cmdline {:?}", info.kernel, info.protocol, info.cmdline)?;
+        writeln!(
+            out,
+            "  setup at {:#x} (boot_params), {:#x} bytes at {:#x}, cmd_line_ptr {:#x}",
+            info.setup_base, info.kernel_size, info.kernel_load, info.cmd_line_ptr
+        )?;
+        if let (Some(i), Some(a), Some(l)) = (&info.initrd, info.initrd_addr, info.initrd_size) {
+            writeln!(out, "  initrd {i}: {l:#x} bytes at {a:#x}")?;
+        }
+        writeln!(
+            out,
+            "  registers: CS:IP {:04X}:{:04X}, DS=ES=FS=GS=SS {:04X}, SP {:04X}, IF {}",
+            g.cs,
+            g.ip,
+            g.ds,
+            g.sp,
+            u8::from(g.interrupts)
+        )?;
+    }
     let c = &r.counters;
     writeln!(
         out,

@@ -130,7 +130,9 @@ impl Hvm {
             0x09 | 0x0A => {
                 // Write char (and attribute) CX times at the cursor; the
                 // cursor does not move. Written to the transcript once per
-                // copy, since it is output.
+                // copy, since it is output, except a fill of blanks (a
+                // screen clear such as GRUB's console_cls): that erases, it
+                // prints nothing a reader of the transcript needs.
                 let (row, col) = self.bios.console.cursor[usize::from(bh & 7)];
                 let count = self.r16(Gpr::Ecx);
                 let attr = self.lo(Gpr::Ebx);
@@ -142,7 +144,9 @@ impl Hvm {
                     if ah == 0x09 {
                         self.bus.w8(a + 1, attr);
                     }
-                    self.bios.console.transcript.push(al);
+                    if count == 1 || al != b' ' {
+                        self.bios.console.transcript.push(al);
+                    }
                 }
             }
             0x0E => {

@@ -17,6 +17,7 @@ use serde::Serialize;
 use x86::{AccessSize, Bus};
 
 use super::ide::{DmaMemory, IdeAction, IdeController};
+use super::platform::XenPlatformState;
 use super::trace::{HvmEvent, HvmTrace};
 use crate::machine::{CostKey, CostModel, GuestMemory, GuestPhysAddr, SimClock};
 
@@ -98,6 +99,9 @@ pub struct HvmBus {
     pub origin: Origin,
     pub exits_by_origin: [u64; 2],
     pub ns_per_port: [u64; 2],
+    /// The Xen platform PCI device and PCI configuration space
+    /// (0x10–0x1F, 0xCF8–0xCFF), used by PV-on-HVM guests.
+    pub platform: XenPlatformState,
 }
 
 impl HvmBus {
@@ -120,6 +124,7 @@ impl HvmBus {
             origin: Origin::Firmware,
             exits_by_origin: [0; 2],
             ns_per_port: ns,
+            platform: XenPlatformState::default(),
         }
     }
 
@@ -352,6 +357,8 @@ impl Bus for HvmBus {
             let v = self.ide.read(port, size.bytes() as u8);
             self.charge_media();
             v
+        } else if XenPlatformState::claims(port) {
+            self.platform.read(port, size.bytes() as u8)
         } else {
             match port {
                 PORT_A20 => u32::from(self.port92),
@@ -377,6 +384,10 @@ impl Bus for HvmBus {
                 self.dma();
             }
             self.charge_media();
+            return;
+        }
+        if XenPlatformState::claims(port) {
+            self.platform.write(port, size.bytes() as u8, value);
             return;
         }
         let b = value as u8;

@@ -22,7 +22,9 @@ mod bios;
 pub mod bus;
 pub mod console;
 mod firmware;
+pub mod grub;
 pub mod ide;
+pub mod platform;
 pub mod trace;
 mod vm;
 
@@ -81,8 +83,14 @@ pub struct HvmOptions {
     /// SeaBIOS's `etc/boot-fail-wait` (default 60 s under Xen); `None` =
     /// wait forever (QEMU passes -1).
     pub boot_fail_wait_ms: Option<u32>,
-    /// Stop when a recognised GRUB stage takes over (default true).
+    /// Stop when a recognised GRUB stage takes over (default true). When
+    /// false the interpreter keeps running the loaded stage's own code and
+    /// no loader model runs.
     pub stop_at_handoff: bool,
+    /// At a GRUB legacy stage2 hand-off, continue with boot-sim's GRUB 0.97
+    /// model ([`grub`]) to the kernel entry (default true). False: the run
+    /// ends with [`EndState::HandOff`].
+    pub loader_model: bool,
     pub cost: CostModel,
 }
 
@@ -97,6 +105,7 @@ impl Default for HvmOptions {
             boot_menu_wait_ms: Some(2500),
             boot_fail_wait_ms: Some(60_000),
             stop_at_handoff: true,
+            loader_model: true,
             cost: CostModel::default(),
         }
     }
@@ -132,6 +141,24 @@ impl From<x86::Location> for Loc {
 pub enum EndState {
     /// A recognised next stage took over: the loader model starts here.
     HandOff { at: Loc, stage: String, loaded_from_lba: u64, loaded_at: u32, why: String },
+    /// The boot loader model loaded a Linux kernel and the CPU is at its
+    /// entry (`at`): GRUB legacy enters the 16-bit real-mode setup.
+    KernelEntry { at: Loc, info: Box<grub::KernelEntryInfo> },
+    /// The boot loader printed an error for the last entry it could try
+    /// and waits ("Press any key to continue...").
+    LoaderError {
+        loader: String,
+        entry_index: usize,
+        entry_title: String,
+        /// GRUB's error number and words.
+        error: u32,
+        message: String,
+        detail: String,
+        failed: Vec<grub::FailedEntry>,
+    },
+    /// The boot loader model went as far as it models: `reason` says what
+    /// is not modelled or where the loader stops.
+    LoaderStopped { loader: String, reason: String },
     /// `hlt` with interrupts disabled: the machine sleeps forever.
     Halted { at: Loc },
     /// The instruction cap was reached.
@@ -156,6 +183,14 @@ impl EndState {
     pub fn reason(&self) -> String {
         match self {
             EndState::HandOff { at, stage, why, .. } => format!("hand-off at {at}: {stage} takes over ({why})"),
+            EndState::KernelEntry { at, info } => format!(
+                "{} entered the Linux kernel ({}) at {at}, its 16-bit setup entry; boot_params at {:#x}",
+                info.loader, info.kernel, info.zero_page
+            ),
+            EndState::LoaderError { loader, entry_index, error, message, .. } => {
+                format!("{loader}: entry {entry_index} failed with Error {error}: {message}, and no fallback is left")
+            }
+            EndState::LoaderStopped { loader, reason } => format!("{loader}: {reason}"),
             EndState::Halted { at } => format!("halted at {at} with interrupts disabled"),
             EndState::InstructionLimit { at, limit } => {
                 format!("instruction limit of {limit} reached at {at} (endless loop? raise --max-instructions)")

@@ -434,10 +434,17 @@ const SLICE: u64 = 20_000;
 
 pub(crate) fn run(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> HvmReport {
     let name = image.describe();
-    let mut hvm = match Hvm::new(image, opts) {
-        Ok(h) => h,
-        Err(message) => return setup_error(name, opts, message),
-    };
+    match boot_machine(image, opts) {
+        Ok((hvm, end)) => hvm.report(name, end),
+        Err(message) => setup_error(name, opts, message),
+    }
+}
+
+/// Powers on, runs the boot code and (per `opts`) the loader model; the
+/// machine is returned with its memory for callers that inspect it.
+pub(crate) fn boot_machine(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> Result<(Hvm, EndState), String> {
+    let name = image.describe();
+    let mut hvm = Hvm::new(image, opts)?;
     hvm.post();
     if hvm.bios.end.is_none() {
         hvm.boot();
@@ -446,7 +453,12 @@ pub(crate) fn run(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> HvmReport {
         Some(e) => e,
         None => hvm.run_loop(opts.max_instructions),
     };
-    hvm.report(name, end)
+    Ok(match &end {
+        EndState::HandOff { stage, .. } if opts.loader_model && stage == "GRUB legacy stage2" => {
+            super::grub::stage2(hvm, end, name)
+        }
+        _ => (hvm, end),
+    })
 }
 
 fn setup_error(image: String, opts: &HvmOptions, message: String) -> HvmReport {
@@ -603,7 +615,7 @@ impl Hvm {
         }
     }
 
-    fn report(mut self, image: String, end: EndState) -> HvmReport {
+    pub(crate) fn report(mut self, image: String, end: EndState) -> HvmReport {
         self.account_instructions();
         let ports = &self.bus.ports;
         let exits_by_port =

@@ -60,7 +60,7 @@ const MENU_COMMANDS: &[&str] = &[
 ];
 
 /// Builtins that run inside an entry (BUILTIN_CMDLINE).
-const ENTRY_COMMANDS: &[&str] = &[
+pub const ENTRY_COMMANDS: &[&str] = &[
     "blocklist",
     "boot",
     "bootp",

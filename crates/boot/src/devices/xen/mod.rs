@@ -305,6 +305,66 @@ impl PvIo {
         Err(PvError::Stalled("more rounds than requests"))
     }
 
+    /// Reads several extents at once, as a block layer with queue depth
+    /// `extents.len()` does: every extent `(first sector, sectors)` is split
+    /// into ring requests, all are queued while the ring has room (one
+    /// notify per push that crosses `req_event`), and the data lands in
+    /// `dst` one extent after another. `dst.len()` must be the extents'
+    /// total size.
+    pub fn read_extents(&mut self, extents: &[(u64, u64)], dst: &mut [u8]) -> Result<(), PvError> {
+        let total: u64 = extents.iter().map(|&(_, n)| n).sum();
+        if dst.len() as u64 != total * SECTOR {
+            return Err(PvError::Config(format!("buffer of {} bytes for {total} sectors", dst.len())));
+        }
+        for &(sector, n) in extents {
+            if sector.checked_add(n).is_none_or(|end| end > self.front.sectors()) {
+                return Err(PvError::OutOfRange {
+                    offset: sector.saturating_mul(SECTOR),
+                    len: n * SECTOR,
+                    size: self.size(),
+                });
+            }
+        }
+        let per_req = u64::from(self.front.max_request_sectors());
+        let requests: u64 = extents.iter().map(|&(_, n)| n.div_ceil(per_req)).sum();
+        // (extent index, sectors of it already queued), destination offset.
+        let (mut ext, mut done_in_ext, mut queued) = (0usize, 0u64, 0usize);
+        let mut failure = None;
+        for _ in 0..=requests + 2 {
+            let mut progress = false;
+            while failure.is_none() && ext < extents.len() && self.front.can_queue() {
+                let (sector, len) = extents[ext];
+                let n = (len - done_in_ext).min(per_req) as u32;
+                if n > 0 {
+                    self.front.queue_read(&mut self.x, sector + done_in_ext, n, queued)?;
+                    queued += n as usize * SECTOR as usize;
+                    done_in_ext += u64::from(n);
+                    progress = true;
+                }
+                if done_in_ext >= len {
+                    ext += 1;
+                    done_in_ext = 0;
+                }
+            }
+            progress |= self.back.handle_event(&mut self.x)? > 0;
+            match self.front.handle_event(&mut self.x, dst) {
+                Ok(n) => progress |= n > 0,
+                Err(e @ PvError::Io { .. }) => {
+                    failure.get_or_insert(e);
+                    progress = true;
+                }
+                Err(e) => return Err(e),
+            }
+            if self.front.inflight() == 0 && (ext >= extents.len() || failure.is_some()) {
+                return failure.map_or(Ok(()), Err);
+            }
+            if !progress {
+                return Err(PvError::Stalled("no event pending and requests still in flight"));
+            }
+        }
+        Err(PvError::Stalled("more rounds than requests"))
+    }
+
     /// Byte-granular read: unaligned ranges become whole-sector reads
     /// (as Mini-OS's `blkfront_posix_rwop` does through its bounce buffer).
     pub fn read_bytes(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), PvError> {

@@ -1,0 +1,207 @@
+//! A guest ATA driver for the bench: SeaBIOS's `src/hw/ata.c` register
+//! sequences (the ones [`crate::hvm`]'s int 13h service performs), driven
+//! against the emulated IDE controller through the HVM bus, so every
+//! register access is a counted, costed VM exit.
+//!
+//! One ATA command per request. Requests larger than
+//! [`MAX_SECTORS_PER_COMMAND`] are split, as Linux's block layer splits at
+//! an LBA48 libata disk's `max_sectors_kb` (1280 KiB).
+
+use x86::{AccessSize, Bus};
+
+use super::workload::Extent;
+use crate::hvm::bus::HvmBus;
+use crate::hvm::ide::{BMIDE_BASE, reg::*};
+
+/// 2,560 sectors (1,280 KiB): `BLK_DEF_MAX_SECTORS`, the `max_sectors` of
+/// an LBA48 disk under libata.
+pub const MAX_SECTORS_PER_COMMAND: u64 = 2560;
+/// Where the PRD table lives in guest memory (below the buffer).
+const PRD_TABLE: u32 = 0x1_0000;
+/// The data buffer's guest-physical address (1 MiB).
+pub(crate) const BUFFER: u64 = 0x10_0000;
+/// Status polls before a driver gives up (SeaBIOS waits 32 s; the model
+/// answers at once, so a stuck status is a model bug).
+const POLLS: u32 = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AtaError {
+    #[error("ATA command {command:#04x} at LBA {lba} failed: status {status:#04x}")]
+    Command { command: u8, lba: u64, status: u8 },
+    #[error("the controller stayed busy")]
+    Timeout,
+    #[error("bus-master DMA at LBA {lba} did not complete (bmide status {status:#04x})")]
+    Dma { lba: u64, status: u8 },
+    #[error("{0}")]
+    Memory(String),
+}
+
+/// The driver, borrowing the bus for its lifetime.
+pub struct AtaDriver<'a> {
+    bus: &'a mut HvmBus,
+    pio32: bool,
+}
+
+impl<'a> AtaDriver<'a> {
+    pub fn new(bus: &'a mut HvmBus, pio32: bool) -> AtaDriver<'a> {
+        AtaDriver { bus, pio32 }
+    }
+
+    fn in8(&mut self, port: u16) -> u8 {
+        self.bus.port_in(port, AccessSize::Byte) as u8
+    }
+
+    fn out8(&mut self, port: u16, v: u8) {
+        self.bus.port_out(port, AccessSize::Byte, u32::from(v));
+    }
+
+    fn await_mask(&mut self, port: u16, mask: u8, want: u8) -> Result<u8, AtaError> {
+        for _ in 0..POLLS {
+            let s = self.in8(port);
+            if s & mask == want {
+                return Ok(s);
+            }
+        }
+        Err(AtaError::Timeout)
+    }
+
+    fn await_not_bsy(&mut self) -> Result<u8, AtaError> {
+        self.await_mask(STATUS_CMD, STAT_BSY, 0)
+    }
+
+    /// `pause_await_not_bsy`: one alternate-status read, then status.
+    fn pause_await_not_bsy(&mut self) -> Result<u8, AtaError> {
+        let _ = self.in8(CTRL);
+        self.await_not_bsy()
+    }
+
+    /// ata.c `send_cmd` for the master.
+    fn send_cmd(&mut self, cmd: [u8; 7], hob: Option<[u8; 5]>) -> Result<(), AtaError> {
+        self.await_not_bsy()?;
+        let newdh = (cmd[5] & !DH_DEV1) | 0xA0;
+        let olddh = self.in8(DEVICE);
+        self.out8(DEVICE, newdh);
+        if (olddh ^ newdh) & DH_DEV1 != 0 {
+            self.await_not_bsy()?;
+        }
+        if let Some(h) = hob {
+            for (i, v) in h.into_iter().enumerate() {
+                self.out8(ERR_FEATURE + i as u16, v);
+            }
+        }
+        for (i, v) in cmd[..5].iter().enumerate() {
+            self.out8(ERR_FEATURE + i as u16, *v);
+        }
+        self.out8(STATUS_CMD, cmd[6]);
+        Ok(())
+    }
+
+    /// Reads `e` into the buffer at 1 MiB (PIO or DMA), command by command.
+    pub fn read(&mut self, e: Extent, dma: bool) -> Result<(), AtaError> {
+        let mut done = 0;
+        while done < e.sectors {
+            let n = (e.sectors - done).min(MAX_SECTORS_PER_COMMAND);
+            self.command(e.sector + done, n, dma)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// The last command's data, `sectors` of it, from guest memory.
+    pub fn buffer(&self, sectors: u64) -> Result<Vec<u8>, AtaError> {
+        let mut v = vec![0u8; (sectors * 512) as usize];
+        self.bus
+            .mem
+            .read(crate::machine::GuestPhysAddr(BUFFER), &mut v)
+            .map_err(|e| AtaError::Memory(e.to_string()))?;
+        Ok(v)
+    }
+
+    /// ata.c `ata_readwrite` for one read command of `count` sectors.
+    fn command(&mut self, lba: u64, count: u64, dma: bool) -> Result<(), AtaError> {
+        let ext = count >= 256 || lba + count >= 1 << 28;
+        let command = match (dma, ext) {
+            (true, true) => CMD_READ_DMA_EXT,
+            (true, false) => CMD_READ_DMA,
+            (false, true) => CMD_READ_SECTORS_EXT,
+            (false, false) => CMD_READ_SECTORS,
+        };
+        let hob = ext.then_some([0, (count >> 8) as u8, (lba >> 24) as u8, (lba >> 32) as u8, (lba >> 40) as u8]);
+        let l = if ext { lba & 0xFF_FFFF } else { lba };
+        let cmd =
+            [0, count as u8, l as u8, (l >> 8) as u8, (l >> 16) as u8, ((l >> 24) as u8 & 0x0F) | DH_LBA, command];
+        if dma { self.dma_read(lba, count, cmd, hob) } else { self.pio_read(lba, count, cmd, hob) }
+    }
+
+    /// `ata_pio_cmd_data` + `ata_pio_transfer`: nIEN, the command, then per
+    /// sector one `rep insl` (one exit) and `pause_await_not_bsy`.
+    fn pio_read(&mut self, lba: u64, count: u64, cmd: [u8; 7], hob: Option<[u8; 5]>) -> Result<(), AtaError> {
+        self.out8(CTRL, 0x08 | 0x02);
+        self.send_cmd(cmd, hob)?;
+        // ata_wait_data
+        let s = self.await_not_bsy()?;
+        if s & STAT_ERR != 0 || s & STAT_DRQ == 0 {
+            self.out8(CTRL, 0x08);
+            return Err(AtaError::Command { command: cmd[6], lba, status: s });
+        }
+        let size = if self.pio32 { AccessSize::Dword } else { AccessSize::Word };
+        let mut sector = [0u8; 512];
+        let mut dest = BUFFER as u32;
+        for left in (0..count).rev() {
+            self.bus.port_in_string(DATA, size, &mut sector);
+            self.bus.write_bytes(dest, &sector);
+            dest = dest.wrapping_add(512);
+            let s = self.pause_await_not_bsy()?;
+            let expect = if left == 0 { 0 } else { STAT_DRQ };
+            if s & (STAT_BSY | STAT_DRQ | STAT_ERR) != expect {
+                self.out8(CTRL, 0x08);
+                return Err(AtaError::Command { command: cmd[6], lba, status: s });
+            }
+        }
+        self.out8(CTRL, 0x08);
+        Ok(())
+    }
+
+    /// `ata_try_dma` (PRD table: entries ≤ 64 KiB not crossing a 64 KiB
+    /// boundary; bus-master table, direction, status clear) +
+    /// `ata_dma_cmd_data` (command, start, poll, stop, status).
+    fn dma_read(&mut self, lba: u64, count: u64, cmd: [u8; 7], hob: Option<[u8; 5]>) -> Result<(), AtaError> {
+        let mut bytes = (count * 512) as u32;
+        let mut dest = BUFFER as u32;
+        let mut at = PRD_TABLE;
+        while bytes > 0 {
+            let max = 0x1_0000 - (dest & 0xFFFF);
+            let n = bytes.min(max);
+            bytes -= n;
+            // A 64 KiB entry is written as byte count 0.
+            let flags = if bytes == 0 { 1u32 << 31 } else { 0 };
+            self.bus.w32(at, dest);
+            self.bus.w32(at + 4, (n & 0xFFFF) | flags);
+            dest = dest.wrapping_add(n);
+            at += 8;
+        }
+        self.bus.port_out(BMIDE_BASE + BM_TABLE, AccessSize::Dword, PRD_TABLE);
+        let old = self.in8(BMIDE_BASE + BM_CMD) & !(BM_CMD_MEMWRITE | BM_CMD_START);
+        self.out8(BMIDE_BASE + BM_CMD, old | BM_CMD_MEMWRITE);
+        self.out8(BMIDE_BASE + BM_STATUS, BM_STATUS_ERROR | BM_STATUS_IRQ);
+        self.send_cmd(cmd, hob)?;
+        let old = self.in8(BMIDE_BASE + BM_CMD);
+        self.out8(BMIDE_BASE + BM_CMD, old | BM_CMD_START);
+        let mut status = 0;
+        for _ in 0..POLLS {
+            status = self.in8(BMIDE_BASE + BM_STATUS);
+            if status & BM_STATUS_IRQ != 0 {
+                break;
+            }
+        }
+        self.out8(BMIDE_BASE + BM_CMD, old & !BM_CMD_START);
+        let s = self.pause_await_not_bsy()?;
+        if status & (BM_STATUS_IRQ | BM_STATUS_ACTIVE) != BM_STATUS_IRQ {
+            return Err(AtaError::Dma { lba, status });
+        }
+        if s & (STAT_BSY | STAT_DF | STAT_DRQ | STAT_ERR) != 0 {
+            return Err(AtaError::Command { command: cmd[6], lba, status: s });
+        }
+        Ok(())
+    }
+}
