@@ -391,6 +391,7 @@ fn launch(
         max_instructions,
         keys,
         trace: None,
+        read_mib: 16,
     };
     let image: Arc<dyn disk_image::ReadAt> = Arc::new(plan.image);
     match mode {

@@ -118,7 +118,7 @@ pub const LABS: &[Lab] = &[
         number: 5,
         title: "The cost of emulation",
         file: None,
-        missing: Some("needs `run --mode pvhvm`; the lab text is not written yet"),
+        missing: Some("the lab text is not written yet"),
         parts: &[],
     },
     Lab { number: 6, title: "AMIs in practice", file: Some("docs/labs/lab6-amis.md"), missing: None, parts: &[] },

@@ -6,6 +6,7 @@
 mod ami;
 mod bench;
 mod cat;
+mod compare;
 mod inspect;
 mod kernel;
 mod lab;
@@ -13,13 +14,14 @@ mod menu;
 mod output;
 mod run;
 mod run_hvm;
+mod run_pvhvm;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use output::{Exit, Out};
+use output::Out;
 
 /// Shows, step by step, how a raw disk image (an AMI root volume) boots
 /// under Xen: HVM (firmware, MBR, boot loader) or PV (PV-GRUB, domain builder).
@@ -102,6 +104,12 @@ enum Command {
     /// boot-loader stage, a halt, the instruction cap, or a failure, with
     /// the console text and the counters.
     ///
+    /// --mode pvhvm: the HVM boot to the Linux entry, then on the same
+    /// machine what the kernel's PV drivers do: find the Xen platform PCI
+    /// device, check its magic, unplug the emulated IDE disk (port 0x10),
+    /// connect blkfront through xenstore and read the root filesystem's
+    /// boot files over the blkif ring (--read-mib).
+    ///
     /// Exit status 1 when the image cannot boot this way (with the reason).
     ///
     /// Examples: boot-sim run fixtures/images/pv-kernel.img --mode pv
@@ -137,6 +145,10 @@ enum Command {
         /// port exit).
         #[arg(long, num_args = 0..=1, default_missing_value = "calls")]
         trace: Option<String>,
+        /// PVHVM: file data (under /boot, /etc, /usr/lib) the root
+        /// filesystem reads over the blkif ring after the switch, MiB.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        read_mib: u64,
         /// JSON Lines: `event` objects, then one `result` object.
         #[arg(long)]
         json: bool,
@@ -151,11 +163,34 @@ enum Command {
     /// Example: boot-sim lab check 3 lab3/no-signature.img
     #[command(subcommand)]
     Lab(lab::LabCommand),
-    /// Not supported yet: compare the hvm, pv and pvhvm boots of an image.
-    #[command(hide = true)]
+    /// The hvm, pv and pvhvm boots of an image side by side: simulated
+    /// time to the kernel entry, the I/O counters of each, the PV-on-HVM
+    /// switch, and the same root-filesystem reads after the entry (hvm over
+    /// emulated IDE DMA, pv and pvhvm over the blkif ring).
+    ///
+    /// Exit status 1 when neither the hvm nor the pv boot reaches a kernel.
+    ///
+    /// Example: boot-sim compare fixtures/images/hvm-grub-legacy.img
     Compare {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        rest: Vec<String>,
+        image: PathBuf,
+        /// The PV loader (see `boot-sim menu --help`).
+        #[arg(long, default_value = "pvgrub-aws", value_parser = parse_loader)]
+        loader: disk_image::menu::discover::Loader,
+        /// Guest memory in MiB.
+        #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=16384))]
+        memory: u64,
+        /// TOML file overriding the simulated costs (see docs/cost-model.md).
+        #[arg(long)]
+        cost_model: Option<PathBuf>,
+        /// HVM: stop after this many guest instructions.
+        #[arg(long, default_value_t = 50_000_000)]
+        max_instructions: u64,
+        /// File data the root-filesystem reads after the entry take, MiB.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
+        read_mib: u64,
+        /// JSON Lines: one `result` object.
+        #[arg(long)]
+        json: bool,
     },
     /// Emulated IDE (PIO, DMA) vs PV blkfront vs PVHVM: the same reads
     /// over each I/O path, in simulated time from the cost model.
@@ -234,6 +269,7 @@ fn main() -> ExitCode {
             max_instructions,
             keys,
             trace,
+            read_mib,
             json,
         } => run::run(
             &mut out,
@@ -249,9 +285,21 @@ fn main() -> ExitCode {
                 max_instructions,
                 keys: &keys,
                 trace: trace.as_deref(),
+                read_mib,
             },
         ),
-        Command::Compare { .. } => Err(Exit::not_supported("compare")),
+        Command::Compare { image, loader, memory, cost_model, max_instructions, read_mib, json } => compare::run(
+            &mut out,
+            &compare::CompareArgs {
+                image: &image,
+                loader,
+                memory_mib: memory,
+                cost_model: cost_model.as_deref(),
+                max_instructions,
+                read_mib,
+                json,
+            },
+        ),
         Command::Bench(args) => bench::run(&mut out, &args),
         Command::Ami(args) => ami::run(&mut out, args),
         Command::Lab(cmd) => lab::run(&mut out, cmd),

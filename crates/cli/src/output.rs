@@ -18,12 +18,6 @@ pub enum Exit {
     Failed,
 }
 
-impl Exit {
-    pub fn not_supported(command: &str) -> Exit {
-        Exit::Error(format!("`boot-sim {command}` is not supported yet"))
-    }
-}
-
 impl From<io::Error> for Exit {
     fn from(e: io::Error) -> Exit {
         if e.kind() == io::ErrorKind::BrokenPipe {

@@ -18,7 +18,9 @@ pub enum Mode {
     /// instruction by instruction, disk I/O through an emulated IDE
     /// controller (every register access a counted exit).
     Hvm,
-    /// HVM boot, then PV drivers (not supported yet).
+    /// The HVM boot to the Linux entry, then the guest's PV drivers on
+    /// the same machine: the Xen platform device, the IDE unplug, blkfront
+    /// reading the root filesystem over the blkif ring.
     Pvhvm,
 }
 
@@ -34,23 +36,42 @@ pub struct RunArgs<'a> {
     pub max_instructions: u64,
     pub keys: &'a str,
     pub trace: Option<&'a str>,
+    /// PVHVM: file data the post-switch boot workload reads at most, MiB.
+    pub read_mib: u64,
 }
 
 pub fn run(out: &mut Out, a: &RunArgs<'_>) -> Result<(), Exit> {
     let image: std::sync::Arc<dyn disk_image::ReadAt> = std::sync::Arc::new(disk_image::RawImage::open(a.image)?);
-    let cost = match a.cost_model {
+    let cost = cost_model(a.cost_model)?;
+    match a.mode {
+        Mode::Pv => {}
+        Mode::Hvm => return crate::run_hvm::run(out, a, image, cost),
+        Mode::Pvhvm => return crate::run_pvhvm::run(out, a, image, cost),
+    }
+    run_pv(out, a, image, cost)
+}
+
+/// `--cost-model FILE`, or the default model.
+pub(crate) fn cost_model(path: Option<&Path>) -> Result<boot::machine::CostModel, Exit> {
+    Ok(match path {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| Exit::Error(format!("{}: {e}", p.display())))?;
             boot::machine::CostModel::from_toml_str(&text).map_err(|e| Exit::Error(format!("{}: {e}", p.display())))?
         }
         None => boot::machine::CostModel::default(),
-    };
-    match a.mode {
-        Mode::Pv => {}
-        Mode::Hvm => return crate::run_hvm::run(out, a, image, cost),
-        Mode::Pvhvm => return Err(Exit::not_supported("run --mode pvhvm")),
-    }
-    run_pv(out, a, image, cost)
+    })
+}
+
+/// The PV options of `run` (also `compare`'s PV column).
+pub(crate) fn pv_options(a: &RunArgs<'_>, cost: boot::machine::CostModel) -> Result<PvOptions, Exit> {
+    Ok(PvOptions {
+        loader: a.loader,
+        entry: a.entry.map_or(EntryRequest::Default, EntryRequest::parse),
+        memory: a.memory_mib.checked_mul(1 << 20).ok_or_else(|| Exit::Error("--memory is too large".into()))?,
+        cost,
+        keep_events: a.trace.is_some(),
+        ..PvOptions::default()
+    })
 }
 
 /// The PV boot of an opened image with a given cost model (also used by
@@ -61,14 +82,7 @@ pub fn run_pv(
     image: std::sync::Arc<dyn disk_image::ReadAt>,
     cost: boot::machine::CostModel,
 ) -> Result<(), Exit> {
-    let opts = PvOptions {
-        loader: a.loader,
-        entry: a.entry.map_or(EntryRequest::Default, EntryRequest::parse),
-        memory: a.memory_mib.checked_mul(1 << 20).ok_or_else(|| Exit::Error("--memory is too large".into()))?,
-        cost,
-        keep_events: a.trace.is_some(),
-        ..PvOptions::default()
-    };
+    let opts = pv_options(a, cost)?;
     let (run, _memory) = pv::run(image, &opts).map_err(|e| Exit::Error(e.to_string()))?;
     if a.json {
         render_json(out, a, &run)?;

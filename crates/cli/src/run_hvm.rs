@@ -12,20 +12,7 @@ use crate::output::{Exit, Out};
 use crate::run::RunArgs;
 
 pub fn run(out: &mut Out, a: &RunArgs<'_>, image: Arc<dyn ReadAt>, cost: CostModel) -> Result<(), Exit> {
-    let trace_level = match a.trace {
-        None | Some("summary") => TraceLevel::Summary,
-        Some("calls") => TraceLevel::Calls,
-        Some("full") => TraceLevel::Full,
-        Some(other) => return Err(Exit::Error(format!("--trace {other:?}: expected summary, calls or full"))),
-    };
-    let opts = HvmOptions {
-        memory: a.memory_mib.checked_mul(1 << 20).ok_or_else(|| Exit::Error("--memory is too large".into()))?,
-        max_instructions: a.max_instructions,
-        keys: a.keys.to_string(),
-        trace_level,
-        cost,
-        ..HvmOptions::default()
-    };
+    let opts = options(a, cost)?;
     let r = hvm::run(image, &opts);
     if let EndState::SetupError { message } = &r.end {
         return Err(Exit::Error(message.clone()));
@@ -44,7 +31,25 @@ pub fn run(out: &mut Out, a: &RunArgs<'_>, image: Arc<dyn ReadAt>, cost: CostMod
     }
 }
 
-fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Result<(), Exit> {
+/// The HVM options of `run` (also `--mode pvhvm`'s HVM part).
+pub(crate) fn options(a: &RunArgs<'_>, cost: CostModel) -> Result<HvmOptions, Exit> {
+    let trace_level = match a.trace {
+        None | Some("summary") => TraceLevel::Summary,
+        Some("calls") => TraceLevel::Calls,
+        Some("full") => TraceLevel::Full,
+        Some(other) => return Err(Exit::Error(format!("--trace {other:?}: expected summary, calls or full"))),
+    };
+    Ok(HvmOptions {
+        memory: a.memory_mib.checked_mul(1 << 20).ok_or_else(|| Exit::Error("--memory is too large".into()))?,
+        max_instructions: a.max_instructions,
+        keys: a.keys.to_string(),
+        trace_level,
+        cost,
+        ..HvmOptions::default()
+    })
+}
+
+pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Result<(), Exit> {
     writeln!(out, "HVM boot of {} ({} MiB guest)", a.image.display(), r.memory_bytes >> 20)?;
     if let Some(d) = &r.disk {
         let v = serde_json::to_value(d).unwrap_or_default();
@@ -114,10 +119,22 @@ fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Result<(), Exit
 }
 
 fn render_json(out: &mut Out, r: &HvmReport) -> Result<(), Exit> {
+    render_json_events(out, r)?;
+    out.json(&result_json(r))?;
+    Ok(())
+}
+
+/// The trace as `event` objects.
+pub(crate) fn render_json_events(out: &mut Out, r: &HvmReport) -> Result<(), Exit> {
     for e in &r.trace {
         out.json(&json!({"type": "event", "event": e}))?;
     }
-    out.json(&json!({
+    Ok(())
+}
+
+/// The `result` object of `run --mode hvm`.
+pub(crate) fn result_json(r: &HvmReport) -> serde_json::Value {
+    json!({
         "type": "result",
         "mode": "hvm",
         "outcome": r.end,
@@ -130,6 +147,5 @@ fn render_json(out: &mut Out, r: &HvmReport) -> Result<(), Exit> {
         "e820": r.e820,
         "disk": r.disk,
         "stages": r.stages,
-    }))?;
-    Ok(())
+    })
 }

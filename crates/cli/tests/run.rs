@@ -67,9 +67,6 @@ fn cannot_boot_exits_1_with_the_reason() {
     assert_eq!(r["stage"], "menu");
     assert!(r["hint"].as_str().unwrap().contains("pvgrub-hd00 finds (hd0,0)/boot/grub/menu.lst"), "{r}");
 
-    let o = boot_sim(&["run", &image("hvm-mbr.img"), "--mode", "pvhvm"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported yet"));
     let bad = boot_sim(&["run", &image("pv-kernel.img"), "--mode", "pv", "--memory", "0"]);
     assert_eq!(bad.status.code(), Some(2));
 }
@@ -124,4 +121,99 @@ fn pv_trace_events_show_the_ring_at_work() {
     let result = lines.last().unwrap();
     let pushed = lines.iter().filter(|l| l["kind"] == "ring_request" && l["stage"] == "pushed").count() as u64;
     assert_eq!(pushed, result["counters"]["ring"]["requests_pushed"].as_u64().unwrap(), "one event per request");
+}
+
+/// The last JSON Lines object of `run … --json`, checked to be the result.
+fn result(o: &Output) -> serde_json::Value {
+    let lines = boot_sim::json_lines(&o.stdout);
+    let r = lines.last().cloned().expect("a result object");
+    assert_eq!(r["type"], "result", "{r}");
+    r
+}
+
+#[test]
+fn pvhvm_unplugs_ide_and_reads_the_root_filesystem_over_the_ring() {
+    use boot::hvm::platform;
+    let img = image("hvm-grub-legacy.img");
+    let o = boot_sim(&["run", &img, "--mode", "pvhvm", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = result(&o);
+    assert_eq!(r["mode"], "pvhvm");
+    assert_eq!(r["outcome"], "switched");
+
+    // The HVM part is exactly what `run --mode hvm` reports.
+    let h = result(&boot_sim(&["run", &img, "--mode", "hvm", "--json"]));
+    assert_eq!(h["outcome"]["state"], "kernel_entry");
+    for k in ["outcome", "reason", "console", "sim_ns", "counters", "stages", "disk"] {
+        assert_eq!(r["hvm"][k], h[k], "{k}");
+    }
+
+    // The platform device as the model answers, and the unplug write.
+    let sw = &r["switch"];
+    let p = &sw["platform"];
+    assert_eq!(p["vendor"], platform::XEN_PLATFORM_VENDOR);
+    assert_eq!(p["device"], platform::XEN_PLATFORM_DEVICE);
+    assert_eq!(p["bdf"], format!("00:{:02x}.0", platform::XEN_PLATFORM_SLOT));
+    assert_eq!(p["magic"], platform::XEN_IOPORT_MAGIC);
+    let mask = p["unplug_mask"].as_u64().unwrap() as u16;
+    assert_ne!(mask & platform::XEN_UNPLUG_ALL_IDE_DISKS, 0);
+    assert_eq!(sw["ide_unplugged"], true);
+    let ports = sw["exits_by_port"].as_array().unwrap();
+    let port = |n: u16| ports.iter().find(|e| e["port"] == n).unwrap_or_else(|| panic!("no exits on {n:#x}: {sw}"));
+    assert!(port(platform::XEN_IOPORT_BASE)["writes"].as_u64().unwrap() >= 1, "{sw}");
+    assert!(port(platform::PCI_CONFIG_DATA)["reads"].as_u64().unwrap() >= 1, "{sw}");
+    let exits: u64 = ports.iter().map(|e| e["reads"].as_u64().unwrap() + e["writes"].as_u64().unwrap()).sum();
+    assert_eq!(sw["port_exits"].as_u64().unwrap(), exits);
+    assert!(sw["hypercalls"].as_u64().unwrap() > 0);
+
+    // The bench's boot workload of this image, read over the ring, and no
+    // IDE traffic after the switch.
+    let raw: std::sync::Arc<dyn disk_image::ReadAt> =
+        std::sync::Arc::new(disk_image::RawImage::open(std::path::Path::new(&img)).unwrap());
+    let want = boot::bench::Workload::boot_read(raw, 16 << 20).unwrap();
+    let io = &r["io"];
+    assert_eq!(io["bytes"].as_u64().unwrap(), want.total_bytes);
+    assert_eq!(io["ops"].as_u64().unwrap(), want.recorded.len() as u64);
+    assert!(io["ring_requests"].as_u64().unwrap() > 0, "{io}");
+    assert!(io["notifies"].as_u64().unwrap() > 0, "{io}");
+    assert_eq!(io["ata_commands"], 0);
+    assert_eq!(r["ide_exits_after_switch"], 0);
+
+    // One timeline: HVM boot, switch, xenbus connect, workload.
+    let ns = |v: &serde_json::Value| v.as_u64().unwrap();
+    assert_eq!(ns(&sw["start_ns"]), ns(&h["sim_ns"]));
+    assert_eq!(ns(&r["sim_ns"]), ns(&h["sim_ns"]) + ns(&sw["sim_ns"]) + ns(&sw["connect_ns"]) + ns(&io["sim_ns"]));
+
+    let t = boot_sim(&["run", &img, "--mode", "pvhvm"]);
+    assert!(t.status.success());
+    let text = String::from_utf8_lossy(&t.stdout);
+    for needle in [
+        "HVM boot of",
+        "entered the Linux kernel",
+        "PV-on-HVM switch",
+        "found at 00:03.0",
+        "written to port 0x10: emulated IDE disk unplugged",
+        "Root filesystem over the blkif ring",
+        "IDE port exits after the switch: 0",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+}
+
+#[test]
+fn pvhvm_needs_the_kernel_entry() {
+    let img = image("no-signature.img");
+    let o = boot_sim(&["run", &img, "--mode", "pvhvm"]);
+    assert_eq!(o.status.code(), Some(1));
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.contains("HVM boot of") && t.contains("PVHVM needs the HVM boot to reach the Linux kernel entry"), "{t}");
+    assert!(!t.contains("PV-on-HVM switch"), "{t}");
+
+    let j = boot_sim(&["run", &img, "--mode", "pvhvm", "--json"]);
+    assert_eq!(j.status.code(), Some(1));
+    let r = result(&j);
+    assert_eq!(r["outcome"], "no-switch");
+    let h = result(&boot_sim(&["run", &img, "--mode", "hvm", "--json"]));
+    assert_eq!(r["hvm"]["outcome"], h["outcome"]);
+    assert!(r["reason"].as_str().unwrap().contains(h["reason"].as_str().unwrap()), "{r}");
 }

@@ -293,7 +293,7 @@ pub fn run_path(
     }
 }
 
-fn empty_result(path: IoPath, w: &Workload, extents: &[Extent]) -> PathResult {
+pub(crate) fn empty_result(path: IoPath, w: &Workload, extents: &[Extent]) -> PathResult {
     PathResult {
         path,
         workload: w.kind,
@@ -326,7 +326,7 @@ fn empty_result(path: IoPath, w: &Workload, extents: &[Extent]) -> PathResult {
     }
 }
 
-fn finish(mut r: PathResult) -> PathResult {
+pub(crate) fn finish(mut r: PathResult) -> PathResult {
     let secs = r.sim_ns as f64 / 1e9;
     if secs > 0.0 {
         r.mib_per_s = r.bytes as f64 / (1024.0 * 1024.0) / secs;
@@ -364,7 +364,7 @@ pub fn port_name(port: u16) -> &'static str {
     }
 }
 
-fn port_exits(bus: &HvmBus) -> Vec<PortExits> {
+pub(crate) fn port_exits(bus: &HvmBus) -> Vec<PortExits> {
     bus.ports
         .iter()
         .enumerate()
@@ -442,17 +442,34 @@ fn run_ide(
     Ok(finish(r))
 }
 
+/// What the PV-on-HVM switch read from and wrote to the platform device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlatformProbe {
+    /// Where PCI configuration space showed the device ("00:03.0").
+    pub bdf: String,
+    pub vendor: u16,
+    pub device: u16,
+    /// Read from port 0x10 (`XEN_IOPORT_MAGIC_VAL` 0x49d2).
+    pub magic: u16,
+    /// Protocol version read from port 0x12.
+    pub protocol_version: u8,
+    /// Unplug mask written to port 0x10.
+    pub unplug_mask: u16,
+}
+
 /// The one-time PV-on-HVM switch (Linux `arch/x86/xen/platform-pci-unplug.c`
-/// and `drivers/xen/platform-pci.c`) on an HVM bus: returns the bus (its
-/// clock holds the exits' time). Fails if the platform device is absent.
-fn pvhvm_switch(bus: &mut HvmBus) -> Result<(), BenchError> {
+/// and `drivers/xen/platform-pci.c`) on an HVM bus, its exits charged to
+/// the bus's clock. Fails if the platform device is absent.
+pub(crate) fn pvhvm_switch(bus: &mut HvmBus) -> Result<PlatformProbe, BenchError> {
     use platform::*;
     use x86::{AccessSize, Bus};
     // check_platform_magic: magic, protocol version, product, build, magic.
-    if bus.port_in(XEN_IOPORT_BASE, AccessSize::Word) as u16 != XEN_IOPORT_MAGIC {
-        return Err(BenchError::Config("no Xen platform device at port 0x10".into()));
+    let magic = bus.port_in(XEN_IOPORT_BASE, AccessSize::Word) as u16;
+    if magic != XEN_IOPORT_MAGIC {
+        return Err(BenchError::Config(format!("no Xen platform device at port 0x10 (read {magic:#06x})")));
     }
-    if bus.port_in(XEN_IOPORT_VERSION, AccessSize::Byte) >= 1 {
+    let protocol_version = bus.port_in(XEN_IOPORT_VERSION, AccessSize::Byte) as u8;
+    if protocol_version >= 1 {
         bus.port_out(XEN_IOPORT_VERSION, AccessSize::Word, 0x0003); // XEN_IOPORT_LINUX_PRODNUM
         bus.port_out(XEN_IOPORT_BASE, AccessSize::Dword, 0x0001); // XEN_IOPORT_LINUX_DRVVER
         if bus.port_in(XEN_IOPORT_BASE, AccessSize::Word) as u16 != XEN_IOPORT_MAGIC {
@@ -460,7 +477,8 @@ fn pvhvm_switch(bus: &mut HvmBus) -> Result<(), BenchError> {
         }
     }
     // xen_unplug_emulated_devices: IDE disks and NICs.
-    bus.port_out(XEN_IOPORT_BASE, AccessSize::Word, u32::from(XEN_UNPLUG_ALL_IDE_DISKS | XEN_UNPLUG_ALL_NICS));
+    let unplug_mask = XEN_UNPLUG_ALL_IDE_DISKS | XEN_UNPLUG_ALL_NICS;
+    bus.port_out(XEN_IOPORT_BASE, AccessSize::Word, u32::from(unplug_mask));
     // platform_pci_probe on 00:03.0: IDs, class, enable (command read +
     // write), BAR0 (I/O), BAR1 (MMIO for grant frames), interrupt pin.
     let cfg = |reg: u32| 0x8000_0000 | u32::from(XEN_PLATFORM_SLOT) << 11 | reg;
@@ -479,16 +497,23 @@ fn pvhvm_switch(bus: &mut HvmBus) -> Result<(), BenchError> {
     let _bar0 = config_read(bus, 0x10);
     let _bar1 = config_read(bus, 0x14);
     let _irq = config_read(bus, 0x3C);
-    if !bus.platform.ide_unplugged() {
+    if !bus.platform.ide_unplugged() || !bus.ide.is_unplugged() {
         return Err(BenchError::Config("the emulated IDE disk was not unplugged".into()));
     }
-    Ok(())
+    Ok(PlatformProbe {
+        bdf: format!("00:{XEN_PLATFORM_SLOT:02x}.0"),
+        vendor: id as u16,
+        device: (id >> 16) as u16,
+        magic,
+        protocol_version,
+        unplug_mask,
+    })
 }
 
 /// HVM hypercalls the PV-on-HVM bootstrap makes (Linux `xen_hvm_init_shared_info`,
 /// `xen_set_callback_via`, `xenbus_init`, `gnttab_init` over the platform
 /// device's MMIO BAR): charged on the PV path's [`Sim`].
-fn pvhvm_hypercalls(sim: &mut Sim) {
+pub(crate) fn pvhvm_hypercalls(sim: &mut Sim) {
     const HVM_OP: u32 = 34;
     const HVMOP_SET_PARAM: u32 = 0;
     const HVMOP_GET_PARAM: u32 = 1;
@@ -538,7 +563,23 @@ fn run_pv(
         r.exit_cost_ns = r.exits_by_port.iter().map(|p| p.cost_ns).sum();
     }
 
-    let qd = w.queue_depth.max(1) as usize;
+    replay(&mut pv, image.as_ref(), path, w.queue_depth, extents)?;
+    r.setup_ns = setup_ns;
+    r.sim_ns = pv.sim().now().0 - t0.0;
+    ring_counters(&mut r, &pv, &before);
+    Ok(finish(r))
+}
+
+/// Reads `extents` over the ring, `queue_depth` requests per batch, and
+/// checks the first and last batch against the image.
+pub(crate) fn replay(
+    pv: &mut PvIo,
+    image: &dyn ReadAt,
+    path: IoPath,
+    queue_depth: u32,
+    extents: &[Extent],
+) -> Result<(), BenchError> {
+    let qd = queue_depth.max(1) as usize;
     let batch_bytes = extents.chunks(qd).map(|c| c.iter().map(|e| e.sectors).sum::<u64>()).max().unwrap_or(0) * SECTOR;
     let mut dst = vec![0u8; batch_bytes as usize];
     let mut list: Vec<(u64, u64)> = Vec::with_capacity(qd);
@@ -553,16 +594,18 @@ fn run_pv(
             let mut off = 0usize;
             for &e in chunk {
                 let n = (e.sectors * SECTOR) as usize;
-                check(path, image.as_ref(), e, &buf[off..off + n])?;
+                check(path, image, e, &buf[off..off + n])?;
                 off += n;
             }
         }
     }
+    Ok(())
+}
 
+/// The ring-path counters of `pv` since `before` into `r`.
+pub(crate) fn ring_counters(r: &mut PathResult, pv: &PvIo, before: &crate::machine::trace::Counters) {
     let c = pv.sim().trace.counters();
     use crate::machine::{EventTag, GrantOpKind};
-    r.setup_ns = setup_ns;
-    r.sim_ns = pv.sim().now().0 - t0.0;
     r.ring_requests = c.requests_pushed() - before.requests_pushed();
     r.ring_segments = c.segments_pushed() - before.segments_pushed();
     r.grants = c.grant_ops(GrantOpKind::Access) - before.grant_ops(GrantOpKind::Access);
@@ -573,5 +616,4 @@ fn run_pv(
     r.upcalls = c.events(EventTag::EvtchnUpcall) - before.events(EventTag::EvtchnUpcall);
     r.hypercalls = c.hypercalls_total() - before.hypercalls_total();
     r.bytes_copied = c.memcpy_bytes() - before.memcpy_bytes();
-    Ok(finish(r))
 }

@@ -388,6 +388,11 @@ impl Bus for HvmBus {
         }
         if XenPlatformState::claims(port) {
             self.platform.write(port, size.bytes() as u8, value);
+            // QEMU `platform_fixed_ioport_writew`: the unplug takes effect
+            // at once, on the same exit.
+            if self.platform.ide_unplugged() && !self.ide.is_unplugged() {
+                self.ide.unplug();
+            }
             return;
         }
         let b = value as u8;

@@ -1052,7 +1052,7 @@ mod tests {
         let v = disk.volume("(hd0,0)").unwrap();
         let initrd = disk.open_fs(&v).unwrap().read_file("/boot/initrd.img", 1 << 20).unwrap();
 
-        let (h, end) = boot(image(), &opts());
+        let (mut h, end) = boot(image(), &opts());
         // E820: the RAM region that contains 1 MiB ends at `top`.
         let top =
             h.bios.e820.iter().filter(|e| e.kind == 1 && e.start <= 0x100000).map(|e| e.start + e.size).max().unwrap();
@@ -1114,7 +1114,7 @@ mod tests {
         // Every byte came through int 13h and the IDE model.
         let c = &r.counters;
         assert!(c.bios_calls.get("int 13h AH=42h").copied().unwrap_or(0) > 1, "{:?}", c.bios_calls);
-        let (hoff, _) = boot(image(), &HvmOptions { loader_model: false, ..opts() });
+        let (mut hoff, _) = boot(image(), &HvmOptions { loader_model: false, ..opts() });
         let before = hoff.report("x".into(), EndState::SetupError { message: String::new() }).counters;
         assert!(c.ata_commands > before.ata_commands);
         assert!(c.port_exits_firmware > before.port_exits_firmware);
@@ -1125,7 +1125,7 @@ mod tests {
     fn error_15_without_fallback_waits() {
         let mut img = image();
         patch(&mut img, b"fallback 1", b"#allback 1");
-        let (h, end) = boot(img, &opts());
+        let (mut h, end) = boot(img, &opts());
         let console = h.report("x".into(), end.clone()).console;
         assert!(
             console.ends_with(
@@ -1145,7 +1145,7 @@ mod tests {
     fn visible_menu_prints_the_page_header() {
         let mut img = image();
         patch(&mut img, b"hiddenmenu", b"#iddenmenu");
-        let (h, end) = boot(img, &opts());
+        let (mut h, end) = boot(img, &opts());
         assert!(matches!(end, EndState::KernelEntry { .. }), "{end:?}");
         let map: Vec<(u64, u64, u32)> = h.bios.e820.iter().map(|e| (e.start, e.size, e.kind)).collect();
         let (lower, upper) = (mmap_avail_at(&map, 0) >> 10, mmap_avail_at(&map, 0x100000) >> 10);

@@ -182,6 +182,11 @@ pub struct IdeController {
     /// sector (`ide_sector_read`, `req_nb_sectors` = 1 for READ SECTORS)
     /// and one per DMA scatter list (`ide_dma_cb`).
     pub media: Vec<(u64, u64)>,
+    /// The disk was unplugged through the Xen platform device
+    /// (`XEN_UNPLUG_ALL_IDE_DISKS`; QEMU `pci_piix3_xen_ide_unplug`
+    /// detaches the drive's block backend). The channel stays on the bus
+    /// with no drive behind it.
+    unplugged: bool,
 }
 
 /// A CHS geometry (cylinders, heads, sectors per track).
@@ -349,7 +354,29 @@ impl IdeController {
             bm_prd: 0,
             stats: IdeStats::default(),
             media: Vec::new(),
+            unplugged: false,
         }
+    }
+
+    /// Detaches the disk (the Xen platform device's unplug): from now on
+    /// the channel has no drive, as QEMU's IDE model with neither `ifs[0]`
+    /// nor `ifs[1]` backed: every task-file and status register reads 0
+    /// (`ide_ioport_read`, `ide_status_read`), the data port reads 0,
+    /// commands are ignored, and the bus-master status no longer reports
+    /// "drive 0 DMA capable". A driver polling for DRQ never sees it.
+    pub fn unplug(&mut self) {
+        self.unplugged = true;
+        self.phase = Phase::Idle;
+        self.status = 0;
+        self.error = 0;
+        self.pos = 0;
+        self.end = 0;
+        self.bm_status &= !BM_STATUS_DRV0_DMA;
+    }
+
+    /// Whether [`IdeController::unplug`] detached the disk.
+    pub fn is_unplugged(&self) -> bool {
+        self.unplugged
     }
 
     pub fn sectors(&self) -> u64 {
@@ -374,6 +401,9 @@ impl IdeController {
     /// A register read of `size` bytes (1, 2 or 4; only the data port and
     /// the PRD address register are wider than a byte).
     pub fn read(&mut self, port: u16, size: u8) -> u32 {
+        if self.unplugged && port < BMIDE_BASE {
+            return 0;
+        }
         match port {
             DATA => self.read_data(size),
             CTRL => {
@@ -563,6 +593,9 @@ impl IdeController {
     /// A register write (`value` masked to the access size).
     pub fn write(&mut self, port: u16, value: u32, size: u8) -> IdeAction {
         let b = value as u8;
+        if self.unplugged && port < BMIDE_BASE {
+            return IdeAction::None;
+        }
         match port {
             DATA => self.write_data(value, size),
             CTRL => {
@@ -896,6 +929,23 @@ mod tests {
         assert_eq!(ide.read(SECTOR_COUNT, 1), 0x55);
         assert_eq!(ide.read(STATUS_CMD, 1), 0);
         assert_eq!(ide.read(DEVICE, 1), 0xB0);
+    }
+
+    #[test]
+    fn unplugged_disk_reads_zero_and_ignores_commands() {
+        let mut ide = disk(4);
+        assert_ne!(ide.read(STATUS_CMD, 1), 0);
+        ide.unplug();
+        assert!(ide.is_unplugged());
+        ide.write(SECTOR_COUNT, 1, 1);
+        ide.write(DEVICE, 0xE0, 1);
+        ide.write(STATUS_CMD, u32::from(CMD_READ_SECTORS), 1);
+        assert_eq!(ide.read(STATUS_CMD, 1), 0);
+        assert_eq!(ide.read(DATA, 2), 0);
+        assert_eq!(ide.read(SECTOR_COUNT, 1), 0);
+        assert_eq!(ide.stats.commands, 0);
+        assert_eq!(ide.stats.sectors_read, 0);
+        assert_eq!(ide.read(BMIDE_BASE + BM_STATUS, 1) as u8 & BM_STATUS_DRV0_DMA, 0);
     }
 
     #[test]

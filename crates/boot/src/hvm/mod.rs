@@ -25,6 +25,7 @@ mod firmware;
 pub mod grub;
 pub mod ide;
 pub mod platform;
+pub mod pvhvm;
 pub mod trace;
 mod vm;
 

@@ -435,7 +435,7 @@ const SLICE: u64 = 20_000;
 pub(crate) fn run(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> HvmReport {
     let name = image.describe();
     match boot_machine(image, opts) {
-        Ok((hvm, end)) => hvm.report(name, end),
+        Ok((mut hvm, end)) => hvm.report(name, end),
         Err(message) => setup_error(name, opts, message),
     }
 }
@@ -615,7 +615,7 @@ impl Hvm {
         }
     }
 
-    pub(crate) fn report(mut self, image: String, end: EndState) -> HvmReport {
+    pub(crate) fn report(&mut self, image: String, end: EndState) -> HvmReport {
         self.account_instructions();
         let ports = &self.bus.ports;
         let exits_by_port =

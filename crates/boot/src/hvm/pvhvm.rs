@@ -1,0 +1,303 @@
+//! PV-on-HVM: the HVM boot to the Linux entry, then, on the same machine,
+//! what the guest's PV drivers do first (Linux `arch/x86/xen/
+//! platform-pci-unplug.c`, `drivers/xen/platform-pci.c`, xenbus,
+//! xen-blkfront): find the Xen platform PCI device, check its magic and
+//! protocol version, unplug the emulated IDE disk, set up xenbus with HVM
+//! hypercalls, connect blkfront through xenstore, and read the root
+//! filesystem over the blkif ring (boot-paths.md §4.3–4.4).
+//!
+//! The switch reuses the bench's driver sequence ([`crate::bench`]), and
+//! the post-switch reads are the bench's `boot` workload
+//! ([`Workload::boot_read`]). One timeline: the port exits are charged to
+//! the HVM bus's clock, the ring's [`Sim`] starts where that clock stands,
+//! and the bus's clock is moved to where the ring's ends. The ring's pages
+//! live in the HVM guest's own memory, above the kernel GRUB loaded.
+
+use std::sync::Arc;
+
+use disk_image::ReadAt;
+use serde::Serialize;
+
+use super::vm::{Hvm, boot_machine};
+use super::{EndState, HvmOptions, HvmReport};
+use crate::bench::{self, BenchError, IoPath, PathResult, PlatformProbe, PortExits, PvSetup, Workload};
+use crate::devices::xen::{PvIo, PvIoConfig};
+use crate::machine::{GuestMemory, GuestPhysAddr, PAGE_SIZE, Sim};
+
+/// Inputs of a PVHVM run.
+#[derive(Clone, Debug)]
+pub struct PvhvmOptions {
+    /// The HVM part, exactly as `run --mode hvm` takes it.
+    pub hvm: HvmOptions,
+    /// File data the post-switch `boot` workload reads at most
+    /// (`--read-mib`).
+    pub read_bytes: u64,
+    /// The PV drivers: Linux xen-blkfront/xen-blkback by default.
+    pub pv: PvSetup,
+}
+
+impl Default for PvhvmOptions {
+    fn default() -> Self {
+        PvhvmOptions { hvm: HvmOptions::default(), read_bytes: 16 << 20, pv: PvSetup::linux() }
+    }
+}
+
+/// The one-time switch from emulated to PV devices.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PvhvmSwitch {
+    pub platform: PlatformProbe,
+    /// Simulated time at the kernel entry, when the switch starts, ns.
+    pub start_ns: u64,
+    /// Port exits the switch made (PCI configuration, ports 0x10/0x12).
+    pub port_exits: u64,
+    pub exit_cost_ns: u64,
+    pub exits_by_port: Vec<PortExits>,
+    /// HVM hypercalls (shared info, callback vector, xenstore parameters,
+    /// grant-table frames).
+    pub hypercalls: u64,
+    pub hypercall_ns: u64,
+    /// Port exits + hypercalls, ns.
+    pub sim_ns: u64,
+    /// Whether the IDE model detached its disk on the unplug write.
+    pub ide_unplugged: bool,
+    /// Connecting the vbd through xenstore (blkfront ↔ blkback to
+    /// Connected), ns; after the switch, before the workload.
+    pub connect_ns: u64,
+    /// Guest-physical address of blkfront's ring and buffers.
+    pub scratch: u64,
+    pub scratch_bytes: u64,
+}
+
+/// The post-switch part.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PvhvmRun {
+    pub switch: PvhvmSwitch,
+    /// The `boot` workload over the ring (`switch_ns` is 0 here: the
+    /// switch is reported above).
+    pub io: PathResult,
+    /// Port exits to the IDE controller (task file, control, bus master)
+    /// after the switch started: the PV path makes none.
+    pub ide_exits_after_switch: u64,
+    /// Simulated time at the end of the workload, ns.
+    pub end_ns: u64,
+}
+
+/// Everything a PVHVM run produced.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PvhvmReport {
+    /// The HVM boot, up to the kernel entry (what `run --mode hvm` shows).
+    pub hvm: HvmReport,
+    /// `Ok` when the switch and the workload completed; `Err` says why
+    /// not (no kernel entry, no platform device, a ring failure).
+    pub pv: Result<PvhvmRun, String>,
+}
+
+/// Boots `image` as HVM and, at the kernel entry, switches to the PV
+/// drivers and reads the root filesystem over the ring. The image is
+/// opened read-only; never written.
+pub fn run(image: Arc<dyn ReadAt>, opts: &PvhvmOptions) -> PvhvmReport {
+    let name = image.describe();
+    let (mut hvm, end) = match boot_machine(image.clone(), &opts.hvm) {
+        Ok(m) => m,
+        Err(message) => {
+            let hvm = super::run(image, &opts.hvm);
+            return PvhvmReport { pv: Err(message), hvm };
+        }
+    };
+    let report = hvm.report(name, end.clone());
+    let pv = match &end {
+        EndState::KernelEntry { info, .. } => {
+            let kernel_end = u64::from(info.kernel_load) + u64::from(info.kernel_size);
+            let initrd = info.initrd_addr.zip(info.initrd_size).map(|(a, l)| (u64::from(a), u64::from(l)));
+            switch_and_read(&mut hvm, image, opts, kernel_end, initrd).map_err(|e| e.to_string())
+        }
+        _ => Err(format!(
+            "PVHVM needs the HVM boot to reach the Linux kernel entry (the PV drivers are the kernel's); it ended: {}",
+            report.reason
+        )),
+    };
+    PvhvmReport { hvm: report, pv }
+}
+
+fn is_ide_port(port: u16) -> bool {
+    super::IdeController::claims(port)
+}
+
+/// Where blkfront's ring and buffers go: the first MiB boundary above the
+/// kernel GRUB loaded, or below the initrd if that is where they would
+/// collide. **Assumption**: Linux allocates them from its page allocator;
+/// any free RAM does for the model.
+fn scratch_region(mem: u64, kernel_end: u64, initrd: Option<(u64, u64)>, bytes: u64) -> Option<u64> {
+    let above_kernel = kernel_end.next_multiple_of(1 << 20);
+    let fits = |at: u64| {
+        at.checked_add(bytes).is_some_and(|end| end <= mem)
+            && initrd.is_none_or(|(a, l)| at.saturating_add(bytes) <= a || at >= a.saturating_add(l))
+    };
+    if fits(above_kernel) {
+        return Some(above_kernel);
+    }
+    let below_initrd = initrd.and_then(|(a, _)| a.checked_sub(bytes)).map(|a| a & !(PAGE_SIZE - 1))?;
+    (below_initrd >= kernel_end && fits(below_initrd)).then_some(below_initrd)
+}
+
+/// The switch on `hvm`'s bus, then blkfront in its memory.
+pub(crate) fn switch_and_read(
+    hvm: &mut Hvm,
+    image: Arc<dyn ReadAt>,
+    opts: &PvhvmOptions,
+    kernel_end: u64,
+    initrd: Option<(u64, u64)>,
+) -> Result<PvhvmRun, BenchError> {
+    let started = switch(hvm, kernel_end, initrd, opts.pv)?;
+    read_root(hvm, image, opts, started)
+}
+
+/// Platform detection, unplug and hypercalls; returns the partial record
+/// and the ring's simulation, started at the bus's time.
+fn switch(
+    hvm: &mut Hvm,
+    kernel_end: u64,
+    initrd: Option<(u64, u64)>,
+    pv: PvSetup,
+) -> Result<(PvhvmSwitch, Sim, Vec<super::PortStat>), BenchError> {
+    let bus = &mut hvm.bus;
+    let ports_before = bus.ports.clone();
+    let exits_before = bus.total_exits();
+    let t0 = bus.clock.now();
+    let platform = bench::pvhvm_switch(bus)?;
+    let t1 = bus.clock.now();
+    let exits_by_port: Vec<PortExits> = bench::port_exits(bus)
+        .into_iter()
+        .filter_map(|mut p| {
+            let b = ports_before.get(usize::from(p.port)).copied().unwrap_or_default();
+            p.reads -= b.reads;
+            p.writes -= b.writes;
+            p.string_items -= b.string_items;
+            p.cost_ns -= b.cost_ns;
+            (p.reads + p.writes > 0).then_some(p)
+        })
+        .collect();
+    let mut sim = Sim::with_trace_cap(bus.cost.clone(), 0);
+    sim.clock = crate::machine::SimClock::starting_at(t1);
+    bench::pvhvm_hypercalls(&mut sim);
+    let hypercalls = sim.trace.counters().hypercalls_total();
+    let hypercall_ns = sim.now().0 - t1.0;
+    let scratch_bytes = pv.front.scratch_pages() * PAGE_SIZE;
+    let scratch = scratch_region(bus.mem.size(), kernel_end, initrd, scratch_bytes).ok_or_else(|| {
+        BenchError::Config(format!(
+            "no room for blkfront's {scratch_bytes:#x} bytes of ring and buffers in guest memory"
+        ))
+    })?;
+    let record = PvhvmSwitch {
+        platform,
+        start_ns: t0.0,
+        port_exits: bus.total_exits() - exits_before,
+        exit_cost_ns: exits_by_port.iter().map(|p| p.cost_ns).sum(),
+        exits_by_port,
+        hypercalls,
+        hypercall_ns,
+        sim_ns: t1.0 - t0.0 + hypercall_ns,
+        ide_unplugged: bus.ide.is_unplugged(),
+        connect_ns: 0,
+        scratch,
+        scratch_bytes,
+    };
+    Ok((record, sim, ports_before))
+}
+
+fn read_root(
+    hvm: &mut Hvm,
+    image: Arc<dyn ReadAt>,
+    opts: &PvhvmOptions,
+    (mut switch, sim, ports_before): (PvhvmSwitch, Sim, Vec<super::PortStat>),
+) -> Result<PvhvmRun, BenchError> {
+    let workload = Workload::boot_read(image.clone(), opts.read_bytes)?;
+    let extents = workload.extents(image.size() / 512)?;
+    // blkfront works in the guest's own memory: lend it to the PV devices
+    // and take it back afterwards, whatever happened.
+    let memory = std::mem::replace(&mut hvm.bus.mem, GuestMemory::new(PAGE_SIZE)?);
+    let config = PvIoConfig {
+        scratch: GuestPhysAddr(switch.scratch),
+        front: opts.pv.front,
+        back: opts.pv.back,
+        ..PvIoConfig::default()
+    };
+    let t_connect = sim.now().0;
+    // On failure the memory is gone with the devices: the machine ends
+    // here and the error is the run's outcome.
+    let mut pv = PvIo::new(image.clone(), memory, sim, config)?;
+    switch.connect_ns = pv.sim().now().0 - t_connect;
+    let before = pv.sim().trace.counters().clone();
+    let t0 = pv.sim().now().0;
+    let replayed = bench::replay(&mut pv, image.as_ref(), IoPath::Pvhvm, workload.queue_depth, &extents);
+    let mut io = bench::empty_result(IoPath::Pvhvm, &workload, &extents);
+    io.sim_ns = pv.sim().now().0 - t0;
+    io.setup_ns = switch.connect_ns;
+    bench::ring_counters(&mut io, &pv, &before);
+    let io = bench::finish(io);
+    let (memory, sim) = pv.into_parts();
+    hvm.bus.mem = memory;
+    hvm.bus.clock.advance_to(sim.now());
+    replayed?;
+    let ide_exits_after_switch = hvm
+        .bus
+        .ports
+        .iter()
+        .enumerate()
+        .filter(|&(p, _)| is_ide_port(p as u16))
+        .map(|(p, s)| s.exits() - ports_before.get(p).map_or(0, |b| b.exits()))
+        .sum();
+    Ok(PvhvmRun { switch, io, ide_exits_after_switch, end_ns: hvm.bus.clock.now().0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{AtaDriver, Extent};
+    use disk_image::RawImage;
+
+    fn fixture(name: &str) -> Arc<dyn ReadAt> {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images").join(name);
+        Arc::new(RawImage::open(&p).expect("fixture"))
+    }
+
+    #[test]
+    fn unplug_detaches_the_ide_disk_of_the_booted_machine() {
+        let image = fixture("hvm-grub-legacy.img");
+        let opts = PvhvmOptions { read_bytes: 1 << 20, ..PvhvmOptions::default() };
+        let (mut hvm, end) = boot_machine(image.clone(), &opts.hvm).expect("boots");
+        let EndState::KernelEntry { info, .. } = &end else { panic!("{end:?}") };
+        // Before the unplug the firmware's driver sequence reads the disk.
+        let sectors_before = hvm.bus.ide.stats.sectors_read;
+        AtaDriver::new(&mut hvm.bus, true).read(Extent { sector: 0, sectors: 1 }, false).expect("IDE read");
+        assert_eq!(hvm.bus.ide.stats.sectors_read, sectors_before + 1);
+
+        let kernel_end = u64::from(info.kernel_load) + u64::from(info.kernel_size);
+        let initrd = info.initrd_addr.zip(info.initrd_size).map(|(a, l)| (u64::from(a), u64::from(l)));
+        let run = switch_and_read(&mut hvm, image, &opts, kernel_end, initrd).expect("switch");
+        assert!(hvm.bus.platform.ide_unplugged() && hvm.bus.ide.is_unplugged());
+        let unplug = run.switch.exits_by_port.iter().find(|p| p.port == crate::hvm::platform::XEN_IOPORT_BASE);
+        assert!(unplug.is_some_and(|p| p.writes >= 1), "{:?}", run.switch.exits_by_port);
+        assert_eq!(hvm.bus.platform.unplugged, run.switch.platform.unplug_mask);
+        assert!(run.io.ring_requests > 0);
+        assert_eq!(run.ide_exits_after_switch, 0);
+
+        // After it, the same driver finds no disk: nothing is read.
+        let after = hvm.bus.ide.stats;
+        let r = AtaDriver::new(&mut hvm.bus, true).read(Extent { sector: 0, sectors: 1 }, false);
+        assert!(r.is_err(), "IDE read after the unplug succeeded");
+        assert_eq!(hvm.bus.ide.stats.sectors_read, after.sectors_read);
+        assert_eq!(hvm.bus.ide.stats.commands, after.commands);
+        use x86::Bus;
+        assert_eq!(hvm.bus.port_in(crate::hvm::ide::reg::STATUS_CMD, x86::AccessSize::Byte), 0);
+    }
+
+    #[test]
+    fn scratch_avoids_the_initrd() {
+        let mib = 1u64 << 20;
+        assert_eq!(scratch_region(64 * mib, 3 * mib + 5, None, mib), Some(4 * mib));
+        let below = scratch_region(64 * mib, 3 * mib + 1, Some((4 * mib, 60 * mib)), 4096);
+        assert_eq!(below, Some(4 * mib - 4096));
+        assert_eq!(scratch_region(4 * mib, 3 * mib, Some((3 * mib + 8192, mib - 8192)), 1 << 20), None);
+    }
+}
