@@ -13,6 +13,7 @@ use disk_image::ReadAt;
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
+use crate::svg::{self, esc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WorkloadArg {
@@ -294,10 +295,6 @@ fn ms(ns: u64) -> String {
     if ns >= 1_000_000 { format!("{:.2} ms", ns as f64 / 1e6) } else { format!("{:.1} µs", ns as f64 / 1e3) }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 const COLORS: [(IoPath, &str); 4] =
     [(IoPath::IdePio, "#d62728"), (IoPath::IdeDma, "#ff7f0e"), (IoPath::Pv, "#1f77b4"), (IoPath::Pvhvm, "#2ca02c")];
 
@@ -321,12 +318,7 @@ pub fn svg(report: &BenchReport) -> String {
     let hi = positive.fold(0.0, f64::max).max(1e-3).log10().ceil().max(lo + 1.0);
     let y = |v: f64| top + plot_h - (v.max(1e-3).log10() - lo) / (hi - lo) * plot_h;
     let mut s = String::new();
-    let _ = writeln!(s, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<title>boot-sim bench: {}</title>"#, esc(&report.image));
+    svg::begin(&mut s, width, height, &format!("boot-sim bench: {}", report.image));
     let _ = writeln!(
         s,
         r#"<text x="{left}" y="24" font-size="15">Read throughput per I/O path (MiB/s of simulated time, log scale)</text>"#
@@ -396,6 +388,6 @@ pub fn svg(report: &BenchReport) -> String {
             p.name()
         );
     }
-    s.push_str("</svg>\n");
+    svg::end(&mut s);
     s
 }

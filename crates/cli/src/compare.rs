@@ -32,6 +32,33 @@ pub struct CompareArgs<'a> {
     pub max_instructions: u64,
     pub read_mib: u64,
     pub json: bool,
+    /// `--svg FILE`: the phases as a timeline.
+    pub svg: Option<&'a Path>,
+}
+
+/// One row of the "Phases:" section (and one bar of the SVG timeline).
+struct Phase {
+    mode: &'static str,
+    name: String,
+    ns: u64,
+}
+
+/// The phases of each mode, in order; what the text's "Phases:" section
+/// lists and the SVG draws.
+fn phases(x: &PvhvmReport, p: &PvRun) -> Vec<Phase> {
+    let ph = |mode, name: &str, ns| Phase { mode, name: name.to_string(), ns };
+    let mut v = Vec::new();
+    if matches!(x.hvm.end, EndState::KernelEntry { .. }) {
+        v.push(ph("hvm", "firmware, loader to the kernel entry", x.hvm.counters.sim_time_ns));
+    }
+    v.extend(p.sim.phases.iter().map(|s| ph("pv", &s.name, s.duration_ns)));
+    if let Ok(r) = &x.pv {
+        v.push(ph("pvhvm", "HVM boot to the kernel entry", r.switch.start_ns));
+        v.push(ph("pvhvm", "platform device, unplug, hypercalls", r.switch.sim_ns));
+        v.push(ph("pvhvm", "xenbus: connect the vbd", r.switch.connect_ns));
+        v.push(ph("pvhvm", "root filesystem over the ring", r.io.sim_ns));
+    }
+    v
 }
 
 /// The root-filesystem reads after the kernel entry, per column.
@@ -77,6 +104,10 @@ pub fn run(out: &mut Out, c: &CompareArgs<'_>) -> Result<(), Exit> {
         hvm: if hvm_entry { path(IoPath::IdeDma) } else { not_booted("hvm") },
         pv: if pv_entry { path(IoPath::Pv) } else { not_booted("pv") },
     };
+    if let Some(f) = c.svg {
+        let doc = timeline_svg(&c.image.display().to_string(), &phases(&pvhvm, &pv_run));
+        std::fs::write(f, doc).map_err(|e| Exit::Error(format!("{}: {e}", f.display())))?;
+    }
     if c.json {
         render_json(out, &pvhvm, &pv_run, &reads)?;
     } else {
@@ -168,19 +199,117 @@ fn render_text(out: &mut Out, c: &CompareArgs<'_>, x: &PvhvmReport, p: &PvRun, r
         writeln!(out, "  pvhvm: {e}")?;
     }
     writeln!(out, "Phases:")?;
-    if hvm_entry {
-        writeln!(out, "  hvm    {:<41} {}", "firmware, loader to the kernel entry", SimTime(hc.sim_time_ns))?;
+    for ph in phases(x, p) {
+        writeln!(out, "  {:<6} {:<41} {}", ph.mode, ph.name, SimTime(ph.ns))?;
     }
-    for ph in &s.phases {
-        writeln!(out, "  pv     {:<41} {}", ph.name, SimTime(ph.duration_ns))?;
-    }
-    if let Some(r) = sw {
-        writeln!(out, "  pvhvm  {:<41} {}", "HVM boot to the kernel entry", SimTime(r.switch.start_ns))?;
-        writeln!(out, "  pvhvm  {:<41} {}", "platform device, unplug, hypercalls", SimTime(r.switch.sim_ns))?;
-        writeln!(out, "  pvhvm  {:<41} {}", "xenbus: connect the vbd", SimTime(r.switch.connect_ns))?;
-        writeln!(out, "  pvhvm  {:<41} {}", "root filesystem over the ring", SimTime(r.io.sim_ns))?;
+    if let Some(f) = c.svg {
+        writeln!(out, "timeline written to {}", f.display())?;
     }
     Ok(())
+}
+
+/// Formats an axis tick in the chart's unit: s when the axis reaches one
+/// second, ms below, with as many decimals as the step needs.
+fn tick_label(ns: f64, step: f64, axis_max: f64) -> String {
+    let (unit, scale) = if axis_max >= 1e9 { ("s", 1e9) } else { ("ms", 1e6) };
+    let digits = if step >= scale { 0 } else { ((scale / step).log10().ceil() as usize).min(6) };
+    format!("{:.*} {unit}", digits, ns / scale)
+}
+
+/// The phases as a timeline: one lane per mode (hvm, pv, pvhvm), each
+/// phase a `rect.phase` starting where the previous one ended, widths
+/// linear in simulated time on one scale for the whole chart.
+fn timeline_svg(image: &str, phases: &[Phase]) -> String {
+    use std::fmt::Write as _;
+
+    use crate::svg::{self, esc};
+    const MODES: [&str; 3] = ["hvm", "pv", "pvhvm"];
+    const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+    let (left, top, plot_w, lane_h, lane_gap) = (70.0, 50.0, 860.0, 36.0, 14.0);
+    let total = |mode: &str| phases.iter().filter(|p| p.mode == mode).map(|p| p.ns).sum::<u64>();
+    let max = MODES.iter().map(|m| total(m)).max().unwrap_or(0).max(1) as f64;
+    let step = svg::nice_step(max, 8);
+    let axis_max = (max / step).ceil() * step;
+    let x = |ns: f64| left + ns / axis_max * plot_w;
+    let plot_h = MODES.len() as f64 * (lane_h + lane_gap);
+    let (width, height) = (left + plot_w + 40.0, top + plot_h + 50.0);
+    let mut s = String::new();
+    svg::begin(&mut s, width, height, &format!("boot-sim compare: {image}"));
+    let _ = writeln!(
+        s,
+        r#"<text x="{left}" y="24" font-size="15">Boot phases per mode (simulated time, linear scale): {}</text>"#,
+        esc(image)
+    );
+    let mut t = 0.0;
+    while t <= axis_max + step / 2.0 {
+        let xx = x(t);
+        let _ = writeln!(
+            s,
+            r##"<line class="tick" x1="{xx:.1}" y1="{top}" x2="{xx:.1}" y2="{:.1}" stroke="#ddd"/><text x="{xx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+            top + plot_h,
+            top + plot_h + 18.0,
+            tick_label(t, step, axis_max)
+        );
+        t += step;
+    }
+    let _ = writeln!(
+        s,
+        r##"<line class="axis" x1="{left}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#333"/>"##,
+        top + plot_h,
+        left + plot_w
+    );
+    for (li, mode) in MODES.iter().enumerate() {
+        let y = top + li as f64 * (lane_h + lane_gap) + lane_gap / 2.0;
+        let _ = writeln!(s, r#"<g class="lane" data-mode="{mode}">"#);
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-weight="bold">{mode}</text>"#,
+            left - 8.0,
+            y + lane_h / 2.0 + 4.0
+        );
+        let mut start = 0u64;
+        for (i, p) in phases.iter().filter(|p| p.mode == *mode).enumerate() {
+            let (x0, x1) = (x(start as f64), x((start + p.ns) as f64));
+            let w = x1 - x0;
+            let label = format!("{}: {}", p.name, SimTime(p.ns));
+            let _ = writeln!(
+                s,
+                r##"<rect class="phase" data-mode="{mode}" data-ns="{}" x="{x0:.3}" y="{y:.1}" width="{w:.3}" height="{lane_h}" fill="{}"><title>{mode}: {}</title></rect>"##,
+                p.ns,
+                COLORS[i % COLORS.len()],
+                esc(&label)
+            );
+            // About 6.5 px per character at 12 px sans-serif.
+            let fits = |text: &str| (text.chars().count() as f64) * 6.5 + 8.0 <= w;
+            let text = if fits(&label) {
+                Some(label.clone())
+            } else {
+                let short = SimTime(p.ns).to_string();
+                fits(&short).then_some(short)
+            };
+            if let Some(text) = text {
+                let _ = writeln!(
+                    s,
+                    r##"<text x="{:.1}" y="{:.1}" fill="#fff" pointer-events="none">{}</text>"##,
+                    x0 + 4.0,
+                    y + lane_h / 2.0 + 4.0,
+                    esc(&text)
+                );
+            }
+            start += p.ns;
+        }
+        if start == 0 {
+            let _ = writeln!(
+                s,
+                r##"<text x="{:.1}" y="{:.1}" fill="#888">no phases (did not boot)</text>"##,
+                left + 4.0,
+                y + lane_h / 2.0 + 4.0
+            );
+        }
+        s.push_str("</g>\n");
+    }
+    svg::end(&mut s);
+    s
 }
 
 fn render_json(out: &mut Out, x: &PvhvmReport, p: &PvRun, reads: &Reads) -> Result<(), Exit> {

@@ -117,8 +117,8 @@ pub const LABS: &[Lab] = &[
     Lab {
         number: 5,
         title: "The cost of emulation",
-        file: None,
-        missing: Some("the lab text is not written yet"),
+        file: Some("docs/labs/lab5-emulation-cost.md"),
+        missing: None,
         parts: &[],
     },
     Lab { number: 6, title: "AMIs in practice", file: Some("docs/labs/lab6-amis.md"), missing: None, parts: &[] },

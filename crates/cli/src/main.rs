@@ -15,6 +15,7 @@ mod output;
 mod run;
 mod run_hvm;
 mod run_pvhvm;
+mod svg;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -170,7 +171,7 @@ enum Command {
     ///
     /// Exit status 1 when neither the hvm nor the pv boot reaches a kernel.
     ///
-    /// Example: boot-sim compare fixtures/images/hvm-grub-legacy.img
+    /// Example: boot-sim compare fixtures/images/hvm-grub-legacy.img --svg boot.svg
     Compare {
         image: PathBuf,
         /// The PV loader (see `boot-sim menu --help`).
@@ -191,6 +192,9 @@ enum Command {
         /// JSON Lines: one `result` object.
         #[arg(long)]
         json: bool,
+        /// Write an SVG timeline: one lane per mode, one bar per phase.
+        #[arg(long)]
+        svg: Option<PathBuf>,
     },
     /// Emulated IDE (PIO, DMA) vs PV blkfront vs PVHVM: the same reads
     /// over each I/O path, in simulated time from the cost model.
@@ -288,7 +292,7 @@ fn main() -> ExitCode {
                 read_mib,
             },
         ),
-        Command::Compare { image, loader, memory, cost_model, max_instructions, read_mib, json } => compare::run(
+        Command::Compare { image, loader, memory, cost_model, max_instructions, read_mib, json, svg } => compare::run(
             &mut out,
             &compare::CompareArgs {
                 image: &image,
@@ -298,6 +302,7 @@ fn main() -> ExitCode {
                 max_instructions,
                 read_mib,
                 json,
+                svg: svg.as_deref(),
             },
         ),
         Command::Bench(args) => bench::run(&mut out, &args),

@@ -67,3 +67,104 @@ fn no_kernel_either_way_exits_1() {
     assert_eq!(c["pvhvm"]["outcome"], "no-switch");
     assert!(c["hvm"]["root_fs_reads"]["error"].is_string());
 }
+
+/// A duration as `SimTime` prints it ("2.526 s", "158.162 µs", "12 ns"), in ns.
+fn parse_sim_time(s: &str) -> f64 {
+    let (v, unit) = s.trim().split_once(' ').unwrap_or_else(|| panic!("duration {s:?}"));
+    let v: f64 = v.parse().unwrap_or_else(|_| panic!("duration {s:?}"));
+    v * match unit {
+        "s" => 1e9,
+        "ms" => 1e6,
+        "µs" => 1e3,
+        "ns" => 1.0,
+        other => panic!("unit {other:?} in {s:?}"),
+    }
+}
+
+/// The value of `name="…"` in one tag.
+fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    tag[start..].split('"').next()
+}
+
+/// Every tag in document order, checked to nest: `<a>…</a>`, `<b/>`,
+/// `<?xml …?>` skipped.
+fn balanced_tags(doc: &str) -> Vec<&str> {
+    let mut stack: Vec<&str> = Vec::new();
+    let mut tags = Vec::new();
+    let mut rest = doc;
+    while let Some(open) = rest.find('<') {
+        let close = rest[open..].find('>').expect("an unclosed tag") + open;
+        let tag = &rest[open..=close];
+        rest = &rest[close + 1..];
+        if tag.starts_with("<?") {
+            continue;
+        }
+        let name = |t: &str| t.trim_start_matches(['<', '/']).split([' ', '>', '/']).next().unwrap_or("").to_string();
+        if tag.starts_with("</") {
+            let top = stack.pop().unwrap_or_else(|| panic!("{tag} closes nothing"));
+            assert_eq!(name(top), name(tag), "{tag} closes {top}");
+        } else if !tag.ends_with("/>") {
+            stack.push(tag);
+        }
+        tags.push(tag);
+    }
+    assert!(stack.is_empty(), "unclosed: {stack:?}");
+    tags
+}
+
+#[test]
+fn svg_timeline_draws_the_phases() {
+    let img = image("hvm-grub-legacy.img");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("timeline.svg");
+    let o = boot_sim(&["compare", &img, "--svg", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let phases: Vec<(String, f64)> = text
+        .split("Phases:\n")
+        .nth(1)
+        .expect("a Phases: section")
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| {
+            let mode = l.split_whitespace().next().unwrap().to_string();
+            let duration = l.rsplitn(3, ' ').take(2).collect::<Vec<_>>();
+            (mode, parse_sim_time(&format!("{} {}", duration[1], duration[0])))
+        })
+        .collect();
+    assert!(phases.len() >= 3, "{text}");
+    assert!(text.contains("timeline written to"), "{text}");
+
+    let doc = std::fs::read_to_string(&file).unwrap();
+    let body = doc.trim_start().strip_prefix(r#"<?xml version="1.0" encoding="UTF-8"?>"#).unwrap_or(&doc).trim_start();
+    assert!(body.starts_with("<svg"), "{doc}");
+    assert!(doc.trim_end().ends_with("</svg>"), "{doc}");
+    let tags = balanced_tags(&doc);
+
+    for mode in ["hvm", "pv", "pvhvm"] {
+        let lanes = tags.iter().filter(|t| t.contains(r#"class="lane""#) && attr(t, "data-mode") == Some(mode)).count();
+        assert_eq!(lanes, 1, "lane {mode}:\n{doc}");
+    }
+    let rects: Vec<(&str, f64)> = tags
+        .iter()
+        .filter(|t| t.starts_with("<rect") && t.contains(r#"class="phase""#))
+        .map(|t| (attr(t, "data-mode").unwrap(), attr(t, "width").unwrap().parse::<f64>().unwrap()))
+        .collect();
+    assert_eq!(rects.len(), phases.len(), "{text}\n{doc}");
+    for ((mode, _), (rmode, _)) in phases.iter().zip(&rects) {
+        assert_eq!(mode, rmode);
+    }
+    // Linear: a longer phase is never drawn narrower.
+    for (i, (_, di)) in phases.iter().enumerate() {
+        for (j, (_, dj)) in phases.iter().enumerate() {
+            if di < dj {
+                assert!(rects[i].1 <= rects[j].1, "phase {i} ({di} ns) wider than phase {j} ({dj} ns):\n{doc}");
+            }
+        }
+    }
+    // The hvm boot (with SeaBIOS's boot-menu wait) is this image's longest
+    // phase: the widest bar.
+    let widest = rects.iter().map(|r| r.1).fold(0.0, f64::max);
+    assert_eq!(rects[0].1, widest);
+}

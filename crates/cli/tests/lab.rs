@@ -39,6 +39,7 @@ fn list_names_every_lab_and_the_checkable_parts() {
     assert_eq!(labs.len(), 6);
     assert_eq!(labs[2]["checks"].as_array().unwrap().len(), 5);
     assert_eq!(labs[3]["file"], serde_json::Value::Null);
+    assert_eq!(labs[4]["file"], "docs/labs/lab5-emulation-cost.md");
 }
 
 #[test]
