@@ -216,7 +216,7 @@ fn text(out: &mut Out, report: &BenchReport, cost: &CostModel, a: &BenchArgs, pv
     writeln!(out)?;
     writeln!(
         out,
-        "{:<8} {:<5} {:>8} {:>3} {:>10} {:>10} {:>11} {:>9} {:>8} {:>6} {:>8} {:>8} {:>8}",
+        "{:<8} {:<5} {:>9} {:>3} {:>10} {:>10} {:>11} {:>9} {:>12} {:>6} {:>8} {:>8} {:>8}",
         "path",
         "load",
         "block",
@@ -225,7 +225,7 @@ fn text(out: &mut Out, report: &BenchReport, cost: &CostModel, a: &BenchArgs, pv
         "IOPS",
         "sim time",
         "exits",
-        "exit/sec",
+        "exits/sector",
         "exit%",
         "ring req",
         "grants",
@@ -234,7 +234,7 @@ fn text(out: &mut Out, report: &BenchReport, cost: &CostModel, a: &BenchArgs, pv
     for r in &report.results {
         writeln!(
             out,
-            "{:<8} {:<5} {:>8} {:>3} {:>10.1} {:>10.0} {:>11} {:>9} {:>8.2} {:>5.1}% {:>8} {:>8} {:>8}",
+            "{:<8} {:<5} {:>9} {:>3} {:>10.1} {:>10.0} {:>11} {:>9} {:>12.2} {:>5.1}% {:>8} {:>8} {:>8}",
             r.path.name(),
             r.workload.name(),
             human_size(r.block_bytes),
