@@ -376,6 +376,19 @@ fn after_booting(screen: &[String]) -> Vec<String> {
 }
 
 /// boot-sim on the same image, QEMU's SeaBIOS configuration.
+/// boot-sim ended where QEMU stopped: a hand-off to `stage`, loaded from
+/// `from_lba` to `loaded_at`.
+fn assert_hand_off(r: &HvmReport, q: &QemuStop, stage: &str, from_lba: u64, loaded_at: u32) {
+    match &r.end {
+        EndState::HandOff { at, stage: got, loaded_from_lba, loaded_at: got_at, .. } => {
+            assert_eq!((at.cs, at.ip), (q.cs, q.eip));
+            assert_eq!(got, stage);
+            assert_eq!((*loaded_from_lba, *got_at), (from_lba, loaded_at));
+        }
+        other => panic!("boot-sim: {other:?}\n{}", r.console),
+    }
+}
+
 fn boot_sim(image: &Path, max_instructions: u64) -> HvmReport {
     let opts = HvmOptions {
         memory: 64 << 20,
@@ -551,14 +564,7 @@ fn grub_legacy_stage1_and_stage1_5_run_as_under_qemu_seabios() {
     assert_eq!(after_booting(&q.screen), want, "QEMU screen: {:#?}", q.screen);
 
     let r = boot_sim(&img, 5_000_000);
-    match &r.end {
-        EndState::HandOff { at, stage, loaded_from_lba, loaded_at, .. } => {
-            assert_eq!((at.cs, at.ip), (q.cs, q.eip));
-            assert_eq!(stage, "GRUB legacy stage1.5");
-            assert_eq!((*loaded_from_lba, *loaded_at), (1, 0x2000));
-        }
-        other => panic!("boot-sim: {other:?}\n{}", r.console),
-    }
+    assert_hand_off(&r, &q, "GRUB legacy stage1.5", 1, 0x2000);
     assert_eq!(after_booting(&r.screen), want, "boot-sim screen: {:#?}", r.screen);
     assert_eq!(guest_console(&r), "GRUB Loading stage1.5.\r\n");
 
@@ -648,14 +654,7 @@ fn grub2_boot_img_and_core_img_run_as_under_qemu_seabios() {
     assert_eq!(after_booting(&q.screen), want, "QEMU screen: {:#?}", q.screen);
 
     let r = boot_sim(&img, 5_000_000);
-    match &r.end {
-        EndState::HandOff { at, stage, loaded_from_lba, loaded_at, .. } => {
-            assert_eq!((at.cs, at.ip), (q.cs, q.eip));
-            assert_eq!(stage, "GRUB 2 core.img");
-            assert_eq!((*loaded_from_lba, *loaded_at), (1, 0x8000));
-        }
-        other => panic!("boot-sim: {other:?}\n{}", r.console),
-    }
+    assert_hand_off(&r, &q, "GRUB 2 core.img", 1, 0x8000);
     assert_eq!(after_booting(&r.screen), want, "boot-sim screen: {:#?}", r.screen);
 
     // And on: startup_raw switches to protected mode, decompresses the
@@ -821,14 +820,7 @@ fn grub_legacy_stage1_and_stage2_run_as_under_qemu_seabios() {
     assert!(shown[0].starts_with("GRUB Loading stage2.."), "QEMU screen: {:#?}", q.screen);
 
     let r = boot_sim(&img, 5_000_000);
-    match &r.end {
-        EndState::HandOff { at, stage, loaded_from_lba, loaded_at, .. } => {
-            assert_eq!((at.cs, at.ip), (q.cs, q.eip));
-            assert_eq!(stage, "GRUB legacy stage2");
-            assert_eq!((*loaded_from_lba, *loaded_at), (u64::from(sectors[0]), 0x8000));
-        }
-        other => panic!("boot-sim: {other:?}\n{}", r.console),
-    }
+    assert_hand_off(&r, &q, "GRUB legacy stage2", u64::from(sectors[0]), 0x8000);
     // The same text and the same number of dots (one per read start.S
     // makes).
     assert_eq!(after_booting(&r.screen), shown, "boot-sim screen: {:#?}", r.screen);

@@ -286,7 +286,7 @@ pub fn identify_block(sectors: u64, chs: Chs) -> [u8; SECTOR] {
     put16(&mut id, 5, 512); // obsolete: bytes per sector
     put16(&mut id, 6, chs.sectors as u16);
     put_str(&mut id, 10, 10, "QM00001");
-    put16(&mut id, 20, 3); // XXX: retired, cache type
+    put16(&mut id, 20, 3); // retired word: buffer type 3 (dual-ported, read-ahead cache), as QEMU reports
     put16(&mut id, 21, 512); // cache size in sectors
     put16(&mut id, 22, 4); // ecc bytes
     put_str(&mut id, 23, 4, "2.5+");

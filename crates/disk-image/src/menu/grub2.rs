@@ -972,6 +972,16 @@ impl<'c> Interp<'c> {
 
     // ----- execution
 
+    /// One pass of a loop body: `None` to go on with the loop, `Some(flow)`
+    /// to leave it with `flow` (`break` leaves it normally).
+    fn loop_pass(&mut self, body: &[Cmd]) -> Option<Flow> {
+        match self.exec_list(body) {
+            Flow::Break => Some(Flow::Next),
+            Flow::Next | Flow::Continue => None,
+            f => Some(f),
+        }
+    }
+
     fn exec_list(&mut self, cmds: &[Cmd]) -> Flow {
         if self.exec_depth >= MAX_EXEC_DEPTH {
             if !self.exhausted {
@@ -1063,13 +1073,9 @@ impl<'c> Interp<'c> {
                 let mut flow = Flow::Next;
                 for v in values.iter().take(MAX_LOOP) {
                     self.set(var, v);
-                    match self.exec_list(body) {
-                        Flow::Break => break,
-                        Flow::Next | Flow::Continue => {}
-                        f => {
-                            flow = f;
-                            break;
-                        }
+                    if let Some(f) = self.loop_pass(body) {
+                        flow = f;
+                        break;
                     }
                 }
                 self.loop_depth -= 1;
@@ -1093,13 +1099,9 @@ impl<'c> Interp<'c> {
                     if (self.status() == Status::Ok) == *until {
                         break;
                     }
-                    match self.exec_list(body) {
-                        Flow::Break => break,
-                        Flow::Next | Flow::Continue => {}
-                        f => {
-                            flow = f;
-                            break;
-                        }
+                    if let Some(f) = self.loop_pass(body) {
+                        flow = f;
+                        break;
                     }
                 }
                 self.loop_depth -= 1;

@@ -710,13 +710,20 @@ impl Parser<'_> {
             words.push(w.clone());
             self.bump();
         }
+        let body = self.do_done()?;
+        self.depth -= 1;
+        Ok(Cmd::For { var, words, body, line })
+    }
+
+    /// The loop body shared by `for`, `while` and `until`: `delimiters1 "do"
+    /// commands1 delimiters1 "done"`.
+    fn do_done(&mut self) -> PResult<Vec<Cmd>> {
         self.delimiters1()?;
         self.expect_keyword("do")?;
         let body = self.commands1(&["done"])?;
         self.delimiters1()?;
         self.expect_keyword("done")?;
-        self.depth -= 1;
-        Ok(Cmd::For { var, words, body, line })
+        Ok(body)
     }
 
     fn while_cmd(&mut self, until: bool) -> PResult<Cmd> {
@@ -724,11 +731,7 @@ impl Parser<'_> {
         self.enter()?;
         self.bump();
         let cond = self.commands1(&["do"])?;
-        self.delimiters1()?;
-        self.expect_keyword("do")?;
-        let body = self.commands1(&["done"])?;
-        self.delimiters1()?;
-        self.expect_keyword("done")?;
+        let body = self.do_done()?;
         self.depth -= 1;
         Ok(Cmd::While { cond, body, until, line })
     }
