@@ -8,6 +8,8 @@
 //! - pvhvm: `boot::hvm::pvhvm::run` on hvm-grub-legacy.img, the HVM boot,
 //!   the PV-on-HVM switch and the root-filesystem reads over the ring
 //!   (16 MiB at most); throughput in port exits + ring requests.
+//! - hvm + reads: `boot::hvm::pvhvm::run_hvm_then_read`, the HVM boot and
+//!   the same root-filesystem reads over emulated IDE on that machine.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -50,6 +52,12 @@ fn boot_modes(c: &mut Criterion) {
     g.throughput(Throughput::Elements(x.hvm.counters.port_exits + sw.switch.port_exits + sw.io.ring_requests));
     g.bench_function("pvhvm hvm-grub-legacy.img boot, switch, root fs reads (exits + ring requests)", |b| {
         b.iter(|| black_box(pvhvm::run(hvm_img.clone(), &pvhvm_opts)))
+    });
+    let (_, reads) = pvhvm::run_hvm_then_read(hvm_img.clone(), &pvhvm_opts);
+    let reads = reads.expect("hvm: root fs reads over IDE");
+    g.throughput(Throughput::Elements(h.counters.port_exits + reads.exits));
+    g.bench_function("hvm hvm-grub-legacy.img boot, root fs reads over IDE DMA (port exits)", |b| {
+        b.iter(|| black_box(pvhvm::run_hvm_then_read(hvm_img.clone(), &pvhvm_opts)))
     });
     g.finish();
 }

@@ -24,7 +24,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use boot::hvm::console::cp437;
 use boot::hvm::{AtaConfig, EndState, HvmOptions, HvmReport, run};
+use boot_sim::grub_legacy_image::{
+    debian_kernel_image, ext2_disk_mib, file_sectors, install_grub_legacy_stage2, read_u32, run_tool,
+};
 use boot_sim::{fixture, interop_file, interop_tool};
 use disk_image::RawImage;
 
@@ -246,8 +250,7 @@ fn text_page(cells: &[u8]) -> Vec<String> {
     let mut rows: Vec<String> = cells
         .chunks(160)
         .map(|row| {
-            let line: String =
-                row.chunks(2).map(|c| if (0x20..0x7F).contains(&c[0]) { char::from(c[0]) } else { ' ' }).collect();
+            let line: String = row.chunks(2).map(|c| cp437(c[0])).collect();
             line.trim_end().to_string()
         })
         .collect();
@@ -420,54 +423,11 @@ fn guest_console(r: &HvmReport) -> String {
     r.console.split("Booting from Hard Disk...\r\n").nth(1).unwrap_or_default().to_string()
 }
 
-fn run_tool(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// An 8 MiB disk with one bootable type-0x83 partition from LBA 2048 to the
 /// end, holding an ext2 filesystem made by `mke2fs -d` from `files`
 /// (path inside the filesystem, content).
 fn ext2_disk(dir: &Path, files: &[(&str, Vec<u8>)]) -> Option<PathBuf> {
     ext2_disk_mib(dir, files, 8)
-}
-
-/// [`ext2_disk`] with a disk of `mib` MiB.
-fn ext2_disk_mib(dir: &Path, files: &[(&str, Vec<u8>)], mib: u64) -> Option<PathBuf> {
-    let sfdisk = interop_tool("sfdisk")?;
-    let mke2fs = interop_tool("mke2fs")?;
-    let img = dir.join("disk.img");
-    std::fs::write(&img, vec![0u8; (mib << 20) as usize]).unwrap();
-    let mut c = Command::new(&sfdisk)
-        .args(["-q", "--no-reread", "--no-tell-kernel"])
-        .arg(&img)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(b"label: dos\nlabel-id: 0x5eed00a1\n2048,,83,*\n").unwrap();
-    let out = c.wait_with_output().unwrap();
-    assert!(out.status.success(), "sfdisk: {}", String::from_utf8_lossy(&out.stderr));
-    let root = dir.join("root");
-    for (path, data) in files {
-        let p = root.join(path.trim_start_matches('/'));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, data).unwrap();
-    }
-    run_tool(
-        Command::new(&mke2fs)
-            .args(["-q", "-F", "-t", "ext2", "-b", "1024", "-U", "b007f1c5-00a1-4000-8000-000000000001"])
-            .args(["-E", "offset=1048576,root_owner=0:0", "-d"])
-            .arg(&root)
-            .arg(&img)
-            .arg(((mib - 1) << 10).to_string()),
-    );
-    Some(img)
-}
-
-fn read_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
 }
 
 /// GRUB 0.97's `setup (hd0)` with root (hd0,0), done byte for byte as
@@ -592,6 +552,54 @@ fn grub_legacy_stage1_and_stage1_5_run_as_under_qemu_seabios() {
     let r = boot_sim_through(&img, 5_000_000);
     assert!(matches!(r.end, EndState::InstructionLimit { .. }), "{}", r.reason);
     assert_eq!(r.screen, want, "boot-sim screen");
+    // And the same through boot-sim's models: stage1.5 reads stage2 from
+    // the filesystem through int 13h, the stage2 model does the rest.
+    let r = boot_sim_models(&img);
+    assert!(matches!(&r.end, EndState::LoaderError { entry_index: 0, error: 15, .. }), "{}", r.reason);
+    assert_eq!(r.screen, want, "boot-sim screen (models)");
+    assert!(guest_console(&r).starts_with("GRUB Loading stage1.5.\r\n\r\n\r\nGRUB loading, please wait...\r\n"));
+}
+
+/// boot-sim with its loader models (the default), QEMU's SeaBIOS
+/// configuration.
+fn boot_sim_models(image: &Path) -> HvmReport {
+    let opts = HvmOptions {
+        memory: 64 << 20,
+        max_instructions: 5_000_000,
+        ata: AtaConfig::QEMU,
+        boot_menu_wait_ms: None,
+        ..HvmOptions::default()
+    };
+    run(Arc::new(RawImage::open(image).unwrap()), &opts)
+}
+
+/// Stage 1.5 that cannot find stage2: real e2fs_stage1_5 prints its
+/// number-only error and halts; so does boot-sim's model.
+#[test]
+fn grub_legacy_stage1_5_without_stage2_as_under_qemu() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let dir = "root/usr/lib/grub/x86_64-pc";
+    let (Some(stage1), Some(stage1_5)) =
+        (interop_file(&format!("{dir}/stage1")), interop_file(&format!("{dir}/e2fs_stage1_5")))
+    else {
+        return;
+    };
+    let scratch = Scratch::new("grub-legacy-no-stage2");
+    let (stage1, stage1_5) = (std::fs::read(stage1).unwrap(), std::fs::read(stage1_5).unwrap());
+    let Some(img) = ext2_disk(&scratch.0, &[("boot/grub/menu.lst", b"timeout 0\n".to_vec())]) else { return };
+    install_grub_legacy(&img, &stage1, &stage1_5);
+    let q = screen_rows(&qemu_keys(&qemu, &img, "GRUB loading", &[], "Error 15", Duration::from_secs(30)));
+    let want = ["GRUB Loading stage1.5.", "", "", "GRUB loading, please wait...", "Error 15"];
+    assert_eq!(after_booting(&q), want, "QEMU screen: {q:#?}");
+    let r = boot_sim_models(&img);
+    match &r.end {
+        EndState::LoaderStopped { loader, reason } => {
+            assert_eq!(loader, "GRUB legacy 0.97 stage1.5");
+            assert!(reason.starts_with("Error 15 (File not found) reading (hd0,0)/boot/grub/stage2"), "{reason}");
+        }
+        other => panic!("boot-sim: {other:?}"),
+    }
+    assert_eq!(after_booting(&r.screen), want, "boot-sim screen");
 }
 
 /// GRUB 2.06's grub-bios-setup on an msdos disk with the MBR gap free,
@@ -703,96 +711,6 @@ fn syslinux_mbr_chains_our_vbr_as_under_qemu_seabios() {
     assert_eq!(guest_console(&r), "boot-sim test VBR\r\n");
 }
 
-/// The absolute disk sectors of `path` in the ext2 filesystem of
-/// partition 1 (LBA 2048, 1 KiB blocks), in file order, from `debugfs -R
-/// "blocks PATH"`.
-fn file_sectors(img: &Path, path: &str) -> Option<Vec<u32>> {
-    let debugfs = interop_tool("debugfs")?;
-    // `stat`'s BLOCKS list: "(0-11):498-509, (IND):510, (12-116):511-615".
-    // The metadata blocks ((IND), (DIND), (TIND)) are not file data
-    // (`blocks` lists them among the data blocks).
-    let out = Command::new(debugfs)
-        .args(["-R", &format!("stat {path}")])
-        .arg(format!("{}?offset=1048576", img.display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "debugfs: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let list = text.split("BLOCKS:").nth(1).unwrap_or_default();
-    let list = list.split("TOTAL:").next().unwrap_or_default();
-    let mut blocks: Vec<u32> = Vec::new();
-    for item in list.split([',', '\n']).map(str::trim).filter(|t| !t.is_empty()) {
-        let Some((logical, physical)) = item.split_once(':') else { continue };
-        if !logical.trim_start_matches('(').starts_with(|c: char| c.is_ascii_digit()) {
-            continue;
-        }
-        let (a, b) = physical.split_once('-').unwrap_or((physical, physical));
-        let (a, b): (u32, u32) = (a.trim().parse().unwrap(), b.trim().parse().unwrap());
-        blocks.extend(a..=b);
-    }
-    assert!(!blocks.is_empty(), "debugfs: no blocks for {path}: {text}");
-    Some(blocks.iter().flat_map(|&b| [2048 + 2 * b, 2048 + 2 * b + 1]).collect())
-}
-
-/// GRUB 0.97's `install /boot/grub/stage1 (hd0) /boot/grub/stage2 p
-/// /boot/grub/menu.lst` (what `setup` runs when no Stage 1.5 can be
-/// embedded), byte for byte as stage2/builtins.c `install_func` does it:
-/// stage1 as in [`install_grub_legacy`] but STAGE1_STAGE2_ADDRESS 0x8000,
-/// STAGE1_STAGE2_SEGMENT 0x800 and STAGE1_STAGE2_SECTOR = the disk sector
-/// of stage2's first 512 bytes; stage2's first sector gets the blocklist
-/// `disk_read_blocklist_func` builds while reading the rest of the file:
-/// entries of 8 bytes growing down from 0x1F8 (start sector u32, count
-/// u16, segment u16), a new entry wherever the sectors stop being
-/// contiguous, each entry's segment the load address of its first sector
-/// (0x8200 onwards) >> 4; its second sector gets STAGE2_INSTALLPART (+8) =
-/// 0x00FFFF ((hd0,0)), STAGE2_FORCE_LBA (+0x11) = 0 and the config file
-/// name (already "/boot/grub/menu.lst").
-fn install_grub_legacy_stage2(img: &Path, stage1: &[u8], stage2_len: usize, sectors: &[u32]) {
-    let mut disk = std::fs::read(img).unwrap();
-    let n = stage2_len.div_ceil(512);
-    let sectors = &sectors[..n];
-    let mut s1 = stage1.to_vec();
-    s1[3..0x3E].copy_from_slice(&disk[3..0x3E]);
-    s1[0x1B8..0x1FE].copy_from_slice(&disk[0x1B8..0x1FE]);
-    s1[0x40] = 0xFF;
-    s1[0x41] = 0;
-    s1[0x4B] = 0x90;
-    s1[0x4C] = 0x90;
-    s1[0x42..0x44].copy_from_slice(&0x8000u16.to_le_bytes());
-    s1[0x44..0x48].copy_from_slice(&sectors[0].to_le_bytes());
-    s1[0x48..0x4A].copy_from_slice(&0x800u16.to_le_bytes());
-    let first = sectors[0] as usize * 512;
-    let second = sectors[1] as usize * 512;
-    let mut head = disk[first..first + 512].to_vec();
-    let mut i = 0x1FC;
-    while read_u32(&head, i) != 0 {
-        head[i - 4..i + 4].fill(0);
-        i -= 8;
-    }
-    // disk_read_blocklist_func over sectors[1..].
-    let mut entries: Vec<(u32, u16, u16)> = Vec::new();
-    let mut addr = 0x8200u32;
-    for &s in &sectors[1..] {
-        match entries.last_mut() {
-            Some((start, count, _)) if *start + u32::from(*count) == s => *count += 1,
-            _ => entries.push((s, 1, (addr >> 4) as u16)),
-        }
-        addr += 512;
-    }
-    for (k, (start, count, seg)) in entries.iter().enumerate() {
-        let at = 0x1F8 - 8 * k;
-        assert!(at >= 0x100, "blocklist would not fit (ERR_WONT_FIT)");
-        head[at..at + 4].copy_from_slice(&start.to_le_bytes());
-        head[at + 4..at + 6].copy_from_slice(&count.to_le_bytes());
-        head[at + 6..at + 8].copy_from_slice(&seg.to_le_bytes());
-    }
-    disk[first..first + 512].copy_from_slice(&head);
-    disk[second + 8..second + 12].copy_from_slice(&0x00FFFFu32.to_le_bytes());
-    disk[second + 0x11] = 0;
-    disk[..512].copy_from_slice(&s1);
-    std::fs::write(img, disk).unwrap();
-}
-
 #[test]
 fn grub_legacy_stage1_and_stage2_run_as_under_qemu_seabios() {
     let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
@@ -834,43 +752,8 @@ fn grub_legacy_stage1_and_stage2_run_as_under_qemu_seabios() {
 #[test]
 fn grub_legacy_stage2_loads_debian_kernel_as_under_qemu() {
     let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
-    let dir = "root/usr/lib/grub/x86_64-pc";
-    let (Some(stage1), Some(stage2)) = (interop_file(&format!("{dir}/stage1")), interop_file(&format!("{dir}/stage2")))
-    else {
-        return;
-    };
-    // .../root/usr/lib/grub/x86_64-pc/stage1 -> .../root/boot
-    let boot_dir = stage1.ancestors().nth(5).unwrap().join("boot");
-    let Some(vmlinuz) = std::fs::read_dir(&boot_dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
-    else {
-        eprintln!("no vmlinuz-* in {}: skipped (scripts/interop-setup.sh)", boot_dir.display());
-        return;
-    };
     let scratch = Scratch::new("grub-legacy-kernel");
-    let (stage1, stage2) = (std::fs::read(stage1).unwrap(), std::fs::read(stage2).unwrap());
-    let kernel = std::fs::read(&vmlinuz).unwrap();
-    let initrd: Vec<u8> = (0..12345u32).map(|i| (i * 7 % 251) as u8).collect();
-    let menu = b"default 0\ntimeout 0\ntitle Debian\nroot (hd0,0)\nkernel /vmlinuz root=/dev/xvda1 ro console=ttyS0\n\
-                 initrd /initrd.img\n"
-        .to_vec();
-    let Some(img) = ext2_disk_mib(
-        &scratch.0,
-        &[
-            ("boot/grub/stage1", stage1.clone()),
-            ("boot/grub/stage2", stage2.clone()),
-            ("boot/grub/menu.lst", menu),
-            ("vmlinuz", kernel),
-            ("initrd.img", initrd),
-        ],
-        24,
-    ) else {
-        return;
-    };
-    let Some(sectors) = file_sectors(&img, "/boot/grub/stage2") else { return };
-    install_grub_legacy_stage2(&img, &stage1, stage2.len(), &sectors);
+    let Some(img) = debian_kernel_image(&scratch.0, None) else { return };
 
     let q = qemu_until(&qemu, &img, Until::Executes(&[0x90200]), Duration::from_secs(60));
     assert_eq!((q.hit, q.cs, q.eip), (Some(0x90200), 0x9020, 0), "QEMU: {q:#?}");
@@ -919,4 +802,336 @@ fn grub_legacy_stage2_loads_debian_kernel_as_under_qemu() {
     let ((qa, qn), (oa, on)) = (parse(&want[1]), parse(&ours[1]));
     assert_eq!(qn, on, "initrd size: {want:?} vs {ours:?}");
     assert!(qa <= oa && (oa - qa) % 0x1000 == 0 && oa - qa <= 16 << 20, "{want:?} vs {ours:?}");
+}
+
+// ---------------------------------------------------------------------------
+// GRUB 0.97's menu: real Debian stage2 under QEMU, keys through the QEMU
+// monitor's `sendkey` (a PS/2 keyboard: SeaBIOS's int 16h sees them as a
+// real keyboard's), the text page read with the monitor's `xp` from the VGA
+// window at 0xB8000 (characters and attributes).
+// ---------------------------------------------------------------------------
+
+/// A QEMU monitor (HMP) connection on a Unix socket.
+struct Monitor {
+    s: UnixStream,
+}
+
+impl Monitor {
+    fn connect(path: &Path, deadline: Instant) -> Monitor {
+        let s = loop {
+            match UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() > deadline => panic!("monitor {}: {e}", path.display()),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        let mut m = Monitor { s };
+        m.until_prompt();
+        m
+    }
+
+    fn until_prompt(&mut self) -> String {
+        self.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !out.ends_with(b"(qemu) ") {
+            match self.s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn cmd(&mut self, c: &str) -> String {
+        self.s.write_all(format!("{c}\n").as_bytes()).unwrap();
+        self.until_prompt()
+    }
+
+    /// The 80x25 text page: (character, attribute) per cell.
+    fn cells(&mut self) -> Vec<(u8, u8)> {
+        let out = self.cmd("xp /4000xb 0xb8000");
+        let bytes: Vec<u8> = out
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("00000000000b8").and_then(|r| r.split_once(':')))
+            .flat_map(|(_, v)| {
+                v.split_whitespace().map(|h| u8::from_str_radix(h.trim_start_matches("0x"), 16).unwrap())
+            })
+            .collect();
+        assert_eq!(bytes.len(), 4000, "xp output: {out}");
+        bytes.chunks(2).map(|c| (c[0], c[1])).collect()
+    }
+}
+
+fn screen_rows(cells: &[(u8, u8)]) -> Vec<String> {
+    let flat: Vec<u8> = cells.iter().flat_map(|&(c, a)| [c, a]).collect();
+    text_page(&flat)
+}
+
+/// Boots `image` in QEMU (no `-S`), waits until a screen row contains
+/// `ready`, types `keys` (QEMU `sendkey` names) 300 ms apart, waits until
+/// the last row reads `last` (or `max`), and returns the text page.
+fn qemu_keys(qemu: &Path, image: &Path, ready: &str, keys: &[&str], last: &str, max: Duration) -> Vec<(u8, u8)> {
+    let dir = Scratch::new("qemu-menu");
+    let sock = dir.0.join("monitor.sock");
+    let mut child = Command::new("timeout")
+        .args(["-s", "KILL", "60"])
+        .process_group(0)
+        .arg(qemu)
+        .args(["-machine", "pc,accel=tcg", "-m", "64", "-nodefaults", "-vga", "std", "-display", "none"])
+        .args(["-no-reboot", "-drive"])
+        .arg(format!("file={},format=raw,if=ide,snapshot=on", image.display()))
+        .arg("-monitor")
+        .arg(format!("unix:{},server=on,wait=off", sock.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn qemu");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let deadline = Instant::now() + max;
+        let mut m = Monitor::connect(&sock, Instant::now() + Duration::from_secs(20));
+        // Met, and unchanged for 400 ms (GRUB may still be redrawing).
+        let wait_for = |m: &mut Monitor, ok: &dyn Fn(&[String]) -> bool| {
+            let mut last = Vec::new();
+            loop {
+                let cells = m.cells();
+                if (ok(&screen_rows(&cells)) && cells == last) || Instant::now() > deadline {
+                    return cells;
+                }
+                last = cells;
+                std::thread::sleep(Duration::from_millis(400));
+            }
+        };
+        wait_for(&mut m, &|rows| rows.iter().any(|r| r.contains(ready)));
+        for k in keys {
+            m.cmd(&format!("sendkey {k}"));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        wait_for(&mut m, &|rows| rows.last().is_some_and(|r| r == last))
+    }));
+    kill_group(&mut child);
+    match result {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e),
+    }
+}
+
+/// The memory figures of init_page's line differ by firmware (QEMU's
+/// SeaBIOS reserves its ZoneHigh at the top of RAM): compared as a shape.
+fn without_memory(rows: &[String]) -> Vec<String> {
+    rows.iter()
+        .map(|r| match r.find("  (") {
+            Some(i) if r.starts_with("    GNU GRUB  version") && r.ends_with("K upper memory)") => {
+                format!("{}  (<memory>)", &r[..i])
+            }
+            _ => r.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn grub_legacy_menu_and_keys_as_under_qemu() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let dir = "root/usr/lib/grub/x86_64-pc";
+    let (Some(stage1), Some(stage2)) = (interop_file(&format!("{dir}/stage1")), interop_file(&format!("{dir}/stage2")))
+    else {
+        return;
+    };
+    let scratch = Scratch::new("grub-legacy-menu");
+    let (stage1, stage2) = (std::fs::read(stage1).unwrap(), std::fs::read(stage2).unwrap());
+    let menu = b"default 0\ntimeout 20\ntitle Debian one\nroot (hd0,0)\nkernel /vmlinuz-1 root=/dev/xvda1\n\
+                 title Second entry, its title long enough to be cut at column seventy-two by GRUB\n\
+                 root (hd0,0)\nkernel /vmlinuz-2\n"
+        .to_vec();
+    let Some(img) = ext2_disk(
+        &scratch.0,
+        &[("boot/grub/stage1", stage1.clone()), ("boot/grub/stage2", stage2.clone()), ("boot/grub/menu.lst", menu)],
+    ) else {
+        return;
+    };
+    let Some(sectors) = file_sectors(&img, "/boot/grub/stage2") else { return };
+    install_grub_legacy_stage2(&img, &stage1, stage2.len(), &sectors);
+    let sim = |keys: &str| {
+        let opts = HvmOptions {
+            memory: 64 << 20,
+            max_instructions: 5_000_000,
+            ata: AtaConfig::QEMU,
+            boot_menu_wait_ms: None,
+            keys: keys.into(),
+            ..HvmOptions::default()
+        };
+        run(Arc::new(RawImage::open(&img).unwrap()), &opts)
+    };
+    let ready = "booted automatically";
+
+    // `down`: the countdown line is blanked, the second entry highlighted,
+    // GRUB waits for the next key.
+    let q = qemu_keys(
+        &qemu,
+        &img,
+        ready,
+        &["down"],
+        "    commands before booting, or 'c' for a command-line.",
+        Duration::from_secs(45),
+    );
+    let q_rows = screen_rows(&q);
+    assert!(q_rows[3].starts_with(" ┌─"), "QEMU screen: {q_rows:#?}");
+    let r = sim("{down}");
+    assert!(matches!(r.end, EndState::WaitingForKey { .. }), "{}", r.reason);
+    assert_eq!(without_memory(&r.screen), without_memory(&q_rows), "boot-sim (left) vs QEMU (right)");
+    // The attributes: the highlight (A_REVERSE) moved to row 5, columns
+    // 2..=74, as boot-sim's unit tests expect of its own text cells.
+    let attrs = |row: usize| -> Vec<u8> { q[row * 80..row * 80 + 80].iter().map(|c| c.1).collect() };
+    assert!(attrs(5)[2..75].iter().all(|&a| a == 0x70) && attrs(5)[75] == 0x07, "QEMU row 5: {:?}", attrs(5));
+    assert!(attrs(4).iter().all(|&a| a == 0x07), "QEMU row 4: {:?}", attrs(4));
+
+    // `down`, Enter: the second entry boots and fails; no fallback.
+    let last = "Press any key to continue...";
+    let q = screen_rows(&qemu_keys(&qemu, &img, ready, &["down", "ret"], last, Duration::from_secs(45)));
+    assert_eq!(q.last().map(String::as_str), Some(last), "QEMU screen: {q:#?}");
+    let r = sim("{down}\\n");
+    assert!(matches!(&r.end, EndState::LoaderError { entry_index: 1, error: 15, .. }), "{}", r.reason);
+    assert_eq!(r.screen, q, "boot-sim (left) vs QEMU (right)");
+}
+
+/// `savedefault` with a `default` file: real GRUB rewrites its first 10
+/// bytes (QEMU's disk is `snapshot=on`) and goes on; boot-sim reads the
+/// file the same way, records the write it would make, and goes on too.
+#[test]
+fn grub_legacy_savedefault_goes_on_as_under_qemu() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let dir = "root/usr/lib/grub/x86_64-pc";
+    let (Some(stage1), Some(stage2)) = (interop_file(&format!("{dir}/stage1")), interop_file(&format!("{dir}/stage2")))
+    else {
+        return;
+    };
+    let scratch = Scratch::new("grub-legacy-savedefault");
+    let (stage1, stage2) = (std::fs::read(stage1).unwrap(), std::fs::read(stage2).unwrap());
+    let menu = b"default saved\ntimeout 0\ntitle A\nroot (hd0,0)\nkernel /vmlinuz-a\ntitle B\nroot (hd0,0)\n\
+                 savedefault\nkernel /vmlinuz-b\n"
+        .to_vec();
+    let default = b"1\n\n\n\n\n\n\n\n\n\n\n".to_vec();
+    let Some(img) = ext2_disk(
+        &scratch.0,
+        &[
+            ("boot/grub/stage1", stage1.clone()),
+            ("boot/grub/stage2", stage2.clone()),
+            ("boot/grub/menu.lst", menu),
+            ("boot/grub/default", default),
+        ],
+    ) else {
+        return;
+    };
+    let Some(sectors) = file_sectors(&img, "/boot/grub/stage2") else { return };
+    install_grub_legacy_stage2(&img, &stage1, stage2.len(), &sectors);
+    let last = "Press any key to continue...";
+    let q = screen_rows(&qemu_keys(&qemu, &img, "Booting", &[], last, Duration::from_secs(45)));
+    assert_eq!(q.first().map(String::as_str), Some("  Booting 'B'"), "QEMU screen: {q:#?}");
+    let opts = HvmOptions {
+        memory: 64 << 20,
+        max_instructions: 5_000_000,
+        ata: AtaConfig::QEMU,
+        boot_menu_wait_ms: None,
+        trace_level: boot::hvm::TraceLevel::Calls,
+        ..HvmOptions::default()
+    };
+    let r = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
+    assert!(matches!(&r.end, EndState::LoaderError { entry_index: 1, error: 15, .. }), "{}", r.reason);
+    assert_eq!(r.screen, q, "boot-sim (left) vs QEMU (right)");
+    let note = serde_json::to_string(&r.trace).unwrap();
+    assert!(note.contains("savedefault: GRUB would write entry 1 to (hd0,0)/boot/grub/default"), "{note}");
+}
+
+/// The command line the kernel itself reports: real GRUB 0.97 boots
+/// Debian's cloud kernel under QEMU (serial to a file, `console=ttyS0`) and
+/// the kernel prints "Command line: …" in its first lines; boot-sim's GRUB
+/// model hands over the same bytes at cmd_line_ptr.
+#[test]
+fn debian_kernel_reports_the_command_line_boot_sim_hands_over() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let scratch = Scratch::new("grub-legacy-cmdline");
+    let Some(img) = debian_kernel_image(&scratch.0, None) else { return };
+    let serial = scratch.0.join("serial.txt");
+    let mut child = Command::new("timeout")
+        .args(["-s", "KILL", "90"])
+        .process_group(0)
+        .arg(&qemu)
+        .args(["-machine", "pc,accel=tcg", "-m", "1024", "-nodefaults", "-vga", "std", "-display", "none"])
+        .args(["-no-reboot", "-drive"])
+        .arg(format!("file={},format=raw,if=ide,snapshot=on", img.display()))
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn qemu");
+    let start = Instant::now();
+    let mut line = None;
+    while start.elapsed() < Duration::from_secs(80) && line.is_none() {
+        std::thread::sleep(Duration::from_millis(250));
+        let text = String::from_utf8_lossy(&std::fs::read(&serial).unwrap_or_default()).into_owned();
+        line = text.lines().find_map(|l| l.split_once("Command line: ").map(|(_, c)| c.trim_end().to_string()));
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    let elapsed = start.elapsed();
+    kill_group(&mut child);
+    let Some(line) = line else { panic!("QEMU: no \"Command line:\" on the serial port in {elapsed:?}") };
+    eprintln!("QEMU + TCG: the kernel's \"Command line:\" after {elapsed:?} on the host");
+    let r = boot_sim_models(&img);
+    let EndState::KernelEntry { info, .. } = &r.end else { panic!("boot-sim: {}", r.reason) };
+    assert_eq!(info.cmdline, line, "boot-sim (left) vs the kernel under QEMU (right)");
+    assert_eq!(line, "root=/dev/xvda1 ro console=ttyS0");
+}
+
+/// Fourteen entries: the box shows twelve; twelve `down`s scroll it by
+/// one (print_entries with first_entry 1: the ↑ and ↓ marks at column 77).
+#[test]
+fn grub_legacy_menu_scrolls_as_under_qemu() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let dir = "root/usr/lib/grub/x86_64-pc";
+    let (Some(stage1), Some(stage2)) = (interop_file(&format!("{dir}/stage1")), interop_file(&format!("{dir}/stage2")))
+    else {
+        return;
+    };
+    let scratch = Scratch::new("grub-legacy-scroll");
+    let (stage1, stage2) = (std::fs::read(stage1).unwrap(), std::fs::read(stage2).unwrap());
+    let mut menu = String::from("default 0\ntimeout 20\ncolor cyan/blue white/red\n");
+    for i in 0..14 {
+        menu.push_str(&format!("title Entry number {i}\nroot (hd0,0)\nkernel /vmlinuz-{i}\n"));
+    }
+    let Some(img) = ext2_disk(
+        &scratch.0,
+        &[
+            ("boot/grub/stage1", stage1.clone()),
+            ("boot/grub/stage2", stage2.clone()),
+            ("boot/grub/menu.lst", menu.into_bytes()),
+        ],
+    ) else {
+        return;
+    };
+    let Some(sectors) = file_sectors(&img, "/boot/grub/stage2") else { return };
+    install_grub_legacy_stage2(&img, &stage1, stage2.len(), &sectors);
+    let downs = ["down"; 12];
+    let last = "    commands before booting, or 'c' for a command-line.";
+    let q = qemu_keys(&qemu, &img, "booted automatically", &downs, last, Duration::from_secs(45));
+    let q_rows = screen_rows(&q);
+    assert!(q_rows[4].ends_with('↑') && q_rows[15].ends_with('↓'), "QEMU screen: {q_rows:#?}");
+    assert!(q_rows[4].contains("Entry number 1 ") && q_rows[15].contains("Entry number 12"), "QEMU: {q_rows:#?}");
+    // `color cyan/blue white/red`: 0x13 normal, 0x4F highlighted (row 15).
+    assert_eq!((q[3 * 80 + 1].1, q[4 * 80 + 2].1, q[15 * 80 + 2].1), (0x13, 0x13, 0x4F), "QEMU attributes");
+    let opts = HvmOptions {
+        memory: 64 << 20,
+        max_instructions: 5_000_000,
+        ata: AtaConfig::QEMU,
+        boot_menu_wait_ms: None,
+        keys: "{down}".repeat(12),
+        ..HvmOptions::default()
+    };
+    let r = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
+    assert!(matches!(r.end, EndState::WaitingForKey { .. }), "{}", r.reason);
+    assert_eq!(without_memory(&r.screen), without_memory(&q_rows), "boot-sim (left) vs QEMU (right)");
 }

@@ -124,6 +124,23 @@ fn debian_cloud_kernel_boots_pv_with_segments_where_the_notes_say() {
             );
         }
     }
+    // And every byte of every segment: the LZ4 decoder leaves zero runs
+    // unwritten in fresh guest pages, which must read as the ELF's zeros.
+    for s in segs {
+        let want = &elf[s.offset as usize..(s.offset + s.filesz) as usize];
+        let got = mem.slice(GuestPhysAddr(s.paddr), s.filesz).unwrap();
+        assert!(got == want, "segment at paddr {:#x} differs from lz4 -dc's ELF", s.paddr);
+    }
+    // PV-GRUB's console: the hidden menu's countdown, the entry echoed.
+    let console = run.console.as_deref().unwrap();
+    assert!(console.contains("\rPress `ESC' to enter the menu... 0   "), "{console:?}");
+    assert!(
+        console.contains(&format!(
+            "  Booting 'Debian 12'\n\nroot (hd0)\n Filesystem type is ext2fs, using whole disk\n\
+             kernel /boot/{name} root=/dev/xvda ro console=hvc0\ninitrd /boot/initrd.img\n\n"
+        )),
+        "{console:?}"
+    );
     let entry_phys = pv::virt_to_phys(&mem, &b.vcpu, &cfg, b.vcpu.rip).unwrap();
     let text = segs.iter().find(|s| entry_phys.0 >= s.paddr && entry_phys.0 < s.paddr + s.filesz).unwrap();
     let off = (text.offset + entry_phys.0 - text.paddr) as usize;

@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod devices;
+pub mod grub_text;
 pub mod hvm;
 pub mod kernel;
 pub mod machine;

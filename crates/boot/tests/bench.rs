@@ -149,3 +149,59 @@ fn boot_read_pattern_replays_the_filesystem_reads_of_a_fixture() {
     assert!(rs.iter().all(|r| r.bytes == w.total_bytes && r.ops == w.recorded.len() as u64));
     assert!(get(&rs, IoPath::Pv).sim_ns < get(&rs, IoPath::IdeDma).sim_ns);
 }
+
+fn fixture(name: &str) -> Arc<dyn ReadAt> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images").join(name);
+    Arc::new(disk_image::RawImage::open(&path).unwrap())
+}
+
+#[test]
+fn boot_workload_runs_live_with_the_same_bytes_on_every_path() {
+    let image = fixture("hvm-grub-legacy.img");
+    let w = Workload::boot_read(image.clone(), 64 * MIB).unwrap();
+    let cost = CostModel::default();
+    let config = BenchConfig { workloads: vec![w.clone()], ..BenchConfig::default() };
+    let rs = bench::run(image.clone(), &cost, &config, &mut |_| {}).unwrap().results;
+    for r in &rs {
+        assert_eq!((r.ops, r.bytes), (w.recorded.len() as u64, w.total_bytes), "{r:?}");
+    }
+    // Each request is real device work on its path.
+    for p in [IoPath::IdePio, IoPath::IdeDma] {
+        let r = get(&rs, p);
+        assert!(r.ata_commands >= r.ops && r.exits > 0 && r.ring_requests == 0, "{r:?}");
+    }
+    for p in [IoPath::Pv, IoPath::Pvhvm] {
+        let r = get(&rs, p);
+        assert!(r.ring_requests >= r.ops && r.notifies > 0, "{r:?}");
+    }
+    // Every path is checked against the reference bytes: a wrong digest
+    // (or request list) fails each of them.
+    let mut wrong = w.clone();
+    wrong.digest ^= 1;
+    for p in IoPath::ALL {
+        let e = bench::run_path(image.clone(), &cost, p, &wrong, &config).unwrap_err();
+        assert!(matches!(e, bench::BenchError::DataMismatch { .. }), "{p:?}: {e}");
+    }
+    let mut wrong = w.clone();
+    wrong.recorded.swap(0, 1);
+    assert!(bench::run_path(image, &cost, IoPath::Pv, &wrong, &config).is_err());
+}
+
+#[test]
+fn pv_post_boot_reads_continue_the_boots_clock_in_its_memory() {
+    let image = fixture("hvm-grub-legacy.img");
+    let opts = boot::pv::PvOptions::default();
+    let (run, memory) = boot::pv::run(image.clone(), &opts).unwrap();
+    let boot::pv::PvOutcome::Booted(b) = &run.outcome else { panic!("{:?}", run.outcome) };
+    let end = bench::pv_layout_end(&b.layout);
+    assert!(end > 0 && end < memory.size());
+    let w = Workload::boot_read(image.clone(), 16 * MIB).unwrap();
+    let at = boot::machine::SimTime(run.sim.sim_ns);
+    let r = bench::pv_post_boot(image.clone(), memory, end, at, &opts.cost, bench::PvSetup::linux(), &w).unwrap();
+    assert_eq!((r.ops, r.bytes), (w.recorded.len() as u64, w.total_bytes));
+    assert!(r.setup_ns > 0 && r.sim_ns > 0 && r.ring_requests >= r.ops, "{r:?}");
+    // No room above the layout: an error, not a panic.
+    let (_, small) = boot::pv::run(image.clone(), &opts).unwrap();
+    let size = small.size();
+    assert!(bench::pv_post_boot(image, small, size, at, &opts.cost, bench::PvSetup::linux(), &w).is_err());
+}

@@ -1,9 +1,11 @@
 //! `boot-sim bench`: emulated IDE (PIO, DMA) vs PV blkfront vs PVHVM on
-//! the same reads, rendered as a table, JSON Lines and an SVG chart. The
-//! numbers come from `boot::bench`; this file only renders them.
+//! the same reads, rendered as a table, JSON Lines and an SVG chart (the
+//! throughput per path and block size, and the boot timeline of the hvm,
+//! pv and pvhvm boots of `--image` or of the bundled fixture). The numbers
+//! come from `boot::bench` and the boots; this file only renders them.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,7 +15,15 @@ use disk_image::ReadAt;
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
+use crate::progress::Progress;
 use crate::svg::{self, esc};
+use crate::timeline::{self, Lane};
+
+/// The image whose boots `bench --svg` draws when no `--image` is given:
+/// fixtures/images/hvm-grub-legacy.img (GRUB 0.97 in the MBR, a menu.lst
+/// with a bzImage and an initrd), built into the binary.
+const BUNDLED_IMAGE: &[u8] = include_bytes!("../../../fixtures/images/hvm-grub-legacy.img");
+const BUNDLED_NAME: &str = "hvm-grub-legacy.img (bundled fixture)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WorkloadArg {
@@ -81,7 +91,9 @@ pub struct BenchArgs {
     /// JSON Lines: one `bench` object, then one `path_result` per run.
     #[arg(long)]
     json: bool,
-    /// Write an SVG chart of throughput per path and block size.
+    /// Write an SVG chart of throughput per path and block size, and the
+    /// boot timeline per mode (hvm, pv, pvhvm) of --image or, without it,
+    /// of the bundled fixture hvm-grub-legacy.img.
     #[arg(long)]
     svg: Option<PathBuf>,
 }
@@ -142,28 +154,32 @@ pub fn run(out: &mut Out, a: &BenchArgs) -> Result<(), Exit> {
             bench::synthetic_image(need.max(a.size << 20))
         }
     };
-    let tty = std::io::stderr().is_terminal();
+    let runs = config.workloads.len() * config.paths.len();
+    let mut bar = Progress::new(runs + if a.svg.is_some() { 3 } else { 0 }, !a.json);
     let mut progress = |p: bench::Progress| {
-        let line = format!(
-            "bench: [{}/{}] {} {} {}",
-            p.index + 1,
-            p.total,
-            p.path.name(),
-            p.workload.name(),
-            human_size(p.block_bytes)
-        );
-        let mut e = std::io::stderr().lock();
-        let _ = if tty { write!(e, "\r\x1b[K{line}") } else { writeln!(e, "{line}") };
-        let _ = e.flush();
+        bar.step(&format!("{} {} {}", p.path.name(), p.workload.name(), human_size(p.block_bytes)));
     };
-    let report = bench::run(image, &cost, &config, &mut progress).map_err(|e| Exit::Error(e.to_string()));
-    if tty {
-        eprint!("\r\x1b[K");
-    }
-    let report = report?;
+    let report = bench::run(image, &cost, &config, &mut progress).map_err(|e| Exit::Error(e.to_string()))?;
+    let boots = match &a.svg {
+        Some(_) => {
+            let (img, name): (Arc<dyn ReadAt>, String) = match &a.image {
+                Some(p) => (Arc::new(disk_image::RawImage::open(p)?), p.display().to_string()),
+                None => {
+                    (Arc::new(disk_image::MemImage::new(BUNDLED_IMAGE.to_vec(), BUNDLED_NAME)), BUNDLED_NAME.into())
+                }
+            };
+            let hvm = boot::hvm::HvmOptions { cost: cost.clone(), ..boot::hvm::HvmOptions::default() };
+            let pv = boot::pv::PvOptions { cost: cost.clone(), ..boot::pv::PvOptions::default() };
+            let b = timeline::boot_modes(img, hvm, &pv, a.size << 20, &mut |m| bar.step(&format!("{m} boot")))?;
+            Some((name, timeline::lanes(&b)))
+        }
+        None => None,
+    };
+    bar.finish();
     let cost_used = config.effective_cost(&cost).map_err(|e| Exit::Error(e.to_string()))?;
     if let Some(p) = &a.svg {
-        std::fs::write(p, svg(&report)).map_err(|e| Exit::Error(format!("{}: {e}", p.display())))?;
+        let boots = boots.as_ref().map(|(n, l)| (n.as_str(), l.as_slice()));
+        std::fs::write(p, svg(&report, boots)).map_err(|e| Exit::Error(format!("{}: {e}", p.display())))?;
     }
     if a.json {
         let table: serde_json::Map<String, serde_json::Value> = cost_used
@@ -286,7 +302,12 @@ fn text(out: &mut Out, report: &BenchReport, cost: &CostModel, a: &BenchArgs, pv
         )?;
     }
     if let Some(p) = &a.svg {
-        writeln!(out, "chart written to {}", p.display())?;
+        let booted = a.image.as_ref().map_or_else(|| BUNDLED_NAME.to_string(), |i| i.display().to_string());
+        writeln!(
+            out,
+            "chart written to {} (throughput per path and block size; boot timeline of {booted})",
+            p.display()
+        )?;
     }
     Ok(())
 }
@@ -299,8 +320,9 @@ const COLORS: [(IoPath, &str); 4] =
     [(IoPath::IdePio, "#d62728"), (IoPath::IdeDma, "#ff7f0e"), (IoPath::Pv, "#1f77b4"), (IoPath::Pvhvm, "#2ca02c")];
 
 /// Grouped bars on a log scale: one group per (workload, block size), one
-/// bar per path, MiB/s of simulated time.
-pub fn svg(report: &BenchReport) -> String {
+/// bar per path, MiB/s of simulated time; below them, when given, the boot
+/// timeline of an image (its name and lanes).
+pub fn svg(report: &BenchReport, boots: Option<(&str, &[Lane])>) -> String {
     let mut groups: Vec<(WorkloadKind, u64, u32)> = Vec::new();
     for r in &report.results {
         let g = (r.workload, r.block_bytes, r.queue_depth);
@@ -311,8 +333,14 @@ pub fn svg(report: &BenchReport) -> String {
     let paths: Vec<IoPath> = IoPath::ALL.into_iter().filter(|p| report.results.iter().any(|r| r.path == *p)).collect();
     let (bar_w, gap, left, top, plot_h) = (26.0, 30.0, 70.0, 50.0, 300.0);
     let group_w = bar_w * paths.len() as f64 + gap;
-    let width = left + group_w * groups.len() as f64 + 160.0;
-    let height = top + plot_h + 70.0;
+    let width =
+        (left + group_w * groups.len() as f64 + 160.0).max(if boots.is_some() { timeline::width() } else { 0.0 });
+    let chart_h = top + plot_h + 70.0;
+    let mut below = String::new();
+    let height = match boots {
+        Some((image, lanes)) => chart_h + timeline::draw(&mut below, chart_h, image, lanes),
+        None => chart_h,
+    };
     let positive = report.results.iter().map(|r| r.mib_per_s).filter(|v| *v > 0.0);
     let lo = positive.clone().fold(f64::INFINITY, f64::min).max(1e-3).log10().floor();
     let hi = positive.fold(0.0, f64::max).max(1e-3).log10().ceil().max(lo + 1.0);
@@ -388,6 +416,7 @@ pub fn svg(report: &BenchReport) -> String {
             p.name()
         );
     }
+    s.push_str(&below);
     svg::end(&mut s);
     s
 }

@@ -3,26 +3,28 @@
 //!
 //! Each column is the run `boot-sim run --mode …` makes with the same
 //! options. After the kernel entry every column reads the same root
-//! filesystem files (the bench's `boot` workload): pvhvm on its own machine
-//! after the switch; hvm over emulated IDE with bus-master DMA and pv over
-//! blkfront, both through the bench's paths (`boot::bench::run_path`) with
-//! the same cost model, so the three rows compare like with like.
+//! filesystem files (the bench's `boot` workload) live, on the machine
+//! that booted and on its clock: hvm over the emulated IDE controller
+//! (bus-master DMA), pv over the booted kernel's blkfront, pvhvm over
+//! blkfront after the switch; the same requests and bytes on all three.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use boot::bench::{BenchConfig, IoPath, PathResult, PvSetup, Workload};
+use boot::bench::PathResult;
 use boot::hvm::EndState;
-use boot::hvm::pvhvm::{self, PvhvmOptions, PvhvmReport};
+use boot::hvm::pvhvm::PvhvmReport;
 use boot::machine::SimTime;
-use boot::pv::{self, PvOutcome, PvRun};
+use boot::pv::{PvOutcome, PvRun};
 use disk_image::ReadAt;
 use disk_image::menu::discover::Loader;
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
+use crate::progress::Progress;
 use crate::run::{Mode, RunArgs};
+use crate::timeline::{self, Boots};
 
 pub struct CompareArgs<'a> {
     pub image: &'a Path,
@@ -36,35 +38,10 @@ pub struct CompareArgs<'a> {
     pub svg: Option<&'a Path>,
 }
 
-/// One row of the "Phases:" section (and one bar of the SVG timeline).
-struct Phase {
-    mode: &'static str,
-    name: String,
-    ns: u64,
-}
-
-/// The phases of each mode, in order; what the text's "Phases:" section
-/// lists and the SVG draws.
-fn phases(x: &PvhvmReport, p: &PvRun) -> Vec<Phase> {
-    let ph = |mode, name: &str, ns| Phase { mode, name: name.to_string(), ns };
-    let mut v = Vec::new();
-    if matches!(x.hvm.end, EndState::KernelEntry { .. }) {
-        v.push(ph("hvm", "firmware, loader to the kernel entry", x.hvm.counters.sim_time_ns));
-    }
-    v.extend(p.sim.phases.iter().map(|s| ph("pv", &s.name, s.duration_ns)));
-    if let Ok(r) = &x.pv {
-        v.push(ph("pvhvm", "HVM boot to the kernel entry", r.switch.start_ns));
-        v.push(ph("pvhvm", "platform device, unplug, hypercalls", r.switch.sim_ns));
-        v.push(ph("pvhvm", "xenbus: connect the vbd", r.switch.connect_ns));
-        v.push(ph("pvhvm", "root filesystem over the ring", r.io.sim_ns));
-    }
-    v
-}
-
 /// The root-filesystem reads after the kernel entry, per column.
-struct Reads {
-    hvm: Result<PathResult, String>,
-    pv: Result<PathResult, String>,
+struct Reads<'a> {
+    hvm: &'a Result<PathResult, String>,
+    pv: &'a Result<PathResult, String>,
 }
 
 pub fn run(out: &mut Out, c: &CompareArgs<'_>) -> Result<(), Exit> {
@@ -86,33 +63,24 @@ pub fn run(out: &mut Out, c: &CompareArgs<'_>) -> Result<(), Exit> {
     };
     let read_bytes = c.read_mib.checked_mul(1 << 20).ok_or_else(|| Exit::Error("--read-mib is too large".into()))?;
     let hvm_opts = crate::run_hvm::options(&a, cost.clone())?;
-    let pvhvm = pvhvm::run(image.clone(), &PvhvmOptions { hvm: hvm_opts, read_bytes, pv: PvSetup::linux() });
-    if let EndState::SetupError { message } = &pvhvm.hvm.end {
-        return Err(Exit::Error(message.clone()));
-    }
-    let (pv_run, _memory) =
-        pv::run(image.clone(), &crate::run::pv_options(&a, cost.clone())?).map_err(|e| Exit::Error(e.to_string()))?;
-    let config = BenchConfig { pv: PvSetup::linux(), medium: None, ..BenchConfig::default() };
-    let path = |p: IoPath| -> Result<PathResult, String> {
-        let w = Workload::boot_read(image.clone(), read_bytes).map_err(|e| e.to_string())?;
-        boot::bench::run_path(image.clone(), &cost, p, &w, &config).map_err(|e| e.to_string())
-    };
-    let hvm_entry = matches!(pvhvm.hvm.end, EndState::KernelEntry { .. });
-    let pv_entry = matches!(pv_run.outcome, PvOutcome::Booted(_));
-    let not_booted = |mode: &str| Err(format!("the {mode} boot did not reach the kernel entry"));
-    let reads = Reads {
-        hvm: if hvm_entry { path(IoPath::IdeDma) } else { not_booted("hvm") },
-        pv: if pv_entry { path(IoPath::Pv) } else { not_booted("pv") },
-    };
+    let pv_opts = crate::run::pv_options(&a, cost)?;
+    let mut bar = Progress::new(3, !c.json);
+    let boots = timeline::boot_modes(image, hvm_opts, &pv_opts, read_bytes, &mut |m| bar.step(&format!("{m} boot")))?;
+    bar.finish();
+    let Boots { hvm, hvm_reads, pv: pv_run, pv_reads, pvhvm } = &boots;
+    let reads = Reads { hvm: hvm_reads, pv: pv_reads };
+    let lanes = timeline::lanes(&boots);
     if let Some(f) = c.svg {
-        let doc = timeline_svg(&c.image.display().to_string(), &phases(&pvhvm, &pv_run));
+        let doc = timeline::document(&c.image.display().to_string(), &lanes);
         std::fs::write(f, doc).map_err(|e| Exit::Error(format!("{}: {e}", f.display())))?;
     }
     if c.json {
-        render_json(out, &pvhvm, &pv_run, &reads)?;
+        render_json(out, hvm, pvhvm, pv_run, &reads)?;
     } else {
-        render_text(out, c, &pvhvm, &pv_run, &reads)?;
+        render_text(out, c, hvm, pvhvm, pv_run, &reads, &lanes)?;
     }
+    let hvm_entry = matches!(hvm.end, EndState::KernelEntry { .. });
+    let pv_entry = matches!(pv_run.outcome, PvOutcome::Booted(_));
     if hvm_entry || pv_entry { Ok(()) } else { Err(Exit::NotBootable) }
 }
 
@@ -134,8 +102,15 @@ fn count(n: Option<u64>) -> String {
     n.map_or_else(|| "—".into(), |n| n.to_string())
 }
 
-fn render_text(out: &mut Out, c: &CompareArgs<'_>, x: &PvhvmReport, p: &PvRun, reads: &Reads) -> Result<(), Exit> {
-    let h = &x.hvm;
+fn render_text(
+    out: &mut Out,
+    c: &CompareArgs<'_>,
+    h: &boot::hvm::HvmReport,
+    x: &PvhvmReport,
+    p: &PvRun,
+    reads: &Reads<'_>,
+    lanes: &[timeline::Lane],
+) -> Result<(), Exit> {
     let hc = &h.counters;
     let booted = matches!(p.outcome, PvOutcome::Booted(_));
     let s = &p.sim;
@@ -190,7 +165,7 @@ fn render_text(out: &mut Out, c: &CompareArgs<'_>, x: &PvhvmReport, p: &PvRun, r
     row(out, "ring requests", a, b, d)?;
     let [a, b, d] = cell(&|r| r.notifies.to_string());
     row(out, "notifies", a, b, d)?;
-    for (name, r) in [("hvm", &reads.hvm), ("pv", &reads.pv)] {
+    for (name, r) in [("hvm", reads.hvm), ("pv", reads.pv)] {
         if let Err(e) = r {
             writeln!(out, "  {name}: no root filesystem reads: {e}")?;
         }
@@ -199,8 +174,10 @@ fn render_text(out: &mut Out, c: &CompareArgs<'_>, x: &PvhvmReport, p: &PvRun, r
         writeln!(out, "  pvhvm: {e}")?;
     }
     writeln!(out, "Phases:")?;
-    for ph in phases(x, p) {
-        writeln!(out, "  {:<6} {:<41} {}", ph.mode, ph.name, SimTime(ph.ns))?;
+    for lane in lanes {
+        for ph in &lane.phases {
+            writeln!(out, "  {:<6} {:<41} {}", lane.mode, ph.name, SimTime(ph.ns))?;
+        }
     }
     if let Some(f) = c.svg {
         writeln!(out, "timeline written to {}", f.display())?;
@@ -208,111 +185,13 @@ fn render_text(out: &mut Out, c: &CompareArgs<'_>, x: &PvhvmReport, p: &PvRun, r
     Ok(())
 }
 
-/// Formats an axis tick in the chart's unit: s when the axis reaches one
-/// second, ms below, with as many decimals as the step needs.
-fn tick_label(ns: f64, step: f64, axis_max: f64) -> String {
-    let (unit, scale) = if axis_max >= 1e9 { ("s", 1e9) } else { ("ms", 1e6) };
-    let digits = if step >= scale { 0 } else { ((scale / step).log10().ceil() as usize).min(6) };
-    format!("{:.*} {unit}", digits, ns / scale)
-}
-
-/// The phases as a timeline: one lane per mode (hvm, pv, pvhvm), each
-/// phase a `rect.phase` starting where the previous one ended, widths
-/// linear in simulated time on one scale for the whole chart.
-fn timeline_svg(image: &str, phases: &[Phase]) -> String {
-    use std::fmt::Write as _;
-
-    use crate::svg::{self, esc};
-    const MODES: [&str; 3] = ["hvm", "pv", "pvhvm"];
-    const COLORS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
-    let (left, top, plot_w, lane_h, lane_gap) = (70.0, 50.0, 860.0, 36.0, 14.0);
-    let total = |mode: &str| phases.iter().filter(|p| p.mode == mode).map(|p| p.ns).sum::<u64>();
-    let max = MODES.iter().map(|m| total(m)).max().unwrap_or(0).max(1) as f64;
-    let step = svg::nice_step(max, 8);
-    let axis_max = (max / step).ceil() * step;
-    let x = |ns: f64| left + ns / axis_max * plot_w;
-    let plot_h = MODES.len() as f64 * (lane_h + lane_gap);
-    let (width, height) = (left + plot_w + 40.0, top + plot_h + 50.0);
-    let mut s = String::new();
-    svg::begin(&mut s, width, height, &format!("boot-sim compare: {image}"));
-    let _ = writeln!(
-        s,
-        r#"<text x="{left}" y="24" font-size="15">Boot phases per mode (simulated time, linear scale): {}</text>"#,
-        esc(image)
-    );
-    let mut t = 0.0;
-    while t <= axis_max + step / 2.0 {
-        let xx = x(t);
-        let _ = writeln!(
-            s,
-            r##"<line class="tick" x1="{xx:.1}" y1="{top}" x2="{xx:.1}" y2="{:.1}" stroke="#ddd"/><text x="{xx:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
-            top + plot_h,
-            top + plot_h + 18.0,
-            tick_label(t, step, axis_max)
-        );
-        t += step;
-    }
-    let _ = writeln!(
-        s,
-        r##"<line class="axis" x1="{left}" y1="{0:.1}" x2="{1:.1}" y2="{0:.1}" stroke="#333"/>"##,
-        top + plot_h,
-        left + plot_w
-    );
-    for (li, mode) in MODES.iter().enumerate() {
-        let y = top + li as f64 * (lane_h + lane_gap) + lane_gap / 2.0;
-        let _ = writeln!(s, r#"<g class="lane" data-mode="{mode}">"#);
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="end" font-weight="bold">{mode}</text>"#,
-            left - 8.0,
-            y + lane_h / 2.0 + 4.0
-        );
-        let mut start = 0u64;
-        for (i, p) in phases.iter().filter(|p| p.mode == *mode).enumerate() {
-            let (x0, x1) = (x(start as f64), x((start + p.ns) as f64));
-            let w = x1 - x0;
-            let label = format!("{}: {}", p.name, SimTime(p.ns));
-            let _ = writeln!(
-                s,
-                r##"<rect class="phase" data-mode="{mode}" data-ns="{}" x="{x0:.3}" y="{y:.1}" width="{w:.3}" height="{lane_h}" fill="{}"><title>{mode}: {}</title></rect>"##,
-                p.ns,
-                COLORS[i % COLORS.len()],
-                esc(&label)
-            );
-            // About 6.5 px per character at 12 px sans-serif.
-            let fits = |text: &str| (text.chars().count() as f64) * 6.5 + 8.0 <= w;
-            let text = if fits(&label) {
-                Some(label.clone())
-            } else {
-                let short = SimTime(p.ns).to_string();
-                fits(&short).then_some(short)
-            };
-            if let Some(text) = text {
-                let _ = writeln!(
-                    s,
-                    r##"<text x="{:.1}" y="{:.1}" fill="#fff" pointer-events="none">{}</text>"##,
-                    x0 + 4.0,
-                    y + lane_h / 2.0 + 4.0,
-                    esc(&text)
-                );
-            }
-            start += p.ns;
-        }
-        if start == 0 {
-            let _ = writeln!(
-                s,
-                r##"<text x="{:.1}" y="{:.1}" fill="#888">no phases (did not boot)</text>"##,
-                left + 4.0,
-                y + lane_h / 2.0 + 4.0
-            );
-        }
-        s.push_str("</g>\n");
-    }
-    svg::end(&mut s);
-    s
-}
-
-fn render_json(out: &mut Out, x: &PvhvmReport, p: &PvRun, reads: &Reads) -> Result<(), Exit> {
+fn render_json(
+    out: &mut Out,
+    h: &boot::hvm::HvmReport,
+    x: &PvhvmReport,
+    p: &PvRun,
+    reads: &Reads<'_>,
+) -> Result<(), Exit> {
     let reads_json = |r: &Result<PathResult, String>| match r {
         Ok(r) => json!(r),
         Err(e) => json!({"error": e}),
@@ -326,17 +205,18 @@ fn render_json(out: &mut Out, x: &PvhvmReport, p: &PvRun, reads: &Reads) -> Resu
         "type": "result",
         "command": "compare",
         "hvm": {
-            "outcome": x.hvm.end,
-            "reason": x.hvm.reason,
-            "sim_ns": x.hvm.counters.sim_time_ns,
-            "counters": x.hvm.counters,
-            "root_fs_reads": reads_json(&reads.hvm),
+            "outcome": h.end,
+            "reason": h.reason,
+            "sim_ns": h.counters.sim_time_ns,
+            "counters": h.counters,
+            "phases": h.phases,
+            "root_fs_reads": reads_json(reads.hvm),
         },
         "pv": {
             "outcome": if booted { "kernel-entry" } else { "cannot-boot" },
             "sim_ns": p.sim.sim_ns,
             "counters": p.sim,
-            "root_fs_reads": reads_json(&reads.pv),
+            "root_fs_reads": reads_json(reads.pv),
         },
         "pvhvm": pvhvm,
     }))?;

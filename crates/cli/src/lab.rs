@@ -1,11 +1,19 @@
-//! `boot-sim lab list | check`: the teaching labs of `docs/labs/`, and the
-//! automatic check of the images students repair in lab 3.
+//! `boot-sim lab list | check`: the teaching labs of `docs/labs/`, and
+//! their automatic checks.
 //!
-//! A check runs the same library code as the commands the lab teaches
-//! (`inspect`, `menu`, `run --mode pv`) on the student's copy and reports
-//! each condition of a good repair with boot-sim's own diagnosis when it
-//! does not hold. Answers to the labs' free-text questions are not graded:
-//! every lab ends with an answer key instead.
+//! - Labs 3 and 4 change images: `lab check 3|4 IMAGE` runs the same
+//!   library code as the commands the lab teaches (`inspect`, `menu`,
+//!   `run`) on the student's copy and reports each condition of a good
+//!   repair (lab 3) or migration (lab 4, [`lab4`]) with boot-sim's own
+//!   diagnosis when it does not hold.
+//! - Labs 1, 2, 5 and 6 ask questions: `lab check N ANSWERS.toml` marks the
+//!   answers that are values ([`answers`]) against a key computed from the
+//!   bundled fixtures ([`keys`]). Explanations are not marked: every lab
+//!   ends with an answer key for them.
+
+mod answers;
+mod keys;
+mod lab4;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,23 +41,33 @@ pub enum LabCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Check a repaired image: lab 3's parts A–E.
+    /// Check a lab's result: a repaired image (lab 3), a migrated image
+    /// (lab 4), or an answers file (labs 1, 2, 5, 6).
     ///
-    /// Runs boot-sim's diagnosis on the repaired copy and reports every
-    /// condition of a good repair. The part is taken from --part, or else
-    /// from the image's file name (lab3/no-signature.img is part A).
-    /// Exit status 0 when the repair is complete, 1 when it is not.
+    /// Lab 3: runs boot-sim's diagnosis on the repaired copy and reports
+    /// every condition of a good repair; the part is taken from --part, or
+    /// else from the image's file name (lab3/no-signature.img is part A).
+    /// Lab 4: every condition an HVM boot needs, ending with the HVM boot.
+    /// Labs 1, 2, 5, 6: marks each answer of the TOML answers file (one
+    /// [qN] table per question) correct, wrong (with a hint) or missing,
+    /// against values computed from the bundled fixtures.
+    /// Exit status 0 when everything passes, 1 when not, 2 when the file
+    /// cannot be read (a malformed answers file: its line).
     ///
-    /// Example: boot-sim lab check 3 lab3/no-signature.img
+    /// Examples: boot-sim lab check 3 lab3/no-signature.img
+    ///           boot-sim lab check 4 lab4/hvm.img
+    ///           boot-sim lab check 1 lab1/answers.toml
     Check {
         /// The lab number (see `boot-sim lab list`).
         lab: u8,
-        /// The repaired copy of the part's image.
+        /// The image (labs 3 and 4) or the answers file (labs 1, 2, 5, 6).
+        #[arg(value_name = "IMAGE|ANSWERS")]
         image: PathBuf,
         /// The part of the lab (A–E for lab 3).
         #[arg(long)]
         part: Option<char>,
-        /// JSON Lines: one check object per condition, then a result object.
+        /// JSON Lines: one check (lab 3, 4) or answer (labs 1, 2, 5, 6) object
+        /// each, then a result object.
         #[arg(long)]
         json: bool,
     },
@@ -66,6 +84,20 @@ pub struct Lab {
     /// Why a lab is not available yet.
     pub missing: Option<&'static str>,
     pub parts: &'static [Part],
+    /// What `lab check` checks.
+    pub check: CheckKind,
+}
+
+/// What `boot-sim lab check N FILE` takes as FILE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckKind {
+    /// Lab 3: a repaired copy of a part's image.
+    RepairedImage,
+    /// Lab 4: the image migrated to HVM.
+    MigratedImage,
+    /// A TOML answers file.
+    Answers,
 }
 
 /// A part of a lab whose result `lab check` can check.
@@ -92,6 +124,7 @@ pub const LABS: &[Lab] = &[
         file: Some("docs/labs/lab1-anatomy.md"),
         missing: None,
         parts: &[],
+        check: CheckKind::Answers,
     },
     Lab {
         number: 2,
@@ -99,6 +132,7 @@ pub const LABS: &[Lab] = &[
         file: Some("docs/labs/lab2-pvgrub-choice.md"),
         missing: None,
         parts: &[],
+        check: CheckKind::Answers,
     },
     Lab {
         number: 3,
@@ -106,13 +140,15 @@ pub const LABS: &[Lab] = &[
         file: Some("docs/labs/lab3-break-and-fix.md"),
         missing: None,
         parts: LAB3_PARTS,
+        check: CheckKind::RepairedImage,
     },
     Lab {
         number: 4,
         title: "Migrating a PV image to HVM",
-        file: None,
-        missing: Some("the lab text is not written yet"),
+        file: Some("docs/labs/lab4-pv-to-hvm.md"),
+        missing: None,
         parts: &[],
+        check: CheckKind::MigratedImage,
     },
     Lab {
         number: 5,
@@ -120,8 +156,16 @@ pub const LABS: &[Lab] = &[
         file: Some("docs/labs/lab5-emulation-cost.md"),
         missing: None,
         parts: &[],
+        check: CheckKind::Answers,
     },
-    Lab { number: 6, title: "AMIs in practice", file: Some("docs/labs/lab6-amis.md"), missing: None, parts: &[] },
+    Lab {
+        number: 6,
+        title: "AMIs in practice",
+        file: Some("docs/labs/lab6-amis.md"),
+        missing: None,
+        parts: &[],
+        check: CheckKind::Answers,
+    },
 ];
 
 pub fn run(out: &mut Out, cmd: LabCommand) -> Result<(), Exit> {
@@ -140,6 +184,7 @@ fn list(out: &mut Out, as_json: bool) -> Result<(), Exit> {
                 "title": lab.title,
                 "file": lab.file,
                 "missing": lab.missing,
+                "check": lab.check,
                 "checks": lab.parts,
             }))?;
             continue;
@@ -150,9 +195,17 @@ fn list(out: &mut Out, as_json: bool) -> Result<(), Exit> {
             (None, None) => "not written yet".to_string(),
         };
         writeln!(out, "{:>2}  {}  ({place})", lab.number, lab.title)?;
-        if !lab.parts.is_empty() {
-            let ids: Vec<String> = lab.parts.iter().map(|p| p.id.to_string()).collect();
-            writeln!(out, "    boot-sim lab check {} IMAGE: parts {}", lab.number, ids.join(", "))?;
+        match lab.check {
+            CheckKind::RepairedImage => {
+                let ids: Vec<String> = lab.parts.iter().map(|p| p.id.to_string()).collect();
+                writeln!(out, "    boot-sim lab check {} IMAGE: parts {}", lab.number, ids.join(", "))?;
+            }
+            CheckKind::MigratedImage => {
+                writeln!(out, "    boot-sim lab check {} IMAGE: the image migrated to HVM", lab.number)?;
+            }
+            CheckKind::Answers => {
+                writeln!(out, "    boot-sim lab check {} ANSWERS.toml: the answers to its questions", lab.number)?;
+            }
         }
     }
     Ok(())
@@ -194,13 +247,13 @@ fn check(out: &mut Out, number: u8, image: &Path, part: Option<char>, as_json: b
     let lab = LABS.iter().find(|l| l.number == number).ok_or_else(|| {
         Exit::Error(format!("there is no lab {number}; `boot-sim lab list` shows them (1 to {})", LABS.len()))
     })?;
-    if lab.parts.is_empty() {
-        let why = match (lab.file, lab.missing) {
-            (Some(f), _) => format!("its questions have free-text answers; compare yours with the answer key of {f}"),
-            (None, Some(m)) => format!("it is not written yet ({m})"),
-            (None, None) => "it is not written yet".to_string(),
-        };
-        return Err(Exit::Error(format!("lab {number} has no automatic check: {why}")));
+    if part.is_some() && lab.check != CheckKind::RepairedImage {
+        return Err(Exit::Error(format!("--part is for lab 3; lab {number} has no parts")));
+    }
+    match lab.check {
+        CheckKind::RepairedImage => {}
+        CheckKind::MigratedImage => return check_migrated(out, number, image, as_json),
+        CheckKind::Answers => return check_answers(out, number, image, as_json),
     }
     let part = pick_part(lab, image, part)?;
     let conditions = check_part(image, part.id)?;
@@ -224,6 +277,81 @@ fn check(out: &mut Out, number: u8, image: &Path, part: Option<char>, as_json: b
         }
     }
     if repaired { Ok(()) } else { Err(Exit::NotBootable) }
+}
+
+/// Lab 4: every condition of a migration to HVM.
+fn check_migrated(out: &mut Out, number: u8, image: &Path, as_json: bool) -> Result<(), Exit> {
+    let conditions = lab4::check(image)?;
+    let migrated = conditions.iter().all(|c| c.passed);
+    if as_json {
+        for c in &conditions {
+            out.json(&json!({"type": "check", "lab": number, "check": c.check, "passed": c.passed,
+                "detail": c.detail}))?;
+        }
+        out.json(&json!({"type": "result", "lab": number, "image": image.display().to_string(),
+            "migrated": migrated}))?;
+    } else {
+        writeln!(out, "Lab {number} (migration to HVM): {}", image.display())?;
+        for c in &conditions {
+            writeln!(out, "  {}  {}: {}", if c.passed { "pass" } else { "FAIL" }, c.check, c.detail)?;
+        }
+        let failed = conditions.iter().filter(|c| !c.passed).count();
+        if migrated {
+            writeln!(out, "Migrated: the image boots as HVM.")?;
+        } else {
+            writeln!(out, "Not migrated yet: {failed} of {} conditions fail.", conditions.len())?;
+        }
+    }
+    if migrated { Ok(()) } else { Err(Exit::NotBootable) }
+}
+
+/// The answer key of a lab whose check is an answers file.
+fn sheet(number: u8) -> Result<answers::Sheet, Exit> {
+    match number {
+        1 => keys::lab1(),
+        2 => keys::lab2(),
+        5 => keys::lab5(),
+        6 => keys::lab6(),
+        _ => Err(Exit::Error(format!("lab {number} has no answers file"))),
+    }
+}
+
+/// Labs 1, 2, 5, 6: marks an answers file.
+fn check_answers(out: &mut Out, number: u8, file: &Path, as_json: bool) -> Result<(), Exit> {
+    let sheet = sheet(number)?;
+    let given = answers::read(file, number, &sheet)?;
+    let marks = answers::mark(&sheet, &given);
+    let count = |v: answers::Verdict| marks.iter().filter(|m| m.verdict == v).count();
+    let (correct, wrong, missing) =
+        (count(answers::Verdict::Correct), count(answers::Verdict::Wrong), count(answers::Verdict::Missing));
+    let passed = correct == marks.len();
+    if as_json {
+        for m in &marks {
+            out.json(&json!({"type": "answer", "lab": number, "question": m.question, "verdict": m.verdict,
+                "asks": m.asks, "hint": m.hint}))?;
+        }
+        for (q, about) in &sheet.open {
+            out.json(&json!({"type": "open", "lab": number, "question": format!("q{q}"), "about": about}))?;
+        }
+        out.json(&json!({"type": "result", "lab": number, "file": file.display().to_string(),
+            "correct": correct, "wrong": wrong, "missing": missing, "passed": passed}))?;
+    } else {
+        writeln!(out, "Lab {number}, answers {}:", file.display())?;
+        for m in &marks {
+            match m.verdict {
+                answers::Verdict::Correct => writeln!(out, "  correct  {}", m.question)?,
+                answers::Verdict::Wrong => {
+                    writeln!(out, "  WRONG    {}: hint: {}", m.question, m.hint.unwrap_or(m.asks))?
+                }
+                answers::Verdict::Missing => writeln!(out, "  missing  {} ({})", m.question, m.asks)?,
+            }
+        }
+        for (q, about) in &sheet.open {
+            writeln!(out, "  not checked automatically: q{q}, {about} (see the answer key)")?;
+        }
+        writeln!(out, "{correct} of {} correct, {wrong} wrong, {missing} missing.", marks.len())?;
+    }
+    if passed { Ok(()) } else { Err(Exit::NotBootable) }
 }
 
 /// The conditions of a good repair of lab 3's part `id` on `image`.
@@ -354,6 +482,15 @@ mod tests {
             let heading = text.lines().next().unwrap();
             let want = format!("# Lab {} — {}", lab.number, lab.title);
             assert_eq!(heading, want, "{file}");
+        }
+    }
+
+    /// Every lab checked from an answers file has an answer key, and no
+    /// other lab has one.
+    #[test]
+    fn answers_labs_have_keys() {
+        for lab in LABS {
+            assert_eq!(sheet(lab.number).is_ok(), lab.check == CheckKind::Answers, "lab {}", lab.number);
         }
     }
 

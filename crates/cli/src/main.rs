@@ -12,10 +12,12 @@ mod kernel;
 mod lab;
 mod menu;
 mod output;
+mod progress;
 mod run;
 mod run_hvm;
 mod run_pvhvm;
 mod svg;
+mod timeline;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -137,7 +139,11 @@ enum Command {
         /// HVM: stop after this many guest instructions.
         #[arg(long, default_value_t = 50_000_000)]
         max_instructions: u64,
-        /// HVM: keystrokes for int 16h, in order (\n Enter, \e Escape).
+        /// HVM: keystrokes for int 16h, in order: characters as typed,
+        /// \n Enter, \e Escape, \t Tab, \b Backspace, \\ a backslash,
+        /// \{ a brace; grey keys {up} {down} {left} {right} {home} {end}
+        /// {pgup} {pgdn} {del}. A GRUB legacy menu reads them: `{down}\n`
+        /// boots the second entry, any key stops the countdown.
         #[arg(long, default_value = "")]
         keys: String,
         /// Show the trace. PV: every hypercall, grant op, ring request and
@@ -159,9 +165,10 @@ enum Command {
     ///
     /// Example: boot-sim ami launch ami-0123456789abcdef0 --instance-type t2.micro
     Ami(ami::AmiArgs),
-    /// The teaching labs of docs/labs/, and the check of a repaired image.
+    /// The teaching labs of docs/labs/, and `lab check`: an image repaired
+    /// (lab 3) or migrated to HVM (lab 4), or an answers file (labs 1, 2, 5, 6).
     ///
-    /// Example: boot-sim lab check 3 lab3/no-signature.img
+    /// Example: boot-sim lab check 4 lab4/hvm.img
     #[command(subcommand)]
     Lab(lab::LabCommand),
     /// The hvm, pv and pvhvm boots of an image side by side: simulated

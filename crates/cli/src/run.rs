@@ -110,6 +110,7 @@ fn render_text(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Ex
     for p in &run.discovery.probes {
         writeln!(out, "{who}: looked at {}{}: {}", p.device, p.path, probe_text(&p.outcome))?;
     }
+    render_console(out, run)?;
     let b = match &run.outcome {
         PvOutcome::Booted(b) => b,
         PvOutcome::CannotBoot(c) => {
@@ -208,6 +209,23 @@ fn render_text(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Ex
     Ok(())
 }
 
+/// PV-GRUB's Xen console as a terminal would leave it: each line as it
+/// reads after its last carriage return (the countdowns rewrite theirs).
+fn render_console(out: &mut Out, run: &pv::PvRun) -> Result<(), Exit> {
+    let Some(console) = &run.console else { return Ok(()) };
+    writeln!(out, "Xen console (PV-GRUB):")?;
+    let text = console.strip_suffix('\n').unwrap_or(console);
+    for line in text.split('\n') {
+        let shown = line.rsplit('\r').next().unwrap_or("").trim_end();
+        if shown.is_empty() {
+            writeln!(out, "  |")?;
+        } else {
+            writeln!(out, "  | {shown}")?;
+        }
+    }
+    Ok(())
+}
+
 fn render_io(out: &mut Out, run: &pv::PvRun) -> Result<(), Exit> {
     if !run.events.is_empty() {
         writeln!(out, "Trace ({} events kept of {}):", run.events.len(), run.sim.events_total)?;
@@ -277,6 +295,7 @@ fn render_json(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Ex
                 "kernel_report": {"format": b.kernel.format, "payload": b.kernel.payload, "guest_type": b.kernel.pv.as_ref().and_then(|p| p.guest_type)},
                 "differences": c.differences,
                 "touched_pages": b.touched_pages,
+                "console": run.console,
                 "sim_ns": run.sim.sim_ns,
                 "counters": run.sim,
             }))?;
@@ -289,6 +308,7 @@ fn render_json(out: &mut Out, a: &RunArgs<'_>, run: &pv::PvRun) -> Result<(), Ex
             "stage": cb.stage,
             "messages": cb.messages,
             "hint": cb.hint,
+            "console": run.console,
             "sim_ns": run.sim.sim_ns,
             "counters": run.sim,
         }))?,

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use boot::hvm::console::cp437;
 use boot::hvm::{self, EndState, HvmOptions, HvmReport, TraceLevel};
 use boot::machine::{CostModel, SimTime};
 use disk_image::ReadAt;
@@ -56,14 +57,33 @@ pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Resu
         writeln!(out, "disk: {}", v)?;
     }
     writeln!(out, "console:")?;
-    for line in r.console.replace("\r\n", "\n").replace('\r', "\n").lines() {
+    // The transcript holds bytes as Latin-1; drawing characters (GRUB
+    // legacy's menu box and arrows) are shown as the VGA shows them.
+    let drawn = |c: char| matches!(u32::from(c), 0x10..=0x1F | 0x80..=0xFF);
+    let console: String = r.console.chars().map(|c| if drawn(c) { cp437(c as u8) } else { c }).collect();
+    // GRUB 2 ends its lines with "\n\r" (kern/term.c), the others with "\r\n".
+    for line in console.replace("\n\r", "\n").replace("\r\n", "\n").replace('\r', "\n").lines() {
+        // From the first drawn line on (a menu placed with cursor moves,
+        // then whatever follows on the same transcript line), the text
+        // page tells more than the transcript: it is shown below.
+        if line.chars().any(|c| matches!(u32::from(c), 0x2190..=0x21FF | 0x2500..=0x25FF)) {
+            writeln!(out, "  | [a screen drawn with cursor moves: see the screen at the end]")?;
+            break;
+        }
         writeln!(out, "  | {line}")?;
+    }
+    // A drawn screen (cursor moves, boxes) reads better as the text page.
+    if r.console.chars().any(drawn) {
+        writeln!(out, "screen at the end:")?;
+        for line in &r.screen {
+            writeln!(out, "  | {line}")?;
+        }
     }
     for s in &r.stages {
         writeln!(out, "stage: {}", serde_json::to_value(s).unwrap_or_default())?;
     }
     writeln!(out, "end: {}", r.reason)?;
-    if let EndState::KernelEntry { info, .. } = &r.end {
+    if let EndState::KernelEntry { info, at } = &r.end {
         let g = &info.regs;
         writeln!(out, "  entry {} {:?} ({})", info.entry_index, info.entry_title, info.why)?;
         writeln!(out, "  kernel {} (protocol {}), cmdline {:?}", info.kernel, info.protocol, info.cmdline)?;
@@ -75,15 +95,27 @@ pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Resu
         if let (Some(i), Some(a), Some(l)) = (&info.initrd, info.initrd_addr, info.initrd_size) {
             writeln!(out, "  initrd {i}: {l:#x} bytes at {a:#x}")?;
         }
-        writeln!(
-            out,
-            "  registers: CS:IP {:04X}:{:04X}, DS=ES=FS=GS=SS {:04X}, SP {:04X}, IF {}",
-            g.cs,
-            g.ip,
-            g.ds,
-            g.sp,
-            u8::from(g.interrupts)
-        )?;
+        if g.mode == boot::hvm::grub2::PROTECTED_MODE {
+            writeln!(
+                out,
+                "  registers: 32-bit flat protected mode, CS {:04X} EIP {:#x}, DS=ES=FS=GS=SS {:04X}, ESI=ESP {:#x}, IF {}",
+                g.cs,
+                at.ip,
+                g.ds,
+                info.zero_page,
+                u8::from(g.interrupts)
+            )?;
+        } else {
+            writeln!(
+                out,
+                "  registers: CS:IP {:04X}:{:04X}, DS=ES=FS=GS=SS {:04X}, SP {:04X}, IF {}",
+                g.cs,
+                g.ip,
+                g.ds,
+                g.sp,
+                u8::from(g.interrupts)
+            )?;
+        }
     }
     let c = &r.counters;
     writeln!(
@@ -103,6 +135,7 @@ pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Resu
     writeln!(out, "  ports: {}", top.join(", "))?;
     let calls: Vec<String> = c.bios_calls.iter().map(|(k, v)| format!("{k} ×{v}")).collect();
     writeln!(out, "  BIOS calls: {}", calls.join(", "))?;
+    render_phases(out, &r.phases)?;
     if a.trace.is_some() {
         writeln!(out, "debugcon (port 0xE9):")?;
         for line in r.debugcon.lines() {
@@ -114,6 +147,26 @@ pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Resu
         if r.trace_dropped > 0 {
             writeln!(out, "  ({} more events not kept)", r.trace_dropped)?;
         }
+    }
+    Ok(())
+}
+
+/// The boot's phases: start, duration, VM exits and sectors read in each.
+pub(crate) fn render_phases(out: &mut Out, phases: &[boot::hvm::HvmPhase]) -> Result<(), Exit> {
+    if phases.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "phases:")?;
+    for p in phases {
+        writeln!(
+            out,
+            "  {:>12}  {:<36} {:>12}  {:>5} exits  {:>5} sectors",
+            SimTime(p.start_ns).to_string(),
+            p.name,
+            SimTime(p.duration_ns()).to_string(),
+            p.exits,
+            p.sectors_read
+        )?;
     }
     Ok(())
 }
@@ -147,5 +200,6 @@ pub(crate) fn result_json(r: &HvmReport) -> serde_json::Value {
         "e820": r.e820,
         "disk": r.disk,
         "stages": r.stages,
+        "phases": r.phases,
     })
 }

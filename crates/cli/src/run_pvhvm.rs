@@ -93,7 +93,8 @@ fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &PvhvmReport) -> Result<(), Ex
     let io = &p.io;
     writeln!(
         out,
-        "Root filesystem over the blkif ring (files under /boot, /etc, /usr/lib, at most {} MiB of file data):",
+        "Root filesystem over the blkif ring (files under /boot, /etc, /usr/lib, at most {} MiB of file data; \
+         the filesystem code reads live through blkfront and its page cache):",
         a.read_mib
     )?;
     writeln!(

@@ -29,9 +29,8 @@ fn table_shows_every_path_and_the_verdicts() {
     for needle in ["ide-pio", "ide-dma", "pv ", "pvhvm", "MiB/s", "exit%", "seq 64.0 KiB: PV", "rand 4.0 KiB: PV"] {
         assert!(t.contains(needle), "missing {needle:?} in:\n{t}");
     }
-    // Progress went to stderr, one line per run when it is not a terminal.
-    let e = String::from_utf8_lossy(&out.stderr);
-    assert!(e.contains("bench: [1/8] ide-pio seq") && e.contains("bench: [8/8] pvhvm rand"), "{e}");
+    // The progress bar is drawn only on a terminal: a pipe gets nothing.
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -154,6 +153,31 @@ fn svg_is_well_formed_with_one_bar_per_path_and_block() {
     for p in ["ide-pio", "ide-dma", "pv", "pvhvm"] {
         assert_eq!(bars.iter().filter(|b| b.contains(&format!("data-path=\"{p}\""))).count(), 4, "{p}");
     }
+    // Below the bars: the boot timeline of the bundled fixture, a lane per
+    // mode; the hvm lane phase by phase, every mode ending with its reads.
+    assert!(text.contains("hvm-grub-legacy.img (bundled fixture)"), "{text}");
+    let phases = |mode: &str| -> Vec<&str> {
+        text.lines()
+            .filter(|l| l.starts_with("<rect class=\"phase\"") && l.contains(&format!("data-mode=\"{mode}\"")))
+            .collect()
+    };
+    let hvm = phases("hvm");
+    assert!(hvm.len() >= 10, "{text}");
+    for name in ["hvmloader", "boot-menu-wait", "mbr", "grub: load the kernel", "root filesystem over IDE DMA"] {
+        assert!(hvm.iter().any(|r| r.contains(&format!("<title>hvm: {name}: "))), "{name}");
+    }
+    for mode in ["pv", "pvhvm"] {
+        assert!(phases(mode).last().is_some_and(|r| r.contains("root filesystem over the ring")), "{mode}:\n{text}");
+    }
+    // With --image, that image's boots.
+    let img = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images/no-signature.img");
+    let svg2 = dir.path().join("io2.svg");
+    let args = ["bench", "--size", "1", "--workload", "seq", "--block", "64", "--json", "--image"];
+    let out = boot_sim(&[&args[..], &[img.to_str().unwrap(), "--svg", svg2.to_str().unwrap()]].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&svg2).unwrap();
+    well_formed(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(text.contains("no-signature.img") && text.contains("no phases (did not boot)"), "{text}");
 }
 
 #[test]

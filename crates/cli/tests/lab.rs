@@ -1,5 +1,7 @@
 //! `boot-sim lab list | check`: lab 3's broken fixtures fail the check, and
-//! copies repaired the way the lab teaches pass it.
+//! copies repaired the way the lab teaches pass it; lab 4's PV image fails
+//! the migration check and a copy migrated the way the lab teaches passes
+//! it; answers files for labs 1, 2, 5 and 6 are marked per question.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -34,12 +36,16 @@ fn list_names_every_lab_and_the_checkable_parts() {
         assert!(s.lines().any(|l| l.trim_start().starts_with(&format!("{n}  "))), "{s}");
     }
     assert!(s.contains("boot-sim lab check 3 IMAGE: parts A, B, C, D, E"), "{s}");
+    assert!(s.contains("boot-sim lab check 4 IMAGE: the image migrated to HVM"), "{s}");
+    assert!(s.contains("boot-sim lab check 5 ANSWERS.toml"), "{s}");
     let o = boot_sim(&["lab", "list", "--json"]);
     let labs: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(labs.len(), 6);
     assert_eq!(labs[2]["checks"].as_array().unwrap().len(), 5);
-    assert_eq!(labs[3]["file"], serde_json::Value::Null);
+    assert_eq!(labs[3]["file"], "docs/labs/lab4-pv-to-hvm.md");
     assert_eq!(labs[4]["file"], "docs/labs/lab5-emulation-cost.md");
+    let kinds: Vec<&str> = labs.iter().map(|l| l["check"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["answers", "answers", "repaired-image", "migrated-image", "answers", "answers"]);
 }
 
 #[test]
@@ -95,7 +101,8 @@ fn unknown_labs_parts_and_images_are_usage_errors() {
     let img = img.to_str().unwrap();
     for (args, want) in [
         (vec!["lab", "check", "9", img], "there is no lab 9"),
-        (vec!["lab", "check", "1", img], "lab 1 has no automatic check"),
+        (vec!["lab", "check", "1", img], "not a TOML answers file"),
+        (vec!["lab", "check", "4", "--part", "A", img], "--part is for lab 3"),
         (vec!["lab", "check", "3", "--part", "Z", img], "lab 3 has no part 'Z'"),
     ] {
         let o = boot_sim(&args);
@@ -106,4 +113,253 @@ fn unknown_labs_parts_and_images_are_usage_errors() {
     let o = boot_sim(&["lab", "check", "3", other.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("give --part"));
+}
+
+// ------------------------------------------------------------- lab 4
+
+const MIB: usize = 1 << 20;
+
+fn read_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap()
+}
+
+/// Replaces `from` by `to` in `text`, once.
+fn swap(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} not in {text:?}");
+    text.replacen(from, to, 1)
+}
+
+/// Lab 4's steps done in memory on `pv-migrate.img`: a 4 MiB disk with one
+/// bootable 0x83 partition at LBA 2048 (what `sfdisk` writes), the file
+/// system copied into it, the kit's stage1 code (440 bytes) and stage2
+/// (LBA 1-2), `install_partition` patched to (hd0,0) when `patch` says so.
+/// The menu and fstab edits (debugfs in the lab) are done in place in the
+/// files' data blocks, keeping their lengths (the menu's comment line
+/// absorbs the difference), so no file-system metadata changes.
+fn migrate(dir: &Path, patch: bool, cmdline: &str) -> PathBuf {
+    let pv = read_fixture("pv-migrate.img");
+    let mut img = vec![0u8; 4 * MIB];
+    img[MIB..MIB + pv.len()].copy_from_slice(&pv);
+    let stage1 = read_fixture("grub-legacy-stage1");
+    img[..440].copy_from_slice(&stage1[..440]);
+    let mut entry = [0u8; 16];
+    entry[0] = 0x80;
+    entry[4] = 0x83;
+    entry[8..12].copy_from_slice(&2048u32.to_le_bytes());
+    entry[12..16].copy_from_slice(&((pv.len() / 512) as u32).to_le_bytes());
+    img[446..462].copy_from_slice(&entry);
+    img[510..512].copy_from_slice(&[0x55, 0xAA]);
+    let stage2 = read_fixture("grub-legacy-stage2");
+    img[512..512 + stage2.len()].copy_from_slice(&stage2);
+    if patch {
+        img[1034] = 0;
+    }
+    let comment = "# grub.conf of a PV AMI (boot-sim fixture for lab 4)";
+    let at = img.windows(comment.len()).position(|w| w == comment.as_bytes()).expect("grub.conf data");
+    let end = at + img[at..].windows(2).position(|w| w == b"\0\0").expect("end of grub.conf");
+    let old = String::from_utf8(img[at..end].to_vec()).unwrap();
+    let new = swap(&old, "root (hd0)\n", "root (hd0,0)\n");
+    let new = swap(&new, "root=/dev/xvda ro console=hvc0", cmdline);
+    let grow = new.len() as isize - old.len() as isize;
+    let short: String = comment.chars().take((comment.len() as isize - grow) as usize).collect();
+    let new = swap(&new, comment, &short);
+    assert_eq!(new.len(), old.len());
+    img[at..end].copy_from_slice(new.as_bytes());
+    // /etc/fstab: the same length too ("/dev/xvda   /" → "/dev/xvda1  /").
+    let line = b"/dev/xvda   /";
+    let at = img.windows(line.len()).position(|w| w == line).expect("fstab data");
+    img[at..at + line.len()].copy_from_slice(b"/dev/xvda1  /");
+    let p = dir.join(format!("hvm-{patch}-{}.img", cmdline.len()));
+    std::fs::write(&p, img).unwrap();
+    p
+}
+
+fn fail_lines(s: &str) -> Vec<&str> {
+    s.lines().filter(|l| l.starts_with("  FAIL  ")).collect()
+}
+
+#[test]
+fn the_pv_image_fails_every_migration_condition() {
+    let o = boot_sim(&["lab", "check", "4", fixture("pv-migrate.img").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let s = stdout(&o);
+    let fails = fail_lines(&s);
+    assert_eq!(fails.len(), 8, "{s}");
+    for words in [
+        "no partition table",
+        "there is no (hd0,0)",
+        "code area is all zero",
+        "Error 22: No such partition",
+        "console=hvc0: hvc0 is Xen's PV console",
+        "root=/dev/xvda: that is the whole disk",
+        "/etc/fstab mounts / from the first partition (/dev/xvda1, UUID= or LABEL=): /dev/xvda: that is the whole disk",
+        "`run --mode hvm` reaches the kernel entry: No bootable device",
+    ] {
+        assert!(fails.iter().any(|l| l.contains(words)), "{words:?} not in {s}");
+    }
+    assert!(s.ends_with("Not migrated yet: 8 of 8 conditions fail.\n"), "{s}");
+}
+
+#[test]
+fn a_copy_migrated_as_the_lab_teaches_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = migrate(dir.path(), true, "root=/dev/xvda1 ro console=ttyS0");
+    let o = boot_sim(&["lab", "check", "4", good.to_str().unwrap()]);
+    let s = stdout(&o);
+    assert!(o.status.success(), "{s}");
+    assert!(fail_lines(&s).is_empty(), "{s}");
+    assert_eq!(s.lines().filter(|l| l.starts_with("  pass  ")).count(), 8, "{s}");
+    assert!(s.contains("GRUB legacy stage1 (version 3.2): loads LBA 1"), "{s}");
+    assert!(s.contains("GRUB legacy 0.97 entry 0 loads (hd0,0)/boot/vmlinuz"), "{s}");
+    assert!(s.ends_with("Migrated: the image boots as HVM.\n"), "{s}");
+
+    // The same with the root file system named by its label, as JSON.
+    let label = migrate(dir.path(), true, "root=LABEL=/ ro console=tty0");
+    let o = boot_sim(&["lab", "check", "4", label.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let objs: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(objs.len(), 9);
+    assert!(objs[..8].iter().all(|c| c["type"] == "check" && c["passed"] == true), "{objs:?}");
+    assert_eq!(objs[8]["migrated"], true);
+}
+
+#[test]
+fn half_migrations_fail_where_the_lab_says() {
+    let dir = tempfile::tempdir().unwrap();
+    // install_partition left at the shipped 0xFFFFFF: stage2 reads (hd0).
+    let unpatched = migrate(dir.path(), false, "root=/dev/xvda1 ro console=ttyS0");
+    let o = boot_sim(&["lab", "check", "4", unpatched.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let s = stdout(&o);
+    let fails = fail_lines(&s);
+    assert_eq!(fails.len(), 1, "{s}");
+    assert!(fails[0].contains("no config file: /boot/grub/menu.lst on (hd0)"), "{s}");
+    // The PV console and the whole disk as root.
+    let pv_cmdline = migrate(dir.path(), true, "root=/dev/xvda ro console=hvc0 ");
+    let s = stdout(&boot_sim(&["lab", "check", "4", pv_cmdline.to_str().unwrap()]));
+    let fails = fail_lines(&s);
+    assert_eq!(fails.len(), 2, "{s}");
+    assert!(fails[0].contains("console=hvc0") && fails[1].contains("root=/dev/xvda:"), "{s}");
+    // A label that is not the file system's.
+    let wrong_label = migrate(dir.path(), true, "root=LABEL=rootfs ro console=ttyS0");
+    let s = stdout(&boot_sim(&["lab", "check", "4", wrong_label.to_str().unwrap()]));
+    assert!(
+        fail_lines(&s).iter().any(|l| l.contains("root=LABEL=rootfs: the file system on (hd0,0) has label \"/\"")),
+        "{s}"
+    );
+}
+
+// ------------------------------------------------------- answers files
+
+fn answers(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join("answers.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn verdicts(o: &Output) -> Vec<(String, String)> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "answer")
+        .map(|v| (v["question"].as_str().unwrap().to_string(), v["verdict"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+/// Lab 1's answers, computed here with the library the way a student
+/// reads them off `inspect` and `kernel`.
+fn lab1_answers() -> String {
+    use disk_image::Disk;
+    use disk_image::inspect::inspect;
+    let report = |n: &str| inspect(&Disk::open(fixture(n)).unwrap()).unwrap();
+    let whole = report("pv-whole-disk.img");
+    let v = &whole.volumes[0];
+    let hvm = report("hvm-mbr.img");
+    let logical = report("mbr-logical.img");
+    let menu = logical.volumes.iter().find(|v| v.configs.iter().any(|c| c.path == "/boot/grub/menu.lst")).unwrap();
+    let link = v.configs.iter().find(|c| c.path == "/boot/grub/menu.lst").unwrap();
+    format!(
+        "[q1]\ngrub_legacy = {:?}\ngrub2 = {:?}\nlinux = {:?}\nboot_signature = {}\n\
+         [q2]\nstage2_lba = {}\nstage2_present = false\n\
+         [q3]\ngrub_legacy = {:?}\ngrub2 = {:?}\nlinux = {:?}\nstart_lba = {}\n\
+         [q4]\ntarget = {:?}\ngrub_follows = true\n\
+         [q5]\nwhole_disk_kernel_pv = false\nvmlinux_xen_pv = true\n",
+        v.volume.names.grub,
+        v.volume.names.grub2,
+        v.volume.names.linux,
+        whole.boot_sector.signature,
+        hvm.boot_sector.code.next_stage_lba().unwrap(),
+        menu.volume.names.grub,
+        menu.volume.names.grub2,
+        menu.volume.names.linux,
+        menu.volume.partition.as_ref().unwrap().start.0,
+        link.hops[0].1,
+    )
+}
+
+#[test]
+fn lab1_answers_from_the_library_are_all_correct() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = answers(dir.path(), &lab1_answers());
+    let o = boot_sim(&["lab", "check", "1", p.to_str().unwrap()]);
+    let s = stdout(&o);
+    assert!(o.status.success(), "{s}");
+    assert!(s.contains("14 of 14 correct, 0 wrong, 0 missing."), "{s}");
+    assert!(s.contains("not checked automatically: q1, why a BIOS cannot boot the disk"), "{s}");
+}
+
+#[test]
+fn wrong_and_missing_answers_get_their_own_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    // The extended partition's start instead of the logical one's; q5 left out.
+    let text = lab1_answers().replace("start_lba = 8192", "start_lba = 6144");
+    let text = &text[..text.find("[q5]").unwrap()];
+    let p = answers(dir.path(), text);
+    let o = boot_sim(&["lab", "check", "1", p.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = verdicts(&o);
+    let of = |q: &str| v.iter().find(|(k, _)| k == q).unwrap().1.as_str();
+    assert_eq!(of("q3.start_lba"), "wrong");
+    assert_eq!(of("q3.linux"), "correct");
+    assert_eq!(of("q5.vmlinux_xen_pv"), "missing");
+    assert_eq!(v.iter().filter(|(_, x)| x == "correct").count(), 11);
+    let text = stdout(&boot_sim(&["lab", "check", "1", p.to_str().unwrap()]));
+    let wrong = text.lines().find(|l| l.contains("WRONG")).unwrap();
+    assert!(wrong.contains("hint:") && !wrong.contains("8192"), "a hint, not the answer: {wrong}");
+
+    // Lab 2: the fallback order is GRUB's, not the menu's.
+    let p = answers(dir.path(), "[q3]\ntried = [0, 1, 2]\nerrors = [15, 22]\n");
+    let v = verdicts(&boot_sim(&["lab", "check", "2", p.to_str().unwrap(), "--json"]));
+    assert!(v.contains(&("q3.tried".into(), "wrong".into())) && v.contains(&("q3.errors".into(), "correct".into())));
+    // Lab 6: the owner may always launch its AMI.
+    let p = answers(dir.path(), "[q2]\naccounts = [\"111122223333\", \"123456789012\"]\n[q5]\nv3_stored_kib = 512\n");
+    let v = verdicts(&boot_sim(&["lab", "check", "6", p.to_str().unwrap(), "--json"]));
+    assert!(
+        v.contains(&("q2.accounts".into(), "correct".into()))
+            && v.contains(&("q5.v3_stored_kib".into(), "wrong".into()))
+    );
+    // Lab 5: exits per command, counted from the bench library.
+    let p = answers(dir.path(), "[q1]\ndma_exits_per_command = 19\npio_exits_per_command = 3\n");
+    let v = verdicts(&boot_sim(&["lab", "check", "5", p.to_str().unwrap(), "--json"]));
+    assert!(v.contains(&("q1.pio_exits_per_command".into(), "wrong".into())), "{v:?}");
+}
+
+#[test]
+fn malformed_answers_files_are_errors_with_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, want) in [
+        ("[q3]\nstart_lba = \"8192\"\n", "answers.toml:2: q3.start_lba: expected an integer"),
+        ("[q3]\n\nstartlba = 8192\n", "answers.toml:3: q3.startlba: question 3 of lab 1 has no field"),
+        ("[q7]\nx = 1\n", "answers.toml:1: [q7]: lab 1 has no such question"),
+        ("[q3\nstart_lba = 1\n", "answers.toml:1: "),
+    ] {
+        let p = answers(dir.path(), text);
+        let o = boot_sim(&["lab", "check", "1", p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{text}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains(want), "{text:?}: {e}");
+    }
+    let o = boot_sim(&["lab", "check", "2", dir.path().join("none.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("none.toml"));
 }

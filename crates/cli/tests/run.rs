@@ -33,6 +33,45 @@ fn pv_boot_reaches_the_kernel_entry() {
 }
 
 #[test]
+fn pv_console_shows_what_pv_grub_printed_with_its_fallbacks() {
+    // pv-fallback.img: `default saved` (0), `fallback 2 1`; entry 0's kernel
+    // is missing, entry 2's partition does not exist, entry 1 loads (its
+    // kernel is not PV-bootable: exit 1 after PV-GRUB is done).
+    let out = boot_sim(&["run", &image("pv-fallback.img"), "--mode", "pv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = String::from_utf8_lossy(&out.stdout);
+    let console = [
+        "Xen console (PV-GRUB):",
+        "  | vbd 51712 is hd0",
+        "  |   Booting '0: kernel missing'",
+        "  |",
+        "  | root (hd0)",
+        "  |  Filesystem type is ext2fs, using whole disk",
+        "  | kernel /boot/vmlinuz-missing root=/dev/xvda ro",
+        "  |",
+        "  | Error 15: File not found",
+        "  |   Booting '2: partition missing'",
+        "  |",
+        "  | root (hd0,3)",
+        "  |",
+        "  | Error 22: No such partition",
+        "  |   Booting '1: good'",
+    ];
+    let lines: Vec<&str> = t.lines().collect();
+    let at = lines.iter().position(|l| *l == console[2]).unwrap_or_else(|| panic!("no Booting line in:\n{t}"));
+    assert_eq!(&lines[at..at + console.len() - 2], &console[2..], "{t}");
+    assert!(t.contains(console[0]) && t.contains(console[1]), "{t}");
+    let out = boot_sim(&["run", &image("pv-fallback.img"), "--mode", "pv", "--json"]);
+    let lines = boot_sim::json_lines(&out.stdout);
+    let c = lines.last().unwrap()["console"].as_str().unwrap().to_string();
+    assert!(c.contains("\nError 22: No such partition\n  Booting '1: good'\n\nroot (hd0)\n"), "{c:?}");
+    // pygrub runs in dom0: no guest console.
+    let out = boot_sim(&["run", &image("pv-kernel.img"), "--mode", "pv", "--loader", "pygrub", "--json"]);
+    let lines = boot_sim::json_lines(&out.stdout);
+    assert!(lines.last().unwrap()["console"].is_null());
+}
+
+#[test]
 fn json_result_has_the_entry_point_and_start_info() {
     let out = boot_sim(&["run", &image("pv-kernel.img"), "--mode", "pv", "--json"]);
     assert!(out.status.success());

@@ -17,7 +17,7 @@ use crate::hvm::ide::{BMIDE_BASE, reg::*};
 /// an LBA48 disk under libata.
 pub const MAX_SECTORS_PER_COMMAND: u64 = 2560;
 /// Where the PRD table lives in guest memory (below the buffer).
-const PRD_TABLE: u32 = 0x1_0000;
+pub(crate) const PRD_TABLE: u32 = 0x1_0000;
 /// The data buffer's guest-physical address (1 MiB).
 pub(crate) const BUFFER: u64 = 0x10_0000;
 /// Status polls before a driver gives up (SeaBIOS waits 32 s; the model
@@ -40,11 +40,21 @@ pub enum AtaError {
 pub struct AtaDriver<'a> {
     bus: &'a mut HvmBus,
     pio32: bool,
+    buffer: u64,
+    prd: u32,
 }
 
 impl<'a> AtaDriver<'a> {
+    /// Data buffer at 1 MiB, PRD table at 64 KiB.
     pub fn new(bus: &'a mut HvmBus, pio32: bool) -> AtaDriver<'a> {
-        AtaDriver { bus, pio32 }
+        AtaDriver::at(bus, pio32, BUFFER, PRD_TABLE)
+    }
+
+    /// Data buffer at `buffer` (room for [`MAX_SECTORS_PER_COMMAND`]
+    /// sectors below 4 GiB), PRD table at `prd`: where a booted guest has
+    /// free memory.
+    pub fn at(bus: &'a mut HvmBus, pio32: bool, buffer: u64, prd: u32) -> AtaDriver<'a> {
+        AtaDriver { bus, pio32, buffer, prd }
     }
 
     fn in8(&mut self, port: u16) -> u8 {
@@ -96,7 +106,7 @@ impl<'a> AtaDriver<'a> {
         Ok(())
     }
 
-    /// Reads `e` into the buffer at 1 MiB (PIO or DMA), command by command.
+    /// Reads `e` into the buffer (PIO or DMA), command by command.
     pub fn read(&mut self, e: Extent, dma: bool) -> Result<(), AtaError> {
         let mut done = 0;
         while done < e.sectors {
@@ -112,7 +122,7 @@ impl<'a> AtaDriver<'a> {
         let mut v = vec![0u8; (sectors * 512) as usize];
         self.bus
             .mem
-            .read(crate::machine::GuestPhysAddr(BUFFER), &mut v)
+            .read(crate::machine::GuestPhysAddr(self.buffer), &mut v)
             .map_err(|e| AtaError::Memory(e.to_string()))?;
         Ok(v)
     }
@@ -146,7 +156,7 @@ impl<'a> AtaDriver<'a> {
         }
         let size = if self.pio32 { AccessSize::Dword } else { AccessSize::Word };
         let mut sector = [0u8; 512];
-        let mut dest = BUFFER as u32;
+        let mut dest = self.buffer as u32;
         for left in (0..count).rev() {
             self.bus.port_in_string(DATA, size, &mut sector);
             self.bus.write_bytes(dest, &sector);
@@ -167,8 +177,8 @@ impl<'a> AtaDriver<'a> {
     /// `ata_dma_cmd_data` (command, start, poll, stop, status).
     fn dma_read(&mut self, lba: u64, count: u64, cmd: [u8; 7], hob: Option<[u8; 5]>) -> Result<(), AtaError> {
         let mut bytes = (count * 512) as u32;
-        let mut dest = BUFFER as u32;
-        let mut at = PRD_TABLE;
+        let mut dest = self.buffer as u32;
+        let mut at = self.prd;
         while bytes > 0 {
             let max = 0x1_0000 - (dest & 0xFFFF);
             let n = bytes.min(max);
@@ -180,7 +190,7 @@ impl<'a> AtaDriver<'a> {
             dest = dest.wrapping_add(n);
             at += 8;
         }
-        self.bus.port_out(BMIDE_BASE + BM_TABLE, AccessSize::Dword, PRD_TABLE);
+        self.bus.port_out(BMIDE_BASE + BM_TABLE, AccessSize::Dword, self.prd);
         let old = self.in8(BMIDE_BASE + BM_CMD) & !(BM_CMD_MEMWRITE | BM_CMD_START);
         self.out8(BMIDE_BASE + BM_CMD, old | BM_CMD_MEMWRITE);
         self.out8(BMIDE_BASE + BM_STATUS, BM_STATUS_ERROR | BM_STATUS_IRQ);

@@ -20,10 +20,16 @@
 //!   0x10 (port exits), and the HVM hypercalls that set up xenbus (callback
 //!   vector, xenstore parameters, shared-info and grant-table frames).
 //!
+//! The `boot` workload runs live on every path ([`live`]): the filesystem
+//! code reads through a page cache whose misses are that path's requests,
+//! and each run is checked to read the same requests and bytes as a
+//! direct read of the image.
+//!
 //! Nothing here reads the host clock: times are simulated. Nothing writes
 //! the image.
 
 mod ata;
+pub(crate) mod live;
 mod workload;
 
 use std::sync::Arc;
@@ -38,9 +44,10 @@ use crate::hvm::bus::HvmBus;
 use crate::hvm::ide::IdeController;
 use crate::hvm::trace::{HvmTrace, TraceLevel};
 use crate::hvm::{Chs, platform};
-use crate::machine::{CostModel, DiskProfile, GuestMemory, GuestPhysAddr, MemoryError, Sim};
+use crate::machine::{CostModel, DiskProfile, GuestMemory, GuestPhysAddr, MemoryError, Sim, SimClock, SimTime};
 
 pub use ata::{AtaDriver, AtaError, MAX_SECTORS_PER_COMMAND};
+pub use live::BootReads;
 pub use workload::{Extent, Workload, WorkloadKind, synthetic_image};
 
 const SECTOR: u64 = 512;
@@ -380,6 +387,21 @@ pub(crate) fn port_exits(bus: &HvmBus) -> Vec<PortExits> {
         .collect()
 }
 
+/// Port exits on `bus` since its per-port counters were `before`.
+pub(crate) fn port_exits_since(bus: &HvmBus, before: &[crate::hvm::PortStat]) -> Vec<PortExits> {
+    port_exits(bus)
+        .into_iter()
+        .filter_map(|mut p| {
+            let b = before.get(usize::from(p.port)).copied().unwrap_or_default();
+            p.reads -= b.reads;
+            p.writes -= b.writes;
+            p.string_items -= b.string_items;
+            p.cost_ns -= b.cost_ns;
+            (p.reads + p.writes > 0).then_some(p)
+        })
+        .collect()
+}
+
 /// An HVM bus with the image as the IDE master and `mem_bytes` of RAM.
 fn hvm_bus(image: Arc<dyn ReadAt>, cost: &CostModel, mem_bytes: u64) -> Result<HvmBus, BenchError> {
     let sectors = image.size() / SECTOR;
@@ -411,19 +433,31 @@ fn run_ide(
     config: &BenchConfig,
 ) -> Result<PathResult, BenchError> {
     let path = if dma { IoPath::IdeDma } else { IoPath::IdePio };
-    let largest = extents.iter().map(|e| e.sectors.min(MAX_SECTORS_PER_COMMAND)).max().unwrap_or(1);
+    let boot = w.kind == WorkloadKind::Boot;
+    let largest = if boot {
+        MAX_SECTORS_PER_COMMAND
+    } else {
+        extents.iter().map(|e| e.sectors.min(MAX_SECTORS_PER_COMMAND)).max().unwrap_or(1)
+    };
     let mem = ata::BUFFER + largest * SECTOR + crate::machine::PAGE_SIZE;
     let mut bus = hvm_bus(image.clone(), cost, mem)?;
-    let mut driver = AtaDriver::new(&mut bus, config.pio32);
-    let last = extents.len().saturating_sub(1);
-    for (i, &e) in extents.iter().enumerate() {
-        driver.read(e, dma)?;
-        if i == 0 || i == last {
-            // The last command's data is in the buffer: check its sectors.
-            let n = e.sectors.min(MAX_SECTORS_PER_COMMAND);
-            let tail = Extent { sector: e.sector + e.sectors - n, sectors: n };
-            let got = driver.buffer(n)?;
-            check(path, image.as_ref(), tail, &got)?;
+    if boot {
+        let dev = live::IdeDevice { bus, dma, pio32: config.pio32, buffer: ata::BUFFER, prd: ata::PRD_TABLE };
+        let (dev, reads) = live::boot_live(dev, image.size() / SECTOR, image.describe(), w.file_budget)?;
+        live::same_reads(path.name(), &w.recorded, w.digest, &reads?)?;
+        bus = dev.bus;
+    } else {
+        let mut driver = AtaDriver::new(&mut bus, config.pio32);
+        let last = extents.len().saturating_sub(1);
+        for (i, &e) in extents.iter().enumerate() {
+            driver.read(e, dma)?;
+            if i == 0 || i == last {
+                // The last command's data is in the buffer: check its sectors.
+                let n = e.sectors.min(MAX_SECTORS_PER_COMMAND);
+                let tail = Extent { sector: e.sector + e.sectors - n, sectors: n };
+                let got = driver.buffer(n)?;
+                check(path, image.as_ref(), tail, &got)?;
+            }
         }
     }
     let mut r = empty_result(path, w, extents);
@@ -563,7 +597,13 @@ fn run_pv(
         r.exit_cost_ns = r.exits_by_port.iter().map(|p| p.cost_ns).sum();
     }
 
-    replay(&mut pv, image.as_ref(), path, w.queue_depth, extents)?;
+    if w.kind == WorkloadKind::Boot {
+        let (dev, reads) = live::boot_live(live::PvDevice(pv), image.size() / SECTOR, image.describe(), w.file_budget)?;
+        pv = dev.0;
+        live::same_reads(path.name(), &w.recorded, w.digest, &reads?)?;
+    } else {
+        replay(&mut pv, image.as_ref(), path, w.queue_depth, extents)?;
+    }
     r.setup_ns = setup_ns;
     r.sim_ns = pv.sim().now().0 - t0.0;
     ring_counters(&mut r, &pv, &before);
@@ -616,4 +656,52 @@ pub(crate) fn ring_counters(r: &mut PathResult, pv: &PvIo, before: &crate::machi
     r.upcalls = c.events(EventTag::EvtchnUpcall) - before.events(EventTag::EvtchnUpcall);
     r.hypercalls = c.hypercalls_total() - before.hypercalls_total();
     r.bytes_copied = c.memcpy_bytes() - before.memcpy_bytes();
+}
+
+/// The `boot` workload on a PV guest after its boot, on the clock where
+/// the boot ended (`at`): the booted kernel's blkfront (`pv`, Linux's by
+/// default) connects a vbd through xenstore — PV-GRUB's ring went with its
+/// kexec — with its ring and buffers at the top of `memory`, above
+/// everything the domain builder placed (`used_end`, bytes), and the
+/// filesystem code reads the image through it. `setup_ns` is the connect.
+pub fn pv_post_boot(
+    image: Arc<dyn ReadAt>,
+    memory: GuestMemory,
+    used_end: u64,
+    at: SimTime,
+    cost: &CostModel,
+    pv: PvSetup,
+    workload: &Workload,
+) -> Result<PathResult, BenchError> {
+    let bytes = pv.front.scratch_pages() * crate::machine::PAGE_SIZE;
+    let scratch = memory.size().checked_sub(bytes).filter(|&s| s >= used_end).ok_or_else(|| {
+        BenchError::Config(format!("no room for blkfront's {bytes:#x} bytes above the booted PV guest's layout"))
+    })?;
+    let mut sim = Sim::with_trace_cap(cost.clone(), 0);
+    sim.clock = SimClock::starting_at(at);
+    let config =
+        PvIoConfig { scratch: GuestPhysAddr(scratch), front: pv.front, back: pv.back, ..PvIoConfig::default() };
+    let pvio = PvIo::new(image.clone(), memory, sim, config)?;
+    let setup_ns = pvio.sim().now().0 - at.0;
+    let before = pvio.sim().trace.counters().clone();
+    let t0 = pvio.sim().now().0;
+    let sectors = image.size() / SECTOR;
+    let (pvio, reads) = live::boot_live(live::PvDevice(pvio), sectors, image.describe(), workload.file_budget)?;
+    live::same_reads(IoPath::Pv.name(), &workload.recorded, workload.digest, &reads?)?;
+    let extents = workload.extents(sectors)?;
+    let mut r = empty_result(IoPath::Pv, workload, &extents);
+    r.setup_ns = setup_ns;
+    r.sim_ns = pvio.0.sim().now().0 - t0;
+    ring_counters(&mut r, &pvio.0, &before);
+    Ok(finish(r))
+}
+
+/// The first byte above everything the PV domain builder placed (kernel,
+/// initrd, p2m, start_info, xenstore and console pages, page tables, boot
+/// stack): where a booted PV guest has free memory.
+pub fn pv_layout_end(l: &crate::pv::builder::DomainLayout) -> u64 {
+    let segments = l.segments.iter().map(|s| s.pfn.saturating_add(s.pages));
+    let pages = [l.start_info_pfn, l.xenstore_pfn, l.console_pfn, l.bootstack_pfn].map(|p| p.saturating_add(1));
+    let tables = l.pgtables_pfn.saturating_add(l.nr_pt_frames);
+    segments.chain(pages).chain([tables]).max().unwrap_or(0).saturating_mul(crate::machine::PAGE_SIZE)
 }

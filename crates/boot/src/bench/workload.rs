@@ -1,10 +1,9 @@
 //! Workloads: which sectors to read, in which order, how many at once.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use disk_image::fs::{Filesystem, NodeKind};
-use disk_image::{Disk, MemImage, ReadAt};
+use disk_image::{MemImage, ReadAt};
 use serde::Serialize;
 
 use super::BenchError;
@@ -52,14 +51,30 @@ pub struct Workload {
     pub queue_depth: u32,
     /// Seed of the random positions (xorshift64*).
     pub seed: u64,
-    /// [`WorkloadKind::Boot`]: the recorded requests, in order.
+    /// [`WorkloadKind::Boot`]: the device requests the page cache makes,
+    /// in order (the same on every path).
     #[serde(skip)]
     pub recorded: Vec<Extent>,
+    /// [`WorkloadKind::Boot`]: FNV-1a of the bytes those requests read.
+    #[serde(skip)]
+    pub digest: u64,
+    /// [`WorkloadKind::Boot`]: file data the walk reads at most.
+    #[serde(skip)]
+    pub file_budget: u64,
 }
 
 impl Workload {
     pub fn seq(total_bytes: u64, block_bytes: u64) -> Workload {
-        Workload { kind: WorkloadKind::Seq, total_bytes, block_bytes, queue_depth: 1, seed: 0, recorded: Vec::new() }
+        Workload {
+            kind: WorkloadKind::Seq,
+            total_bytes,
+            block_bytes,
+            queue_depth: 1,
+            seed: 0,
+            recorded: Vec::new(),
+            digest: 0,
+            file_budget: 0,
+        }
     }
 
     pub fn rand(total_bytes: u64, block_bytes: u64, queue_depth: u32) -> Workload {
@@ -70,6 +85,8 @@ impl Workload {
             queue_depth,
             seed: 0x9E37_79B9_7F4A_7C15,
             recorded: Vec::new(),
+            digest: 0,
+            file_budget: 0,
         }
     }
 
@@ -170,70 +187,42 @@ pub fn synthetic_image(bytes: u64) -> Arc<MemImage> {
     Arc::new(MemImage::new(v, "synthetic image"))
 }
 
-/// Records the byte ranges read through it.
-struct Recorder {
-    inner: Arc<dyn ReadAt>,
-    reads: Mutex<Vec<(u64, u64)>>,
-}
-
-impl ReadAt for Recorder {
-    fn size(&self) -> u64 {
-        self.inner.size()
-    }
-    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> disk_image::Result<()> {
-        if let Ok(mut r) = self.reads.lock() {
-            r.push((offset, buf.len() as u64));
-        }
-        self.inner.read_exact_at(offset, buf)
-    }
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-}
-
 /// Directories a booting Linux system reads from (issue 8).
 pub const BOOT_READ_DIRS: [&str; 3] = ["/boot", "/etc", "/usr/lib"];
 
 impl Workload {
-    /// The boot-read pattern of `image`: every filesystem the partition
+    /// The boot-read workload of `image`: every filesystem the partition
     /// table names is opened and the regular files under
     /// [`BOOT_READ_DIRS`] are read in directory order until `max_bytes` of
-    /// file data; the filesystem code's reads of the image (superblock,
-    /// inodes, directories, extents, data) are recorded, each 4 KiB page
-    /// kept once (a page cache), adjacent pages merged into one request
-    /// (the block layer's merging), at queue depth 1.
+    /// file data. The filesystem code reads through a page cache (each
+    /// 4 KiB page once; one request per run of pages a read misses), one
+    /// request at a time. This reference pass reads the image directly
+    /// (no simulated cost) and records the requests and a digest of their
+    /// bytes; the bench runs the same reads live on each path
+    /// (`bench::live`) and checks that they match.
     pub fn boot_read(image: Arc<dyn ReadAt>, max_bytes: u64) -> Result<Workload, BenchError> {
-        let rec = Arc::new(Recorder { inner: image, reads: Mutex::new(Vec::new()) });
-        let disk = Disk::from_reader(rec.clone())?;
-        let mut budget = max_bytes;
-        for v in disk.volumes() {
-            let Ok(fs) = disk.open_fs(v) else { continue };
-            for dir in BOOT_READ_DIRS {
-                walk(&*fs, dir, 0, &mut budget);
-            }
-        }
-        let reads = std::mem::take(&mut *rec.reads.lock().map_err(|_| BenchError::Config("recorder poisoned".into()))?);
-        let limit = rec.size() / SECTOR;
-        let extents: Vec<Extent> = page_extents(&reads)
-            .into_iter()
-            .filter(|e| e.sector < limit)
-            .map(|e| Extent { sector: e.sector, sectors: e.sectors.min(limit - e.sector) })
-            .collect();
-        let total = extents.iter().map(|e| e.sectors * SECTOR).sum();
+        let sectors = image.size() / SECTOR;
+        let (_, reads) =
+            super::live::boot_live(super::live::Direct(image.clone()), sectors, image.describe(), max_bytes)?;
+        let reads = reads?;
         Ok(Workload {
             kind: WorkloadKind::Boot,
-            total_bytes: total,
+            total_bytes: reads.bytes,
             block_bytes: PAGE,
             queue_depth: 1,
             seed: 0,
-            recorded: extents,
+            recorded: reads.requests,
+            digest: reads.digest,
+            file_budget: max_bytes,
         })
     }
 }
 
 const PAGE: u64 = 4096;
 
-fn walk(fs: &dyn Filesystem, dir: &str, depth: usize, budget: &mut u64) {
+/// Reads the regular files under `dir`, depth first in name order, until
+/// the budget is spent (directories at most 16 deep).
+pub(crate) fn walk(fs: &dyn Filesystem, dir: &str, depth: usize, budget: &mut u64) {
     if depth > 16 || *budget == 0 {
         return;
     }
@@ -254,27 +243,4 @@ fn walk(fs: &dyn Filesystem, dir: &str, depth: usize, budget: &mut u64) {
             _ => {}
         }
     }
-}
-
-/// Byte ranges → 4 KiB-page requests, each page once, in first-read
-/// order, consecutive pages merged.
-fn page_extents(reads: &[(u64, u64)]) -> Vec<Extent> {
-    let mut seen = HashSet::new();
-    let mut out: Vec<Extent> = Vec::new();
-    for &(off, len) in reads {
-        if len == 0 {
-            continue;
-        }
-        for page in off / PAGE..(off + len).div_ceil(PAGE) {
-            if !seen.insert(page) {
-                continue;
-            }
-            let sector = page * (PAGE / SECTOR);
-            match out.last_mut() {
-                Some(last) if last.sector + last.sectors == sector => last.sectors += PAGE / SECTOR,
-                _ => out.push(Extent { sector, sectors: PAGE / SECTOR }),
-            }
-        }
-    }
-    out
 }

@@ -506,7 +506,10 @@ impl Hvm {
     fn int16(&mut self, ah: u8) {
         match ah {
             0x00 | 0x10 => match self.bios.keys.pop_front() {
-                Some((scan, ascii)) => self.set16(Gpr::Eax, u16::from(scan) << 8 | u16::from(ascii)),
+                Some((scan, ascii)) => {
+                    let ascii = if ah == 0x00 && ascii == 0xE0 { 0 } else { ascii };
+                    self.set16(Gpr::Eax, u16::from(scan) << 8 | u16::from(ascii));
+                }
                 None => {
                     // handle_1600 blocks until a key arrives; none will.
                     // Re-point IP at the `int 16h` so the state is exact.
@@ -518,6 +521,9 @@ impl Hvm {
             },
             0x01 | 0x11 => match self.bios.keys.front() {
                 Some(&(scan, ascii)) => {
+                    // kbd.c dequeue_key: the non-extended calls turn a grey
+                    // key's E0h into 00h.
+                    let ascii = if ah == 0x01 && ascii == 0xE0 { 0 } else { ascii };
                     self.set16(Gpr::Eax, u16::from(scan) << 8 | u16::from(ascii));
                     self.set_zf(false);
                 }

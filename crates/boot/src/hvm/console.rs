@@ -76,3 +76,39 @@ pub fn cell_offset(page: u8, row: u8, col: u8) -> u32 {
 pub fn transcript_text(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
+
+/// Code page 437, the VGA's character ROM, for bytes outside printable
+/// ASCII: what a text cell shows (GRUB legacy's menu box is drawn with
+/// 0xDA 0xC4 0xBF 0xB3 0xC0 0xD9, its arrows are 0x18 0x19 0x1A). Cell 0
+/// and blanks show as a space.
+pub fn cp437(b: u8) -> char {
+    const LOW: [char; 32] = [
+        ' ', '☺', '☻', '♥', '♦', '♣', '♠', '•', '◘', '○', '◙', '♂', '♀', '♪', '♫', '☼', '►', '◄', '↕', '‼', '¶', '§',
+        '▬', '↨', '↑', '↓', '→', '←', '∟', '↔', '▲', '▼',
+    ];
+    const HIGH: [char; 129] = [
+        '⌂', 'Ç', 'ü', 'é', 'â', 'ä', 'à', 'å', 'ç', 'ê', 'ë', 'è', 'ï', 'î', 'ì', 'Ä', 'Å', 'É', 'æ', 'Æ', 'ô', 'ö',
+        'ò', 'û', 'ù', 'ÿ', 'Ö', 'Ü', '¢', '£', '¥', '₧', 'ƒ', 'á', 'í', 'ó', 'ú', 'ñ', 'Ñ', 'ª', 'º', '¿', '⌐', '¬',
+        '½', '¼', '¡', '«', '»', '░', '▒', '▓', '│', '┤', '╡', '╢', '╖', '╕', '╣', '║', '╗', '╝', '╜', '╛', '┐', '└',
+        '┴', '┬', '├', '─', '┼', '╞', '╟', '╚', '╔', '╩', '╦', '╠', '═', '╬', '╧', '╨', '╤', '╥', '╙', '╘', '╒', '╓',
+        '╫', '╪', '┘', '┌', '█', '▄', '▌', '▐', '▀', 'α', 'ß', 'Γ', 'π', 'Σ', 'σ', 'µ', 'τ', 'Φ', 'Θ', 'Ω', 'δ', '∞',
+        'φ', 'ε', '∩', '≡', '±', '≥', '≤', '⌠', '⌡', '÷', '≈', '°', '∙', '·', '√', 'ⁿ', '²', '■', ' ',
+    ];
+    match b {
+        0x00..=0x1F => LOW[usize::from(b)],
+        0x20..=0x7E => char::from(b),
+        _ => HIGH[usize::from(b - 0x7F)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cp437;
+
+    #[test]
+    fn cp437_box_and_arrows() {
+        let s: String =
+            [0xDA, 0xC4, 0xBF, 0xB3, 0xC0, 0xD9, 0x18, 0x19, 0x1A, b'A', 0, 0xFF].map(cp437).iter().collect();
+        assert_eq!(s, "┌─┐│└┘↑↓→A  ");
+    }
+}

@@ -88,8 +88,7 @@ impl Hvm {
     /// Power-on: hvmloader, then SeaBIOS POST.
     pub(crate) fn post(&mut self) {
         self.bus.origin = Origin::Firmware;
-        let t = self.bus.clock.now();
-        self.bus.trace.push(t, 0, super::HvmEvent::Phase { name: "hvmloader".into() });
+        self.mark("hvmloader");
         // hvmloader main() (hvmloader.c), the lines it prints itself.
         let ghz = self.bus.cost.params().cpu_ghz;
         let (maj, min, extra) = XEN_VERSION;
@@ -106,8 +105,7 @@ impl Hvm {
         self.write_bios_info();
         self.debug_print("Invoking SeaBIOS ...\n");
 
-        let t = self.bus.clock.now();
-        self.bus.trace.push(t, 0, super::HvmEvent::Phase { name: "seabios-post".into() });
+        self.mark("seabios-post");
         self.write_rom();
         self.ivt_init();
         self.bda_init();
@@ -140,6 +138,7 @@ impl Hvm {
         if let Some(ms) = self.bios.boot_menu_wait_ms {
             // boot.c interactive_bootmenu: Xen has no fw_cfg, so
             // etc/show-boot-menu defaults to 1 and the prompt waits.
+            self.mark("boot-menu-wait");
             self.bios_printf("\nPress ESC for boot menu.\n\n");
             self.bus.clock.advance(u64::from(ms) * 1_000_000);
         }
@@ -616,8 +615,7 @@ impl Hvm {
     /// SeaBIOS int 19h: `do_boot` for the hard disk (boot.c `boot_disk`).
     pub(crate) fn boot(&mut self) {
         self.bus.origin = Origin::Firmware;
-        let t = self.bus.clock.now();
-        self.bus.trace.push(t, 0, super::HvmEvent::Phase { name: "int19-boot".into() });
+        self.mark("int19-boot");
         self.bios.boots += 1;
         if self.bios.boots > 8 {
             self.bios.end = Some(super::EndState::Reset {
@@ -659,8 +657,7 @@ impl Hvm {
         r.eflags = flags::FIXED | flags::IF;
         self.cpu.regs = r;
         self.bus.origin = Origin::Guest;
-        let t = self.bus.clock.now();
-        self.bus.trace.push(t, 0, super::HvmEvent::Phase { name: "mbr".into() });
+        self.mark("mbr");
     }
 
     /// int 18h → next boot device; there is none: `boot_fail`.

@@ -17,22 +17,31 @@
 //! - the menu: `config_file` from the stage2 header (`/boot/grub/menu.lst`)
 //!   on the install partition (`install_partition`, header offset 8),
 //!   parsed with [`disk_image::menu::grub_legacy`], default/saved/fallback
-//!   as [`select::grub_pick`] and cmain decide;
+//!   as [`select::grub_pick`] and cmain decide; `run_menu` as drawn on the
+//!   BIOS console (the box, the highlighted entry, the help text, the
+//!   countdown on the RTC through int 1Ah, `hiddenmenu`'s "Press `ESC' to
+//!   enter the menu..." line, `color`) and the keys of `--keys` through
+//!   int 16h AH=01h/00h: arrows, Page Up/Down, Enter; `e`, `c` and `p`
+//!   stop the model ([`menu`]);
 //! - the console through int 10h exactly as `console_putchar` and
 //!   `console_cls` call it (AH=0Eh for control characters, AH=03h/09h/02h
 //!   for the others), `grub_putchar` turning "\n" into "\r\n";
 //! - the entry's commands echoed, `root`/`rootnoverify`/`kernel`/`initrd`/
-//!   `boot` run (others stop the model with [`EndState::LoaderStopped`]),
-//!   errors as "\nError %u: %s\n" and the `fallback` list;
-//! - Linux loaded the GRUB 0.97 way and entered at the 16-bit setup entry.
+//!   `boot`/`savedefault`/`color` run (others stop the model with
+//!   [`EndState::LoaderStopped`] and a reason), errors as
+//!   "\nError %u: %s\n" and the `fallback` list;
+//! - Linux loaded the GRUB 0.97 way and entered at the 16-bit setup entry;
+//! - before all this, when `grub-install` embedded a Stage 1.5, that stage
+//!   ([`stage1_5`]): it reads stage2 by path and chains to it.
 //!
-//! Not modelled (and said so): stage1.5 (the hand-off stays a hand-off),
-//! the drawn menu box of a visible menu (only init_page's header line is
-//! printed), key presses during the menu, `savedefault` and other commands
-//! beyond the five above, Multiboot/ELF kernels, GRUB's own instructions
-//! (only its BIOS calls and their exits cost simulated time) and the
-//! protected/real-mode round trip per BIOS call.
+//! Not modelled (and said so): the entry editor, the command line and the
+//! password prompt, the partition-table writers (`hide`, `unhide`,
+//! `makeactive`), `savedefault`'s write (the image is read-only: the trace
+//! records what GRUB would write), chainloading, Multiboot/ELF kernels,
+//! GRUB's own instructions (only its BIOS calls and their exits cost
+//! simulated time) and the protected/real-mode round trip per BIOS call.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use disk_image::menu::discover::{self, GRUB_LEGACY_MAX_HOPS};
@@ -46,6 +55,11 @@ use x86::{Gpr, SegReg, Segment, flags};
 use super::EndState;
 use super::trace::HvmEvent;
 use super::vm::Hvm;
+
+mod menu;
+mod stage1_5;
+
+pub(crate) use stage1_5::stage1_5;
 
 /// `BUFFERADDR` / `BUFFERLEN` (stage2/shared.h): the track buffer.
 pub const BUFFERADDR: u32 = 0x70000;
@@ -69,8 +83,6 @@ pub const LINUX_BOOT_LOADER_TYPE: u8 = 0x71;
 pub const LINUX_INITRD_MAX_ADDRESS: u32 = 0x3800_0000;
 pub const LINUX_MAX_SETUP_SECTS: u8 = 64;
 pub const LINUX_DEFAULT_SETUP_SECTS: u32 = 4;
-/// `A_NORMAL`: console_current_color for plain text.
-const A_NORMAL: u8 = 0x07;
 const LOADER: &str = "GRUB legacy 0.97";
 
 /// The registers at the kernel's entry.
@@ -139,7 +151,7 @@ struct Geom {
 
 /// `rawread`'s track cache (`buf_drive`, `buf_track`, `buf_geom`).
 #[derive(Default)]
-struct Cache {
+pub(crate) struct Cache {
     geom: Option<Geom>,
     track: Option<u64>,
 }
@@ -147,11 +159,11 @@ struct Cache {
 /// The disk as GRUB sees it: every byte comes from an int 13h read
 /// through the BIOS and the emulated IDE controller of the running VM.
 pub struct DiskViaBios {
-    vm: Arc<Mutex<Hvm>>,
-    cache: Mutex<Cache>,
-    drive: u8,
-    size: u64,
-    name: String,
+    pub(crate) vm: Arc<Mutex<Hvm>>,
+    pub(crate) cache: Mutex<Cache>,
+    pub(crate) drive: u8,
+    pub(crate) size: u64,
+    pub(crate) name: String,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -164,7 +176,7 @@ fn io_err(what: &str, offset: u64, len: usize, detail: String) -> DiskError {
 
 impl DiskViaBios {
     /// `buf_drive = -1`: run_script invalidates the cache before each command.
-    fn invalidate(&self) {
+    pub(crate) fn invalidate(&self) {
         *lock(&self.cache) = Cache::default();
     }
 
@@ -343,6 +355,16 @@ struct Loaded {
 }
 
 struct Stage2 {
+    /// console_current_color (console_putchar's attribute).
+    color: Cell<u8>,
+    /// console_normal_color / console_highlight_color (`color`).
+    colors: Cell<menu::Colors>,
+    /// DEFAULT_FILE_BUF: the `default` file next to the config file, on
+    /// the install partition (savedefault).
+    default_file: String,
+    /// current_entryno and the fallback list, for savedefault.
+    current_entry: usize,
+    fallbacks: Vec<usize>,
     vm: Arc<Mutex<Hvm>>,
     disk: Disk,
     dev: Arc<DiskViaBios>,
@@ -360,7 +382,7 @@ impl Stage2 {
     /// console_putchar.
     fn putc(&self, c: u8) {
         let mut vm = self.vm();
-        let bl = u32::from(A_NORMAL);
+        let bl = u32::from(self.color.get());
         if matches!(c, 7 | 8 | 10 | 13) {
             vm.bios_call(0x10, &[(Gpr::Eax, 0x0E00 | u32::from(c)), (Gpr::Ebx, bl)], &[]);
             return;
@@ -693,6 +715,7 @@ pub(crate) fn stage2(mut hvm: Hvm, handoff: EndState, name: String) -> (Hvm, End
             ),
         },
     );
+    hvm.mark("grub: read the config");
     let drive = hvm.lo(Gpr::Edx);
     // init_bios_info: int 12h, int 15h AH=88h, the E820 map.
     let mem_lower_12 = hvm.bios_call(0x12, &[], &[]).gpr[Gpr::Eax as usize] & 0xFFFF;
@@ -729,7 +752,22 @@ pub(crate) fn stage2(mut hvm: Hvm, handoff: EndState, name: String) -> (Hvm, End
         Ok(disk) => {
             let part = (header.install_partition >> 16) & 0xFF;
             let root = if part == 0xFF { "(hd0)".to_string() } else { format!("(hd0,{part})") };
-            let mut s = Stage2 { vm: vm.clone(), disk, dev: dev.clone(), mem_lower, mem_upper, root };
+            let dir = header.config_file.rsplit_once('/').map_or("", |(d, _)| d);
+            let default_file =
+                if dir.starts_with('(') { format!("{dir}/default") } else { format!("{root}{dir}/default") };
+            let mut s = Stage2 {
+                color: Cell::new(menu::A_NORMAL),
+                colors: Cell::new(menu::Colors::default()),
+                default_file,
+                current_entry: 0,
+                fallbacks: Vec::new(),
+                vm: vm.clone(),
+                disk,
+                dev: dev.clone(),
+                mem_lower,
+                mem_upper,
+                root,
+            };
             let end = s.cmain(&header);
             drop(s);
             end
@@ -787,43 +825,44 @@ impl Stage2 {
         };
         let fallbacks: Vec<usize> = menu.fallback.iter().copied().filter(|&f| f < n).collect();
         let mut next_fallback = usize::from(reason == Reason::DefaultOutOfRange && !fallbacks.is_empty());
-        // run_menu: the hidden countdown or the menu page.
-        let Some(timeout) = menu.timeout else {
-            self.cls();
-            self.print(&format!(
-                "\n    GNU GRUB  version {}  ({}K lower / {}K upper memory)\n\n",
-                header.version, self.mem_lower, self.mem_upper
-            ));
-            let at = self.vm().loc();
-            return EndState::WaitingForKey {
-                at,
-                function: "GRUB legacy menu without `timeout` (the drawn menu is not modelled; keys are not read)"
-                    .into(),
-            };
-        };
-        if menu.hidden_menu {
-            for t in (0..timeout).rev() {
-                self.print(&format!("\rPress `ESC' to enter the menu... {t}   "));
-                self.vm().bus.clock.advance(1_000_000_000);
+        // Global `color` (BUILTIN_MENU, run while the config is read).
+        for l in lines.iter().take_while(|l| grub_legacy::split_command(&l.text).0 != "title") {
+            let (cmd, arg) = grub_legacy::split_command(&l.text);
+            if let ("color", Some(c)) = (cmd, menu::parse_color(arg)) {
+                self.colors.set(c);
             }
-            if timeout > 0 {
-                self.vm().bus.clock.advance(1_000_000_000);
-            }
-        } else {
-            self.cls();
-            self.print(&format!(
-                "\n    GNU GRUB  version {}  ({}K lower / {}K upper memory)\n\n",
-                header.version, self.mem_lower, self.mem_upper
-            ));
-            self.vm().bus.clock.advance(timeout.saturating_mul(1_000_000_000));
         }
+        self.vm().mark("grub: menu timeout");
+        let titles: Vec<String> = menu.entries.iter().map(|e| e.title.clone()).collect();
+        let spec = menu::MenuSpec {
+            titles: &titles,
+            default: first,
+            timeout: menu.timeout,
+            hidden: menu.hidden_menu,
+            password: menu.password,
+            version: &header.version,
+        };
+        let (first, fallback_ok) = match self.run_menu(&spec) {
+            menu::MenuEnd::Boot { entry, why: w, fallback } => {
+                if entry != first || !w.starts_with("the default entry") {
+                    why = w;
+                }
+                (entry, fallback)
+            }
+            menu::MenuEnd::Stop(end) => return end,
+        };
+        let fallbacks = if fallback_ok { fallbacks } else { Vec::new() };
         self.vm().update_ticks();
         // boot_entry.
         self.cls();
+        self.setcursor(true);
+        self.fallbacks = fallbacks.clone();
         let mut index = first;
         let mut failed = Vec::new();
         loop {
             let e = &menu.entries[index];
+            self.current_entry = index;
+            self.vm().mark(format!("grub: boot entry {index}"));
             self.print(&format!("  Booting '{}'\n\n", e.title));
             let start = e.line;
             let script: Vec<String> = lines
@@ -891,9 +930,10 @@ impl Stage2 {
                 "root" => self.root(arg, true)?,
                 "rootnoverify" => self.root(arg, false)?,
                 "kernel" => {
+                    self.vm().mark("grub: load the kernel");
                     loaded = Some(self.kernel(arg)?);
                 }
-                "initrd" => match loaded.as_mut() {
+                "initrd" => match loaded.as_mut().inspect(|_| self.vm().mark("grub: load the initrd")) {
                     Some(k) => self.initrd(arg, k)?,
                     None => return Err(grub(GrubError::NeedLxKernel, "initrd before kernel")),
                 },
@@ -903,6 +943,31 @@ impl Stage2 {
                         None => Err(grub(GrubError::BootCommand, "boot without a kernel")),
                     };
                 }
+                "savedefault" => self.savedefault(arg)?,
+                "color" => match menu::parse_color(arg) {
+                    Some(c) => self.colors.set(c),
+                    None => return Err(grub(GrubError::BadArgument, format!("color {arg:?}"))),
+                },
+                "chainloader" => {
+                    return Err(Fail::Stop(format!(
+                        "`{line}`: chainloading (reading a boot sector to 0000:7C00 and jumping to it with \
+                         the boot drive in DL) is not modelled"
+                    )));
+                }
+                "module" | "modulenounzip" => {
+                    return Err(Fail::Stop(format!(
+                        "`{line}`: Multiboot modules belong to a Multiboot kernel, which the model does not load"
+                    )));
+                }
+                "hide" | "unhide" | "makeactive" => {
+                    return Err(Fail::Stop(format!(
+                        "`{line}`: GRUB would rewrite the partition table (int 13h AH=03h); not modelled on a \
+                         read-only image"
+                    )));
+                }
+                "password" | "pause" => {
+                    return Err(Fail::Stop(format!("`{line}` waits for typed input: not modelled")));
+                }
                 c if grub_legacy_known(c) => {
                     return Err(Fail::Stop(format!("the `{c}` command is not modelled (entry line {line:?})")));
                 }
@@ -910,6 +975,53 @@ impl Stage2 {
             }
         }
         Ok(None)
+    }
+
+    /// builtins.c savedefault_func: the entry number (current_entryno, NUM,
+    /// or the fallback after the current entry) written as "%d" padded
+    /// with newlines over the first 10 bytes of the `default` file, with
+    /// `rawwrite` into the sector(s) that hold them. The image is
+    /// read-only: the model reads the file as GRUB does (its errors are
+    /// GRUB's: no file → Error 15, shorter than 10 bytes → Error 16) and
+    /// records the write it would make in the trace instead.
+    fn savedefault(&mut self, arg: &str) -> Result<(), Fail> {
+        let entryno = if arg.starts_with("fallback") {
+            let at = self.fallbacks.iter().position(|&f| f == self.current_entry).map_or(0, |i| i + 1);
+            match self.fallbacks.get(at) {
+                Some(&f) => f,
+                None => return Err(grub(GrubError::BadArgument, "savedefault fallback: no fallback entry left")),
+            }
+        } else if arg.is_empty() {
+            self.current_entry
+        } else {
+            match grub_legacy::parse_maxint(arg) {
+                Some((v, _)) => v as usize,
+                None => return Err(grub(GrubError::BadArgument, format!("savedefault {arg:?}"))),
+            }
+        };
+        let (name, data) = self.read_file(&self.default_file, 1 << 20)?;
+        if data.len() < 10 {
+            return Err(grub(GrubError::Read, format!("{name} is {} bytes, savedefault needs 10", data.len())));
+        }
+        let mut buf = [b'\n'; 10];
+        let text = entryno.to_string();
+        let n = text.len().min(9);
+        buf[..n].copy_from_slice(&text.as_bytes()[..n]);
+        buf[n] = 0;
+        let mut vm = self.vm();
+        let now = vm.bus.clock.now();
+        vm.bus.trace.push(
+            now,
+            0,
+            HvmEvent::Phase {
+                name: format!(
+                    "savedefault: GRUB would write entry {entryno} to {name} ({:?} over its first 10 bytes, by \
+                     int 13h AH=03h); the image is read-only, nothing is written",
+                    String::from_utf8_lossy(&buf)
+                ),
+            },
+        );
+        Ok(())
     }
 
     /// big_linux_boot / linux_boot: move the setup, set the registers.
@@ -1153,6 +1265,134 @@ mod tests {
         let header = format!("\r\n    GNU GRUB  version 0.97  ({lower}K lower / {upper}K upper memory)\r\n\r\n");
         assert!(console.contains(&header), "{header:?} in {console:?}");
         assert!(lower > 600 && upper > 200_000, "{lower} {upper}");
+    }
+
+    fn menu_image(timeout: &[u8], hidden: bool) -> Vec<u8> {
+        let mut img = image();
+        patch(&mut img, b"timeout 0", timeout);
+        if !hidden {
+            patch(&mut img, b"hiddenmenu", b"#iddenmenu");
+        }
+        img
+    }
+
+    fn keys(k: &str) -> HvmOptions {
+        HvmOptions { keys: k.into(), ..opts() }
+    }
+
+    /// The menu rows as Debian's GRUB 0.97 draws them (checked against the
+    /// real stage2 under QEMU: tests/interop_hvm.rs).
+    fn drawn_box(titles: &[&str]) -> Vec<String> {
+        let mut rows = vec![format!(" ┌{}┐", "─".repeat(73))];
+        for i in 0..12 {
+            rows.push(format!(" │ {:<72}│", titles.get(i).copied().unwrap_or("")));
+        }
+        rows.push(format!(" └{}┘", "─".repeat(73)));
+        rows.push("    Use the ↑ and ↓ keys to select which entry is highlighted.".into());
+        rows.push("    Press enter to boot the selected OS, 'e' to edit the".into());
+        rows.push("    commands before booting, or 'c' for a command-line.".into());
+        rows
+    }
+
+    fn attr(h: &Hvm, row: u32, col: u32) -> u8 {
+        h.bus.r8(0xB8000 + (row * 80 + col) * 2 + 1)
+    }
+
+    #[test]
+    fn visible_menu_is_drawn_and_e_stops_with_the_second_entry_highlighted() {
+        let (mut h, end) = boot(menu_image(b"timeout 5", false), &keys("{down}e"));
+        match &end {
+            EndState::LoaderStopped { reason, .. } => {
+                assert!(reason.contains("entry editor") && reason.contains("entry 1"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((attr(&h, 4, 2), attr(&h, 4, 74), attr(&h, 4, 75)), (0x07, 0x07, 0x07));
+        assert_eq!((attr(&h, 5, 1), attr(&h, 5, 2), attr(&h, 5, 74), attr(&h, 5, 75)), (0x07, 0x70, 0x70, 0x07));
+        let r = h.report("x".into(), end);
+        assert!(r.screen[1].starts_with("    GNU GRUB  version 0.97  ("), "{:#?}", r.screen);
+        assert_eq!(r.screen[3..20], drawn_box(&["Missing kernel", "boot-sim fixture kernel"])[..], "{:#?}", r.screen);
+        // The countdown was printed once (5 s) and blanked by the key.
+        assert!(r.console.contains(" The highlighted entry will be booted automatically in 5 seconds.   "));
+        assert_eq!(r.screen.len(), 20, "nothing below the help text: {:#?}", r.screen);
+        assert_eq!(r.counters.bios_calls.get("int 16h AH=00h"), Some(&2));
+    }
+
+    #[test]
+    fn down_and_enter_boot_the_second_entry_without_its_fallback() {
+        let (_, end) = boot(menu_image(b"timeout 5", false), &keys("{down}\n"));
+        let EndState::KernelEntry { info, .. } = &end else { panic!("{end:?}") };
+        assert_eq!((info.entry_index, info.failed.len()), (1, 0));
+        assert!(info.why.contains("--keys"), "{}", info.why);
+        // Enter alone boots the default, and a key during the countdown
+        // clears the fallback list (run_menu: fallback_entryno = -1).
+        let (_, end) = boot(menu_image(b"timeout 5", false), &keys("\n"));
+        assert!(matches!(&end, EndState::LoaderError { entry_index: 0, error: 15, .. }), "{end:?}");
+    }
+
+    #[test]
+    fn countdown_runs_on_the_simulated_clock() {
+        let (mut h0, end0) = boot(menu_image(b"timeout 0", false), &opts());
+        let t0 = h0.report("x".into(), end0).counters.sim_time_ns;
+        let (mut h, end) = boot(menu_image(b"timeout 5", false), &opts());
+        assert!(matches!(&end, EndState::KernelEntry { info, .. } if info.entry_index == 1), "{end:?}");
+        let r = h.report("x".into(), end);
+        for n in 1..=5 {
+            let line = format!(" The highlighted entry will be booted automatically in {n} seconds.   ");
+            assert!(r.console.contains(&line), "{line:?} in {:?}", r.console);
+        }
+        assert!(!r.console.contains("in 0 seconds"));
+        // Five RTC second changes after the first poll: 4 to 5 s more.
+        let dt = r.counters.sim_time_ns - t0;
+        assert!((4_000_000_000..5_100_000_000).contains(&dt), "{dt}");
+        assert!(r.counters.bios_calls.get("int 1Ah AH=02h").copied().unwrap_or(0) >= 6, "{:?}", r.counters.bios_calls);
+        // No timeout: the menu waits for a key.
+        let (mut h, end) = boot(menu_image(b"#imeout 0", false), &opts());
+        assert!(matches!(&end, EndState::WaitingForKey { .. }), "{end:?}");
+        let r = h.report("x".into(), end);
+        assert_eq!(r.screen[3..], drawn_box(&["Missing kernel", "boot-sim fixture kernel"])[..]);
+    }
+
+    #[test]
+    fn hidden_menu_counts_down_and_escape_shows_the_menu() {
+        let (mut h, end) = boot(menu_image(b"timeout 3", true), &opts());
+        assert!(matches!(&end, EndState::KernelEntry { .. }), "{end:?}");
+        let console = h.report("x".into(), end).console;
+        assert!(
+            console.contains(
+                "\rPress `ESC' to enter the menu... 2   \rPress `ESC' to enter the menu... 1   \r\
+                              Press `ESC' to enter the menu... 0   "
+            ),
+            "{console:?}"
+        );
+        // A key other than ESC is read and ignored; ESC shows the menu,
+        // without a countdown, waiting for a key.
+        let (mut h, end) = boot(menu_image(b"timeout 3", true), &keys("x\\e"));
+        assert!(matches!(&end, EndState::WaitingForKey { .. }), "{end:?}");
+        let r = h.report("x".into(), end);
+        assert_eq!(r.screen[3..], drawn_box(&["Missing kernel", "boot-sim fixture kernel"])[..]);
+        assert!(!r.console.contains("booted automatically"));
+    }
+
+    #[test]
+    fn color_sets_the_menu_attributes() {
+        // `color` before the first title: normal and highlight attributes.
+        let mut img = menu_image(b"timeout 5", false);
+        patch(&mut img, b"fallback 1\n", b"color 0x1f\n");
+        let (h, end) = boot(img, &keys("c"));
+        assert!(matches!(&end, EndState::LoaderStopped { reason, .. } if reason.contains("command line")), "{end:?}");
+        assert_eq!((attr(&h, 3, 1), attr(&h, 4, 2), attr(&h, 5, 2), attr(&h, 17, 4)), (0x1F, 0xF1, 0x1F, 0x07));
+    }
+
+    #[test]
+    fn savedefault_without_a_default_file_is_error_15() {
+        let mut img = image();
+        patch(&mut img, b"kernel /boot/vmlinuz-missing ro", b"savedefault 1                  ");
+        let (mut h, end) = boot(img, &opts());
+        let EndState::KernelEntry { info, .. } = &end else { panic!("{end:?}") };
+        assert_eq!(info.failed[0].error, 15);
+        let console = h.report("x".into(), end).console;
+        assert!(console.contains("savedefault 1                  \r\n\r\nError 15: File not found\r\n"), "{console:?}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod bus;
 pub mod console;
 mod firmware;
 pub mod grub;
+pub mod grub2;
 pub mod ide;
 pub mod platform;
 pub mod pvhvm;
@@ -39,7 +40,7 @@ use serde::Serialize;
 pub use bus::{Origin, PortStat};
 pub use console::transcript_text;
 pub use ide::{BMIDE_BASE, Chs, IdeController, Translation};
-pub use trace::{HvmEvent, TimedEvent, TraceLevel};
+pub use trace::{HvmEvent, HvmPhase, TimedEvent, TraceLevel};
 
 use crate::machine::CostModel;
 
@@ -73,7 +74,9 @@ pub struct HvmOptions {
     /// services not counted.
     pub max_instructions: u64,
     /// Keystrokes for int 16h (`--keys`), in order. `\n` is Enter, `\e`
-    /// Escape, `\t` Tab, `\b` Backspace, `\\` a backslash.
+    /// Escape, `\t` Tab, `\b` Backspace, `\\` a backslash, `\{` a brace;
+    /// `{up}` `{down}` `{left}` `{right}` `{home}` `{end}` `{pgup}`
+    /// `{pgdn}` `{del}` the grey keys.
     pub keys: String,
     pub trace_level: TraceLevel,
     pub ata: AtaConfig,
@@ -185,8 +188,15 @@ impl EndState {
         match self {
             EndState::HandOff { at, stage, why, .. } => format!("hand-off at {at}: {stage} takes over ({why})"),
             EndState::KernelEntry { at, info } => format!(
-                "{} entered the Linux kernel ({}) at {at}, its 16-bit setup entry; boot_params at {:#x}",
-                info.loader, info.kernel, info.zero_page
+                "{} entered the Linux kernel ({}) at {at}, its {}; boot_params at {:#x}",
+                info.loader,
+                info.kernel,
+                if info.regs.mode == grub2::PROTECTED_MODE {
+                    "32-bit entry (code32_start) in flat protected mode"
+                } else {
+                    "16-bit setup entry"
+                },
+                info.zero_page
             ),
             EndState::LoaderError { loader, entry_index, error, message, .. } => {
                 format!("{loader}: entry {entry_index} failed with Error {error}: {message}, and no fallback is left")
@@ -288,6 +298,10 @@ pub struct HvmReport {
     pub e820: Vec<E820Entry>,
     pub disk: Option<DiskInfo>,
     pub stages: Vec<StageLoad>,
+    /// The boot's phases on the simulated clock (hvmloader, POST, the boot
+    /// menu wait, the MBR, each loaded stage, the loader's menu, kernel and
+    /// initrd loads), always recorded.
+    pub phases: Vec<HvmPhase>,
     pub trace_level: TraceLevel,
     /// Detailed events (BIOS calls … port exits, per the level; capped).
     pub trace: Vec<TimedEvent>,

@@ -8,7 +8,10 @@
 //!
 //! The switch reuses the bench's driver sequence ([`crate::bench`]), and
 //! the post-switch reads are the bench's `boot` workload
-//! ([`Workload::boot_read`]). One timeline: the port exits are charged to
+//! ([`Workload::boot_read`]) run live: the filesystem code reads through
+//! blkfront, each page-cache miss a ring request with its grants and
+//! notifies. [`run_hvm_then_read`] runs the same reads over the emulated
+//! IDE controller of the booted HVM machine instead. One timeline: the port exits are charged to
 //! the HVM bus's clock, the ring's [`Sim`] starts where that clock stands,
 //! and the bus's clock is moved to where the ring's ends. The ring's pages
 //! live in the HVM guest's own memory, above the kernel GRUB loaded.
@@ -20,7 +23,7 @@ use serde::Serialize;
 
 use super::vm::{Hvm, boot_machine};
 use super::{EndState, HvmOptions, HvmReport};
-use crate::bench::{self, BenchError, IoPath, PathResult, PlatformProbe, PortExits, PvSetup, Workload};
+use crate::bench::{self, BenchError, IoPath, PathResult, PlatformProbe, PortExits, PvSetup, Workload, live};
 use crate::devices::xen::{PvIo, PvIoConfig};
 use crate::machine::{GuestMemory, GuestPhysAddr, PAGE_SIZE, Sim};
 
@@ -119,6 +122,82 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvhvmOptions) -> PvhvmReport {
     PvhvmReport { hvm: report, pv }
 }
 
+/// The HVM boot of `image` and then, on the machine that booted and on
+/// its clock, the `boot` workload (`opts.read_bytes` of file data) over
+/// the emulated IDE controller with bus-master DMA (Linux's ata_piix),
+/// the kernel's buffers in free RAM above what GRUB loaded. The report is
+/// the boot to the kernel entry; the reads are `Err` when the boot did
+/// not get there or a read failed.
+pub fn run_hvm_then_read(image: Arc<dyn ReadAt>, opts: &PvhvmOptions) -> (HvmReport, Result<PathResult, String>) {
+    let name = image.describe();
+    let (mut hvm, end) = match boot_machine(image.clone(), &opts.hvm) {
+        Ok(m) => m,
+        Err(message) => return (super::run(image, &opts.hvm), Err(message)),
+    };
+    let report = hvm.report(name, end.clone());
+    let reads = match &end {
+        EndState::KernelEntry { info, .. } => {
+            let kernel_end = u64::from(info.kernel_load) + u64::from(info.kernel_size);
+            let initrd = info.initrd_addr.zip(info.initrd_size).map(|(a, l)| (u64::from(a), u64::from(l)));
+            ide_reads(hvm, image, opts, kernel_end, initrd).map_err(|e| e.to_string())
+        }
+        _ => Err(format!("the HVM boot did not reach the kernel entry: {}", report.reason)),
+    };
+    (report, reads)
+}
+
+/// The booted machine as an IDE device's bus.
+struct Booted(Box<Hvm>);
+
+impl std::borrow::Borrow<super::bus::HvmBus> for Booted {
+    fn borrow(&self) -> &super::bus::HvmBus {
+        &self.0.bus
+    }
+}
+
+impl std::borrow::BorrowMut<super::bus::HvmBus> for Booted {
+    fn borrow_mut(&mut self) -> &mut super::bus::HvmBus {
+        &mut self.0.bus
+    }
+}
+
+fn ide_reads(
+    hvm: Hvm,
+    image: Arc<dyn ReadAt>,
+    opts: &PvhvmOptions,
+    kernel_end: u64,
+    initrd: Option<(u64, u64)>,
+) -> Result<PathResult, BenchError> {
+    let workload = Workload::boot_read(image.clone(), opts.read_bytes)?;
+    let sectors = image.size() / 512;
+    let extents = workload.extents(sectors)?;
+    let bytes = PAGE_SIZE + bench::MAX_SECTORS_PER_COMMAND * 512;
+    let scratch = scratch_region(hvm.bus.mem.size(), kernel_end, initrd, bytes)
+        .filter(|s| s + bytes <= 1 << 32)
+        .ok_or_else(|| BenchError::Config(format!("no room for a {bytes:#x}-byte IDE buffer in guest memory")))?;
+    let ports_before = hvm.bus.ports.clone();
+    let (exits0, t0, ide0) = (hvm.bus.total_exits(), hvm.bus.clock.now().0, hvm.bus.ide.stats);
+    let dev = live::IdeDevice {
+        bus: Booted(Box::new(hvm)),
+        dma: true,
+        pio32: opts.hvm.ata.pio32,
+        buffer: scratch + PAGE_SIZE,
+        prd: scratch as u32,
+    };
+    let (dev, reads) = live::boot_live(dev, sectors, image.describe(), workload.file_budget)?;
+    live::same_reads(IoPath::IdeDma.name(), &workload.recorded, workload.digest, &reads?)?;
+    let bus = &dev.bus.0.bus;
+    let mut r = bench::empty_result(IoPath::IdeDma, &workload, &extents);
+    r.effective_queue_depth = 1;
+    r.sim_ns = bus.clock.now().0 - t0;
+    r.exits = bus.total_exits() - exits0;
+    r.exits_by_port = bench::port_exits_since(bus, &ports_before);
+    r.exit_cost_ns = r.exits_by_port.iter().map(|p| p.cost_ns).sum();
+    r.ata_commands = bus.ide.stats.commands - ide0.commands;
+    r.bytes_copied = bus.ide.stats.bytes_dma - ide0.bytes_dma;
+    Ok(bench::finish(r))
+}
+
 fn is_ide_port(port: u16) -> bool {
     super::IdeController::claims(port)
 }
@@ -166,17 +245,7 @@ fn switch(
     let t0 = bus.clock.now();
     let platform = bench::pvhvm_switch(bus)?;
     let t1 = bus.clock.now();
-    let exits_by_port: Vec<PortExits> = bench::port_exits(bus)
-        .into_iter()
-        .filter_map(|mut p| {
-            let b = ports_before.get(usize::from(p.port)).copied().unwrap_or_default();
-            p.reads -= b.reads;
-            p.writes -= b.writes;
-            p.string_items -= b.string_items;
-            p.cost_ns -= b.cost_ns;
-            (p.reads + p.writes > 0).then_some(p)
-        })
-        .collect();
+    let exits_by_port: Vec<PortExits> = bench::port_exits_since(bus, &ports_before);
     let mut sim = Sim::with_trace_cap(bus.cost.clone(), 0);
     sim.clock = crate::machine::SimClock::starting_at(t1);
     bench::pvhvm_hypercalls(&mut sim);
@@ -212,7 +281,8 @@ fn read_root(
     (mut switch, sim, ports_before): (PvhvmSwitch, Sim, Vec<super::PortStat>),
 ) -> Result<PvhvmRun, BenchError> {
     let workload = Workload::boot_read(image.clone(), opts.read_bytes)?;
-    let extents = workload.extents(image.size() / 512)?;
+    let sectors = image.size() / 512;
+    let extents = workload.extents(sectors)?;
     // blkfront works in the guest's own memory: lend it to the PV devices
     // and take it back afterwards, whatever happened.
     let memory = std::mem::replace(&mut hvm.bus.mem, GuestMemory::new(PAGE_SIZE)?);
@@ -225,11 +295,14 @@ fn read_root(
     let t_connect = sim.now().0;
     // On failure the memory is gone with the devices: the machine ends
     // here and the error is the run's outcome.
-    let mut pv = PvIo::new(image.clone(), memory, sim, config)?;
+    let pv = PvIo::new(image.clone(), memory, sim, config)?;
     switch.connect_ns = pv.sim().now().0 - t_connect;
     let before = pv.sim().trace.counters().clone();
     let t0 = pv.sim().now().0;
-    let replayed = bench::replay(&mut pv, image.as_ref(), IoPath::Pvhvm, workload.queue_depth, &extents);
+    // The filesystem code reads live through blkfront.
+    let (dev, reads) = live::boot_live(live::PvDevice(pv), sectors, image.describe(), workload.file_budget)?;
+    let pv = dev.0;
+    let replayed = reads.and_then(|r| live::same_reads(IoPath::Pvhvm.name(), &workload.recorded, workload.digest, &r));
     let mut io = bench::empty_result(IoPath::Pvhvm, &workload, &extents);
     io.sim_ns = pv.sim().now().0 - t0;
     io.setup_ns = switch.connect_ns;
@@ -290,6 +363,53 @@ mod tests {
         assert_eq!(hvm.bus.ide.stats.commands, after.commands);
         use x86::Bus;
         assert_eq!(hvm.bus.port_in(crate::hvm::ide::reg::STATUS_CMD, x86::AccessSize::Byte), 0);
+    }
+
+    #[test]
+    fn phases_cover_the_boot_and_the_reads_run_on_the_booted_machine() {
+        let image = fixture("hvm-grub-legacy.img");
+        let opts = PvhvmOptions { read_bytes: 1 << 20, ..PvhvmOptions::default() };
+        let (report, reads) = run_hvm_then_read(image.clone(), &opts);
+        assert!(matches!(report.end, EndState::KernelEntry { .. }), "{}", report.reason);
+        let p = &report.phases;
+        let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
+        for want in [
+            "hvmloader",
+            "seabios-post",
+            "boot-menu-wait",
+            "int19-boot",
+            "mbr",
+            "GRUB legacy stage2: start sector",
+            "grub: read the config",
+            "grub: menu timeout",
+            "grub: load the kernel",
+            "grub: load the initrd",
+        ] {
+            assert!(names.contains(&want), "{want:?} not in {names:?}");
+        }
+        // Back to back from 0 to the kernel entry, the counters split exactly.
+        assert_eq!(p[0].start_ns, 0);
+        assert!(p.windows(2).all(|w| w[0].end_ns == w[1].start_ns), "{p:?}");
+        assert_eq!(p.last().map(|p| p.end_ns), Some(report.counters.sim_time_ns));
+        assert_eq!(p.iter().map(|p| p.exits).sum::<u64>(), report.counters.port_exits);
+        assert_eq!(p.iter().map(|p| p.sectors_read).sum::<u64>(), report.counters.sectors_read);
+        let phase = |n: &str| p.iter().rfind(|p| p.name == n).expect("phase");
+        assert_eq!(phase("boot-menu-wait").duration_ns() / 1_000_000, 2500);
+        assert!(phase("grub: load the kernel").sectors_read > 0 && phase("grub: load the initrd").sectors_read > 0);
+        // Without the boot menu prompt its phase is gone and the boot 2.5 s shorter.
+        let quick =
+            PvhvmOptions { hvm: HvmOptions { boot_menu_wait_ms: None, ..HvmOptions::default() }, ..opts.clone() };
+        let (q, _) = run_hvm_then_read(image.clone(), &quick);
+        assert!(q.phases.iter().all(|p| p.name != "boot-menu-wait"));
+        assert_eq!(report.counters.sim_time_ns - q.counters.sim_time_ns, phase("boot-menu-wait").duration_ns());
+
+        // The reads: over IDE on that machine, the same requests as PVHVM's ring.
+        let reads = reads.expect("IDE reads");
+        assert_eq!(reads.path, IoPath::IdeDma);
+        assert!(reads.ata_commands >= reads.ops && reads.exits > 0 && reads.sim_ns > 0, "{reads:?}");
+        let x = run(image, &opts).pv.expect("pvhvm");
+        assert_eq!((reads.ops, reads.bytes), (x.io.ops, x.io.bytes));
+        assert!(x.io.ring_requests >= x.io.ops);
     }
 
     #[test]

@@ -49,13 +49,44 @@ pub struct TimedEvent {
     pub event: HvmEvent,
 }
 
-/// The event list (capped) and the level.
+/// One phase of the HVM boot on the simulated clock: from its mark to the
+/// next one (or the end of the run), with the VM exits and the sectors the
+/// IDE model read in it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HvmPhase {
+    pub name: String,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Port exits (VM exits to the device model) in the phase.
+    pub exits: u64,
+    /// Sectors the IDE model read from the image in the phase.
+    pub sectors_read: u64,
+}
+
+impl HvmPhase {
+    pub fn duration_ns(&self) -> u64 {
+        self.end_ns - self.start_ns
+    }
+}
+
+/// Where a phase started: time and the exact counters then.
+#[derive(Clone, Debug)]
+struct PhaseMark {
+    name: String,
+    start_ns: u64,
+    exits: u64,
+    sectors_read: u64,
+}
+
+/// The event list (capped), the level, and the phase marks (always kept,
+/// whatever the level: a boot has a handful).
 #[derive(Clone, Debug)]
 pub struct HvmTrace {
     level: TraceLevel,
     cap: usize,
     pub events: Vec<TimedEvent>,
     pub dropped: u64,
+    marks: Vec<PhaseMark>,
 }
 
 /// Detailed events kept at most.
@@ -63,7 +94,7 @@ pub const DETAIL_CAP: usize = 200_000;
 
 impl HvmTrace {
     pub fn new(level: TraceLevel) -> HvmTrace {
-        HvmTrace { level, cap: DETAIL_CAP, events: Vec::new(), dropped: 0 }
+        HvmTrace { level, cap: DETAIL_CAP, events: Vec::new(), dropped: 0, marks: Vec::new() }
     }
 
     #[inline]
@@ -86,5 +117,49 @@ impl HvmTrace {
         } else {
             self.dropped += 1;
         }
+    }
+
+    /// Starts the phase `name` at `time`; `exits` and `sectors_read` are
+    /// the bus's totals at that moment. Also a [`HvmEvent::Phase`] in the
+    /// detailed list (per the level).
+    pub fn mark(&mut self, time: SimTime, name: String, exits: u64, sectors_read: u64) {
+        self.push(time, 0, HvmEvent::Phase { name: name.clone() });
+        self.marks.push(PhaseMark { name, start_ns: time.0, exits, sectors_read });
+    }
+
+    /// The phases up to `now`, when the bus's totals are `exits` and
+    /// `sectors_read`: each ends where the next starts.
+    pub fn phases(&self, now: SimTime, exits: u64, sectors_read: u64) -> Vec<HvmPhase> {
+        let ends = self.marks.iter().skip(1).map(|m| (m.start_ns, m.exits, m.sectors_read));
+        let ends = ends.chain(std::iter::once((now.0, exits, sectors_read)));
+        self.marks
+            .iter()
+            .zip(ends)
+            .map(|(m, (end, x, s))| HvmPhase {
+                name: m.name.clone(),
+                start_ns: m.start_ns,
+                end_ns: end.max(m.start_ns),
+                exits: x.saturating_sub(m.exits),
+                sectors_read: s.saturating_sub(m.sectors_read),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_end_where_the_next_starts_even_at_summary_level() {
+        let mut t = HvmTrace::new(TraceLevel::Summary);
+        t.mark(SimTime(0), "a".into(), 0, 0);
+        t.mark(SimTime(10), "b".into(), 4, 1);
+        let p = t.phases(SimTime(25), 9, 3);
+        assert!(t.events.is_empty());
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].start_ns, p[0].end_ns, p[0].exits, p[0].sectors_read), (0, 10, 4, 1));
+        assert_eq!((p[1].start_ns, p[1].end_ns, p[1].exits, p[1].sectors_read), (10, 25, 5, 2));
+        assert_eq!(p[1].duration_ns(), 15);
     }
 }

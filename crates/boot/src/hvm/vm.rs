@@ -110,6 +110,16 @@ pub(crate) fn parse_keys(s: &str) -> VecDeque<(u8, u8)> {
     let mut out = VecDeque::new();
     let mut it = s.bytes();
     while let Some(c) = it.next() {
+        if c == b'{' {
+            let rest: Vec<u8> = it.clone().take(8).collect();
+            if let Some(end) = rest.iter().position(|&b| b == b'}')
+                && let Some(key) = named_key(&rest[..end])
+            {
+                out.push_back(key);
+                it.nth(end);
+                continue;
+            }
+        }
         let c = if c == b'\\' {
             match it.next() {
                 Some(b'n') | Some(b'r') => b'\r',
@@ -127,6 +137,28 @@ pub(crate) fn parse_keys(s: &str) -> VecDeque<(u8, u8)> {
         out.push_back((scan(c), c));
     }
     out
+}
+
+/// The `{name}` keys of `--keys`: grey (extended) keys as a PS/2
+/// keyboard in scan code set 1 sends them (`E0` prefix), stored the way
+/// SeaBIOS's `src/kbd.c` `process_key` enqueues them (ASCII E0h, the scan
+/// code); int 16h AH=00h/01h report them with ASCII 00h (`dequeue_key`).
+/// GRUB 0.97 matches the resulting AX against `KEY_UP` 0x4800,
+/// `KEY_DOWN` 0x5000, … (stage2/shared.h, asm.S `translate_keycode`).
+pub(crate) const NAMED_KEYS: &[(&str, u8)] = &[
+    ("up", 0x48),
+    ("down", 0x50),
+    ("left", 0x4B),
+    ("right", 0x4D),
+    ("home", 0x47),
+    ("end", 0x4F),
+    ("pgup", 0x49),
+    ("pgdn", 0x51),
+    ("del", 0x53),
+];
+
+fn named_key(name: &[u8]) -> Option<(u8, u8)> {
+    NAMED_KEYS.iter().find(|(n, _)| n.as_bytes() == name).map(|&(_, scan)| (scan, 0xE0))
 }
 
 impl Hvm {
@@ -337,6 +369,13 @@ impl Hvm {
         *self.bios.calls.entry(name).or_insert(0) += 1;
     }
 
+    /// Starts the boot phase `name` now (it lasts until the next mark or
+    /// the end of the run): the one call firmware and loader models make.
+    pub(crate) fn mark(&mut self, name: impl Into<String>) {
+        let (t, exits, sectors) = (self.bus.clock.now(), self.bus.total_exits(), self.bus.ide.stats.sectors_read);
+        self.bus.trace.mark(t, name.into(), exits, sectors);
+    }
+
     /// Records a disk read the loader asked for and arms a hand-off watch
     /// when the first sector is a recognised next stage.
     ///
@@ -378,6 +417,9 @@ impl Hvm {
             _ => return,
         };
         self.bios.stages.push(StageLoad { stage: stage.clone(), lba, address: dest });
+        // From here the start sector runs (and loads the body, unless the
+        // read brought it along) until the stage takes over.
+        self.mark(format!("{stage}: start sector"));
         if self.bios.stop_at_handoff && !self.bios.watches.iter().any(|w| w.entry == entry) {
             self.bios.watches.push(Watch { entry, stage, lba, loaded_at: entry - 0x200, why });
         }
@@ -457,6 +499,12 @@ pub(crate) fn boot_machine(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> Result<
         EndState::HandOff { stage, .. } if opts.loader_model && stage == "GRUB legacy stage2" => {
             super::grub::stage2(hvm, end, name)
         }
+        EndState::HandOff { stage, .. } if opts.loader_model && stage == "GRUB legacy stage1.5" => {
+            super::grub::stage1_5(hvm, end, name)
+        }
+        EndState::HandOff { stage, .. } if opts.loader_model && stage == "GRUB 2 core.img" => {
+            super::grub2::core(hvm, end, name)
+        }
         _ => (hvm, end),
     })
 }
@@ -489,6 +537,7 @@ fn setup_error(image: String, opts: &HvmOptions, message: String) -> HvmReport {
         e820: Vec::new(),
         disk: None,
         stages: Vec::new(),
+        phases: Vec::new(),
         trace_level: opts.trace_level,
         trace: Vec::new(),
         trace_dropped: 0,
@@ -625,7 +674,7 @@ impl Hvm {
             let mut line = String::new();
             for col in 0..COLS as u8 {
                 let c = self.bus.r8(TEXT_BASE + cell_offset(0, row, col));
-                line.push(if (0x20..0x7F).contains(&c) { char::from(c) } else { ' ' });
+                line.push(super::console::cp437(c));
             }
             screen.push(line.trim_end().to_string());
         }
@@ -666,6 +715,7 @@ impl Hvm {
                 ata: self.bios.ata,
             }),
             stages: std::mem::take(&mut self.bios.stages),
+            phases: self.bus.trace.phases(self.bus.clock.now(), self.bus.total_exits(), ide.sectors_read),
             trace_level: self.bus.trace.level(),
             trace_dropped: self.bus.trace.dropped,
             trace: std::mem::take(&mut self.bus.trace.events),

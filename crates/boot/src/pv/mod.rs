@@ -3,6 +3,7 @@
 //! out the guest; the run stops at the kernel's first instruction.
 
 pub mod builder;
+mod console;
 
 use std::sync::Arc;
 
@@ -98,6 +99,11 @@ pub struct PvRun {
     /// Every event the trace kept (hypercalls, grant ops, ring requests and
     /// responses, notifies, xenstore, file reads), when asked for.
     pub events: Vec<crate::machine::Event>,
+    /// What PV-GRUB printed on the Xen console (Mini-OS's disk line, the
+    /// menu or its countdown, each entry booted or tried with its commands
+    /// and errors), as GRUB's text with its "\r" and "\n"; `None` for
+    /// pygrub, which runs in dom0 and prints nothing in the guest.
+    pub console: Option<String>,
 }
 
 /// Errors that are not the image's fault.
@@ -142,12 +148,23 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemo
     let scratch = GuestPhysAddr(memory.size() - scratch_bytes);
     let mut sim = Sim::new(opts.cost.clone());
     sim.phase("xenstore: connect the vbd");
-    let pvio = PvIo::new(image, memory, sim, PvIoConfig { scratch, front, ..PvIoConfig::default() })?;
+    let raw = image.clone();
+    let io_config = PvIoConfig { scratch, front, ..PvIoConfig::default() };
+    let devid = io_config.devid;
+    let pvio = PvIo::new(image, memory, sim, io_config)?;
     let blk = Arc::new(BlkfrontDisk::new(pvio));
     on_sim(&blk, |s| s.phase("pv-grub: find the menu"));
     let disk = Disk::from_reader(blk.clone())?;
     let discovery = discover::discover(&disk, opts.loader);
-    let outcome = load_and_build(&disk, &blk, &discovery, opts);
+    let choice = select::choose(&disk, &discovery, &opts.entry);
+    // PV-GRUB's console text (pygrub runs in dom0: no guest console).
+    let console = match opts.loader {
+        Loader::Pygrub => None,
+        _ => Disk::from_reader(raw).ok().map(|raw| {
+            console::pvgrub(&raw, devid, opts.memory, &discovery, &console::Tried::from_choice(choice.as_ref()))
+        }),
+    };
+    let outcome = load_and_build(&disk, &blk, choice, opts);
     drop(disk);
     let pvio = Arc::try_unwrap(blk)
         .ok()
@@ -165,7 +182,7 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemo
     };
     let summary = sim.summary();
     let events = if opts.keep_events { sim.trace.events().to_vec() } else { Vec::new() };
-    Ok((PvRun { discovery, outcome, sim: summary, events }, memory))
+    Ok((PvRun { discovery, outcome, sim: summary, events, console }, memory))
 }
 
 enum Loaded {
@@ -187,8 +204,13 @@ fn on_sim(blk: &BlkfrontDisk, f: impl FnOnce(&mut Sim)) {
     }
 }
 
-fn load_and_build(disk: &Disk, blk: &BlkfrontDisk, discovery: &Discovery, opts: &PvOptions) -> Loaded {
-    let choice = match select::choose(disk, discovery, &opts.entry) {
+fn load_and_build(
+    disk: &Disk,
+    blk: &BlkfrontDisk,
+    choice: Result<BootChoice, SelectError>,
+    opts: &PvOptions,
+) -> Loaded {
+    let choice = match choice {
         Ok(c) => c,
         Err(e) => {
             let stage = if matches!(e, SelectError::NoConfig) { Stage::Menu } else { Stage::Entry };
@@ -329,7 +351,14 @@ fn decompress_in_guest(
     let at = GuestPhysAddr(guess);
     // payload_to_decompress checked the location against the file.
     let payload = &bytes[loc.offset as usize..(loc.offset + loc.length) as usize];
-    let decoded = kernel::decompress_into(codec, payload, memory.slice_mut(at, len)?).is_ok();
+    // Fresh pages (the usual case: nothing but PV-GRUB's ring lives in
+    // the domain yet) let the decoder skip zero runs, leaving those pages
+    // unbacked on the host; otherwise every byte is written.
+    let fresh = memory.write_fresh(at, len, |dst, wrote| kernel::decompress_into_zeroed(codec, payload, dst, wrote))?;
+    let decoded = match fresh {
+        Some(r) => r.is_ok(),
+        None => kernel::decompress_into(codec, payload, memory.slice_mut(at, len)?).is_ok(),
+    };
     let report = if decoded { kernel::inspect_with_payload(bytes, &opts, memory.slice(at, len)?).ok() } else { None };
     let Some(report) = report else {
         memory.discard(at, pages(len))?;

@@ -336,6 +336,13 @@ pub struct Evaluation {
     pub saved_env: Vec<String>,
     /// Functions defined by the config.
     pub functions: Vec<String>,
+    /// Every simple command the config ran while it was read (entries'
+    /// bodies excluded), expanded, in order (at most [`MAX_ITEMS`]): what
+    /// a boot loader model replays for its side effects (`insmod`, `echo`).
+    pub config_commands: Vec<Vec<String>>,
+    /// Per entry of `menu.entries` (same index): the simple commands its
+    /// body ran when booted, expanded, in order (at most [`MAX_ITEMS`]).
+    pub entry_commands: Vec<Vec<Vec<String>>>,
 }
 
 /// Parses and evaluates a lone `grub.cfg` with no disks behind it
@@ -689,6 +696,8 @@ struct Loaded {
     modules: Vec<BootPath>,
     kind: EntryKind,
     savedefault: bool,
+    /// The commands the body ran ([`Evaluation::entry_commands`]).
+    commands: Vec<Vec<String>>,
 }
 
 struct Interp<'c> {
@@ -709,6 +718,11 @@ struct Interp<'c> {
     entry: Option<Loaded>,
     saved_env: Vec<String>,
     bls_seen: BTreeSet<String>,
+    /// [`Evaluation::config_commands`].
+    config_commands: Vec<Vec<String>>,
+    entry_commands: Vec<Vec<Vec<String>>>,
+    /// Entries are being run (a submenu's body is not the config's).
+    expanding: bool,
 }
 
 /// An option a command accepts (`struct grub_arg_option`).
@@ -853,6 +867,9 @@ impl<'c> Interp<'c> {
             entry: None,
             saved_env: Vec::new(),
             bls_seen: BTreeSet::new(),
+            config_commands: Vec::new(),
+            entry_commands: Vec::new(),
+            expanding: false,
         };
         for f in FEATURES {
             it.set_exported(f, "y");
@@ -1194,6 +1211,13 @@ impl<'c> Interp<'c> {
 
     /// `grub_script_execute_cmdline` after expansion.
     fn command(&mut self, argv: Vec<String>, block: Option<Rc<Vec<Cmd>>>, line: usize) -> Flow {
+        match self.entry.as_mut() {
+            Some(e) if e.commands.len() < MAX_ITEMS => e.commands.push(argv.clone()),
+            None if !self.expanding && self.config_commands.len() < MAX_ITEMS => {
+                self.config_commands.push(argv.clone())
+            }
+            _ => {}
+        }
         let (invert, argv) = if argv[0] == "!" {
             if argv.len() < 2 {
                 self.diag(line, "`!`: no command is specified".into());
@@ -1488,6 +1512,7 @@ impl<'c> Interp<'c> {
                 modules: Vec::new(),
                 kind: EntryKind::Empty,
                 savedefault: false,
+                commands: Vec::new(),
             });
             let saved_menu = std::mem::take(&mut self.menu);
             let saved_pos = self.positional.replace(item.args.clone());
@@ -1507,6 +1532,7 @@ impl<'c> Interp<'c> {
                 Some(r) => Some(r),
                 None => self.get("root").filter(|r| !r.is_empty()).map(|r| device_prefix(&r)),
             };
+            self.entry_commands.push(l.commands);
             out.push(MenuEntry {
                 index: out.len(),
                 title: item.title,
@@ -1551,7 +1577,9 @@ impl<'c> Interp<'c> {
         let env: Vec<(String, String)> = self.st.vars.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect();
         let mut entries = Vec::new();
         let mut submenus = Vec::new();
+        self.expanding = true;
         self.expand_items(items, &[], &[], None, default, &mut entries, &mut submenus, 0);
+        self.expanding = false;
         let functions: Vec<String> = self.st.functions.keys().cloned().collect();
         menu.entries = entries;
         menu.submenus = submenus;
@@ -1565,7 +1593,14 @@ impl<'c> Interp<'c> {
             }
         }
         menu.diagnostics = self.diags;
-        Evaluation { menu, env, saved_env: self.saved_env, functions }
+        Evaluation {
+            menu,
+            env,
+            saved_env: self.saved_env,
+            functions,
+            config_commands: self.config_commands,
+            entry_commands: self.entry_commands,
+        }
     }
 
     // ----- test / [
@@ -2114,5 +2149,35 @@ impl<'c> Interp<'c> {
             self.diag(line, p);
         }
         (Status::Ok, Flow::Next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a boot loader model replays: the config's own commands and each
+    /// entry's, expanded, in order, functions' bodies included.
+    #[test]
+    fn records_config_and_entry_commands() {
+        let cfg = b"insmod ext2\nset v=6.1\nfunction f { echo in-f; }\n\
+                    menuentry A { echo 'Loading Linux' $v ...; f; linux /vmlinuz-$v ro; initrd /i }\n\
+                    submenu S { menuentry B { echo b; } }\n";
+        let ev = evaluate(cfg, "/boot/grub/grub.cfg", &MemContext::new().var("root", "hd0,msdos1"));
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(ev.config_commands[0], s(&["insmod", "ext2"]));
+        assert!(!ev.config_commands.iter().any(|c| c[0] == "echo"), "{:?}", ev.config_commands);
+        assert_eq!(ev.entry_commands.len(), ev.menu.entries.len());
+        assert_eq!(
+            ev.entry_commands[0],
+            vec![
+                s(&["echo", "Loading Linux", "6.1", "..."]),
+                s(&["f"]),
+                s(&["echo", "in-f"]),
+                s(&["linux", "/vmlinuz-6.1", "ro"]),
+                s(&["initrd", "/i"]),
+            ]
+        );
+        assert_eq!(ev.entry_commands[1], vec![s(&["echo", "b"])]);
     }
 }
