@@ -249,7 +249,10 @@ pub fn parse_core(startup: &[u8]) -> Result<CoreImage, String> {
     let compressed_size = field(0x08, "compressed_size")?;
     let uncompressed_size = field(0x0C, "uncompressed_size")?;
     let reed_solomon_redundancy = field(0x10, "reed_solomon_redundancy")?;
-    let boot_dev = [startup[0x18], startup[0x19], startup[0x1A]];
+    let boot_dev: [u8; 3] = startup
+        .get(0x18..0x1B)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "startup_raw +0x18 (boot_dev) is missing".to_string())?;
     // post_reed_solomon: BF 00 00 10 00 (movl $0x100000, %edi) then
     // BE imm32 (movl $decompressor_end, %esi).
     let window = &startup[..startup.len().min(MAX_DECOMPRESSOR as usize)];
