@@ -688,10 +688,7 @@ pub(crate) fn core(mut hvm: Hvm, handoff: EndState, name: String) -> (Hvm, EndSt
         Ok(c) => c,
         Err(e) => return (hvm, stop(format!("core.img at {at} is not one the model reads: {e}"))),
     };
-    hvm.mark(format!(
-        "grub2: core.img at {at} ({:#x} LZMA bytes -> {:#x}), the Rust model from here",
-        core.compressed_size, core.uncompressed_size
-    ));
+    hvm.mark("grub2: core.img decompresses");
     let drive = hvm.lo(Gpr::Edx);
     // startup_raw: save the drive, reset the disk system, decompress.
     hvm.bus.w8(STARTUP_ADDR + 0x1B, drive);
