@@ -145,7 +145,8 @@ fn render_text(
     row(out, "platform device + unplug", "—".into(), "—".into(), time(sw.map(|r| r.switch.sim_ns)))?;
     row(out, "  port exits", "—".into(), "—".into(), count(sw.map(|r| r.switch.port_exits)))?;
     row(out, "  hypercalls", "—".into(), "—".into(), count(sw.map(|r| r.switch.hypercalls)))?;
-    row(out, "xenbus: connect the vbd", "—".into(), "(in the boot)".into(), time(sw.map(|r| r.switch.connect_ns)))?;
+    let pv_connect = reads.pv.as_ref().ok().map(|r| r.setup_ns);
+    row(out, "xenbus: connect the vbd", "—".into(), time(pv_connect), time(sw.map(|r| r.switch.connect_ns)))?;
     writeln!(out, "Root filesystem after the entry (files under /boot, /etc, /usr/lib, ≤ {} MiB):", c.read_mib)?;
     let io = [reads.hvm.as_ref().ok(), reads.pv.as_ref().ok(), sw.map(|r| &r.io)];
     let cell = |f: &dyn Fn(&PathResult) -> String| -> [String; 3] { io.map(|r| r.map_or_else(|| "—".into(), f)) };

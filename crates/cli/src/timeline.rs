@@ -75,8 +75,8 @@ pub fn boot_modes(
 }
 
 /// The lanes of `b`: the HVM boot's phases (hvmloader … initrd) and its
-/// reads; PV-GRUB's phases and the reads; the PVHVM boot, switch, connect
-/// and reads.
+/// reads; PV-GRUB's phases and the reads; the PVHVM boot's HVM phases,
+/// switch, connect and reads.
 pub fn lanes(b: &Boots) -> Vec<Lane> {
     let ph = |name: &str, ns| Phase { name: name.to_string(), ns };
     let mut hvm: Vec<Phase> = b.hvm.phases.iter().map(|p| ph(&p.name, p.duration_ns())).collect();
@@ -90,7 +90,13 @@ pub fn lanes(b: &Boots) -> Vec<Lane> {
     }
     let mut pvhvm = Vec::new();
     if let Ok(r) = &b.pvhvm.pv {
-        pvhvm.push(ph("HVM boot to the kernel entry", r.switch.start_ns));
+        // The same HVM boot as the hvm lane, phase by phase, on its own
+        // machine; the phases end where the switch starts.
+        pvhvm.extend(b.pvhvm.hvm.phases.iter().map(|p| ph(&p.name, p.duration_ns())));
+        let booted: u64 = pvhvm.iter().map(|p| p.ns).sum();
+        if booted < r.switch.start_ns {
+            pvhvm.push(ph("HVM boot to the kernel entry", r.switch.start_ns - booted));
+        }
         pvhvm.push(ph("platform device, unplug, hypercalls", r.switch.sim_ns));
         pvhvm.push(ph("xenbus: connect the vbd", r.switch.connect_ns));
         pvhvm.push(ph("root filesystem over the ring", r.io.sim_ns));

@@ -175,6 +175,18 @@ fn svg_timeline_draws_the_phases() {
     for name in ["hvmloader", "seabios-post", "mbr", "grub: load the kernel", "grub: load the initrd"] {
         assert!(section.lines().any(|l| l.starts_with("  hvm ") && l.contains(name)), "{name}:\n{text}");
     }
+    // The pvhvm lane runs the same HVM boot phase by phase, then the switch.
+    let lane = |mode: &str| -> Vec<String> {
+        section
+            .lines()
+            .filter(|l| l.split_whitespace().next() == Some(mode))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let (hvm_lane, pvhvm_lane) = (lane("hvm"), lane("pvhvm"));
+    let boot = &hvm_lane[..hvm_lane.len() - 1]; // without the hvm lane's IDE reads
+    assert_eq!(&pvhvm_lane[..boot.len()], boot, "{text}");
+    assert!(pvhvm_lane[boot.len()].starts_with("platform device, unplug, hypercalls"), "{text}");
     // Phases of a few µs (the PV lane's connect, the domain builder) are
     // still drawn, with their true time in data-ns and the title.
     assert!(rects.iter().all(|r| r.1 >= 2.0), "{rects:?}");
