@@ -20,7 +20,11 @@
 #   grub-pc-bin      target/interop/root/usr/lib/grub/i386-pc/boot.img,
 #                    .../i386-pc/diskboot.img, core modules
 #   syslinux-common  target/interop/root/usr/lib/syslinux/mbr/mbr.bin,
-#                    .../mbr/gptmbr.bin, .../mbr/altmbr.bin
+#                    .../mbr/gptmbr.bin, .../mbr/altmbr.bin,
+#                    .../modules/bios/ldlinux.c32
+#   extlinux         target/interop/root/usr/bin/extlinux (the installer, with
+#                    ldlinux.bss and ldlinux.sys inside; tests/interop_extlinux.rs
+#                    runs it on a loop-mounted scratch image, never on a disk)
 # These files are third-party binaries: they stay under target/ and are
 # never committed.
 set -euo pipefail
@@ -33,7 +37,7 @@ extract="$interop/root"
 install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3 libxen-dev gcc)
 # package:tool that proves the package is installed
 tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3 libxen-dev:/usr/include/xen/xen.h gcc:gcc)
-download_pkgs=(grub-legacy grub-pc-bin syslinux-common)
+download_pkgs=(grub-legacy grub-pc-bin syslinux-common extlinux)
 # files the tests use, relative to $extract
 expected_files=(
   usr/lib/grub/x86_64-pc/stage1
@@ -41,6 +45,8 @@ expected_files=(
   usr/lib/grub/i386-pc/diskboot.img
   usr/lib/syslinux/mbr/mbr.bin
   usr/lib/syslinux/mbr/gptmbr.bin
+  usr/lib/syslinux/modules/bios/ldlinux.c32
+  usr/bin/extlinux
 )
 
 if [ "$(id -u)" -eq 0 ]; then

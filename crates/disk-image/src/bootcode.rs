@@ -191,6 +191,14 @@ pub enum NextStage {
     },
     /// GRUB 2 `diskboot.S` ("loading").
     Grub2Diskboot,
+    /// The first sector of syslinux's `ldlinux.sys` (syslinux
+    /// `core/diskstart.inc`: `early_banner` "\r\n" MY_NAME ' ' VERSION ' '
+    /// NUL, aligned to 8, then `ldlinux_magic` = LDLINUX_MAGIC and the patch
+    /// area), as ldlinux.bss's `Sect1Load` reads it. `magic_offset` is the
+    /// offset of LDLINUX_MAGIC in the sector.
+    SyslinuxLdlinux {
+        magic_offset: usize,
+    },
     /// All zero: the stage the boot sector needs is missing.
     Empty,
     Unrecognised,
@@ -198,10 +206,27 @@ pub enum NextStage {
     PastEnd,
 }
 
+/// syslinux `core/diskstart.inc` LDLINUX_MAGIC (`ldlinux_magic`).
+pub const LDLINUX_MAGIC: u32 = 0x3EB2_02FE;
+
+/// Where LDLINUX_MAGIC sits in a first sector of ldlinux.sys: right after
+/// the NUL-terminated `early_banner` (which starts with CR LF) and its
+/// `CR LF 1Ah` tail, at the next multiple of 8 (`alignz 8`).
+pub fn ldlinux_magic_offset(sector: &[u8; 512]) -> Option<usize> {
+    if sector[..2] != *b"\r\n" {
+        return None;
+    }
+    let nul = sector[..64].iter().position(|&b| b == 0)?;
+    let at = (nul + 4).div_ceil(8) * 8;
+    (at + 4 <= 64 && u32_at(sector, at) == LDLINUX_MAGIC && sector[nul + 1..nul + 4] == *b"\r\n\x1a").then_some(at)
+}
+
 /// Identifies the sector a stage1/boot.img would load next.
 pub fn identify_next_stage(sector: &[u8; 512]) -> NextStage {
     if sector.iter().all(|&b| b == 0) {
         NextStage::Empty
+    } else if let Some(magic_offset) = ldlinux_magic_offset(sector) {
+        NextStage::SyslinuxLdlinux { magic_offset }
     } else if contains(sector, b"Loading stage1.5") {
         NextStage::GrubLegacyStart { loads: "stage1.5".into() }
     } else if contains(sector, b"Loading stage2") {
@@ -223,6 +248,17 @@ mod tests {
         let b = identify(&s, true);
         assert!(!b.signature);
         assert_eq!(b.code, BootCode::Empty);
+    }
+
+    #[test]
+    fn ldlinux_first_sector_is_found_by_its_magic() {
+        let mut s = [0u8; 512];
+        let banner = b"\r\nEXTLINUX 6.04 \0\r\n\x1a";
+        s[..banner.len()].copy_from_slice(banner);
+        s[0x18..0x1C].copy_from_slice(&LDLINUX_MAGIC.to_le_bytes());
+        assert_eq!(identify_next_stage(&s), NextStage::SyslinuxLdlinux { magic_offset: 0x18 });
+        s[0x18] ^= 1;
+        assert_eq!(identify_next_stage(&s), NextStage::Unrecognised);
     }
 
     #[test]

@@ -636,7 +636,7 @@ impl Grub2 {
 }
 
 /// E820 through int 15h (`grub_machine_mmap_iterate`, kern/i386/pc/mmap.c).
-fn e820(vm: &mut Hvm) -> Vec<(u64, u64, u32)> {
+pub(crate) fn e820(vm: &mut Hvm) -> Vec<(u64, u64, u32)> {
     let mut map = Vec::new();
     let mut cont = 0u32;
     loop {

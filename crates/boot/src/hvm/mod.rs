@@ -27,6 +27,8 @@ pub mod grub2;
 pub mod ide;
 pub mod platform;
 pub mod pvhvm;
+pub mod syslinux;
+
 pub mod trace;
 mod vm;
 

@@ -414,6 +414,23 @@ impl Hvm {
                 );
                 ("GRUB 2 core.img".to_string(), entry, why)
             }
+            NextStage::SyslinuxLdlinux { magic_offset } => {
+                // ldlinux.bss `Sect1Load` reads the sector straight to
+                // `ldlinux_sys` and jumps to `ldlinux_ent`, which follows
+                // the 16-byte patch area (core/diskstart.inc).
+                let entry = dest + super::syslinux::ldlinux_ent_offset(magic_offset);
+                let why = format!(
+                    "ldlinux.bss read the first sector of ldlinux.sys (LDLINUX_MAGIC at +{magic_offset:#x}) from \
+                     LBA {lba} to {dest:#x} and jumps to ldlinux_ent at 0000:{entry:04X}"
+                );
+                self.bios.stages.push(StageLoad { stage: super::syslinux::STAGE.into(), lba, address: dest });
+                self.mark(format!("{}: first sector", super::syslinux::STAGE));
+                if self.bios.stop_at_handoff && !self.bios.watches.iter().any(|w| w.entry == entry) {
+                    let stage = super::syslinux::STAGE.to_string();
+                    self.bios.watches.push(Watch { entry, stage, lba, loaded_at: dest, why });
+                }
+                return;
+            }
             _ => return,
         };
         self.bios.stages.push(StageLoad { stage: stage.clone(), lba, address: dest });
@@ -504,6 +521,9 @@ pub(crate) fn boot_machine(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> Result<
         }
         EndState::HandOff { stage, .. } if opts.loader_model && stage == "GRUB 2 core.img" => {
             super::grub2::core(hvm, end, name)
+        }
+        EndState::HandOff { stage, .. } if opts.loader_model && stage == super::syslinux::STAGE => {
+            super::syslinux::ldlinux(hvm, end, name)
         }
         _ => (hvm, end),
     })

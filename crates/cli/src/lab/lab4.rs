@@ -146,6 +146,7 @@ fn boot_code(report: &DiskReport, hvm: &HvmReport) -> Condition {
     let found = match &next.found {
         NextStage::GrubLegacyStart { loads } => format!("GRUB legacy start sector (Loading {loads})"),
         NextStage::Grub2Diskboot => "GRUB 2 diskboot.img".into(),
+        NextStage::SyslinuxLdlinux { .. } => "syslinux ldlinux.sys (first sector, LDLINUX_MAGIC)".into(),
         NextStage::Empty => "all zero: the next stage is missing".into(),
         NextStage::Unrecognised => "unrecognised bytes".into(),
         NextStage::PastEnd => "past the end of the disk".into(),
