@@ -54,6 +54,7 @@ impl GuestMemory {
         Ok(GuestMemory { bytes: vec![0; size as usize], touched: vec![0; pages.div_ceil(64) as usize] })
     }
 
+    #[inline]
     pub fn size(&self) -> u64 {
         self.bytes.len() as u64
     }
@@ -62,6 +63,7 @@ impl GuestMemory {
         self.size() / PAGE_SIZE
     }
 
+    #[inline]
     fn range(&self, addr: GuestPhysAddr, len: u64) -> Result<std::ops::Range<usize>, MemoryError> {
         let end = addr.0.checked_add(len).filter(|&e| e <= self.size());
         match end {
@@ -71,6 +73,7 @@ impl GuestMemory {
         }
     }
 
+    #[inline]
     fn mark(&mut self, addr: GuestPhysAddr, len: u64) {
         if len == 0 {
             return;
@@ -82,17 +85,20 @@ impl GuestMemory {
         }
     }
 
+    #[inline]
     pub fn read(&self, addr: GuestPhysAddr, buf: &mut [u8]) -> Result<(), MemoryError> {
         let r = self.range(addr, buf.len() as u64)?;
         buf.copy_from_slice(&self.bytes[r]);
         Ok(())
     }
 
+    #[inline]
     pub fn slice(&self, addr: GuestPhysAddr, len: u64) -> Result<&[u8], MemoryError> {
         let r = self.range(addr, len)?;
         Ok(&self.bytes[r])
     }
 
+    #[inline]
     pub fn write(&mut self, addr: GuestPhysAddr, data: &[u8]) -> Result<(), MemoryError> {
         let r = self.range(addr, data.len() as u64)?;
         self.bytes[r].copy_from_slice(data);
@@ -102,6 +108,7 @@ impl GuestMemory {
 
     /// A writable view for producers that write in place (decompressors,
     /// blkback's data copies). The range counts as touched.
+    #[inline]
     pub fn slice_mut(&mut self, addr: GuestPhysAddr, len: u64) -> Result<&mut [u8], MemoryError> {
         let r = self.range(addr, len)?;
         self.mark(addr, len);
@@ -228,36 +235,43 @@ impl GuestMemory {
         Ok(Some(f(&mut bytes[r], &mut wrote)))
     }
 
+    #[inline]
     pub fn read_u64(&self, addr: GuestPhysAddr) -> Result<u64, MemoryError> {
         let mut b = [0u8; 8];
         self.read(addr, &mut b)?;
         Ok(u64::from_le_bytes(b))
     }
 
+    #[inline]
     pub fn read_u32(&self, addr: GuestPhysAddr) -> Result<u32, MemoryError> {
         let mut b = [0u8; 4];
         self.read(addr, &mut b)?;
         Ok(u32::from_le_bytes(b))
     }
 
+    #[inline]
     pub fn read_u16(&self, addr: GuestPhysAddr) -> Result<u16, MemoryError> {
         let mut b = [0u8; 2];
         self.read(addr, &mut b)?;
         Ok(u16::from_le_bytes(b))
     }
 
+    #[inline]
     pub fn write_u64(&mut self, addr: GuestPhysAddr, v: u64) -> Result<(), MemoryError> {
         self.write(addr, &v.to_le_bytes())
     }
 
+    #[inline]
     pub fn write_u32(&mut self, addr: GuestPhysAddr, v: u32) -> Result<(), MemoryError> {
         self.write(addr, &v.to_le_bytes())
     }
 
+    #[inline]
     pub fn write_u16(&mut self, addr: GuestPhysAddr, v: u16) -> Result<(), MemoryError> {
         self.write(addr, &v.to_le_bytes())
     }
 
+    #[inline]
     pub fn is_touched(&self, pfn: Pfn) -> bool {
         pfn.0 < self.pages() && self.touched[(pfn.0 / 64) as usize] & (1 << (pfn.0 % 64)) != 0
     }

@@ -146,7 +146,10 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemo
         return Err(PvError::TooSmall { memory: memory.size(), scratch: scratch_bytes });
     }
     let scratch = GuestPhysAddr(memory.size() - scratch_bytes);
-    let mut sim = Sim::new(opts.cost.clone());
+    // Detailed events are kept only when asked for (`--trace`, `--json`
+    // events); the counters and per-phase event counts are kept either way.
+    let cap = if opts.keep_events { crate::machine::trace::DEFAULT_DETAIL_CAP } else { 0 };
+    let mut sim = Sim::with_trace_cap(opts.cost.clone(), cap);
     sim.phase("xenstore: connect the vbd");
     let raw = image.clone();
     let io_config = PvIoConfig { scratch, front, ..PvIoConfig::default() };

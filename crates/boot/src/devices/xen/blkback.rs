@@ -254,20 +254,21 @@ impl Blkback {
         Ok(consumed)
     }
 
-    fn dispatch(&mut self, x: &mut XenPlatform, raw: &[u8; SLOT_SIZE as usize]) -> Result<(), BackendError> {
-        let op = raw[0];
-        let id = u64::from_le_bytes(raw[8..16].try_into().expect("8 bytes"));
-        let sector = u64::from_le_bytes(raw[16..24].try_into().expect("8 bytes"));
-        let segments = if op == BLKIF_OP_INDIRECT { u16::from_le_bytes([raw[2], raw[3]]) } else { u16::from(raw[1]) };
+    /// `req` is the private copy of the slot; `operation`, `id` and
+    /// `sector_number` sit at the same offsets in every request layout.
+    fn dispatch(&mut self, x: &mut XenPlatform, req: &BlkifRequest) -> Result<(), BackendError> {
+        let (op, id, sector) = (req.operation, req.id, req.sector_number);
+        // blkif_request_indirect's nr_segments is the u16 at +2, where
+        // blkif_request has `handle`.
+        let segments = if op == BLKIF_OP_INDIRECT { req.handle } else { u16::from(req.nr_segments) };
         x.sim.record(0, EventKind::RingRequest { stage: RingStage::Consumed, id, op, sector, segments });
         self.stats.requests += 1;
         let (rsp_op, status) = match op {
             BLKIF_OP_READ | BLKIF_OP_WRITE | BLKIF_OP_WRITE_BARRIER | BLKIF_OP_FLUSH_DISKCACHE => {
-                let req: BlkifRequest = bytemuck::pod_read_unaligned(raw);
-                (op, self.dispatch_rw(x, &req))
+                (op, self.dispatch_rw(x, req))
             }
             BLKIF_OP_INDIRECT if self.indirect > 0 => {
-                let req: BlkifRequestIndirect = bytemuck::pod_read_unaligned(&raw[..64]);
+                let req = req.as_indirect();
                 (req.indirect_op, self.dispatch_indirect(x, &req))
             }
             // dispatch_discard_io: xen_vbd_translate(REQ_OP_WRITE) on a

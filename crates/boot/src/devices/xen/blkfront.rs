@@ -62,6 +62,11 @@ impl BlkfrontConfig {
     }
 }
 
+/// A mask with the low `n` bits (slots) set, `n` ≤ 32.
+fn all_slots(n: u32) -> u32 {
+    u32::MAX.checked_shr(32 - n.min(32)).unwrap_or(0)
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Inflight {
     id: u64,
@@ -89,6 +94,9 @@ pub struct Blkfront {
     /// Persistent mode: the pool's grants, per slot then page.
     pool_grefs: Vec<GrantRef>,
     slots: Vec<Option<Inflight>>,
+    /// Bit `i` set: `slots[i]` is free (`max_outstanding` ≤ 32 bits), so
+    /// finding a free slot, the in-flight count and "can queue" are O(1).
+    free_slots: u32,
     /// Per slot, the grants to revoke when its request completes (empty
     /// with persistent grants). Kept across requests so that queueing
     /// does not allocate.
@@ -140,6 +148,7 @@ impl Blkfront {
             scratch,
             pool_grefs: Vec::new(),
             slots: vec![None; config.max_outstanding as usize],
+            free_slots: all_slots(config.max_outstanding),
             slot_grefs: vec![Vec::new(); config.max_outstanding as usize],
             next_id: 0,
             sectors: 0,
@@ -176,7 +185,7 @@ impl Blkfront {
 
     /// Requests in flight.
     pub fn inflight(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.slots.len() - self.free_slots.count_ones() as usize
     }
 
     fn slot_pages(&self) -> u64 {
@@ -207,6 +216,20 @@ impl Blkfront {
         Ok(())
     }
 
+    /// The in-flight slot holding request `id`: a look at the busy slots
+    /// only (one with Mini-OS's queue depth of 1).
+    fn slot_of(&self, id: u64) -> Option<usize> {
+        let mut busy = !self.free_slots & all_slots(self.slots.len() as u32);
+        while busy != 0 {
+            let i = busy.trailing_zeros() as usize;
+            if self.slots[i].is_some_and(|s| s.id == id) {
+                return Some(i);
+            }
+            busy &= busy - 1;
+        }
+        None
+    }
+
     /// Sectors one request can carry.
     pub fn max_request_sectors(&self) -> u32 {
         let segs =
@@ -216,7 +239,7 @@ impl Blkfront {
 
     /// `RING_FULL` or no free slot.
     pub fn can_queue(&self) -> bool {
-        !self.ring.full() && self.slots.iter().any(Option::is_none)
+        !self.ring.full() && self.free_slots != 0
     }
 
     /// `blkfront_aio`: one read of `sectors` (≤ [`Self::max_request_sectors`])
@@ -231,7 +254,11 @@ impl Blkfront {
         dst_off: usize,
     ) -> Result<(), PvError> {
         debug_assert!(sectors > 0 && sectors <= self.max_request_sectors());
-        let slot = self.slots.iter().position(Option::is_none).ok_or(PvError::Stalled("no free request slot"))?;
+        // The lowest free slot, as a scan of `slots` would find.
+        if self.free_slots == 0 {
+            return Err(PvError::Stalled("no free request slot"));
+        }
+        let slot = self.free_slots.trailing_zeros() as usize;
         let spp = u32::from(SECTORS_PER_PAGE);
         let nseg = sectors.div_ceil(spp) as usize;
         let id = self.next_id;
@@ -304,6 +331,7 @@ impl Blkfront {
         };
         x.sim.record(0, EventKind::RingRequest { stage: RingStage::Pushed, id, op, sector, segments: nseg as u16 });
         self.slots[slot] = Some(Inflight { id, op, sector, sectors, dst_off });
+        self.free_slots &= !(1 << slot);
         self.slot_grefs[slot] = grefs;
         // wmb(); RING_PUSH_REQUESTS_AND_CHECK_NOTIFY; if (notify) notify_remote_via_evtchn.
         if self.ring.push_requests_and_check_notify(&mut x.memory)? {
@@ -332,11 +360,10 @@ impl Blkfront {
                 let rsp = self.ring.response(&x.memory, self.ring.rsp_cons)?;
                 self.ring.rsp_cons = self.ring.rsp_cons.wrapping_add(1);
                 let slot = self
-                    .slots
-                    .iter()
-                    .position(|s| s.as_ref().is_some_and(|s| s.id == rsp.id))
+                    .slot_of(rsp.id)
                     .ok_or_else(|| PvError::BadResponse(format!("response id {} matches no request", rsp.id)))?;
-                let req = self.slots[slot].take().expect("position found it");
+                let req = self.slots[slot].take().expect("slot_of found it");
+                self.free_slots |= 1 << slot;
                 for &g in &self.slot_grefs[slot] {
                     x.grants.end_access(&mut x.sim, g)?;
                 }

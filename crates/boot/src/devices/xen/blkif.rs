@@ -71,6 +71,15 @@ pub struct BlkifRequest {
     pub seg: [BlkifRequestSegment; BLKIF_MAX_SEGMENTS_PER_REQUEST],
 }
 
+impl BlkifRequest {
+    /// The same slot read as `struct blkif_request_indirect` (its first
+    /// 64 bytes), for `operation == BLKIF_OP_INDIRECT`.
+    #[inline]
+    pub fn as_indirect(&self) -> BlkifRequestIndirect {
+        bytemuck::pod_read_unaligned(&bytemuck::bytes_of(self)[..size_of::<BlkifRequestIndirect>()])
+    }
+}
+
 /// blkif.h `struct blkif_request_discard`, x86_64 view of a ring slot.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
@@ -170,27 +179,39 @@ pub struct SharedRing {
 }
 
 impl SharedRing {
+    #[inline]
     fn field(&self, mem: &GuestMemory, off: u64) -> Result<u32, MemoryError> {
-        mem.read_u32(GuestPhysAddr(self.base.0 + off))
+        // Fixed-size slice accesses (here and in `set`, `put_*`) compile
+        // to plain loads and stores; a length known only inside
+        // `GuestMemory` became a `memmove` call per ring index.
+        let b = mem.slice(GuestPhysAddr(self.base.0 + off), 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    #[inline]
     fn set(&self, mem: &mut GuestMemory, off: u64, v: u32) -> Result<(), MemoryError> {
-        mem.write_u32(GuestPhysAddr(self.base.0 + off), v)
+        mem.slice_mut(GuestPhysAddr(self.base.0 + off), 4)?.copy_from_slice(&v.to_le_bytes());
+        Ok(())
     }
 
+    #[inline]
     pub fn req_prod(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         self.field(mem, REQ_PROD)
     }
+    #[inline]
     pub fn req_event(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         self.field(mem, REQ_EVENT)
     }
+    #[inline]
     pub fn rsp_prod(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         self.field(mem, RSP_PROD)
     }
+    #[inline]
     pub fn rsp_event(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         self.field(mem, RSP_EVENT)
     }
 
+    #[inline]
     fn slot(&self, idx: u32) -> GuestPhysAddr {
         GuestPhysAddr(self.base.0 + 64 + u64::from(idx & (RING_SIZE - 1)) * SLOT_SIZE)
     }
@@ -232,14 +253,16 @@ impl FrontRing {
 
     /// Writes `req` into slot `req_prod_pvt` and advances it (the request
     /// is not visible to the backend until pushed).
+    #[inline]
     pub fn put_request(&mut self, mem: &mut GuestMemory, req: &BlkifRequest) -> Result<(), MemoryError> {
-        mem.write(self.sring.slot(self.req_prod_pvt), bytemuck::bytes_of(req))?;
+        mem.slice_mut(self.sring.slot(self.req_prod_pvt), SLOT_SIZE)?.copy_from_slice(bytemuck::bytes_of(req));
         self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
         Ok(())
     }
 
     /// `RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`: publish `req_prod_pvt`;
     /// notify only if the new requests cross the backend's `req_event`.
+    #[inline]
     pub fn push_requests_and_check_notify(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
         let old = self.sring.req_prod(mem)?;
         let new = self.req_prod_pvt;
@@ -252,6 +275,7 @@ impl FrontRing {
 
     /// The backend's published `rsp_prod`, checked with
     /// `RING_RESPONSE_PROD_OVERFLOW` (an ill-behaved backend).
+    #[inline]
     pub fn rsp_prod(&self, mem: &GuestMemory) -> Result<Option<u32>, MemoryError> {
         let prod = self.sring.rsp_prod(mem)?;
         // xen_rmb(): see responses up to `prod` only after reading it.
@@ -259,12 +283,14 @@ impl FrontRing {
     }
 
     /// `RING_COPY_RESPONSE` of slot `idx`.
+    #[inline]
     pub fn response(&self, mem: &GuestMemory, idx: u32) -> Result<BlkifResponse, MemoryError> {
         Ok(bytemuck::pod_read_unaligned(mem.slice(self.sring.slot(idx), 16)?))
     }
 
     /// `RING_FINAL_CHECK_FOR_RESPONSES`: if nothing is pending, set
     /// `rsp_event = rsp_cons + 1` and look again.
+    #[inline]
     pub fn final_check_for_responses(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
         if self.sring.rsp_prod(mem)? != self.rsp_cons {
             return Ok(true);
@@ -302,6 +328,7 @@ impl BackRing {
     }
 
     /// `RING_HAS_UNCONSUMED_REQUESTS` (min of published and room).
+    #[inline]
     pub fn unconsumed_requests(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         let req = self.sring.req_prod(mem)?.wrapping_sub(self.req_cons);
         let rsp = RING_SIZE.wrapping_sub(self.req_cons.wrapping_sub(self.rsp_prod_pvt));
@@ -309,21 +336,25 @@ impl BackRing {
     }
 
     /// `RING_COPY_REQUEST` of slot `idx`: the backend works on a private
-    /// copy the frontend can no longer change (no double fetch).
-    pub fn copy_request(&self, mem: &GuestMemory, idx: u32) -> Result<[u8; SLOT_SIZE as usize], MemoryError> {
-        let mut b = [0u8; SLOT_SIZE as usize];
-        mem.read(self.sring.slot(idx), &mut b)?;
-        Ok(b)
+    /// copy the frontend can no longer change (no double fetch). The slot
+    /// is decoded in one unaligned read as the union's largest member;
+    /// other layouts are views of it ([`BlkifRequest::as_indirect`]).
+    #[inline]
+    pub fn copy_request(&self, mem: &GuestMemory, idx: u32) -> Result<BlkifRequest, MemoryError> {
+        Ok(bytemuck::pod_read_unaligned(mem.slice(self.sring.slot(idx), SLOT_SIZE)?))
     }
 
     /// Writes a response at `rsp_prod_pvt` and advances it.
+    #[inline]
     pub fn put_response(&mut self, mem: &mut GuestMemory, rsp: &BlkifResponse) -> Result<(), MemoryError> {
-        mem.write(self.sring.slot(self.rsp_prod_pvt), bytemuck::bytes_of(rsp))?;
+        const RSP: u64 = size_of::<BlkifResponse>() as u64;
+        mem.slice_mut(self.sring.slot(self.rsp_prod_pvt), RSP)?.copy_from_slice(bytemuck::bytes_of(rsp));
         self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
         Ok(())
     }
 
     /// `RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`.
+    #[inline]
     pub fn push_responses_and_check_notify(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
         let old = self.sring.rsp_prod(mem)?;
         let new = self.rsp_prod_pvt;
@@ -336,6 +367,7 @@ impl BackRing {
 
     /// `RING_FINAL_CHECK_FOR_REQUESTS`: if nothing is pending, set
     /// `req_event = req_cons + 1` and look again.
+    #[inline]
     pub fn final_check_for_requests(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
         if self.unconsumed_requests(mem)? != 0 {
             return Ok(true);
@@ -363,7 +395,7 @@ mod tests {
         front.put_request(&mut mem, &req).unwrap();
         assert!(!front.push_requests_and_check_notify(&mut mem).unwrap(), "backend has not re-armed");
         assert_eq!(back.unconsumed_requests(&mem).unwrap(), 2);
-        let r: BlkifRequest = bytemuck::pod_read_unaligned(&back.copy_request(&mem, 0).unwrap());
+        let r = back.copy_request(&mem, 0).unwrap();
         assert_eq!(r.id, 7);
         back.req_cons = 2;
         assert!(!back.final_check_for_requests(&mut mem).unwrap());

@@ -75,9 +75,16 @@ pub struct EventChannels {
 impl EventChannels {
     /// Port tables for `doms` (port 0 reserved in each, as Xen does).
     pub fn new(doms: &[DomId]) -> EventChannels {
-        let doms = doms
-            .iter()
-            .map(|&dom| {
+        // A domain listed twice gets one table (a second was unreachable).
+        let mut unique: Vec<DomId> = Vec::with_capacity(doms.len());
+        for &d in doms {
+            if !unique.contains(&d) {
+                unique.push(d);
+            }
+        }
+        let doms = unique
+            .into_iter()
+            .map(|dom| {
                 let mut reserved = PortInfo::FREE;
                 reserved.state = PortState::Reserved;
                 DomainPorts { dom, ports: vec![reserved] }
@@ -86,12 +93,27 @@ impl EventChannels {
         EventChannels { doms }
     }
 
-    fn ports(&self, dom: DomId) -> Result<&Vec<PortInfo>, EvtchnError> {
-        self.doms.iter().find(|d| d.dom == dom).map(|d| &d.ports).ok_or(EvtchnError::NoDomain(dom.0))
+    /// Where `dom`'s table is: O(1) when domain ids are dense from 0 in
+    /// creation order (dom0 then the guest, as `PvIo` builds them), a
+    /// scan of the few domains otherwise.
+    #[inline]
+    fn index(&self, dom: DomId) -> Result<usize, EvtchnError> {
+        let i = usize::from(dom.0);
+        if self.doms.get(i).is_some_and(|d| d.dom == dom) {
+            return Ok(i);
+        }
+        self.doms.iter().position(|d| d.dom == dom).ok_or(EvtchnError::NoDomain(dom.0))
     }
 
+    #[inline]
+    fn ports(&self, dom: DomId) -> Result<&Vec<PortInfo>, EvtchnError> {
+        Ok(&self.doms[self.index(dom)?].ports)
+    }
+
+    #[inline]
     fn ports_mut(&mut self, dom: DomId) -> Result<&mut Vec<PortInfo>, EvtchnError> {
-        self.doms.iter_mut().find(|d| d.dom == dom).map(|d| &mut d.ports).ok_or(EvtchnError::NoDomain(dom.0))
+        let i = self.index(dom)?;
+        Ok(&mut self.doms[i].ports)
     }
 
     fn get_free_port(&mut self, dom: DomId) -> Result<Port, EvtchnError> {
@@ -141,6 +163,7 @@ impl EventChannels {
         Ok(port)
     }
 
+    #[inline]
     fn set_pending(&mut self, dom: DomId, port: Port) -> bool {
         let Ok(ports) = self.ports_mut(dom) else { return false };
         let Some(p) = ports.get_mut(port as usize) else { return false };
@@ -154,6 +177,7 @@ impl EventChannels {
 
     /// EVTCHNOP_send by `dom` on its `port`: a hypercall; marks the remote
     /// port pending. Returns whether an upcall was raised on the remote.
+    #[inline]
     pub fn send(&mut self, sim: &mut Sim, dom: DomId, port: Port) -> Result<bool, EvtchnError> {
         sim.hypercall(HYPERVISOR_EVENT_CHANNEL_OP, "event_channel_op", EVTCHNOP_SEND, 1, 0);
         sim.record(0, EventKind::EvtchnNotify { dom: dom.0, port });
@@ -173,6 +197,7 @@ impl EventChannels {
 
     /// The guest's upcall handler: clears the pending bit and charges the
     /// upcall delivery. Returns false (and charges nothing) if not pending.
+    #[inline]
     pub fn take_pending(&mut self, sim: &mut Sim, dom: DomId, port: Port) -> bool {
         let Ok(ports) = self.ports_mut(dom) else { return false };
         match ports.get_mut(port as usize) {

@@ -196,6 +196,7 @@ impl GrantTable {
     /// (read-only if `readonly`). Writes `frame` and `domid` first, then
     /// — after a write barrier (`wmb()` in Linux/Mini-OS) so Xen never sees
     /// a valid flag with a stale frame — the flags.
+    #[inline]
     pub fn grant_access(
         &mut self,
         sim: &mut Sim,
@@ -217,6 +218,7 @@ impl GrantTable {
     /// Guest side, `gnttab_end_access`: revokes `gref` unless Xen still
     /// has it mapped (GTF_reading|GTF_writing), as Mini-OS's `gnttab.c`
     /// and Linux's `gnttab_end_foreign_access_ref` refuse to.
+    #[inline]
     pub fn end_access(&mut self, sim: &mut Sim, gref: GrantRef) -> Result<(), GrantError> {
         let Some(e) = self.entries.get_mut(gref as usize).filter(|_| gref >= NR_RESERVED_ENTRIES) else {
             return Err(GrantError::NotGranted(gref));
@@ -235,6 +237,7 @@ impl GrantTable {
 
     /// Xen's `_set_status_v1` + pin: checks the entry for `mapper` and
     /// pins it for reading (and writing unless `readonly`).
+    #[inline]
     fn pin(&mut self, mapper: DomId, gref: GrantRef, readonly: bool, pages: u64) -> Result<Pfn, i16> {
         let Some(e) = self.entries.get_mut(gref as usize) else { return Err(status::BAD_GNTREF) };
         let p = &mut self.pins[gref as usize];
@@ -261,6 +264,7 @@ impl GrantTable {
         Ok(Pfn(u64::from(e.frame)))
     }
 
+    #[inline]
     fn unpin(&mut self, gref: GrantRef, readonly: bool) {
         let (e, p) = (&mut self.entries[gref as usize], &mut self.pins[gref as usize]);
         if readonly {
@@ -283,6 +287,7 @@ impl GrantTable {
     /// past the table, GNTST_general_error for a wrong domid, a non-grant
     /// entry or a write pin of a read-only grant, GNTST_bad_page for a
     /// frame outside guest memory.
+    #[inline]
     pub fn map(
         &mut self,
         sim: &mut Sim,
@@ -317,6 +322,7 @@ impl GrantTable {
 
     /// Xen, one GNTTABOP_unmap_grant_ref op: GNTST_bad_handle for a handle
     /// that is not live. Charges the per-ref unmap and one page TLB flush.
+    #[inline]
     pub fn unmap(&mut self, sim: &mut Sim, handle: u32) -> Result<(), i16> {
         let track = self.maptrack.get_mut(handle as usize).and_then(Option::take);
         let (gref, st) = match track {

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::machine::{CostKey, EventKind, Sim, XsOp};
+use crate::machine::{EventKind, Sim, XsOp};
 
 use super::grant::DomId;
 
@@ -84,7 +84,7 @@ impl XenStore {
 
     /// XS_READ.
     pub fn read(&mut self, sim: &mut Sim, path: &str) -> Option<String> {
-        sim.charge(CostKey::XenstoreOp, EventKind::Xenstore { op: XsOp::Read, path: path.to_string() });
+        sim.xenstore(XsOp::Read, path);
         self.nodes.get(path).cloned()
     }
 
@@ -95,21 +95,21 @@ impl XenStore {
 
     /// XS_WRITE; fires the watches at or above `path`.
     pub fn write(&mut self, sim: &mut Sim, path: &str, value: impl Into<String>) {
-        sim.charge(CostKey::XenstoreOp, EventKind::Xenstore { op: XsOp::Write, path: path.to_string() });
+        sim.xenstore(XsOp::Write, path);
         self.nodes.insert(path.to_string(), value.into());
         self.fire(sim, path);
     }
 
     /// XS_RM of a node and everything below it.
     pub fn rm(&mut self, sim: &mut Sim, path: &str) {
-        sim.charge(CostKey::XenstoreOp, EventKind::Xenstore { op: XsOp::Write, path: path.to_string() });
+        sim.xenstore(XsOp::Write, path);
         self.nodes.retain(|k, _| !under(k, path));
         self.fire(sim, path);
     }
 
     /// XS_WATCH: fires once now, then on each change at or below `path`.
     pub fn watch(&mut self, sim: &mut Sim, watcher: DomId, path: &str, token: &str) {
-        sim.charge(CostKey::XenstoreOp, EventKind::Xenstore { op: XsOp::Watch, path: path.to_string() });
+        sim.xenstore(XsOp::Watch, path);
         self.watches.push(Watch { watcher, path: path.to_string(), token: token.to_string() });
         self.queue(sim, WatchEvent { watcher, path: path.to_string(), token: token.to_string() });
     }
@@ -127,7 +127,9 @@ impl XenStore {
     }
 
     fn queue(&mut self, sim: &mut Sim, ev: WatchEvent) {
-        sim.record(0, EventKind::Xenstore { op: XsOp::WatchEvent, path: ev.path.clone() });
+        // The path is copied into the trace only if the event is kept.
+        let path = if sim.trace.keeps_next() { ev.path.clone() } else { String::new() };
+        sim.record(0, EventKind::Xenstore { op: XsOp::WatchEvent, path });
         self.fired.push_back(ev);
     }
 
