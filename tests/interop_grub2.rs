@@ -15,26 +15,38 @@
 //! - the lines GRUB prints for the entry (`echo`), found on the serial
 //!   port and on boot-sim's console in the same order, and everything GRUB
 //!   prints from "  Booting `…'" to the kernel's first line, byte for byte
-//!   (the drawn menu and its countdown before it are not modelled);
+//!   (the menu GRUB draws before it goes to the serial port there, to the
+//!   console in boot-sim: that part is not compared);
 //! - the kernel's own `Command line:` on the serial port equals the
 //!   command line boot-sim hands over;
 //! - the kernel's `RAMDISK: [mem A-B]` equals boot-sim's initrd address
 //!   and size (A = the address, B + 1 = A + size rounded up to a page).
 //!
-//! A second test boots a real core.img whose prefix has no modules: the
+//! `grub2_menu_and_keys_as_under_qemu` sets `terminal_output console` and
+//! compares the drawn menu: the VGA text page during the countdown (every
+//! row, the countdown line with the ones boot-sim printed), after `down`
+//! (highlight moved, countdown cleared), and the kernel's `Command line:`
+//! after `down` + `ret` (the second entry, booted directly);
+//! `grub2_submenu_as_under_qemu` the nested menu a submenu opens and the
+//! command line of an entry inside it.
+//!
+//! A third test boots a real core.img whose prefix has no modules: the
 //! model's screen must be the one QEMU shows for that image (checked in
 //! tests/interop_hvm.rs), ending at `grub rescue>`.
 //!
 //! Skips with a message without QEMU, grub-mkimage or the extracted files;
 //! fails under BOOT_SIM_INTEROP=require.
 
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boot::hvm::{AtaConfig, EndState, HvmOptions, run};
+use boot::hvm::console::cp437;
+use boot::hvm::{AtaConfig, EndState, HvmOptions, HvmReport, run};
 use boot_sim::grub_legacy_image::{ext2_disk_mib, run_tool};
 use boot_sim::{interop_file, interop_tool};
 use disk_image::RawImage;
@@ -90,6 +102,11 @@ const ECHO_LINES: [&str; 2] = ["Loading Linux 6.1.0-interop ...", "Loading initi
 
 /// The image described in the module doc; `None` when skipped.
 fn grub2_debian_image(dir: &Path) -> Option<(PathBuf, String)> {
+    grub2_debian_image_with(dir, None)
+}
+
+/// That image with `cfg` (given the kernel's path) as grub.cfg instead.
+fn grub2_debian_image_with(dir: &Path, cfg: Option<&dyn Fn(&str) -> String>) -> Option<(PathBuf, String)> {
     let mkimage = interop_tool("grub-mkimage")?;
     let boot_img = interop_file("root/usr/lib/grub/i386-pc/boot.img")?;
     let moddir = boot_img.parent()?.to_path_buf();
@@ -115,12 +132,15 @@ fn grub2_debian_image(dir: &Path) -> Option<(PathBuf, String)> {
             .args(["biosdisk", "part_msdos", "ext2"]),
     );
     let kernel_path = "/boot/vmlinuz-6.1.0-interop";
-    let cfg = format!(
-        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=1\n\
+    let cfg = match cfg {
+        Some(f) => f(kernel_path),
+        None => format!(
+            "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\nset timeout=1\n\
          menuentry 'Debian GNU/Linux' --id debian {{\n\tinsmod gzio\n\techo\t'{}'\n\tlinux\t{kernel_path} \
          {CMDLINE_ARGS}\n\techo\t'{}'\n\tinitrd\t/boot/initrd.img-6.1.0-interop\n}}\n",
-        ECHO_LINES[0], ECHO_LINES[1]
-    );
+            ECHO_LINES[0], ECHO_LINES[1]
+        ),
+    };
     let mut files: Vec<(String, Vec<u8>)> = vec![
         ("boot/grub/grub.cfg".into(), cfg.into_bytes()),
         (kernel_path.trim_start_matches('/').into(), std::fs::read(&vmlinuz).ok()?),
@@ -217,7 +237,7 @@ fn grub2_boots_debian_kernel_as_under_qemu() {
         from += at + l.len();
     }
     // Byte for byte from "  Booting `…'" (after the drawn menu, which
-    // boot-sim does not draw) to the kernel's first line: GRUB 2 ends
+    // goes to the serial port here) to the kernel's first line: GRUB 2 ends
     // its lines with "\n\r" on the serial terminal as on the console.
     let grub_part = |t: &str| -> Option<String> {
         let start = t.find("  Booting `")?;
@@ -274,4 +294,244 @@ fn grub2_model_without_normal_mod_shows_the_rescue_prompt_as_real_grub() {
         "grub rescue>",
     ];
     assert_eq!(r.screen[i + 1..], want, "boot-sim screen");
+}
+
+// ---------------------------------------------------------------------------
+// GRUB 2.06's drawn menu: real Debian GRUB under QEMU with
+// `terminal_output console`, keys through the QEMU monitor's `sendkey`, the
+// text page read with `xp` from 0xB8000 (the approach and the helpers of
+// tests/interop_hvm.rs, copied: integration test binaries share no code).
+// ---------------------------------------------------------------------------
+
+/// A QEMU monitor (HMP) connection on a Unix socket.
+struct Monitor {
+    s: UnixStream,
+}
+
+impl Monitor {
+    fn connect(path: &Path, deadline: Instant) -> Monitor {
+        let s = loop {
+            match UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() > deadline => panic!("monitor {}: {e}", path.display()),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        let mut m = Monitor { s };
+        m.until_prompt();
+        m
+    }
+
+    fn until_prompt(&mut self) -> String {
+        self.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !out.ends_with(b"(qemu) ") {
+            match self.s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn cmd(&mut self, c: &str) -> String {
+        self.s.write_all(format!("{c}\n").as_bytes()).unwrap();
+        self.until_prompt()
+    }
+
+    /// The 80x25 text page as rows (CP437, trailing blanks trimmed,
+    /// trailing empty rows dropped, as `HvmReport::screen`).
+    fn rows(&mut self) -> Vec<String> {
+        let out = self.cmd("xp /4000xb 0xb8000");
+        let bytes: Vec<u8> = out
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("00000000000b8").and_then(|r| r.split_once(':')))
+            .flat_map(|(_, v)| {
+                v.split_whitespace().map(|h| u8::from_str_radix(h.trim_start_matches("0x"), 16).unwrap())
+            })
+            .collect();
+        assert_eq!(bytes.len(), 4000, "xp output: {out}");
+        let mut rows: Vec<String> = bytes
+            .chunks(160)
+            .map(|row| row.chunks(2).map(|c| cp437(c[0])).collect::<String>().trim_end().to_string())
+            .collect();
+        while rows.last().is_some_and(|l| l.is_empty()) {
+            rows.pop();
+        }
+        rows
+    }
+}
+
+/// One step of a QEMU run: the `sendkey` names to type (300 ms apart),
+/// then the screen to wait for.
+type Step<'a> = (&'a [&'a str], &'a dyn Fn(&[String]) -> bool);
+
+const COUNTDOWN: &str = "   The highlighted entry will be executed automatically in ";
+
+/// Boots `image` in QEMU, runs `steps` (the text page after each), then
+/// reads the serial port until the kernel's `Command line:` (or `max`).
+fn qemu_menu(qemu: &Path, image: &Path, dir: &Path, max: Duration, steps: &[Step<'_>]) -> (Vec<Vec<String>>, String) {
+    let sock = dir.join("monitor.sock");
+    let serial = dir.join("serial-menu.txt");
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(&serial);
+    let mut child = Command::new("timeout")
+        .args(["-s", "KILL", &max.as_secs().to_string()])
+        .process_group(0)
+        .arg(qemu)
+        .args(["-machine", "pc,accel=tcg", "-m", "1024", "-nodefaults", "-vga", "std", "-display", "none"])
+        .args(["-no-reboot", "-drive"])
+        .arg(format!("file={},format=raw,if=ide,snapshot=on", image.display()))
+        .arg("-serial")
+        .arg(format!("file:{}", serial.display()))
+        .arg("-monitor")
+        .arg(format!("unix:{},server=on,wait=off", sock.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn qemu");
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let deadline = Instant::now() + max;
+        let mut m = Monitor::connect(&sock, Instant::now() + Duration::from_secs(20));
+        let mut screens = Vec::new();
+        for (keys, ok) in steps {
+            for k in keys.iter() {
+                m.cmd(&format!("sendkey {k}"));
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            let rows = loop {
+                let rows = m.rows();
+                if ok(&rows) || Instant::now() > deadline {
+                    break rows;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            };
+            screens.push(rows);
+        }
+        let mut text = String::new();
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+            text = String::from_utf8_lossy(&std::fs::read(&serial).unwrap_or_default()).into_owned();
+            if text.contains("Command line: ") {
+                break;
+            }
+        }
+        (screens, text)
+    }));
+    kill_group(&mut child);
+    match result {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e),
+    }
+}
+
+fn command_line(serial: &str) -> String {
+    serial
+        .lines()
+        .find_map(|l| l.split_once("Command line: ").map(|(_, c)| c.trim_end().to_string()))
+        .unwrap_or_else(|| panic!("QEMU: no \"Command line:\" on the serial port:\n{serial}"))
+}
+
+fn menu_entry(kernel: &str, title: &str, tag: &str) -> String {
+    format!(
+        "menuentry '{title}' {{\n\tinsmod gzio\n\tlinux\t{kernel} {CMDLINE_ARGS} {tag}\n\
+         \tinitrd\t/boot/initrd.img-6.1.0-interop\n}}\n"
+    )
+}
+
+fn boot_sim_keys(img: &Path, keys: &str) -> HvmReport {
+    let opts = HvmOptions {
+        memory: 1 << 30,
+        ata: AtaConfig::QEMU,
+        boot_menu_wait_ms: None,
+        keys: keys.into(),
+        ..HvmOptions::default()
+    };
+    run(Arc::new(RawImage::open(img).unwrap()), &opts)
+}
+
+/// grub.cfg on the console with two entries and a 10 s countdown: the
+/// drawn menu (header, box, entries, help text, countdown), `down` (the
+/// highlight moves, the countdown line is cleared) and `ret` (the second
+/// entry boots: the kernel's `Command line:` is boot-sim's).
+#[test]
+fn grub2_menu_and_keys_as_under_qemu() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let scratch = Scratch::new("menu");
+    let cfg = |kernel: &str| {
+        format!(
+            "terminal_output console\nset timeout=10\n{}{}",
+            menu_entry(kernel, "Debian GNU/Linux", "first"),
+            menu_entry(kernel, "Debian GNU/Linux, second entry", "second")
+        )
+    };
+    let Some((img, cmdline)) = grub2_debian_image_with(&scratch.0, Some(&cfg)) else { return };
+
+    // boot-sim: the first key clears the countdown, so the menu as drawn
+    // is compared without its countdown line, and that line with what
+    // boot-sim printed first.
+    let stopped = boot_sim_keys(&img, "e");
+    assert!(matches!(&stopped.end, EndState::LoaderStopped { reason, .. } if reason.contains("entry editor")));
+    let down = boot_sim_keys(&img, "{down}");
+    assert!(matches!(down.end, EndState::WaitingForKey { .. }), "{}", down.reason);
+    let booted = boot_sim_keys(&img, "{down}\n");
+    let EndState::KernelEntry { info, .. } = &booted.end else { panic!("boot-sim: {}", booted.reason) };
+    assert_eq!(info.entry_index, 1);
+    assert_eq!(info.cmdline, format!("{cmdline} second"));
+
+    let countdown = |r: &[String]| r.len() > 22 && r[22].starts_with(COUNTDOWN);
+    let moved = |r: &[String]| r.len() > 5 && r.len() <= 22 && r[5].contains('*');
+    let steps: [Step<'_>; 3] = [(&[], &countdown), (&["down"], &moved), (&["ret"], &|_| true)];
+    let (screens, serial) = qemu_menu(&qemu, &img, &scratch.0, Duration::from_secs(150), &steps);
+    let (countdown, after_down) = (&screens[0], &screens[1]);
+    eprintln!("QEMU countdown screen:\n{}", countdown.join("\n"));
+    assert!(countdown.len() > 22 && countdown[22].starts_with(COUNTDOWN), "QEMU: {countdown:?}");
+    assert_eq!(stopped.screen, countdown[..22], "menu: boot-sim (left) vs QEMU (right) above the countdown");
+    // The second QEMU showed is among those boot-sim prints (10 s to 0 s).
+    let timed_out = boot_sim_keys(&img, "");
+    assert!(matches!(&timed_out.end, EndState::KernelEntry { info, .. } if info.entry_index == 0));
+    assert!(
+        timed_out.console.contains(&countdown[22]),
+        "countdown: QEMU {:?} not in boot-sim's console",
+        countdown[22]
+    );
+    assert_eq!(&down.screen, after_down, "after down: boot-sim (left) vs QEMU (right)");
+    let kernel = command_line(&serial);
+    assert_eq!(info.cmdline, kernel, "boot-sim (left) vs the kernel under QEMU (right)");
+}
+
+/// A submenu: Enter opens it (GRUB draws it nested: the first item
+/// highlighted, no countdown, "ESC to return previous menu."), and an entry
+/// in it boots with its own command line.
+#[test]
+fn grub2_submenu_as_under_qemu() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let scratch = Scratch::new("submenu");
+    let cfg = |kernel: &str| {
+        format!(
+            "terminal_output console\nset timeout=10\n{}submenu 'Advanced options for Debian GNU/Linux' {{\n{}{}}}\n",
+            menu_entry(kernel, "Debian GNU/Linux", "first"),
+            menu_entry(kernel, "Debian GNU/Linux (recovery mode)", "single"),
+            menu_entry(kernel, "Debian GNU/Linux, in the submenu", "nested")
+        )
+    };
+    let Some((img, cmdline)) = grub2_debian_image_with(&scratch.0, Some(&cfg)) else { return };
+    let opened = boot_sim_keys(&img, "{down}\n");
+    assert!(matches!(opened.end, EndState::WaitingForKey { .. }), "{}", opened.reason);
+    let booted = boot_sim_keys(&img, "{down}\n{down}\n");
+    let EndState::KernelEntry { info, .. } = &booted.end else { panic!("boot-sim: {}", booted.reason) };
+    assert_eq!(info.cmdline, format!("{cmdline} nested"));
+    // Esc goes back to the top menu, drawn afresh (the default highlighted).
+    let back = boot_sim_keys(&img, "{down}\n\\e");
+    assert!(back.screen.get(4).is_some_and(|r| r.contains("*Debian GNU/Linux")), "{:?}", back.screen);
+
+    let countdown = |r: &[String]| r.len() > 22 && r[22].starts_with(COUNTDOWN);
+    let nested = |r: &[String]| r.iter().any(|l| l.contains("previous menu."));
+    let steps: [Step<'_>; 3] = [(&[], &countdown), (&["down", "ret"], &nested), (&["down", "ret"], &|_| true)];
+    let (screens, serial) = qemu_menu(&qemu, &img, &scratch.0, Duration::from_secs(90), &steps);
+    eprintln!("QEMU submenu screen:\n{}", screens[1].join("\n"));
+    assert_eq!(opened.screen, screens[1], "submenu: boot-sim (left) vs QEMU (right)");
+    assert_eq!(info.cmdline, command_line(&serial), "boot-sim (left) vs the kernel under QEMU (right)");
 }

@@ -86,3 +86,58 @@ fn a_failed_entry_without_fallback_exits_1() {
     );
     assert!(t.contains("GRUB 2.06: entry 0 failed with Error 5: file `/boot/vmlinuz-6.1.0-missing' not found"), "{t}");
 }
+
+/// The last JSON line of `boot-sim run hvm-grub2.img --mode hvm --json`
+/// with these `--keys`, and the exit code.
+fn with_keys(keys: &str) -> (serde_json::Value, Option<i32>) {
+    let out = boot_sim(&["run", &image("hvm-grub2.img"), "--mode", "hvm", "--json", "--keys", keys]);
+    let lines = boot_sim::json_lines(&out.stdout);
+    (lines.last().cloned().expect("a result line"), out.status.code())
+}
+
+fn screen(r: &serde_json::Value) -> Vec<String> {
+    r["screen"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn down_and_enter_in_the_drawn_menu_boot_entry_1_directly() {
+    let (r, code) = with_keys("{down}\\n");
+    assert_eq!(code, Some(0), "{r}");
+    let end = &r["outcome"];
+    assert_eq!(end["state"], "kernel_entry", "{r}");
+    assert_eq!(end["info"]["entry_index"], 1);
+    assert_eq!(end["info"]["cmdline"], CMDLINE);
+    // Chosen with a key: no failed default entry, no fallback.
+    assert_eq!(end["info"]["failed"].as_array().map(Vec::len), Some(0), "{r}");
+    let s = screen(&r);
+    assert_eq!(s[0], "  Booting `Debian GNU/Linux, with Linux 6.1.0-fixture'", "menu_fini clears the screen: {s:?}");
+    assert!(!r["console"].as_str().unwrap().contains("Falling back"));
+}
+
+#[test]
+fn e_in_the_menu_stops_with_the_menu_on_screen() {
+    let (r, code) = with_keys("{down}e");
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(r["outcome"]["state"], "loader_stopped", "{r}");
+    assert!(
+        r["outcome"]["reason"].as_str().unwrap().contains("entry editor: not modelled (item 1 highlighted)"),
+        "{r}"
+    );
+    let s = screen(&r);
+    assert_eq!(s[1], format!("{}GNU GRUB  version 2.06-13+deb12u2", " ".repeat(23)));
+    assert_eq!(s[3], format!(" ┌{}┐", "─".repeat(76)));
+    assert_eq!(s[4], format!(" │ Debian GNU/Linux, with Linux 6.1.0-missing{}│", " ".repeat(33)));
+    assert_eq!(s[5], format!(" │*Debian GNU/Linux, with Linux 6.1.0-fixture{}│", " ".repeat(33)));
+    assert_eq!(s[19], "      Use the ↑ and ↓ keys to select which entry is highlighted.");
+    // The first key stopped the countdown: its line is blank.
+    assert_eq!(s.get(22).map(String::as_str).unwrap_or(""), "");
+}
+
+#[test]
+fn without_keys_left_the_menu_waits() {
+    let (r, _) = with_keys("{down}");
+    assert_eq!(r["outcome"]["state"], "waiting_for_key", "{r}");
+    assert!(r["outcome"]["function"].as_str().unwrap().contains("GRUB 2 menu"), "{r}");
+    let (r, _) = with_keys("");
+    assert_eq!(r["outcome"]["state"], "kernel_entry", "the 3 s timeout elapses: {r}");
+}
