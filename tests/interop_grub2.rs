@@ -528,7 +528,10 @@ fn grub2_submenu_as_under_qemu() {
     assert!(back.screen.get(4).is_some_and(|r| r.contains("*Debian GNU/Linux")), "{:?}", back.screen);
 
     let countdown = |r: &[String]| r.len() > 22 && r[22].starts_with(COUNTDOWN);
-    let nested = |r: &[String]| r.iter().any(|l| l.contains("previous menu."));
+    // GRUB draws the help text before the entries: wait for both, or the
+    // screen may be read between the two.
+    let nested =
+        |r: &[String]| r.iter().any(|l| l.contains("previous menu.")) && r.iter().any(|l| l.contains("in the submenu"));
     let steps: [Step<'_>; 3] = [(&[], &countdown), (&["down", "ret"], &nested), (&["down", "ret"], &|_| true)];
     let (screens, serial) = qemu_menu(&qemu, &img, &scratch.0, Duration::from_secs(90), &steps);
     eprintln!("QEMU submenu screen:\n{}", screens[1].join("\n"));

@@ -83,7 +83,7 @@ pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Resu
         writeln!(out, "stage: {}", serde_json::to_value(s).unwrap_or_default())?;
     }
     writeln!(out, "end: {}", r.reason)?;
-    if let EndState::KernelEntry { info, at } = &r.end {
+    if let EndState::KernelEntry { info, .. } = &r.end {
         let g = &info.regs;
         writeln!(out, "  entry {} {:?} ({})", info.entry_index, info.entry_title, info.why)?;
         writeln!(out, "  kernel {} (protocol {}), cmdline {:?}", info.kernel, info.protocol, info.cmdline)?;
@@ -98,11 +98,12 @@ pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Resu
         if g.mode == boot::hvm::grub2::PROTECTED_MODE {
             writeln!(
                 out,
-                "  registers: 32-bit flat protected mode, CS {:04X} EIP {:#x}, DS=ES=FS=GS=SS {:04X}, ESI=ESP {:#x}, IF {}",
+                "  registers: 32-bit flat protected mode, CS {:04X} EIP {:#x}, DS=ES=FS=GS=SS {:04X}, ESI {:#x} ESP {:#x}, IF {}",
                 g.cs,
-                at.ip,
+                g.ip,
                 g.ds,
-                info.zero_page,
+                g.esi.unwrap_or(0),
+                g.sp,
                 u8::from(g.interrupts)
             )?;
         } else {

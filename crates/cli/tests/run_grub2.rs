@@ -54,6 +54,11 @@ fn json_result_names_loader_entry_kernel_initrd_and_mode() {
     assert_eq!(info["regs"]["mode"], "protected32");
     assert_eq!(end["at"]["linear"], 0x100_0000);
     assert_eq!(info["zero_page"], info["setup_base"]);
+    // The 32-bit entry's EIP, ESI and ESP in full: code32_start and
+    // boot_params (grub_relocator32_boot's state).
+    assert_eq!(info["regs"]["ip"], end["at"]["linear"]);
+    assert_eq!(info["regs"]["esi"], info["zero_page"]);
+    assert_eq!(info["regs"]["sp"], info["zero_page"]);
     assert_eq!(info["failed"][0]["message"], "file `/boot/vmlinuz-6.1.0-missing' not found");
 }
 

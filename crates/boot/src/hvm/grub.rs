@@ -89,13 +89,18 @@ const LOADER: &str = "GRUB legacy 0.97";
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EntryRegs {
     pub cs: u16,
-    pub ip: u16,
+    /// IP, or EIP for a 32-bit entry.
+    pub ip: u32,
     pub ds: u16,
     pub es: u16,
     pub fs: u16,
     pub gs: u16,
     pub ss: u16,
-    pub sp: u16,
+    /// SP, or ESP for a 32-bit entry.
+    pub sp: u32,
+    /// ESI for a 32-bit entry (boot_params, as the 32-bit boot protocol
+    /// asks); `None` for a 16-bit entry.
+    pub esi: Option<u32>,
     /// Interrupt flag (GRUB's `cli` before the far jump: false).
     pub interrupts: bool,
     /// "real" (16-bit setup entry).
@@ -1092,7 +1097,8 @@ impl Stage2 {
                     fs: seg,
                     gs: seg,
                     ss: seg,
-                    sp: LINUX_SETUP_STACK,
+                    sp: LINUX_SETUP_STACK.into(),
+                    esi: None,
                     interrupts: false,
                     mode: "real".into(),
                 },

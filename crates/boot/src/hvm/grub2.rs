@@ -993,6 +993,34 @@ impl Grub2 {
         }
     }
 
+    /// What `grub_cmd_linux` of both loaders (loader/i386/linux.c and
+    /// loader/i386/pc/linux.c) does first: the file (below the top of RAM
+    /// and 2 GiB), long enough for the setup header, the 0xAA55 boot flag
+    /// and at most `GRUB_LINUX_MAX_SETUP_SECTS` setup sectors. Returns the
+    /// name as given, the resolved name and the bytes.
+    fn read_kernel(
+        &mut self,
+        ctx: &dyn Grub2Context,
+        args: &[String],
+        map: &[(u64, u64, u32)],
+    ) -> Result<(String, String, Vec<u8>), Grub2Error> {
+        let Some(file) = args.first() else {
+            return Err(err(ERR_BAD_ARGUMENT, "filename expected"));
+        };
+        let ram_top = map.iter().filter(|e| e.2 == 1).map(|e| e.0.saturating_add(e.1)).max().unwrap_or(0);
+        let (name, kernel) = self.read(ctx, file, ram_top.min(1 << 31))?;
+        if kernel.len() < 0x268 {
+            return Err(err(ERR_BAD_OS, format!("premature end of file {file}")));
+        }
+        if le16(&kernel, 0x1FE) != Some(0xAA55) {
+            return Err(err(ERR_BAD_OS, "invalid magic number"));
+        }
+        if kernel[0x1F1] > LINUX_MAX_SETUP_SECTS {
+            return Err(err(ERR_BAD_OS, "too many setup sectors"));
+        }
+        Ok((file.clone(), name, kernel))
+    }
+
     /// `grub_cmd_linux` (loader/i386/linux.c).
     fn linux(
         &mut self,
@@ -1000,21 +1028,8 @@ impl Grub2 {
         args: &[String],
         map: &[(u64, u64, u32)],
     ) -> Result<Loaded, Grub2Error> {
-        let Some(file) = args.first() else {
-            return Err(err(ERR_BAD_ARGUMENT, "filename expected"));
-        };
-        let ram_top = map.iter().filter(|e| e.2 == 1).map(|e| e.0.saturating_add(e.1)).max().unwrap_or(0);
-        let (name, kernel) = self.read(ctx, file, ram_top.min(1 << 31))?;
+        let (file, name, kernel) = self.read_kernel(ctx, args, map)?;
         let b = &kernel;
-        if b.len() < 0x268 {
-            return Err(err(ERR_BAD_OS, format!("premature end of file {file}")));
-        }
-        if le16(b, 0x1FE) != Some(0xAA55) {
-            return Err(err(ERR_BAD_OS, "invalid magic number"));
-        }
-        if b[0x1F1] > LINUX_MAX_SETUP_SECTS {
-            return Err(err(ERR_BAD_OS, "too many setup sectors"));
-        }
         let version = le16(b, 0x206).unwrap_or(0);
         if le32(b, 0x202) != Some(LINUX_MAGIC) || version < 0x0203 {
             return Err(err(ERR_BAD_OS, "version too old for 32-bit boot (try with `linux16')"));
@@ -1354,17 +1369,16 @@ impl Grub2 {
                 initrd_size,
                 mem_lower_kib: 0,
                 mem_upper_kib: 0,
-                // 32-bit entry: the selectors are real; EIP and ESP do not
-                // fit the 16-bit fields and are `at.ip` and `zero_page`.
                 regs: EntryRegs {
                     cs: 0x10,
-                    ip: 0,
+                    ip: entry,
                     ds: 0x18,
                     es: 0x18,
                     fs: 0x18,
                     gs: 0x18,
                     ss: 0x18,
-                    sp: 0,
+                    sp: real_mode_target,
+                    esi: Some(real_mode_target),
                     interrupts: false,
                     mode: PROTECTED_MODE.into(),
                 },
@@ -1383,21 +1397,8 @@ impl Grub2 {
         args: &[String],
         map: &[(u64, u64, u32)],
     ) -> Result<Loaded16, Grub2Error> {
-        let Some(file) = args.first() else {
-            return Err(err(ERR_BAD_ARGUMENT, "filename expected"));
-        };
-        let ram_top = map.iter().filter(|e| e.2 == 1).map(|e| e.0.saturating_add(e.1)).max().unwrap_or(0);
-        let (name, kernel) = self.read(ctx, file, ram_top.min(1 << 31))?;
+        let (file, name, kernel) = self.read_kernel(ctx, args, map)?;
         let b = &kernel;
-        if b.len() < 0x268 {
-            return Err(err(ERR_BAD_OS, format!("premature end of file {file}")));
-        }
-        if le16(b, 0x1FE) != Some(0xAA55) {
-            return Err(err(ERR_BAD_OS, "invalid magic number"));
-        }
-        if b[0x1F1] > LINUX_MAX_SETUP_SECTS {
-            return Err(err(ERR_BAD_OS, "too many setup sectors"));
-        }
         let version = le16(b, 0x206).unwrap_or(0);
         let hdrs = le32(b, 0x202) == Some(LINUX_MAGIC) && version >= 0x0200;
         let mut setup_sects = u32::from(b[0x1F1]);
@@ -1646,7 +1647,8 @@ impl Grub2 {
                     fs: seg,
                     gs: seg,
                     ss: seg,
-                    sp: LINUX_SETUP_STACK,
+                    sp: LINUX_SETUP_STACK.into(),
+                    esi: None,
                     interrupts: false,
                     mode: "real".into(),
                 },
