@@ -697,6 +697,34 @@ fn mmap_avail_at(map: &[(u64, u64, u32)], bottom: u64) -> u64 {
     top.min(0xFFFF_FFFF) - bottom
 }
 
+/// The E820 map read the way GRUB 0.97 (`get_mmap_entry`, asm.S), GRUB 2
+/// (`grub_machine_mmap_iterate`, kern/i386/pc/mmap.c) and syslinux read
+/// it: int 15h AX=E820h, 20-byte entries into `buffer` (below 1 MiB),
+/// until EBX comes back 0, CF is set or the signature is wrong; at most
+/// 128 entries.
+pub(crate) fn e820_via_int15(vm: &mut Hvm, buffer: u32) -> Vec<(u64, u64, u32)> {
+    let mut map = Vec::new();
+    let mut cont = 0u32;
+    loop {
+        let r = vm.bios_call(
+            0x15,
+            &[(Gpr::Eax, 0xE820), (Gpr::Ebx, cont), (Gpr::Ecx, 20), (Gpr::Edx, 0x534D_4150), (Gpr::Edi, buffer & 0xF)],
+            &[(SegReg::Es, (buffer >> 4) as u16)],
+        );
+        if r.eflags & flags::CF != 0 || r.gpr[Gpr::Eax as usize] != 0x534D_4150 {
+            break;
+        }
+        let base = u64::from(vm.bus.r32(buffer)) | u64::from(vm.bus.r32(buffer + 4)) << 32;
+        let len = u64::from(vm.bus.r32(buffer + 8)) | u64::from(vm.bus.r32(buffer + 12)) << 32;
+        map.push((base, len, vm.bus.r32(buffer + 16)));
+        cont = r.gpr[Gpr::Ebx as usize];
+        if cont == 0 || map.len() >= 128 {
+            break;
+        }
+    }
+    map
+}
+
 /// Runs the stage2 model from the hand-off `handoff` (a GRUB legacy stage2
 /// hand-off). Returns the machine and the new end state; a stage2 whose
 /// header the model does not recognise leaves the hand-off as it was.
@@ -726,25 +754,7 @@ pub(crate) fn stage2(mut hvm: Hvm, handoff: EndState, name: String) -> (Hvm, End
     let mem_lower_12 = hvm.bios_call(0x12, &[], &[]).gpr[Gpr::Eax as usize] & 0xFFFF;
     let ext = hvm.bios_call(0x15, &[(Gpr::Eax, 0x8800)], &[]);
     let mem_upper_88 = if ext.eflags & flags::CF == 0 { ext.gpr[Gpr::Eax as usize] & 0xFFFF } else { 0 };
-    let mut map = Vec::new();
-    let mut cont = 0u32;
-    loop {
-        let r = hvm.bios_call(
-            0x15,
-            &[(Gpr::Eax, 0xE820), (Gpr::Ebx, cont), (Gpr::Ecx, 20), (Gpr::Edx, 0x534D_4150), (Gpr::Edi, 0)],
-            &[(SegReg::Es, (SCRATCHADDR >> 4) as u16)],
-        );
-        if r.eflags & flags::CF != 0 || r.gpr[Gpr::Eax as usize] != 0x534D_4150 {
-            break;
-        }
-        let base = u64::from(hvm.bus.r32(SCRATCHADDR)) | u64::from(hvm.bus.r32(SCRATCHADDR + 4)) << 32;
-        let len = u64::from(hvm.bus.r32(SCRATCHADDR + 8)) | u64::from(hvm.bus.r32(SCRATCHADDR + 12)) << 32;
-        map.push((base, len, hvm.bus.r32(SCRATCHADDR + 16)));
-        cont = r.gpr[Gpr::Ebx as usize];
-        if cont == 0 || map.len() >= 128 {
-            break;
-        }
-    }
+    let map = e820_via_int15(&mut hvm, SCRATCHADDR);
     let (mem_lower, mem_upper) = if map.is_empty() {
         (mem_lower_12, mem_upper_88)
     } else {

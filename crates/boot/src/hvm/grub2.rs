@@ -643,26 +643,7 @@ impl Grub2 {
 
 /// E820 through int 15h (`grub_machine_mmap_iterate`, kern/i386/pc/mmap.c).
 pub(crate) fn e820(vm: &mut Hvm) -> Vec<(u64, u64, u32)> {
-    let mut map = Vec::new();
-    let mut cont = 0u32;
-    loop {
-        let r = vm.bios_call(
-            0x15,
-            &[(Gpr::Eax, 0xE820), (Gpr::Ebx, cont), (Gpr::Ecx, 20), (Gpr::Edx, 0x534D_4150), (Gpr::Edi, 0)],
-            &[(SegReg::Es, (SCRATCH_ADDR >> 4) as u16)],
-        );
-        if r.eflags & flags::CF != 0 || r.gpr[Gpr::Eax as usize] != 0x534D_4150 {
-            break;
-        }
-        let base = u64::from(vm.bus.r32(SCRATCH_ADDR)) | u64::from(vm.bus.r32(SCRATCH_ADDR + 4)) << 32;
-        let len = u64::from(vm.bus.r32(SCRATCH_ADDR + 8)) | u64::from(vm.bus.r32(SCRATCH_ADDR + 12)) << 32;
-        map.push((base, len, vm.bus.r32(SCRATCH_ADDR + 16)));
-        cont = r.gpr[Gpr::Ebx as usize];
-        if cont == 0 || map.len() >= 128 {
-            break;
-        }
-    }
-    map
+    super::grub::e820_via_int15(vm, SCRATCH_ADDR)
 }
 
 /// Is `[a, a + len)` inside one E820 RAM region?
