@@ -290,3 +290,154 @@ pub mod grub_legacy_image {
         Some(img)
     }
 }
+
+/// What the QEMU interop tests (tests/interop_hvm.rs, interop_grub2.rs,
+/// interop_extlinux.rs) share: scratch directories, killing QEMU's process
+/// group, the QEMU monitor (HMP) with the VGA text page, and installing a
+/// GRUB 2 boot.img + core.img as grub-bios-setup does.
+pub mod qemu {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant};
+
+    use boot::hvm::console::cp437;
+
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+
+    /// A scratch directory under the temp dir, removed when dropped.
+    pub struct Scratch(pub PathBuf);
+
+    impl Scratch {
+        pub fn new(tag: &str) -> Scratch {
+            let n = SEQ.fetch_add(1, Ordering::Relaxed);
+            let d = std::env::temp_dir().join(format!("boot-sim-{tag}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&d);
+            std::fs::create_dir_all(&d).unwrap();
+            Scratch(d)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Kills `child`'s process group (QEMU is started in its own group) and
+    /// reaps it.
+    pub fn kill_group(child: &mut Child) {
+        let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// An 80x25 text page (character, attribute bytes) as rows: CP437,
+    /// trailing blanks trimmed, trailing empty rows dropped, as
+    /// `HvmReport::screen`.
+    pub fn text_page(cells: &[u8]) -> Vec<String> {
+        let mut rows: Vec<String> = cells
+            .chunks(160)
+            .map(|row| {
+                let line: String = row.chunks(2).map(|c| cp437(c[0])).collect();
+                line.trim_end().to_string()
+            })
+            .collect();
+        while rows.last().is_some_and(|l| l.is_empty()) {
+            rows.pop();
+        }
+        rows
+    }
+
+    /// [`text_page`] of (character, attribute) cells.
+    pub fn screen_rows(cells: &[(u8, u8)]) -> Vec<String> {
+        let flat: Vec<u8> = cells.iter().flat_map(|&(c, a)| [c, a]).collect();
+        text_page(&flat)
+    }
+
+    /// A QEMU monitor (HMP) connection on a Unix socket.
+    pub struct Monitor {
+        s: UnixStream,
+    }
+
+    impl Monitor {
+        pub fn connect(path: &Path, deadline: Instant) -> Monitor {
+            let s = loop {
+                match UnixStream::connect(path) {
+                    Ok(s) => break s,
+                    Err(e) if Instant::now() > deadline => panic!("monitor {}: {e}", path.display()),
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            };
+            let mut m = Monitor { s };
+            m.until_prompt();
+            m
+        }
+
+        fn until_prompt(&mut self) -> String {
+            self.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut out = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !out.ends_with(b"(qemu) ") {
+                match self.s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                }
+            }
+            String::from_utf8_lossy(&out).into_owned()
+        }
+
+        /// Runs one monitor command and returns its output.
+        pub fn cmd(&mut self, c: &str) -> String {
+            self.s.write_all(format!("{c}\n").as_bytes()).unwrap();
+            self.until_prompt()
+        }
+
+        /// The 80x25 text page at 0xB8000, read with `xp`: (character,
+        /// attribute) per cell.
+        pub fn cells(&mut self) -> Vec<(u8, u8)> {
+            let out = self.cmd("xp /4000xb 0xb8000");
+            let bytes: Vec<u8> = out
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("00000000000b8").and_then(|r| r.split_once(':')))
+                .flat_map(|(_, v)| {
+                    v.split_whitespace().map(|h| u8::from_str_radix(h.trim_start_matches("0x"), 16).unwrap())
+                })
+                .collect();
+            assert_eq!(bytes.len(), 4000, "xp output: {out}");
+            bytes.chunks(2).map(|c| (c[0], c[1])).collect()
+        }
+
+        /// [`Monitor::cells`] as [`text_page`] rows.
+        pub fn rows(&mut self) -> Vec<String> {
+            screen_rows(&self.cells())
+        }
+    }
+
+    /// grub-bios-setup's bytes for an msdos disk with a free MBR gap
+    /// (util/setup.c, `--no-rs-codes`): boot.img keeps the disk's BPB area
+    /// and partition table, jumps over the drive check, reads core.img
+    /// from LBA 1; core.img's first blocklist covers the rest from LBA 2.
+    pub fn install_grub2(img: &Path, boot_img: &[u8], core_img: &[u8]) {
+        let mut disk = std::fs::read(img).unwrap();
+        let n = core_img.len().div_ceil(512);
+        assert!(n < 2048, "core.img must fit the MBR gap");
+        let mut core = core_img.to_vec();
+        core.resize(n * 512, 0);
+        let mut boot = boot_img.to_vec();
+        boot[3..0x5A].copy_from_slice(&disk[3..0x5A]);
+        boot[0x1B8..0x1FE].copy_from_slice(&disk[0x1B8..0x1FE]);
+        boot[0x66] = 0x90;
+        boot[0x67] = 0x90;
+        boot[0x64] = 0xFF;
+        boot[0x5C..0x64].copy_from_slice(&1u64.to_le_bytes());
+        core[0x1F4..0x1FC].copy_from_slice(&2u64.to_le_bytes());
+        core[0x1FC..0x1FE].copy_from_slice(&((n - 1) as u16).to_le_bytes());
+        core[0x1FE..0x200].copy_from_slice(&0x820u16.to_le_bytes());
+        disk[..512].copy_from_slice(&boot);
+        disk[512..512 + core.len()].copy_from_slice(&core);
+        std::fs::write(img, disk).unwrap();
+    }
+}

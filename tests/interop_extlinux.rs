@@ -24,13 +24,14 @@
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use boot::hvm::syslinux::layout;
 use boot::hvm::{AtaConfig, EndState, HvmOptions, run};
 use boot_sim::grub_legacy_image::run_tool;
+use boot_sim::qemu::{Scratch, kill_group};
 use boot_sim::{InteropPolicy, find_tool, interop_dir, interop_file, interop_tool};
 use disk_image::RawImage;
 
@@ -46,20 +47,6 @@ impl Drop for Mounted {
         let _ = Command::new("umount").arg(&self.0).status();
         let _ = std::fs::remove_dir(&self.0);
     }
-}
-
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn kill_group(child: &mut Child) {
-    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// The extlinux-installed disk in `dir`, or `None` (skipped).

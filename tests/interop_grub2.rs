@@ -37,65 +37,17 @@
 //! Skips with a message without QEMU, grub-mkimage or the extracted files;
 //! fails under BOOT_SIM_INTEROP=require.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boot::hvm::console::cp437;
 use boot::hvm::{AtaConfig, EndState, HvmOptions, HvmReport, run};
 use boot_sim::grub_legacy_image::{ext2_disk_mib, run_tool};
+use boot_sim::qemu::{Monitor, Scratch, install_grub2, kill_group};
 use boot_sim::{interop_file, interop_tool};
 use disk_image::RawImage;
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let d = std::env::temp_dir().join(format!("boot-sim-grub2-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Scratch(d)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn kill_group(child: &mut Child) {
-    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// grub-bios-setup's bytes for an msdos disk with a free MBR gap
-/// (util/setup.c, `--no-rs-codes`): see tests/interop_hvm.rs.
-fn install_grub2(img: &Path, boot_img: &[u8], core_img: &[u8]) {
-    let mut disk = std::fs::read(img).unwrap();
-    let n = core_img.len().div_ceil(512);
-    assert!(n < 2048, "core.img must fit the MBR gap");
-    let mut core = core_img.to_vec();
-    core.resize(n * 512, 0);
-    let mut boot = boot_img.to_vec();
-    boot[3..0x5A].copy_from_slice(&disk[3..0x5A]);
-    boot[0x1B8..0x1FE].copy_from_slice(&disk[0x1B8..0x1FE]);
-    boot[0x66] = 0x90;
-    boot[0x67] = 0x90;
-    boot[0x64] = 0xFF;
-    boot[0x5C..0x64].copy_from_slice(&1u64.to_le_bytes());
-    core[0x1F4..0x1FC].copy_from_slice(&2u64.to_le_bytes());
-    core[0x1FC..0x1FE].copy_from_slice(&((n - 1) as u16).to_le_bytes());
-    core[0x1FE..0x200].copy_from_slice(&0x820u16.to_le_bytes());
-    disk[..512].copy_from_slice(&boot);
-    disk[512..512 + core.len()].copy_from_slice(&core);
-    std::fs::write(img, disk).unwrap();
-}
 
 const CMDLINE_ARGS: &str = "root=/dev/sda1 ro console=ttyS0";
 const ECHO_LINES: [&str; 2] = ["Loading Linux 6.1.0-interop ...", "Loading initial ramdisk ..."];
@@ -302,66 +254,6 @@ fn grub2_model_without_normal_mod_shows_the_rescue_prompt_as_real_grub() {
 // text page read with `xp` from 0xB8000 (the approach and the helpers of
 // tests/interop_hvm.rs, copied: integration test binaries share no code).
 // ---------------------------------------------------------------------------
-
-/// A QEMU monitor (HMP) connection on a Unix socket.
-struct Monitor {
-    s: UnixStream,
-}
-
-impl Monitor {
-    fn connect(path: &Path, deadline: Instant) -> Monitor {
-        let s = loop {
-            match UnixStream::connect(path) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => panic!("monitor {}: {e}", path.display()),
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        };
-        let mut m = Monitor { s };
-        m.until_prompt();
-        m
-    }
-
-    fn until_prompt(&mut self) -> String {
-        self.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !out.ends_with(b"(qemu) ") {
-            match self.s.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-
-    fn cmd(&mut self, c: &str) -> String {
-        self.s.write_all(format!("{c}\n").as_bytes()).unwrap();
-        self.until_prompt()
-    }
-
-    /// The 80x25 text page as rows (CP437, trailing blanks trimmed,
-    /// trailing empty rows dropped, as `HvmReport::screen`).
-    fn rows(&mut self) -> Vec<String> {
-        let out = self.cmd("xp /4000xb 0xb8000");
-        let bytes: Vec<u8> = out
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("00000000000b8").and_then(|r| r.split_once(':')))
-            .flat_map(|(_, v)| {
-                v.split_whitespace().map(|h| u8::from_str_radix(h.trim_start_matches("0x"), 16).unwrap())
-            })
-            .collect();
-        assert_eq!(bytes.len(), 4000, "xp output: {out}");
-        let mut rows: Vec<String> = bytes
-            .chunks(160)
-            .map(|row| row.chunks(2).map(|c| cp437(c[0])).collect::<String>().trim_end().to_string())
-            .collect();
-        while rows.last().is_some_and(|l| l.is_empty()) {
-            rows.pop();
-        }
-        rows
-    }
-}
 
 /// One step of a QEMU run: the `sendkey` names to type (300 ms apart),
 /// then the screen to wait for.

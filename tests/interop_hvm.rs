@@ -19,16 +19,15 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use boot::hvm::console::cp437;
 use boot::hvm::{AtaConfig, EndState, HvmOptions, HvmReport, run};
 use boot_sim::grub_legacy_image::{
     debian_kernel_image, ext2_disk_mib, file_sectors, install_grub_legacy_stage2, read_u32, run_tool,
 };
+use boot_sim::qemu::{Monitor, Scratch, install_grub2, kill_group, screen_rows, text_page};
 use boot_sim::{fixture, interop_file, interop_tool};
 use disk_image::RawImage;
 
@@ -74,12 +73,6 @@ fn qemu_debugcon(qemu: &Path, image: &Path, memory_mib: u32, want_end: &str, max
 
 /// Kills the process group `child` leads (`timeout` and the QEMU under it)
 /// and reaps it.
-fn kill_group(child: &mut Child) {
-    let _ = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status();
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 fn comparable(lines: &str) -> Vec<String> {
     lines
         .split("\r\n")
@@ -143,27 +136,6 @@ fn no_signature_failure_text_matches_seabios() {
 // is at that instruction. Every QEMU run is under `timeout -s KILL 60` in
 // its own process group, killed as a group at the end.
 // ---------------------------------------------------------------------------
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-/// A fresh scratch directory (removed by [`Scratch`]'s drop).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let d = std::env::temp_dir().join(format!("boot-sim-hvm-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Scratch(d)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// What QEMU showed when it stopped.
 #[derive(Debug)]
@@ -244,20 +216,6 @@ impl Gdb {
 
 fn le_hex(hex: &str) -> u64 {
     (0..hex.len() / 2).rev().fold(0, |a, i| a << 8 | u64::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
-}
-
-fn text_page(cells: &[u8]) -> Vec<String> {
-    let mut rows: Vec<String> = cells
-        .chunks(160)
-        .map(|row| {
-            let line: String = row.chunks(2).map(|c| cp437(c[0])).collect();
-            line.trim_end().to_string()
-        })
-        .collect();
-    while rows.last().is_some_and(|l| l.is_empty()) {
-        rows.pop();
-    }
-    rows
 }
 
 /// Where a QEMU run stops.
@@ -602,38 +560,6 @@ fn grub_legacy_stage1_5_without_stage2_as_under_qemu() {
     assert_eq!(after_booting(&r.screen), want, "boot-sim screen");
 }
 
-/// GRUB 2.06's grub-bios-setup on an msdos disk with the MBR gap free,
-/// byte for byte as util/setup.c does it for `--no-rs-codes` (the tool
-/// itself insists on guessing the root device of its `-d` directory from
-/// the host's disks): boot.img gets the old sector's BPB
-/// (GRUB_BOOT_MACHINE_BPB_START 0x03 .. _BPB_END 0x5A) and partition table
-/// (0x1B8..0x1FE), the drive-check jump at GRUB_BOOT_MACHINE_DRIVE_CHECK
-/// (0x66) becomes two nops, `write_rootdev` sets BOOT_DRIVE (0x64) = 0xFF
-/// and KERNEL_SECTOR (0x5C, 8 bytes) = 1; core.img is embedded from
-/// sector 1 and its first sector's blocklist (`struct
-/// grub_pc_bios_boot_blocklist` at 0x1F4: start u64, len u16, segment u16)
-/// says sectors 2.. (core sectors - 1) at segment 0x820.
-fn install_grub2(img: &Path, boot_img: &[u8], core_img: &[u8]) {
-    let mut disk = std::fs::read(img).unwrap();
-    let n = core_img.len().div_ceil(512);
-    assert!(n < 2048, "core.img must fit the MBR gap");
-    let mut core = core_img.to_vec();
-    core.resize(n * 512, 0);
-    let mut boot = boot_img.to_vec();
-    boot[3..0x5A].copy_from_slice(&disk[3..0x5A]);
-    boot[0x1B8..0x1FE].copy_from_slice(&disk[0x1B8..0x1FE]);
-    boot[0x66] = 0x90;
-    boot[0x67] = 0x90;
-    boot[0x64] = 0xFF;
-    boot[0x5C..0x64].copy_from_slice(&1u64.to_le_bytes());
-    core[0x1F4..0x1FC].copy_from_slice(&2u64.to_le_bytes());
-    core[0x1FC..0x1FE].copy_from_slice(&((n - 1) as u16).to_le_bytes());
-    core[0x1FE..0x200].copy_from_slice(&0x820u16.to_le_bytes());
-    disk[..512].copy_from_slice(&boot);
-    disk[512..512 + core.len()].copy_from_slice(&core);
-    std::fs::write(img, disk).unwrap();
-}
-
 #[test]
 fn grub2_boot_img_and_core_img_run_as_under_qemu_seabios() {
     let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
@@ -810,63 +736,6 @@ fn grub_legacy_stage2_loads_debian_kernel_as_under_qemu() {
 // real keyboard's), the text page read with the monitor's `xp` from the VGA
 // window at 0xB8000 (characters and attributes).
 // ---------------------------------------------------------------------------
-
-/// A QEMU monitor (HMP) connection on a Unix socket.
-struct Monitor {
-    s: UnixStream,
-}
-
-impl Monitor {
-    fn connect(path: &Path, deadline: Instant) -> Monitor {
-        let s = loop {
-            match UnixStream::connect(path) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => panic!("monitor {}: {e}", path.display()),
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        };
-        let mut m = Monitor { s };
-        m.until_prompt();
-        m
-    }
-
-    fn until_prompt(&mut self) -> String {
-        self.s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut out = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !out.ends_with(b"(qemu) ") {
-            match self.s.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => out.extend_from_slice(&buf[..n]),
-            }
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-
-    fn cmd(&mut self, c: &str) -> String {
-        self.s.write_all(format!("{c}\n").as_bytes()).unwrap();
-        self.until_prompt()
-    }
-
-    /// The 80x25 text page: (character, attribute) per cell.
-    fn cells(&mut self) -> Vec<(u8, u8)> {
-        let out = self.cmd("xp /4000xb 0xb8000");
-        let bytes: Vec<u8> = out
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("00000000000b8").and_then(|r| r.split_once(':')))
-            .flat_map(|(_, v)| {
-                v.split_whitespace().map(|h| u8::from_str_radix(h.trim_start_matches("0x"), 16).unwrap())
-            })
-            .collect();
-        assert_eq!(bytes.len(), 4000, "xp output: {out}");
-        bytes.chunks(2).map(|c| (c[0], c[1])).collect()
-    }
-}
-
-fn screen_rows(cells: &[(u8, u8)]) -> Vec<String> {
-    let flat: Vec<u8> = cells.iter().flat_map(|&(c, a)| [c, a]).collect();
-    text_page(&flat)
-}
 
 /// Boots `image` in QEMU (no `-S`), waits until a screen row contains
 /// `ready`, types `keys` (QEMU `sendkey` names) 300 ms apart, waits until

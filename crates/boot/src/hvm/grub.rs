@@ -697,6 +697,53 @@ fn mmap_avail_at(map: &[(u64, u64, u32)], bottom: u64) -> u64 {
     top.min(0xFFFF_FFFF) - bottom
 }
 
+/// The Linux boot protocol's 16-bit entry (Documentation/arch/x86/boot.rst,
+/// "Running the kernel"), as GRUB 0.97's `big_linux_boot`, GRUB 2's
+/// `linux16` and syslinux's `shuffle_and_boot_rm` leave the CPU: CS = the
+/// setup segment + 0x20, IP 0, DS = ES = FS = GS = SS = the setup segment,
+/// SP `sp`, interrupts off. Sets the registers and returns where the CPU
+/// is and the [`EntryRegs`] to report.
+pub(crate) fn enter_real_mode_setup(vm: &mut Hvm, seg: u16, sp: u16) -> (super::Loc, EntryRegs) {
+    let cs = seg + 0x20;
+    let r = &mut vm.cpu.regs;
+    for s in [SegReg::Ds, SegReg::Es, SegReg::Fs, SegReg::Gs, SegReg::Ss] {
+        r.seg[s as usize] = Segment::real(seg, false);
+    }
+    r.seg[SegReg::Cs as usize] = Segment::real(cs, true);
+    r.eip = 0;
+    r.gpr[Gpr::Esp as usize] = u32::from(sp);
+    r.eflags &= !flags::IF;
+    let regs = EntryRegs {
+        cs,
+        ip: 0,
+        ds: seg,
+        es: seg,
+        fs: seg,
+        gs: seg,
+        ss: seg,
+        sp: sp.into(),
+        esi: None,
+        interrupts: false,
+        mode: "real".into(),
+    };
+    (vm.loc(), regs)
+}
+
+/// A boot protocol version as the setup header's `version` field spells
+/// it (0x020F -> "2.15").
+pub(crate) fn protocol_version(version: u16) -> String {
+    format!("{}.{:02}", version >> 8, version & 0xFF)
+}
+
+/// A loaded initrd (name, address, size) as [`KernelEntryInfo`]'s three
+/// optional fields.
+pub(crate) fn initrd_fields(initrd: Option<(String, u32, u32)>) -> (Option<String>, Option<u32>, Option<u32>) {
+    match initrd {
+        Some((n, a, l)) => (Some(n), Some(a), Some(l)),
+        None => (None, None, None),
+    }
+}
+
 /// The E820 map read the way GRUB 0.97 (`get_mmap_entry`, asm.S), GRUB 2
 /// (`grub_machine_mmap_iterate`, kern/i386/pc/mmap.c) and syslinux read
 /// it: int 15h AX=E820h, 20-byte entries into `buffer` (below 1 MiB),
@@ -1059,23 +1106,10 @@ impl Stage2 {
         let mut setup = vec![0u8; LINUX_SETUP_MOVE_SIZE as usize];
         vm.bus.read_phys(k.tmp_addr, &mut setup);
         vm.bus.write_phys(k.real_addr, &setup);
-        let seg = (k.real_addr >> 4) as u16;
-        let cs = seg + 0x20;
-        let r = &mut vm.cpu.regs;
-        for s in [SegReg::Ds, SegReg::Es, SegReg::Fs, SegReg::Gs, SegReg::Ss] {
-            r.seg[s as usize] = Segment::real(seg, false);
-        }
-        r.seg[SegReg::Cs as usize] = Segment::real(cs, true);
-        r.eip = 0;
-        r.gpr[Gpr::Esp as usize] = u32::from(LINUX_SETUP_STACK);
-        r.eflags &= !flags::IF;
-        let at = vm.loc();
+        let (at, regs) = enter_real_mode_setup(&mut vm, (k.real_addr >> 4) as u16, LINUX_SETUP_STACK);
         let cmd_line_ptr = if k.protocol >= 0x202 { vm.bus.r32(k.real_addr + 0x228) } else { k.real_addr + 0x9000 };
         drop(vm);
-        let (initrd, initrd_addr, initrd_size) = match k.initrd {
-            Some((n, a, l)) => (Some(n), Some(a), Some(l)),
-            None => (None, None, None),
-        };
+        let (initrd, initrd_addr, initrd_size) = initrd_fields(k.initrd);
         EndState::KernelEntry {
             at,
             info: Box::new(KernelEntryInfo {
@@ -1087,7 +1121,7 @@ impl Stage2 {
                 kernel: k.kernel,
                 initrd,
                 cmdline: k.cmdline,
-                protocol: format!("{}.{:02}", k.protocol >> 8, k.protocol & 0xFF),
+                protocol: protocol_version(k.protocol),
                 bzimage: k.big,
                 setup_base: k.real_addr,
                 zero_page: k.real_addr,
@@ -1099,19 +1133,7 @@ impl Stage2 {
                 initrd_size,
                 mem_lower_kib: self.mem_lower,
                 mem_upper_kib: self.mem_upper,
-                regs: EntryRegs {
-                    cs,
-                    ip: 0,
-                    ds: seg,
-                    es: seg,
-                    fs: seg,
-                    gs: seg,
-                    ss: seg,
-                    sp: LINUX_SETUP_STACK.into(),
-                    esi: None,
-                    interrupts: false,
-                    mode: "real".into(),
-                },
+                regs,
                 failed,
             }),
         }

@@ -89,7 +89,7 @@ use disk_image::menu::{BootPath, DefaultSpec, MAX_CONFIG_BYTES};
 use x86::{Gpr, SegReg, Segment, flags};
 
 use super::EndState;
-use super::grub::{Cache, DiskViaBios, EntryRegs, FailedEntry, KernelEntryInfo};
+use super::grub::{Cache, DiskViaBios, EntryRegs, FailedEntry, KernelEntryInfo, initrd_fields, protocol_version};
 use super::vm::Hvm;
 
 mod menu;
@@ -1323,10 +1323,7 @@ impl Grub2 {
         r.eflags &= !flags::IF;
         let at = vm.loc();
         drop(vm);
-        let (initrd, initrd_addr, initrd_size) = match k.initrd {
-            Some((n, a, l)) => (Some(n), Some(a), Some(l)),
-            None => (None, None, None),
-        };
+        let (initrd, initrd_addr, initrd_size) = initrd_fields(k.initrd);
         EndState::KernelEntry {
             at,
             info: Box::new(KernelEntryInfo {
@@ -1338,7 +1335,7 @@ impl Grub2 {
                 kernel: k.kernel,
                 initrd,
                 cmdline: k.cmdline,
-                protocol: format!("{}.{:02}", k.protocol >> 8, k.protocol & 0xFF),
+                protocol: protocol_version(k.protocol),
                 bzimage: true,
                 setup_base: real_mode_target,
                 zero_page: real_mode_target,
@@ -1579,24 +1576,11 @@ impl Grub2 {
         failed: Vec<FailedEntry>,
     ) -> EndState {
         self.vm().mark("grub2: boot Linux (16-bit)");
-        let seg = (k.real_target >> 4) as u16;
-        let cs = seg + 0x20;
         let mut vm = self.vm();
-        let r = &mut vm.cpu.regs;
-        for s in [SegReg::Ds, SegReg::Es, SegReg::Fs, SegReg::Gs, SegReg::Ss] {
-            r.seg[s as usize] = Segment::real(seg, false);
-        }
-        r.seg[SegReg::Cs as usize] = Segment::real(cs, true);
-        r.eip = 0;
-        r.gpr[Gpr::Esp as usize] = u32::from(LINUX_SETUP_STACK);
-        r.eflags &= !flags::IF;
-        let at = vm.loc();
+        let (at, regs) = super::grub::enter_real_mode_setup(&mut vm, (k.real_target >> 4) as u16, LINUX_SETUP_STACK);
         let cmd_line_ptr = if k.protocol >= 0x0202 { vm.bus.r32(k.real_target + 0x228) } else { 0 };
         drop(vm);
-        let (initrd, initrd_addr, initrd_size) = match k.initrd {
-            Some((n, a, l)) => (Some(n), Some(a), Some(l)),
-            None => (None, None, None),
-        };
+        let (initrd, initrd_addr, initrd_size) = initrd_fields(k.initrd);
         EndState::KernelEntry {
             at,
             info: Box::new(KernelEntryInfo {
@@ -1608,7 +1592,7 @@ impl Grub2 {
                 kernel: k.kernel,
                 initrd,
                 cmdline: k.cmdline,
-                protocol: format!("{}.{:02}", k.protocol >> 8, k.protocol & 0xFF),
+                protocol: protocol_version(k.protocol),
                 bzimage: k.bzimage,
                 setup_base: k.real_target,
                 zero_page: k.real_target,
@@ -1620,19 +1604,7 @@ impl Grub2 {
                 initrd_size,
                 mem_lower_kib: 0,
                 mem_upper_kib: 0,
-                regs: EntryRegs {
-                    cs,
-                    ip: 0,
-                    ds: seg,
-                    es: seg,
-                    fs: seg,
-                    gs: seg,
-                    ss: seg,
-                    sp: LINUX_SETUP_STACK.into(),
-                    esi: None,
-                    interrupts: false,
-                    mode: "real".into(),
-                },
+                regs,
                 failed,
             }),
         }

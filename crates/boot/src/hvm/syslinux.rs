@@ -62,12 +62,12 @@ use disk_image::fs::Filesystem;
 use disk_image::fs::ext::ExtFs;
 use disk_image::menu::{EntryKind, extlinux};
 use disk_image::{ReadAt, Window};
-use x86::{Gpr, SegReg, Segment, flags};
+use x86::{Gpr, SegReg, flags};
 
 pub use disk_image::bootcode::LDLINUX_MAGIC;
 
 use super::EndState;
-use super::grub::{Cache, DiskViaBios, EntryRegs, KernelEntryInfo};
+use super::grub::{Cache, DiskViaBios, KernelEntryInfo};
 use super::grub2::e820;
 use super::vm::Hvm;
 
@@ -877,17 +877,8 @@ impl Ldlinux {
         if let Some(a) = lay.initrd_addr {
             vm.bus.write_phys(a, &irf);
         }
-        let seg = (REAL_MODE_BASE >> 4) as u16;
         let sp = lay.cmdline_offset.min(0xFFF0) as u16;
-        let r = &mut vm.cpu.regs;
-        for s in [SegReg::Ds, SegReg::Es, SegReg::Fs, SegReg::Gs, SegReg::Ss] {
-            r.seg[s as usize] = Segment::real(seg, false);
-        }
-        r.seg[SegReg::Cs as usize] = Segment::real(seg + 0x20, true);
-        r.eip = 0;
-        r.gpr[Gpr::Esp as usize] = u32::from(sp);
-        r.eflags &= !flags::IF;
-        let at = vm.loc();
+        let (at, regs) = super::grub::enter_real_mode_setup(&mut vm, (REAL_MODE_BASE >> 4) as u16, sp);
         drop(vm);
         let text = String::from_utf8_lossy(cstr(&cl)).into_owned();
         EndState::KernelEntry {
@@ -901,7 +892,7 @@ impl Ldlinux {
                 kernel: b.kernel,
                 initrd: b.initrd,
                 cmdline: text,
-                protocol: format!("{}.{:02}", version >> 8, version & 0xFF),
+                protocol: super::grub::protocol_version(version),
                 bzimage: loadflags & 1 != 0,
                 setup_base: REAL_MODE_BASE,
                 zero_page: REAL_MODE_BASE,
@@ -913,19 +904,7 @@ impl Ldlinux {
                 initrd_size: lay.initrd_addr.map(|_| irf_size),
                 mem_lower_kib: 0,
                 mem_upper_kib: 0,
-                regs: EntryRegs {
-                    cs: seg + 0x20,
-                    ip: 0,
-                    ds: seg,
-                    es: seg,
-                    fs: seg,
-                    gs: seg,
-                    ss: seg,
-                    sp: sp.into(),
-                    esi: None,
-                    interrupts: false,
-                    mode: "real".into(),
-                },
+                regs,
                 failed: Vec::new(),
             }),
         }
