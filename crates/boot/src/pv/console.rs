@@ -16,11 +16,11 @@
 //! messages are `DEBUG` only. Failures inside kexec (the domain builder's)
 //! are not console text here: they are in the report's messages.
 //!
-//! The commands are echoed as the menu file has them: the file is read
-//! again from the image outside the simulation (no ring I/O, no simulated
-//! time) — PV-GRUB read it once, through the ring, during discovery — and
-//! root devices and files are looked up with the same functions the
-//! simulated PV-GRUB used, so the errors are the ones it got.
+//! The commands are echoed as the menu file has them (the bytes PV-GRUB
+//! read through the ring during discovery); root devices and files are
+//! looked up outside the simulation (no ring I/O, no simulated time) with
+//! the same functions the simulated PV-GRUB used, so the errors are the
+//! ones it got.
 
 use disk_image::Disk;
 use disk_image::disk::Volume;
@@ -63,7 +63,7 @@ pub(crate) fn pvgrub(raw: &Disk, devid: u32, memory: u64, discovery: &Discovery,
         return out;
     };
     let menu = &cfg.menu;
-    let lines = config_lines(raw, cfg);
+    let lines = config_lines(cfg);
     let titles: Vec<String> = menu.entries.iter().map(|e| e.title.clone()).collect();
     let first = tried.attempts.first().map(|a| a.index).or(tried.booted);
     match (menu.hidden_menu, menu.timeout) {
@@ -106,16 +106,14 @@ pub(crate) fn pvgrub(raw: &Disk, devid: u32, memory: u64, discovery: &Discovery,
     out
 }
 
-/// The menu's logical lines as GRUB reads them, from the image.
-fn config_lines(raw: &Disk, cfg: &LoadedConfig) -> Vec<grub_legacy::ConfigLine> {
-    let data = discover::open_grub_device(raw, &cfg.file.device)
-        .ok()
-        .and_then(|ov| ov.fs.read_file(&cfg.file.resolved_path, disk_image::menu::MAX_CONFIG_BYTES).ok());
-    data.map(|d| grub_legacy::logical_lines(&d)).unwrap_or_default()
+/// The menu's logical lines as GRUB reads them, from the bytes PV-GRUB
+/// read through the ring during discovery.
+fn config_lines(cfg: &LoadedConfig) -> Vec<grub_legacy::ConfigLine> {
+    grub_legacy::logical_lines(&cfg.data)
 }
 
 /// An entry's commands: the lines after its `title` up to the next one;
-/// rebuilt from the parsed entry when the file could not be read again.
+/// rebuilt from the parsed entry when its `title` line is not among them.
 fn entry_script(lines: &[grub_legacy::ConfigLine], entry: &disk_image::menu::MenuEntry) -> Vec<String> {
     let script: Vec<String> = lines
         .iter()

@@ -230,6 +230,10 @@ pub struct LoadedConfig {
     pub menu: Menu,
     /// GRUB legacy's `default` file next to the menu (`default saved`).
     pub saved_default: Option<usize>,
+    /// The config's bytes as the loader read them (what the menu was
+    /// parsed from), for whoever needs the file's own lines.
+    #[serde(skip)]
+    pub data: Vec<u8>,
 }
 
 /// Everything a loader did to find its menu.
@@ -295,7 +299,7 @@ fn load(disk: &Disk, ov: &OpenVolume, hit: FileHit, format: MenuFormat) -> Resul
                 .map(|d| grub_legacy::parse_default_file(&d))
         })
         .flatten();
-    Ok(LoadedConfig { volume: ov.volume.clone(), file: hit, format, menu, saved_default })
+    Ok(LoadedConfig { volume: ov.volume.clone(), file: hit, format, menu, saved_default, data })
 }
 
 /// pygrub with `--offset=BYTES`: only the filesystem at that byte offset
