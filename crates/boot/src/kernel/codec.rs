@@ -169,33 +169,6 @@ pub fn decompress_into(codec: Codec, payload: &[u8], dst: &mut [u8]) -> Result<u
     Ok(n)
 }
 
-/// [`decompress_into`] for a `dst` known to be all zeros on entry (guest
-/// pages never written): the LZ4 decoder then leaves zero runs unwritten,
-/// so the host never backs those pages ([`lz4_block_into_zeroed`]), and
-/// reports each range `(offset, len)` it did write to `wrote`. The other
-/// codecs write every byte as [`decompress_into`] does (reported as one
-/// range). The result in `dst` is the same either way.
-pub fn decompress_into_zeroed(
-    codec: Codec,
-    payload: &[u8],
-    dst: &mut [u8],
-    wrote: &mut dyn FnMut(usize, usize),
-) -> Result<usize, KernelError> {
-    if codec != Codec::Lz4 {
-        wrote(0, dst.len());
-        return decompress_into(codec, payload, dst);
-    }
-    let n = lz4_legacy_with(payload, dst, Some(wrote))?;
-    if n != dst.len() {
-        return Err(KernelError::corrupt(
-            stream_name(codec),
-            payload.len() as u64,
-            format!("{}: got {n:#x} bytes instead of {:#x} (the declared size)", codec.xen_name(), dst.len()),
-        ));
-    }
-    Ok(n)
-}
-
 /// Reusable-buffer variant of [`decompress_into`]: resizes `out` to the
 /// declared size (refusing sizes over `cap`) and decompresses into it.
 /// Returns the declared size.
@@ -304,18 +277,9 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 /// repeated, each block at most 8 MiB of output (`lz4io.c`
 /// LZ4IO_decodeLegacyStream; Linux `lib/decompress_unlz4.c`). The kernel's
 /// 4-byte size trailer follows the last block; like Xen we stop at it.
+/// Each block is decoded by lz4_flex straight into its place in `dst`
+/// (guest memory on the PV path), with no buffer in between.
 fn lz4_legacy(payload: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
-    lz4_legacy_with(payload, dst, None)
-}
-
-/// [`lz4_legacy`]; with `zeroed` (every byte of `dst` is zero on entry)
-/// the blocks go through [`lz4_block_into_zeroed`], which leaves zero runs
-/// unwritten and reports the ranges it wrote to the callback.
-fn lz4_legacy_with(
-    payload: &[u8],
-    dst: &mut [u8],
-    mut zeroed: Option<&mut dyn FnMut(usize, usize)>,
-) -> Result<usize, KernelError> {
     const WHAT: &str = "LZ4 stream";
     if le32(payload, 0) != Some(LZ4_LEGACY_MAGIC) {
         return Err(KernelError::corrupt(WHAT, 0, "LZ4: invalid header (not the legacy frame magic 0x184c2102)"));
@@ -346,18 +310,7 @@ fn lz4_legacy_with(
         let room = (dst.len() - out).min(LZ4_LEGACY_BLOCK);
         let block = &payload[start..block_end];
         let into = &mut dst[out..out + room];
-        let decoded = if let Some(wrote) = zeroed.as_deref_mut() {
-            let r = lz4_block_into_zeroed(block, into, &mut |o, n| wrote(out + o, n));
-            if r.is_err() {
-                // A block that failed midway may have written bytes it
-                // did not report yet: count its whole output as written.
-                wrote(out, room);
-            }
-            r
-        } else {
-            lz4_flex::block::decompress_into(block, into).map_err(|e| e.to_string())
-        };
-        let n = decoded.map_err(
+        let n = lz4_flex::block::decompress_into(block, into).map_err(
             |e| {
                 let detail = if room < LZ4_LEGACY_BLOCK && dst.len() - out == room {
                     format!(
@@ -374,170 +327,6 @@ fn lz4_legacy_with(
         pos = block_end;
     }
     Ok(out)
-}
-
-/// One LZ4 block (`lz4/doc/lz4_Block_format.md`: sequences of a token,
-/// literal-length bytes, literals, a 2-byte little-endian offset and
-/// match-length bytes; the last sequence is literals only) decoded into a
-/// `dst` whose every byte is zero on entry — fresh guest pages. Output is
-/// produced front to back, so the bytes ahead are still zero: a literal
-/// run or a match of 64 bytes or more that is all zeros is skipped, and
-/// the pages under it are never touched. A kernel image is about 40% zero
-/// pages (alignment gaps between PT_LOADs, `.bss`, `.brk`), which lz4
-/// encodes as long matches; not writing them saves the host those page
-/// faults. Each range written is reported to `wrote` (offsets in `dst`,
-/// ranges less than a page apart merged). Every input byte and offset is
-/// checked: a corrupt block is an error, never a panic.
-///
-/// Short literals and matches are copied 16 bytes at a time, as the
-/// reference decoder's "wild copy" does: up to 15 bytes past the sequence
-/// get scratch bytes, inside the page being written, and are overwritten
-/// by the next sequence — or zeroed when the next one is skipped, and at
-/// the end (`dirty` is the end of every byte written, so the output past
-/// it is still zero).
-pub(crate) fn lz4_block_into_zeroed(
-    src: &[u8],
-    dst: &mut [u8],
-    wrote: &mut dyn FnMut(usize, usize),
-) -> Result<usize, String> {
-    const MIN_MATCH: usize = 4;
-    // Runs shorter than this are copied without looking: checking costs
-    // more than it saves, and they seldom cover a whole page.
-    const SKIP_MIN: usize = 64;
-    const PAGE: usize = 4096;
-    let cut = |at: usize| format!("input ends inside a sequence at byte {at:#x} of the block");
-    // The range being written (reported when the next write is a page or
-    // more further on), the ranges reported before it, and the end of
-    // every byte written so far.
-    let (mut run_start, mut run_end, mut dirty) = (0usize, 0usize, 0usize);
-    let mut runs: Vec<(usize, usize)> = Vec::new();
-    // Inline (a macro, not a closure over `&mut`) so that the range stays
-    // in registers on the per-sequence path.
-    macro_rules! note {
-        ($o:expr, $n:expr) => {{
-            let (o, n): (usize, usize) = ($o, $n);
-            if o >= run_end + PAGE {
-                if run_end > run_start {
-                    wrote(run_start, run_end - run_start);
-                    runs.push((run_start, run_end));
-                }
-                run_start = o;
-            }
-            run_end = o + n;
-        }};
-    }
-    let (mut i, mut o) = (0usize, 0usize);
-    // Bounded: every iteration consumes at least the token byte.
-    loop {
-        let token = *src.get(i).ok_or_else(|| cut(i))?;
-        i += 1;
-        let mut lit = usize::from(token >> 4);
-        if lit == 15 {
-            lit = lz4_length(src, &mut i, lit).ok_or_else(|| cut(i))?;
-        }
-        let lit_end = i.checked_add(lit).filter(|&e| e <= src.len()).ok_or_else(|| cut(i))?;
-        if lit > dst.len() - o {
-            return Err(format!("literals of {lit} bytes at output {o:#x} do not fit in {} bytes", dst.len() - o));
-        }
-        if lit > 0 {
-            if lit <= 16 && i + 16 <= src.len() && o + 16 <= dst.len() && o % PAGE <= PAGE - 16 {
-                let w: [u8; 16] = src[i..i + 16].try_into().expect("16 bytes");
-                dst[o..o + 16].copy_from_slice(&w);
-                dirty = dirty.max(o + 16);
-                note!(o, lit);
-            } else if lit < SKIP_MIN || !is_zero(&src[i..lit_end]) {
-                dst[o..o + lit].copy_from_slice(&src[i..lit_end]);
-                dirty = dirty.max(o + lit);
-                note!(o, lit);
-            } else if dirty > o {
-                let e = dirty.min(o + lit);
-                dst[o..e].fill(0);
-            }
-        }
-        i = lit_end;
-        o += lit;
-        if i == src.len() {
-            if dirty > o {
-                dst[o..dirty].fill(0);
-            }
-            if run_end > run_start {
-                wrote(run_start, run_end - run_start);
-            }
-            return Ok(o);
-        }
-        let off = src.get(i..i + 2).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]]))).ok_or_else(|| cut(i))?;
-        i += 2;
-        if off == 0 || off > o {
-            return Err(format!("match offset {off} at output {o:#x} points before the block"));
-        }
-        let mut len = usize::from(token & 15);
-        if len == 15 {
-            len = lz4_length(src, &mut i, len).ok_or_else(|| cut(i))?;
-        }
-        let len = len + MIN_MATCH;
-        if len > dst.len() - o {
-            return Err(format!("match of {len} bytes at output {o:#x} does not fit in {} bytes", dst.len() - o));
-        }
-        let from = o - off;
-        if off >= 16 && len <= 16 && o + 16 <= dst.len() && o % PAGE <= PAGE - 16 {
-            let w: [u8; 16] = dst[from..from + 16].try_into().expect("16 bytes");
-            dst[o..o + 16].copy_from_slice(&w);
-            dirty = dirty.max(o + 16);
-            note!(o, len);
-        } else {
-            // The bytes the match repeats.
-            let (a, b) = (from, if off >= len { from + len } else { o });
-            let zero = len >= SKIP_MIN && {
-                // Known zero without reading when no written range meets it.
-                let meets = |&(s, e): &(usize, usize)| s < b && a < e;
-                let written = (run_end > run_start && meets(&(run_start, run_end)))
-                    || runs.iter().rev().take_while(|&&(_, e)| e > a).any(meets);
-                !written || is_zero(&dst[a..b])
-            };
-            if zero {
-                if dirty > o {
-                    let e = dirty.min(o + len);
-                    dst[o..e].fill(0);
-                }
-            } else {
-                if off >= len {
-                    dst.copy_within(from..from + len, o);
-                } else {
-                    // Overlapping: the output repeats with period `off`;
-                    // steps that are multiples of `off` keep each step's
-                    // source fully written.
-                    let mut done = 0;
-                    while done < len {
-                        let n = (len - done).min(off + done);
-                        dst.copy_within(from..from + n, o + done);
-                        done += n;
-                    }
-                }
-                dirty = dirty.max(o + len);
-                note!(o, len);
-            }
-        }
-        o += len;
-    }
-}
-
-/// All zero, 16 bytes at a time.
-fn is_zero(b: &[u8]) -> bool {
-    let mut chunks = b.chunks_exact(16);
-    let wide = chunks.by_ref().all(|c| u128::from_ne_bytes(c.try_into().expect("16 bytes")) == 0);
-    wide && chunks.remainder().iter().all(|&x| x == 0)
-}
-
-/// An LZ4 length continued by bytes of 255 (`lz4_Block_format.md`).
-fn lz4_length(src: &[u8], i: &mut usize, mut len: usize) -> Option<usize> {
-    loop {
-        let b = *src.get(*i)?;
-        *i += 1;
-        len = len.checked_add(usize::from(b))?;
-        if b != 255 {
-            return Some(len);
-        }
-    }
 }
 
 /// lzop container (`lzop.c` header; the same walk as Xen's
@@ -690,95 +479,5 @@ mod tests {
         // Over the cap: refused before allocating.
         let e = decompress_to_vec(Codec::Lz4, &p, &mut out, 1000).unwrap_err();
         assert!(e.to_string().contains("exceeds the limit"), "{e}");
-    }
-
-    /// Data shaped like a kernel image: code-like bytes, whole zero pages,
-    /// short zero runs, repeats at small and large distances.
-    fn kernel_like() -> Vec<u8> {
-        let mut d = Vec::new();
-        let mut x = 0x1234_5678u32;
-        for part in 0..40 {
-            match part % 5 {
-                0 => d.extend(std::iter::repeat_n(0u8, 4096 * (1 + part % 3))),
-                1 => d.extend((0..5000).map(|i| {
-                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                    if i % 7 == 0 { 0 } else { (x >> 24) as u8 }
-                })),
-                2 => d.extend(std::iter::repeat_n([0xAAu8, 0xBB, 0xCC], 900).flatten()),
-                3 => {
-                    let from = d.len().saturating_sub(3000);
-                    let copy: Vec<u8> = d[from..].to_vec();
-                    d.extend(copy);
-                }
-                _ => d.extend(std::iter::repeat_n(0x90u8, 70)),
-            }
-        }
-        d
-    }
-
-    #[test]
-    fn zero_skipping_lz4_matches_lz4_flex_and_reports_every_written_byte() {
-        let data = kernel_like();
-        let block = lz4_flex::block::compress(&data);
-        let mut dst = vec![0u8; data.len()];
-        let mut ranges = Vec::new();
-        let n = lz4_block_into_zeroed(&block, &mut dst, &mut |o, n| ranges.push((o, n))).unwrap();
-        assert_eq!(n, data.len());
-        assert_eq!(dst, data);
-        // Every non-zero byte lies in a reported range; whole zero pages
-        // are left out of them.
-        let covered = |i: usize| ranges.iter().any(|&(o, n)| i >= o && i < o + n);
-        assert!(data.iter().enumerate().all(|(i, &b)| b == 0 || covered(i)));
-        let zero_page = data.chunks(4096).position(|c| c.len() == 4096 && c.iter().all(|&b| b == 0)).unwrap();
-        assert!(!covered(zero_page * 4096 + 2048), "a whole zero page was reported written");
-        // Through the legacy frame, offsets are relative to the whole output.
-        let mut p = LZ4_LEGACY_MAGIC.to_le_bytes().to_vec();
-        p.extend_from_slice(&(block.len() as u32).to_le_bytes());
-        p.extend_from_slice(&block);
-        p.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        let mut out = vec![0u8; data.len()];
-        assert_eq!(decompress_into_zeroed(Codec::Lz4, &p, &mut out, &mut |_, _| {}).unwrap(), data.len());
-        assert_eq!(out, data);
-    }
-
-    #[test]
-    fn zero_skipping_lz4_refuses_corrupt_blocks_without_panicking() {
-        let data = kernel_like();
-        let block = lz4_flex::block::compress(&data);
-        let mut dst = vec![0u8; data.len()];
-        // Too small an output, every truncation, and flipped bytes: errors
-        // (or a different output), never a panic or a write past `dst`.
-        assert!(lz4_block_into_zeroed(&block, &mut dst[..data.len() - 1], &mut |_, _| {}).is_err());
-        for cut in [0, 1, 2, block.len() / 2, block.len() - 1] {
-            dst.fill(0);
-            let _ = lz4_block_into_zeroed(&block[..cut], &mut dst, &mut |_, _| {});
-        }
-        for at in (0..block.len()).step_by(97) {
-            let mut bad = block.clone();
-            bad[at] ^= 0xA5;
-            dst.fill(0);
-            let _ = lz4_block_into_zeroed(&bad, &mut dst, &mut |_, _| {});
-        }
-        // Through the frame, a block that fails midway still reports every
-        // byte it wrote (guest memory's "never written means zero").
-        for at in (8..block.len()).step_by(131) {
-            let mut bad = block.clone();
-            bad[at] ^= 0x5A;
-            let mut p = LZ4_LEGACY_MAGIC.to_le_bytes().to_vec();
-            p.extend_from_slice(&(bad.len() as u32).to_le_bytes());
-            p.extend_from_slice(&bad);
-            p.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            let mut out = vec![0u8; data.len()];
-            let mut ranges = Vec::new();
-            if decompress_into_zeroed(Codec::Lz4, &p, &mut out, &mut |o, n| ranges.push((o, n))).is_err() {
-                let covered = |i: usize| ranges.iter().any(|&(o, n)| i >= o && i < o + n);
-                assert!(out.iter().enumerate().all(|(i, &b)| b == 0 || covered(i)), "flip at {at}");
-            }
-        }
-        // Offset 0 and an offset before the start are refused by name.
-        let e = lz4_block_into_zeroed(&[0x10, 0x41, 0x00, 0x00, 0x00], &mut dst, &mut |_, _| {}).unwrap_err();
-        assert!(e.contains("offset 0"), "{e}");
-        let e = lz4_block_into_zeroed(&[0x10, 0x41, 0x05, 0x00, 0x00], &mut dst, &mut |_, _| {}).unwrap_err();
-        assert!(e.contains("offset 5"), "{e}");
     }
 }

@@ -18,7 +18,7 @@ pub mod xen;
 use serde::{Serialize, Serializer};
 
 pub use bzimage::{PayloadLocation, ProtocolVersion, SetupHeader};
-pub use codec::{Codec, MAX_DECOMPRESSED, decompress_into, decompress_into_zeroed, decompress_to_vec};
+pub use codec::{Codec, MAX_DECOMPRESSED, decompress_into, decompress_to_vec};
 pub use elf::{ElfClass, ElfSummary, LoadSegment};
 pub use error::{ErrorKind, KernelError};
 pub use multiboot::MultibootHeader;

@@ -9,6 +9,6 @@ pub mod units;
 
 pub use clock::SimClock;
 pub use cost::{CostKey, CostModel, CostModelError, CostParams, DiskProfile};
-pub use memory::{GuestMemory, MemoryError};
+pub use memory::{GuestMemory, HostBuffer, MemoryError};
 pub use trace::{Event, EventKind, EventTag, GrantOpKind, RingStage, Sim, Trace, TraceSummary, XsOp};
 pub use units::{GuestPhysAddr, GuestVirtAddr, Mfn, PAGE_SIZE, Pfn, SimTime};

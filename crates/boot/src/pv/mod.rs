@@ -12,8 +12,9 @@ use serde::Serialize;
 use crate::devices::xen::blkfront::BlkfrontConfig;
 use crate::devices::{BlkfrontDisk, PvIo, PvIoConfig};
 use crate::kernel::{self, InspectOptions, KernelReport};
-use crate::machine::{CostModel, GuestMemory, GuestPhysAddr, PAGE_SIZE, Pfn, Sim, TraceSummary};
+use crate::machine::{CostModel, GuestMemory, GuestPhysAddr, HostBuffer, PAGE_SIZE, Pfn, Sim, TraceSummary};
 use builder::{BuildConfig, BuildInput, DomainLayout, ElfImage, StartInfo, VcpuRegs};
+use disk_image::fs::FileSink;
 use disk_image::menu::discover::{self, Discovery, FileHit, Loader};
 use disk_image::menu::select::{self, BootChoice, EntryRequest, SelectError};
 use disk_image::{Disk, ReadAt};
@@ -123,10 +124,21 @@ fn cannot(stage: Stage, messages: Vec<String>, hint: Option<String>) -> PvOutcom
     PvOutcome::CannotBoot(CannotBoot { stage, messages, hint })
 }
 
-fn read_hit(disk: &Disk, hit: &FileHit) -> Result<Vec<u8>, String> {
+/// Reads a boot file through PV-GRUB's disk into a [`HostBuffer`]: a
+/// kernel is tens of MiB, and a huge-page buffer saves the host most of
+/// the page faults a `Vec` of that size costs (see `machine::memory`).
+fn read_hit(disk: &Disk, hit: &FileHit) -> Result<HostBuffer, String> {
+    struct Sink(Option<HostBuffer>);
+    impl FileSink for Sink {
+        fn buffer(&mut self, len: usize) -> std::io::Result<&mut [u8]> {
+            Ok(self.0.insert(HostBuffer::zeroed(len)?))
+        }
+    }
     let v = disk.volume(&hit.device).ok_or_else(|| format!("{}: no such device", hit.device))?;
     let fs = disk.open_fs(&v).map_err(|e| e.to_string())?;
-    fs.read_file(&hit.resolved_path, MAX_BOOT_FILE).map_err(|e| e.to_string())
+    let mut sink = Sink(None);
+    fs.read_file_into(&hit.resolved_path, MAX_BOOT_FILE, &mut sink).map_err(|e| e.to_string())?;
+    sink.0.ok_or_else(|| format!("{}: read without a buffer", hit.resolved_path))
 }
 
 /// Runs the PV path on `image` to the kernel's first instruction.
@@ -195,8 +207,8 @@ enum Loaded {
 
 struct LoadedKernel {
     choice: BootChoice,
-    kernel_bytes: Vec<u8>,
-    initrd_bytes: Option<Vec<u8>>,
+    kernel_bytes: HostBuffer,
+    initrd_bytes: Option<HostBuffer>,
 }
 
 /// PV-GRUB's part: choose the entry, read kernel and initrd through the ring.
@@ -354,14 +366,7 @@ fn decompress_in_guest(
     let at = GuestPhysAddr(guess);
     // payload_to_decompress checked the location against the file.
     let payload = &bytes[loc.offset as usize..(loc.offset + loc.length) as usize];
-    // Fresh pages (the usual case: nothing but PV-GRUB's ring lives in
-    // the domain yet) let the decoder skip zero runs, leaving those pages
-    // unbacked on the host; otherwise every byte is written.
-    let fresh = memory.write_fresh(at, len, |dst, wrote| kernel::decompress_into_zeroed(codec, payload, dst, wrote))?;
-    let decoded = match fresh {
-        Some(r) => r.is_ok(),
-        None => kernel::decompress_into(codec, payload, memory.slice_mut(at, len)?).is_ok(),
-    };
+    let decoded = kernel::decompress_into(codec, payload, memory.slice_mut(at, len)?).is_ok();
     let report = if decoded { kernel::inspect_with_payload(bytes, &opts, memory.slice(at, len)?).ok() } else { None };
     let Some(report) = report else {
         memory.discard(at, pages(len))?;

@@ -4,7 +4,7 @@ use std::cell::Cell;
 
 use ext4_view::{Ext4, Ext4Error, Ext4Read};
 
-use super::{DirEntry, Filesystem, Node, NodeKind};
+use super::{DirEntry, FileSink, Filesystem, Node, NodeKind};
 use crate::error::{DiskError, PathErrorKind, Result};
 use crate::read::{ReadAt, Window};
 use crate::units::ByteOffset;
@@ -182,6 +182,35 @@ impl Filesystem for ExtFs {
         }
         self.reads.set(self.reads.get() + 1);
         self.fs.read(path).map_err(|e| self.map_err(path, e))
+    }
+
+    /// ext4-view's `read` (`read_inode_file`: `File::read_bytes` until the
+    /// end) into the sink's buffer instead of a new `Vec`.
+    fn read_file_into(&self, path: &str, max_len: u64, sink: &mut dyn FileSink) -> Result<usize> {
+        let node = self.stat(path)?;
+        if node.size > max_len {
+            return Err(DiskError::path(
+                path,
+                PathErrorKind::TooLarge,
+                format!("file is {} bytes, more than the {max_len}-byte limit", node.size),
+            ));
+        }
+        let len = usize::try_from(node.size)
+            .map_err(|_| DiskError::path(path, PathErrorKind::TooLarge, "file size does not fit in memory"))?;
+        self.reads.set(self.reads.get() + 1);
+        let mut file = self.fs.open(path).map_err(|e| self.map_err(path, e))?;
+        let buf = super::sink_buffer(sink, path, len)?;
+        // As `read_inode_file`: bytes the file's blocks do not reach stay
+        // as the (zeroed) buffer has them. Bounded: each call reads at
+        // least one byte or ends the loop.
+        let mut at = 0;
+        while at < len {
+            match file.read_bytes(&mut buf[at..]).map_err(|e| self.map_err(path, e))? {
+                0 => break,
+                n => at += n,
+            }
+        }
+        Ok(len)
     }
 
     fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>> {

@@ -41,8 +41,49 @@ pub trait Filesystem {
     /// The contents of the regular file at `path`; files larger than
     /// `max_len` are refused (`PathErrorKind::TooLarge`), not read.
     fn read_file(&self, path: &str, max_len: u64) -> Result<Vec<u8>>;
+    /// [`Filesystem::read_file`] into a buffer `sink` makes for the
+    /// file's size, for callers that keep big files in memory of their own
+    /// kind (boot-sim's huge-page buffers for a kernel read through the
+    /// ring). The same reads in the same order as `read_file`. Returns the
+    /// file's size. The default reads with `read_file` and copies.
+    fn read_file_into(&self, path: &str, max_len: u64, sink: &mut dyn FileSink) -> Result<usize> {
+        let data = self.read_file(path, max_len)?;
+        sink_buffer(sink, path, data.len())?.copy_from_slice(&data);
+        Ok(data.len())
+    }
     /// Entries of the directory at `path`, without `.` and `..`.
     fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>>;
+}
+
+/// Where [`Filesystem::read_file_into`] puts a file: asked once, for a
+/// zeroed buffer of exactly the file's size.
+pub trait FileSink {
+    fn buffer(&mut self, len: usize) -> std::io::Result<&mut [u8]>;
+}
+
+impl FileSink for Vec<u8> {
+    fn buffer(&mut self, len: usize) -> std::io::Result<&mut [u8]> {
+        self.clear();
+        self.resize(len, 0);
+        Ok(self)
+    }
+}
+
+/// `sink`'s buffer for `len` bytes of `path`, refused by name when the sink
+/// fails or hands back a buffer of another size.
+pub(crate) fn sink_buffer<'a>(sink: &'a mut dyn FileSink, path: &str, len: usize) -> Result<&'a mut [u8]> {
+    let buf = sink
+        .buffer(len)
+        .map_err(|e| DiskError::path(path, PathErrorKind::Io, format!("no buffer for {len} bytes: {e}")))?;
+    let got = buf.len();
+    if got != len {
+        return Err(DiskError::path(
+            path,
+            PathErrorKind::Other,
+            format!("buffer of {got} bytes for a {len}-byte file"),
+        ));
+    }
+    Ok(buf)
 }
 
 /// Symlink hops allowed while resolving one path. GRUB 2's fshelp allows 8

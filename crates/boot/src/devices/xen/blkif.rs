@@ -74,7 +74,7 @@ pub struct BlkifRequest {
 impl BlkifRequest {
     /// The same slot read as `struct blkif_request_indirect` (its first
     /// 64 bytes), for `operation == BLKIF_OP_INDIRECT`.
-    #[inline]
+    #[inline(always)]
     pub fn as_indirect(&self) -> BlkifRequestIndirect {
         bytemuck::pod_read_unaligned(&bytemuck::bytes_of(self)[..size_of::<BlkifRequestIndirect>()])
     }
@@ -179,7 +179,7 @@ pub struct SharedRing {
 }
 
 impl SharedRing {
-    #[inline]
+    #[inline(always)]
     fn field(&self, mem: &GuestMemory, off: u64) -> Result<u32, MemoryError> {
         // Fixed-size slice accesses (here and in `set`, `put_*`) compile
         // to plain loads and stores; a length known only inside
@@ -188,30 +188,30 @@ impl SharedRing {
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    #[inline]
+    #[inline(always)]
     fn set(&self, mem: &mut GuestMemory, off: u64, v: u32) -> Result<(), MemoryError> {
         mem.slice_mut(GuestPhysAddr(self.base.0 + off), 4)?.copy_from_slice(&v.to_le_bytes());
         Ok(())
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn req_prod(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         self.field(mem, REQ_PROD)
     }
-    #[inline]
+    #[inline(always)]
     pub fn req_event(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         self.field(mem, REQ_EVENT)
     }
-    #[inline]
+    #[inline(always)]
     pub fn rsp_prod(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         self.field(mem, RSP_PROD)
     }
-    #[inline]
+    #[inline(always)]
     pub fn rsp_event(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         self.field(mem, RSP_EVENT)
     }
 
-    #[inline]
+    #[inline(always)]
     fn slot(&self, idx: u32) -> GuestPhysAddr {
         GuestPhysAddr(self.base.0 + 64 + u64::from(idx & (RING_SIZE - 1)) * SLOT_SIZE)
     }
@@ -253,7 +253,7 @@ impl FrontRing {
 
     /// Writes `req` into slot `req_prod_pvt` and advances it (the request
     /// is not visible to the backend until pushed).
-    #[inline]
+    #[inline(always)]
     pub fn put_request(&mut self, mem: &mut GuestMemory, req: &BlkifRequest) -> Result<(), MemoryError> {
         mem.slice_mut(self.sring.slot(self.req_prod_pvt), SLOT_SIZE)?.copy_from_slice(bytemuck::bytes_of(req));
         self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
@@ -262,7 +262,7 @@ impl FrontRing {
 
     /// `RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`: publish `req_prod_pvt`;
     /// notify only if the new requests cross the backend's `req_event`.
-    #[inline]
+    #[inline(always)]
     pub fn push_requests_and_check_notify(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
         let old = self.sring.req_prod(mem)?;
         let new = self.req_prod_pvt;
@@ -275,7 +275,7 @@ impl FrontRing {
 
     /// The backend's published `rsp_prod`, checked with
     /// `RING_RESPONSE_PROD_OVERFLOW` (an ill-behaved backend).
-    #[inline]
+    #[inline(always)]
     pub fn rsp_prod(&self, mem: &GuestMemory) -> Result<Option<u32>, MemoryError> {
         let prod = self.sring.rsp_prod(mem)?;
         // xen_rmb(): see responses up to `prod` only after reading it.
@@ -283,14 +283,14 @@ impl FrontRing {
     }
 
     /// `RING_COPY_RESPONSE` of slot `idx`.
-    #[inline]
+    #[inline(always)]
     pub fn response(&self, mem: &GuestMemory, idx: u32) -> Result<BlkifResponse, MemoryError> {
         Ok(bytemuck::pod_read_unaligned(mem.slice(self.sring.slot(idx), 16)?))
     }
 
     /// `RING_FINAL_CHECK_FOR_RESPONSES`: if nothing is pending, set
     /// `rsp_event = rsp_cons + 1` and look again.
-    #[inline]
+    #[inline(always)]
     pub fn final_check_for_responses(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
         if self.sring.rsp_prod(mem)? != self.rsp_cons {
             return Ok(true);
@@ -328,7 +328,7 @@ impl BackRing {
     }
 
     /// `RING_HAS_UNCONSUMED_REQUESTS` (min of published and room).
-    #[inline]
+    #[inline(always)]
     pub fn unconsumed_requests(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         let req = self.sring.req_prod(mem)?.wrapping_sub(self.req_cons);
         let rsp = RING_SIZE.wrapping_sub(self.req_cons.wrapping_sub(self.rsp_prod_pvt));
@@ -339,13 +339,13 @@ impl BackRing {
     /// copy the frontend can no longer change (no double fetch). The slot
     /// is decoded in one unaligned read as the union's largest member;
     /// other layouts are views of it ([`BlkifRequest::as_indirect`]).
-    #[inline]
+    #[inline(always)]
     pub fn copy_request(&self, mem: &GuestMemory, idx: u32) -> Result<BlkifRequest, MemoryError> {
         Ok(bytemuck::pod_read_unaligned(mem.slice(self.sring.slot(idx), SLOT_SIZE)?))
     }
 
     /// Writes a response at `rsp_prod_pvt` and advances it.
-    #[inline]
+    #[inline(always)]
     pub fn put_response(&mut self, mem: &mut GuestMemory, rsp: &BlkifResponse) -> Result<(), MemoryError> {
         const RSP: u64 = size_of::<BlkifResponse>() as u64;
         mem.slice_mut(self.sring.slot(self.rsp_prod_pvt), RSP)?.copy_from_slice(bytemuck::bytes_of(rsp));
@@ -354,7 +354,7 @@ impl BackRing {
     }
 
     /// `RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`.
-    #[inline]
+    #[inline(always)]
     pub fn push_responses_and_check_notify(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
         let old = self.sring.rsp_prod(mem)?;
         let new = self.rsp_prod_pvt;
@@ -367,7 +367,7 @@ impl BackRing {
 
     /// `RING_FINAL_CHECK_FOR_REQUESTS`: if nothing is pending, set
     /// `req_event = req_cons + 1` and look again.
-    #[inline]
+    #[inline(always)]
     pub fn final_check_for_requests(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
         if self.unconsumed_requests(mem)? != 0 {
             return Ok(true);
