@@ -147,6 +147,22 @@ impl ExtFs {
     }
 }
 
+impl ExtFs {
+    /// The node at `path`, refused (`TooLarge`, nothing read) when it is
+    /// over `max_len` bytes.
+    fn stat_within(&self, path: &str, max_len: u64) -> Result<Node> {
+        let node = self.stat(path)?;
+        if node.size > max_len {
+            return Err(DiskError::path(
+                path,
+                PathErrorKind::TooLarge,
+                format!("file is {} bytes, more than the {max_len}-byte limit", node.size),
+            ));
+        }
+        Ok(node)
+    }
+}
+
 impl Filesystem for ExtFs {
     fn stat(&self, path: &str) -> Result<Node> {
         let m = self.fs.symlink_metadata(path).map_err(|e| self.map_err(path, e))?;
@@ -172,14 +188,7 @@ impl Filesystem for ExtFs {
     }
 
     fn read_file(&self, path: &str, max_len: u64) -> Result<Vec<u8>> {
-        let node = self.stat(path)?;
-        if node.size > max_len {
-            return Err(DiskError::path(
-                path,
-                PathErrorKind::TooLarge,
-                format!("file is {} bytes, more than the {max_len}-byte limit", node.size),
-            ));
-        }
+        self.stat_within(path, max_len)?;
         self.reads.set(self.reads.get() + 1);
         self.fs.read(path).map_err(|e| self.map_err(path, e))
     }
@@ -187,14 +196,7 @@ impl Filesystem for ExtFs {
     /// ext4-view's `read` (`read_inode_file`: `File::read_bytes` until the
     /// end) into the sink's buffer instead of a new `Vec`.
     fn read_file_into(&self, path: &str, max_len: u64, sink: &mut dyn FileSink) -> Result<usize> {
-        let node = self.stat(path)?;
-        if node.size > max_len {
-            return Err(DiskError::path(
-                path,
-                PathErrorKind::TooLarge,
-                format!("file is {} bytes, more than the {max_len}-byte limit", node.size),
-            ));
-        }
+        let node = self.stat_within(path, max_len)?;
         let len = usize::try_from(node.size)
             .map_err(|_| DiskError::path(path, PathErrorKind::TooLarge, "file size does not fit in memory"))?;
         self.reads.set(self.reads.get() + 1);
