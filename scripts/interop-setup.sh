@@ -21,7 +21,9 @@
 #                    .../i386-pc/diskboot.img, core modules
 #   syslinux-common  target/interop/root/usr/lib/syslinux/mbr/mbr.bin,
 #                    .../mbr/gptmbr.bin, .../mbr/altmbr.bin,
-#                    .../modules/bios/ldlinux.c32
+#                    .../modules/bios/ldlinux.c32, and menu.c32 with the
+#                    libraries it loads (libutil.c32, libcom32.c32) for
+#                    tests/interop_extlinux.rs's `UI menu.c32` disk
 #   extlinux         target/interop/root/usr/bin/extlinux (the installer, with
 #                    ldlinux.bss and ldlinux.sys inside; tests/interop_extlinux.rs
 #                    runs it on a loop-mounted scratch image, never on a disk)
@@ -46,6 +48,9 @@ expected_files=(
   usr/lib/syslinux/mbr/mbr.bin
   usr/lib/syslinux/mbr/gptmbr.bin
   usr/lib/syslinux/modules/bios/ldlinux.c32
+  usr/lib/syslinux/modules/bios/menu.c32
+  usr/lib/syslinux/modules/bios/libutil.c32
+  usr/lib/syslinux/modules/bios/libcom32.c32
   usr/bin/extlinux
 )
 

@@ -142,8 +142,11 @@ enum Command {
         /// HVM: keystrokes for int 16h, in order: characters as typed,
         /// \n Enter, \e Escape, \t Tab, \b Backspace, \\ a backslash,
         /// \{ a brace; grey keys {up} {down} {left} {right} {home} {end}
-        /// {pgup} {pgdn} {del}. A GRUB legacy menu reads them: `{down}\n`
-        /// boots the second entry, any key stops the countdown.
+        /// {pgup} {pgdn} {del}. The GRUB legacy, GRUB 2 and SYSLINUX menus
+        /// (menu.c32) read them: `{down}\n` boots the second entry, a key
+        /// that moves the highlight stops the countdown; at SYSLINUX's
+        /// `boot:` prompt (PROMPT 1, or Esc in menu.c32) type a label and
+        /// arguments: `linux single\n`.
         #[arg(long, default_value = "")]
         keys: String,
         /// Show the trace. PV: every hypercall, grant op, ring request and

@@ -28,11 +28,25 @@
 //!   `syslinux.cfg` in the install directory, `/boot/syslinux`, `/syslinux`,
 //!   `/` (`search_dirs`: directories outer, names inner).
 //! - `com32/elflink/ldlinux/ldlinux.c` `main`: without `PROMPT 1` the
-//!   `DEFAULT` command runs at once (`ldlinux_auto_boot`, no timeout);
-//!   `readconfig.c` `record` builds a label's command line (kernel,
-//!   APPEND or the global APPEND, " initrd=" INITRD) and `kernel.c`
-//!   `new_linux_kernel` prepends `BOOT_IMAGE=` and prints
-//!   "Loading %s... ok" / "Loading %s...ok" (nothing with `quiet`).
+//!   `DEFAULT` command runs at once (`ldlinux_auto_boot`, no timeout), a
+//!   `UI` module runs whatever PROMPT says, and what returns lands at
+//!   `enter_cmdline`: the `boot:` prompt (cli.c `edit_cmdline`: typed
+//!   characters, Backspace/Del, Delete, Ctrl-U, Ctrl-K, the arrows,
+//!   Home/End, Tab listing the labels (`print_labels`), Enter), with
+//!   `TIMEOUT` (1/10 s, for the first key) and `TOTALTIMEOUT` on the
+//!   simulated clock; an empty line or the timeout boots `ONTIMEOUT` or the
+//!   default, `NOESCAPE 1` skips the prompt. `load_kernel`: a label's
+//!   command line with the typed arguments after it, else an implicit
+//!   kernel (`IMPLICIT`, `ALLOWOPTIONS 0` dropping its arguments,
+//!   execute.c adding a blank after them); `readconfig.c` `record` builds a
+//!   label's command line (kernel, APPEND or the global APPEND, " initrd="
+//!   INITRD) and `kernel.c` `new_linux_kernel` prepends `BOOT_IMAGE=` and
+//!   prints "Loading %s... ok" / "Loading %s...ok" (nothing with `quiet`);
+//!   a failure prints "failed: " and the errno text and goes back to
+//!   `boot:`. COM32 modules are looked for as common.c `findpath` does
+//!   (the install directory, PATH); a missing one is "Failed to load
+//!   COM32 file %s". `UI menu.c32` and `UI vesamenu.c32` run the menu
+//!   model of [`menu`] (vesamenu.c32 as its text-mode equivalent, said so).
 //! - `com32/lib/syslinux/load_linux.c` `bios_boot_linux`: real-mode part
 //!   at 0x10000, `cmdline_offset` (`calc_cmdline_offset`), type_of_loader
 //!   0x30, heap_end_ptr, the protected-mode part at 0x100000, the initrd
@@ -41,11 +55,25 @@
 //!   `shuffle_and_boot_rm` enters the setup with: DS = ES = FS = GS = SS =
 //!   0x1000, CS:IP = 1020:0000, SP = min(cmdline_offset, 0xFFF0).
 //!
+//! `--keys` and the prompt: the keys arrive at once, so no simulated time
+//! passes before them; one int 16h AH=01h poll stands for syslinux's busy
+//! loop, and with no key and a timeout the clock moves on by the whole
+//! wait. When a load fails and `--keys` has nothing left to type at the
+//! next `boot:`, the run ends with that failure ([`EndState::LoaderError`])
+//! instead of showing the prompt again; when the keys run out at a prompt
+//! without a timeout it ends [`EndState::WaitingForKey`]. The prompt's
+//! redraw after an edit is CR, the prompt and the line, then int 10h AH=02h
+//! (ansicon's CSI sequences are not modelled byte for byte, and a line
+//! longer than a screen row is not re-wrapped); the command history
+//! (Up/Down, Ctrl-R), Ctrl-W, Ctrl-V, F-keys, `DISPLAY` files, `ONERROR`,
+//! `SAY`, the ADV's boot-once, shift detection and get_extension's lookup
+//! of "kernel.c32"/".0"/… for an implicit kernel without extension are not.
+//!
 //! Not modelled, and said so where it matters: filesystems other than
-//! ext2/3/4 (the run stops with [`EndState::LoaderStopped`]), `UI` menus
-//! (menu.c32, vesamenu.c32), `PROMPT 1` and the `boot:` command line, COM32
-//! and other non-Linux images, kernels without `LOAD_HIGH` or before boot
-//! protocol 2.02, the ADV, ldlinux.c32's own code (its file must exist and
+//! ext2/3/4 (the run stops with [`EndState::LoaderStopped`]), COM32
+//! modules other than menu.c32/vesamenu.c32 (and the libraries a module
+//! loads: libutil.c32 is not looked for), other non-Linux images, kernels
+//! without `LOAD_HIGH` or before boot protocol 2.02, the ADV, ldlinux.c32's own code (its file must exist and
 //! be an ELF object; the config is read by [`disk_image::menu::extlinux`]
 //! and the raw lines `record` needs), ansicon's cursor handling (text goes
 //! to int 10h AH=0Eh with "\n" as CR LF, as on the serial port), the
@@ -65,6 +93,8 @@ use disk_image::{ReadAt, Window};
 use x86::{Gpr, SegReg, flags};
 
 pub use disk_image::bootcode::LDLINUX_MAGIC;
+
+pub mod menu;
 
 use super::EndState;
 use super::grub::{Cache, DiskViaBios, KernelEntryInfo};
@@ -234,12 +264,54 @@ fn resolve(cwd: &str, name: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// The global settings ldlinux.c32's `main` acts on, from the raw lines.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The global settings ldlinux.c32's `main`, `enter_cmdline` and
+/// `load_kernel` act on, from the raw lines (readconfig.c
+/// `parse_config_file`; the variables are readconfig.c's globals).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Globals {
+    /// `DEFAULT` (`globaldefault`).
     pub default: Option<String>,
+    /// `UI` (`default_cmd` at `LEVEL_UI`, which wins over `DEFAULT`
+    /// whatever the order of the lines).
     pub ui: Option<String>,
+    /// `PROMPT` (`forceprompt`).
     pub prompt: bool,
+    /// `TIMEOUT` as `kbdtimeout`: tenths of a second × CLK_TCK (1000),
+    /// rounded up, in ms; 0 waits forever. It limits the wait for the
+    /// first key only.
+    pub timeout_ms: u64,
+    /// `TOTALTIMEOUT` (`totaltimeout`), ms; 0 = none.
+    pub total_timeout_ms: u64,
+    /// `ONTIMEOUT`.
+    pub ontimeout: Option<String>,
+    /// `NOESCAPE` (`noescape`).
+    pub noescape: bool,
+    /// `ALLOWOPTIONS` (`allowoptions`, default 1).
+    pub allow_options: bool,
+    /// `IMPLICIT` (`allowimplicit`, default 1).
+    pub implicit: bool,
+    /// `NOCOMPLETE` (`nocomplete`).
+    pub nocomplete: bool,
+    /// `PATH` entries (colon-separated, `parse_path`).
+    pub path: Vec<String>,
+}
+
+impl Default for Globals {
+    fn default() -> Globals {
+        Globals {
+            default: None,
+            ui: None,
+            prompt: false,
+            timeout_ms: 0,
+            total_timeout_ms: 0,
+            ontimeout: None,
+            noescape: false,
+            allow_options: true,
+            implicit: true,
+            nocomplete: false,
+            path: Vec::new(),
+        }
+    }
 }
 
 fn keyword(line: &str) -> Option<(String, &str)> {
@@ -253,14 +325,44 @@ fn keyword(line: &str) -> Option<(String, &str)> {
     })
 }
 
-/// `DEFAULT`, `UI` and `PROMPT` (readconfig.c `parse_config_file`).
+/// klibc `atoi`: optional sign and the leading decimal digits; 0 without.
+fn atoi(s: &str) -> i64 {
+    let s = s.trim_start();
+    let (neg, digits) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let v = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .fold(0i64, |v, d| v.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+    if neg { -v } else { v }
+}
+
+/// readconfig.c: `(atoi(..) * CLK_TCK + 9) / 10` with CLK_TCK = 1000
+/// (com32/include/sys/times.h `HZ`). A negative value is taken as 0 (the
+/// model does not wrap it to a huge unsigned one).
+fn tenths_to_ms(a: &str) -> u64 {
+    (atoi(a).max(0) as u64).saturating_mul(1000).saturating_add(9) / 10
+}
+
+/// The globals of [`Globals`] (readconfig.c `parse_config_file`).
 pub fn globals(text: &str) -> Globals {
     let mut g = Globals::default();
     for (k, a) in text.lines().filter_map(keyword) {
         match k.as_str() {
             "default" => g.default = Some(a.to_string()),
             "ui" => g.ui = Some(a.to_string()),
-            "prompt" => g.prompt = a.trim().parse::<i64>().unwrap_or(0) != 0,
+            "prompt" => g.prompt = atoi(a) != 0,
+            "timeout" => g.timeout_ms = tenths_to_ms(a),
+            "totaltimeout" => g.total_timeout_ms = tenths_to_ms(a),
+            "ontimeout" => g.ontimeout = Some(a.to_string()),
+            "noescape" => g.noescape = atoi(a) != 0,
+            "allowoptions" => g.allow_options = atoi(a) != 0,
+            "implicit" => g.implicit = atoi(a) != 0,
+            "nocomplete" => g.nocomplete = atoi(a) != 0,
+            "path" => g.path.extend(a.split(':').filter(|p| !p.is_empty()).map(String::from)),
             _ => {}
         }
     }
@@ -433,6 +535,63 @@ pub fn layout(
     Some(Layout { cmdline_offset, initrd_addr })
 }
 
+/// What ldlinux.c32 read: the filesystem, the config and its globals.
+struct Conf<'a> {
+    fs: &'a ExtFs,
+    dev: &'a DiskViaBios,
+    map: &'a [(u64, u64, u32)],
+    menu: disk_image::menu::Menu,
+    text: String,
+    g: Globals,
+    cfg_dir: String,
+    cfg_path: String,
+    /// load_env32.c PATH: where COM32 modules are looked for.
+    path: Vec<String>,
+}
+
+/// How `load_kernel` returned.
+enum Loaded {
+    /// Booted, or stopped for good.
+    End(EndState),
+    /// It printed its failure and ldlinux.c32 goes (back) to `boot:`; the
+    /// end state if `--keys` has nothing to type there.
+    Failed(EndState),
+    /// A module returned without a failure (menu.c32 left with Esc):
+    /// `boot:` next.
+    Prompt,
+}
+
+/// A key as getkey.c hands it to cli.c.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SysKey {
+    Char(u8),
+    Up,
+    Down,
+    Left,
+    Right,
+    Home,
+    End,
+    PgUp,
+    PgDn,
+    Delete,
+    Other,
+}
+
+enum Key {
+    Pressed(SysKey),
+    Timeout,
+    /// `--keys` ran out while int 16h AH=00h waits.
+    Gone(super::Loc),
+}
+
+/// ldlinux.c `enter_cmdline`'s prompt, as passed to `edit_cmdline`.
+pub const PROMPT: &str = "boot:";
+/// cli.h `MAX_CMDLINE_LEN`.
+const MAX_CMDLINE_LEN: usize = 4096;
+/// Caps on the model's loops (keys at one prompt, prompts in one run).
+const MAX_KEYS: usize = 10_000;
+const MAX_PROMPTS: usize = 256;
+
 struct Ldlinux {
     vm: Arc<Mutex<Hvm>>,
     loader: String,
@@ -459,6 +618,13 @@ impl Ldlinux {
     fn write_raw(&self, s: &str) {
         let mut vm = self.vm();
         for &b in s.as_bytes() {
+            vm.bios_call(0x10, &[(Gpr::Eax, 0x0E00 | u32::from(b)), (Gpr::Ebx, 0x0007)], &[]);
+        }
+    }
+
+    fn write_bytes(&self, s: &[u8]) {
+        let mut vm = self.vm();
+        for &b in s {
             vm.bios_call(0x10, &[(Gpr::Eax, 0x0E00 | u32::from(b)), (Gpr::Ebx, 0x0007)], &[]);
         }
     }
@@ -669,68 +835,359 @@ impl Ldlinux {
                 }
             }
         }
-        let Some((cfg_dir, cfg_path, data)) = config else {
-            return self.stop(format!(
-                "no extlinux.conf or syslinux.cfg in {cwd}, /boot/syslinux, /syslinux or /: ldlinux.c32 shows its \
-                 `boot:` prompt (not modelled)"
-            ));
-        };
+        // No config file: an empty one (ConfigName stays empty), so the
+        // `boot:` prompt comes at once.
+        let (cfg_dir, cfg_path, data) = config.unwrap_or_else(|| (cwd.clone(), String::new(), Vec::new()));
         let text = String::from_utf8_lossy(&data).into_owned();
         let g = globals(&text);
-        if let Some(ui) = &g.ui {
-            return self.stop(format!("{cfg_path}: `UI {ui}` (a menu module) is not modelled"));
+        // load_env32.c: PATH starts with CurrentDirName (and the directory
+        // ldlinux.c32 was found in); readconfig.c `PATH` adds to it.
+        let mut path = vec![cwd.clone()];
+        let c32_dir = c32.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d }).to_string();
+        if c32_dir != cwd {
+            path.push(c32_dir);
         }
-        if g.prompt {
-            return self.stop(format!("{cfg_path}: `PROMPT 1` shows the `boot:` prompt, which is not modelled"));
+        path.extend(g.path.iter().cloned());
+        let c = Conf { fs, dev, map, menu: extlinux::parse(&data, ""), text, g, cfg_dir, cfg_path, path };
+        self.ldlinux_main(&c)
+    }
+
+    /// ldlinux.c `main` after `parse_configs`: without `PROMPT 1` the
+    /// default runs at once (`ldlinux_auto_boot`); a `UI` (`defaultlevel`
+    /// LEVEL_UI > 1) runs whatever PROMPT says; what returns from either
+    /// lands at `enter_cmdline`.
+    fn ldlinux_main(&self, c: &Conf<'_>) -> EndState {
+        let mut failed = None;
+        if !c.g.prompt || c.g.ui.is_some() {
+            let why = if c.g.prompt { "UI, run although PROMPT 1" } else { "booted at once (PROMPT 0)" };
+            match self.auto_boot(c, why) {
+                Loaded::End(e) => return e,
+                Loaded::Failed(e) => failed = Some(e),
+                Loaded::Prompt => {}
+            }
         }
-        let Some(default) = g.default.clone() else {
-            self.printf("No DEFAULT or UI configuration directive found!\n");
-            return self.stop(format!("{cfg_path} has no DEFAULT: ldlinux.c32 shows its `boot:` prompt"));
-        };
-        // load_kernel: a label, else the implicit kernel name.
-        let menu = extlinux::parse(&data, "");
-        let word = default.split_whitespace().next().unwrap_or("");
-        let extra = default[word.len()..].trim_start();
-        let (index, title, mut cmd, why) = match menu.entries.iter().find(|e| e.id.as_deref() == Some(word)) {
-            Some(e) => {
-                if e.kind != EntryKind::Linux {
-                    return self.stop(format!("label {word:?} boots a non-Linux image: not modelled"));
-                }
-                let Some(c) = label_cmdline(&text, word) else {
-                    return self.stop(format!("label {word:?} has no KERNEL/LINUX line"));
+        self.enter_cmdline(c, failed)
+    }
+
+    /// ldlinux.c `ldlinux_auto_boot`: `load_kernel(default_cmd)` (the UI
+    /// module, else DEFAULT).
+    fn auto_boot(&self, c: &Conf<'_>, why: &str) -> Loaded {
+        match (&c.g.ui, &c.g.default) {
+            (Some(ui), _) => self.load_kernel(c, ui, format!("UI {ui}, {why}")),
+            (None, Some(d)) => self.load_kernel(c, d, format!("DEFAULT {d}, {why}")),
+            (None, None) => {
+                let cfg = if c.cfg_path.is_empty() {
+                    format!("no extlinux.conf or syslinux.cfg in {}, /boot/syslinux, /syslinux or /", c.cfg_dir)
+                } else {
+                    self.printf("No DEFAULT or UI configuration directive found!\n");
+                    format!("{} has no DEFAULT or UI", c.cfg_path)
                 };
-                (e.index, e.title.clone(), c, format!("DEFAULT {default}, booted at once (PROMPT 0)"))
+                if c.g.noescape {
+                    return Loaded::End(self.stop(format!("{cfg} and NOESCAPE 1: ldlinux.c32 calls kaboom")));
+                }
+                Loaded::Failed(
+                    self.stop(format!(
+                        "{cfg}: ldlinux.c32 shows its `boot:` prompt (give a label or kernel with --keys)"
+                    )),
+                )
             }
-            None => {
-                (0, word.to_string(), word.to_string(), format!("DEFAULT {default} names no label: an implicit kernel"))
-            }
-        };
-        if !extra.is_empty() {
-            cmd = format!("{cmd} {extra}");
         }
-        // execute(): the kernel is the first word, the rest its arguments.
-        let cmd = cmd.trim_start();
-        let (kernel, args) = cmd.split_once(char::is_whitespace).unwrap_or((cmd, ""));
-        let (kernel, args) = (kernel.to_string(), args.trim_start());
+    }
+
+    /// ldlinux.c `enter_cmdline`: `boot:` prompts until something boots.
+    /// `failed` is what the last attempt ended with: when `--keys` has
+    /// nothing left to type at the next prompt, the run ends with it (the
+    /// real ldlinux.c32 would prompt again and wait, or time out into the
+    /// same failure forever).
+    fn enter_cmdline(&self, c: &Conf<'_>, mut failed: Option<EndState>) -> EndState {
+        for _ in 0..MAX_PROMPTS {
+            if let Some(e) = failed.take()
+                && self.vm().bios.keys.is_empty()
+            {
+                return e;
+            }
+            if c.g.noescape {
+                match self.auto_boot(c, "NOESCAPE 1 (no `boot:` prompt)") {
+                    Loaded::End(e) | Loaded::Failed(e) => return e,
+                    Loaded::Prompt => continue,
+                }
+            }
+            let (line, timed_out) = match self.edit_cmdline(c) {
+                Ok(l) => l,
+                Err(end) => return *end,
+            };
+            self.printf("\n");
+            let r = match (line.is_empty(), timed_out, &c.g.ontimeout) {
+                (false, _, _) => self.load_kernel(c, &line, format!("`{line}` typed at the boot: prompt (--keys)")),
+                (true, true, Some(t)) => {
+                    self.load_kernel(c, t, format!("ONTIMEOUT {t}: the boot: prompt's timeout elapsed"))
+                }
+                (true, true, None) => self.auto_boot(c, "the boot: prompt's timeout elapsed"),
+                (true, false, _) => self.auto_boot(c, "Enter on an empty boot: prompt"),
+            };
+            match r {
+                Loaded::End(e) => return e,
+                Loaded::Failed(e) => failed = Some(e),
+                Loaded::Prompt => {}
+            }
+        }
+        self.stop(format!("more than {MAX_PROMPTS} boot: prompts: the model stops here"))
+    }
+
+    /// cli.c `edit_cmdline("boot:", ...)`: the line typed (empty on a
+    /// timeout, with `true`), or the end when `--keys` ran out while
+    /// syslinux waits without a timeout. `kbdtimeout` limits the wait for
+    /// the first key, `totaltimeout` every wait (`mygetkey_timeout`); the
+    /// keys of `--keys` arrive at once, so no time passes before them.
+    fn edit_cmdline(&self, c: &Conf<'_>) -> Result<(String, bool), Box<EndState>> {
+        self.printf(&format!("{PROMPT} "));
+        let mut line: Vec<u8> = Vec::new();
+        let mut cursor = 0usize;
+        let mut prev_len = 0usize;
+        let mut kbd_to = c.g.timeout_ms;
+        let tto = c.g.total_timeout_ms;
+        for _ in 0..MAX_KEYS {
+            let wait = if kbd_to != 0 { kbd_to } else { tto };
+            kbd_to = 0;
+            let key = match self.get_key(wait) {
+                Key::Timeout => return Ok((String::new(), true)),
+                Key::Gone(at) => {
+                    return Err(Box::new(EndState::WaitingForKey {
+                        at,
+                        function: "int 16h AH=00h read key: the SYSLINUX boot: prompt (no --keys left, no TIMEOUT)"
+                            .into(),
+                    }));
+                }
+                Key::Pressed(k) => k,
+            };
+            let mut redraw = false;
+            match key {
+                SysKey::Char(b'\r' | b'\n') => {
+                    return Ok((String::from_utf8_lossy(&line).into_owned(), false));
+                }
+                // KEY_BACKSPACE, KEY_DEL (7Fh)
+                SysKey::Char(8 | 0x7F) if cursor > 0 => {
+                    line.remove(cursor - 1);
+                    cursor -= 1;
+                    redraw = true;
+                }
+                // KEY_CTRL('D'), KEY_DELETE
+                SysKey::Char(4) | SysKey::Delete if cursor < line.len() => {
+                    line.remove(cursor);
+                    redraw = true;
+                }
+                // KEY_CTRL('U')
+                SysKey::Char(0x15) if !line.is_empty() => {
+                    line.clear();
+                    cursor = 0;
+                    redraw = true;
+                }
+                // KEY_CTRL('K')
+                SysKey::Char(0x0B) if cursor < line.len() => {
+                    line.truncate(cursor);
+                    redraw = true;
+                }
+                SysKey::Char(2) | SysKey::Left if cursor > 0 => {
+                    cursor -= 1;
+                    redraw = true;
+                }
+                SysKey::Char(6) | SysKey::Right if cursor < line.len() => {
+                    self.write_bytes(&line[cursor..=cursor]);
+                    cursor += 1;
+                }
+                SysKey::Char(1) | SysKey::Home if cursor > 0 => {
+                    cursor = 0;
+                    redraw = true;
+                }
+                SysKey::Char(5) | SysKey::End if cursor != line.len() => {
+                    cursor = line.len();
+                    redraw = true;
+                }
+                SysKey::Char(b'\t') if !c.g.nocomplete => {
+                    // readconfig.c print_labels: the labels starting with the first word.
+                    let word = line.iter().position(|b| b.is_ascii_whitespace()).map_or(&line[..], |e| &line[..e]);
+                    self.printf("\n");
+                    for id in c.menu.entries.iter().filter_map(|e| e.id.as_deref()) {
+                        if id.as_bytes().starts_with(word) {
+                            self.printf(&format!(" {id}"));
+                        }
+                    }
+                    self.printf("\n");
+                    prev_len = 0;
+                    redraw = true;
+                }
+                SysKey::Char(ch) if ch >= b' ' && line.len() < MAX_CMDLINE_LEN - 1 => {
+                    line.insert(cursor, ch);
+                    cursor += 1;
+                    if cursor == line.len() {
+                        self.write_bytes(&[ch]);
+                        prev_len += 1;
+                    } else {
+                        redraw = true;
+                    }
+                }
+                _ => {}
+            }
+            if redraw {
+                self.redraw(&line, cursor, &mut prev_len);
+            }
+        }
+        Err(Box::new(self.stop(format!("more than {MAX_KEYS} keys at one boot: prompt: the model stops here"))))
+    }
+
+    /// edit_cmdline's `redraw`: column 1, the prompt, the line padded with
+    /// blanks to the longer of the old and new lengths, then the cursor
+    /// put back (ansicon's CSI G/K/C as int 10h teletype and AH=02h). A
+    /// line longer than the screen row is not re-wrapped.
+    fn redraw(&self, line: &[u8], cursor: usize, prev_len: &mut usize) {
+        let width = usize::from(super::console::COLS);
+        let pl = (*prev_len).max(line.len());
+        let mut out = format!("\r{PROMPT} ").into_bytes();
+        out.extend((0..pl).map(|i| line.get(i).copied().unwrap_or(b' ')));
+        out.push(b'\r');
+        self.write_bytes(&out);
+        let x = (cursor + PROMPT.len() + 1) % width;
+        let mut vm = self.vm();
+        let row = vm.bios_call(0x10, &[(Gpr::Eax, 0x0300), (Gpr::Ebx, 0)], &[]).gpr[Gpr::Edx as usize] & 0xFF00;
+        vm.bios_call(0x10, &[(Gpr::Eax, 0x0200), (Gpr::Ebx, 0), (Gpr::Edx, row | x as u32)], &[]);
+        *prev_len = line.len();
+    }
+
+    /// get_key over the BIOS console (core/bios.c: int 16h AH=01h to poll,
+    /// AH=00h to read). One poll stands for syslinux's busy loop: with no
+    /// key and a timeout, the simulated clock moves on by the whole wait.
+    fn get_key(&self, wait_ms: u64) -> Key {
+        let mut vm = self.vm();
+        let r = vm.bios_call(0x16, &[(Gpr::Eax, 0x0100)], &[]);
+        if r.eflags & flags::ZF != 0 && wait_ms > 0 {
+            vm.bus.clock.advance(wait_ms.saturating_mul(1_000_000));
+            vm.update_ticks();
+            return Key::Timeout;
+        }
+        let r = vm.bios_call(0x16, &[(Gpr::Eax, 0x0000)], &[]);
+        if let Some(EndState::WaitingForKey { at, .. }) = vm.bios.end.take() {
+            return Key::Gone(at);
+        }
+        let ax = r.gpr[Gpr::Eax as usize] as u16;
+        Key::Pressed(match (ax as u8, (ax >> 8) as u8) {
+            (0 | 0xE0, 0x48) => SysKey::Up,
+            (0 | 0xE0, 0x50) => SysKey::Down,
+            (0 | 0xE0, 0x4B) => SysKey::Left,
+            (0 | 0xE0, 0x4D) => SysKey::Right,
+            (0 | 0xE0, 0x47) => SysKey::Home,
+            (0 | 0xE0, 0x4F) => SysKey::End,
+            (0 | 0xE0, 0x49) => SysKey::PgUp,
+            (0 | 0xE0, 0x51) => SysKey::PgDn,
+            (0 | 0xE0, 0x53) => SysKey::Delete,
+            (0 | 0xE0, _) => SysKey::Other,
+            (ch, _) => SysKey::Char(ch),
+        })
+    }
+
+    /// ldlinux.c `load_kernel`: a label's command line (with the typed
+    /// arguments after it), else an implicit kernel (`IMPLICIT 1`), whose
+    /// arguments `ALLOWOPTIONS 0` drops.
+    fn load_kernel(&self, c: &Conf<'_>, command: &str, why: String) -> Loaded {
+        let word = command.split(char::is_whitespace).next().unwrap_or("");
+        let args = command[word.len()..].trim_start();
+        if let Some(e) = c.menu.entries.iter().find(|e| e.id.as_deref() == Some(word)) {
+            if e.kind != EntryKind::Linux {
+                return Loaded::End(self.stop(format!("label {word:?} boots a non-Linux image: not modelled")));
+            }
+            let Some(lc) = label_cmdline(&c.text, word) else {
+                return Loaded::End(self.stop(format!("label {word:?} has no KERNEL/LINUX line")));
+            };
+            let cmd = if args.is_empty() { lc } else { format!("{lc} {args}") };
+            return self.execute(c, &cmd, false, (e.index, e.title.clone()), why);
+        }
+        if !c.g.implicit {
+            return Loaded::Failed(self.stop(format!(
+                "`{word}` is no label and IMPLICIT 0 forbids a kernel by name: ldlinux.c32 returns to its prompt"
+            )));
+        }
+        let cmd = if c.g.allow_options { command } else { word };
+        self.execute(c, cmd, true, (0, word.to_string()), format!("{why}; `{word}` names no label: an implicit kernel"))
+    }
+
+    /// execute.c `execute`: the first word is the image, the rest its
+    /// arguments (after a blank that `sysappend` adds when there are any).
+    fn execute(&self, c: &Conf<'_>, cmdline: &str, sysappend: bool, entry: (usize, String), why: String) -> Loaded {
+        let cmd = cmdline;
+        let kernel = cmd.split(char::is_whitespace).next().unwrap_or("");
+        let mut args = cmd[kernel.len()..].trim_start().to_string();
+        if sysappend && !args.is_empty() {
+            args.push(' ');
+        }
         if kernel.is_empty() {
-            return self.stop(format!("DEFAULT {default}: the command line names no kernel"));
+            return Loaded::End(self.stop(format!("`{cmdline}`: the command line names no kernel")));
         }
         let lower = kernel.to_ascii_lowercase();
-        if [".c32", ".com", ".cbt", ".bs", ".bss", ".0", ".bin", ".img"].iter().any(|x| lower.ends_with(x)) {
-            return self
-                .stop(format!("{kernel} is not a Linux kernel image: COM32/boot-sector images are not modelled"));
+        if lower.ends_with(".c32") {
+            return self.com32(c, kernel, &args);
         }
-        let cmdline = format!("BOOT_IMAGE={kernel} {args}");
+        let type_specifier = kernel.strip_prefix('.').is_some_and(|t| {
+            ["localboot", "kernel", "linux", "boot", "bss", "pxe", "fdimage", "com32", "config"].contains(&t)
+        });
+        if type_specifier || [".com", ".cbt", ".bs", ".bss", ".0", ".bin", ".img"].iter().any(|x| lower.ends_with(x)) {
+            return Loaded::End(
+                self.stop(format!("{kernel} is not a Linux kernel image: COM32/boot-sector images are not modelled")),
+            );
+        }
         let b = Booted {
-            at_index: index,
-            title,
+            at_index: entry.0,
+            title: entry.1,
             why,
-            config: cfg_path,
-            kernel: resolve(&cfg_dir, &kernel),
+            config: c.cfg_path.clone(),
+            kernel: resolve(&c.cfg_dir, kernel),
             initrd: None,
-            cmdline,
+            cmdline: format!("BOOT_IMAGE={kernel} {args}"),
         };
-        self.new_linux_kernel(fs, dev, &cfg_dir, b, map)
+        match self.new_linux_kernel(c.fs, c.dev, &c.cfg_dir, b, c.map) {
+            e @ EndState::LoaderError { .. } => Loaded::Failed(e),
+            e => Loaded::End(e),
+        }
+    }
+
+    /// execute.c, IMAGE_TYPE_COM32: `create_args_and_load` finds the
+    /// module (common.c `findpath`: the name, then each PATH entry); a
+    /// missing one is "Failed to load COM32 file %s" and back to the
+    /// prompt.
+    fn com32(&self, c: &Conf<'_>, module: &str, _args: &str) -> Loaded {
+        // `fopen(name)` is relative to the working directory, PATH's first entry.
+        let mut tried: Vec<String> = Vec::new();
+        for p in c.path.iter().map(|d| resolve(d, module)) {
+            if !tried.contains(&p) {
+                tried.push(p);
+            }
+        }
+        let found = tried.iter().find_map(|p| self.read(c.fs, c.dev, p, 1 << 20).map(|b| (p.clone(), b)));
+        let Some((path, bytes)) = found else {
+            self.printf(&format!("Failed to load COM32 file {module}\n"));
+            return Loaded::Failed(EndState::LoaderError {
+                loader: self.loader.clone(),
+                entry_index: 0,
+                entry_title: module.to_string(),
+                error: ENOENT.0,
+                message: format!("Failed to load COM32 file {module}"),
+                detail: format!(
+                    "{module} is not in {} (the working directory and PATH); copy it (and the libraries it needs, \
+                     libutil.c32 for menu.c32) from /usr/lib/syslinux/modules/bios/; ldlinux.c32 goes back to its \
+                     `boot:` prompt",
+                    tried.join(", ")
+                ),
+                failed: Vec::new(),
+            });
+        };
+        if !bytes.starts_with(b"\x7fELF") {
+            return Loaded::End(
+                self.stop(format!("{path} is not an ELF COM32 module: spawn_load fails (not modelled)")),
+            );
+        }
+        let name = module.rsplit('/').next().unwrap_or(module).to_ascii_lowercase();
+        match name.as_str() {
+            "menu.c32" | "vesamenu.c32" => self.menu_c32(c, &path, &name),
+            _ => Loaded::End(self.stop(format!("{path}: COM32 module {name} is not modelled"))),
+        }
     }
 
     fn failed(&self, b: &Booted, (errno, text): (u32, &str), what: String) -> EndState {
@@ -926,7 +1383,17 @@ mod tests {
         assert_eq!(label_cmdline(cfg, "other").as_deref(), Some("vmlinuz-old quiet"));
         assert_eq!(label_cmdline(cfg, "missing"), None);
         let g = globals("ui menu.c32\nPROMPT 1\ndefault x y\n");
-        assert_eq!(g, Globals { default: Some("x y".into()), ui: Some("menu.c32".into()), prompt: true });
+        assert_eq!(
+            g,
+            Globals { default: Some("x y".into()), ui: Some("menu.c32".into()), prompt: true, ..Globals::default() }
+        );
+        let g = globals("TIMEOUT 35\nTOTALTIMEOUT 600\nONTIMEOUT other a\nNOESCAPE 1\nALLOWOPTIONS 0\nPATH a:/b\n");
+        assert_eq!((g.timeout_ms, g.total_timeout_ms, g.ontimeout.as_deref()), (3500, 60_000, Some("other a")));
+        assert_eq!(
+            (g.noescape, g.allow_options, g.implicit, g.path),
+            (true, false, true, vec!["a".into(), "/b".into()])
+        );
+        assert_eq!((atoi(" -12x"), atoi("x"), tenths_to_ms("-3")), (-12, 0, 0));
     }
 
     #[test]
@@ -1126,13 +1593,9 @@ mod run_tests {
     #[test]
     fn ui_menus_and_bad_images_stop_with_a_reason() {
         let mut img = image();
-        patch(&mut img, b"PROMPT 0", b"UI menu ");
+        patch(&mut img, b"PROMPT 0", b"UI x.com");
         let (_, end, _) = boot(img);
-        assert!(matches!(&end, EndState::LoaderStopped { reason, .. } if reason.contains("UI menu")), "{end:?}");
-        let mut img = image();
-        patch(&mut img, b"PROMPT 0", b"PROMPT 1");
-        let (_, end, _) = boot(img);
-        assert!(matches!(&end, EndState::LoaderStopped { reason, .. } if reason.contains("PROMPT 1")), "{end:?}");
+        assert!(matches!(&end, EndState::LoaderStopped { reason, .. } if reason.contains("x.com")), "{end:?}");
         // A corrupted ldlinux.sys body: the checksum no longer adds up.
         let mut img = image();
         patch(&mut img, b" H. Peter Anvin et al", b" H. Peter Anvin et aL");
@@ -1142,5 +1605,273 @@ mod run_tests {
             matches!(&end, EndState::LoaderStopped { reason, .. } if reason.contains("verify_checksum")),
             "{end:?}"
         );
+    }
+
+    /// [`patch`] with `to` padded with blanks to the length of `from`.
+    fn patch_padded(img: &mut [u8], from: &[u8], to: &[u8]) {
+        let mut t = to.to_vec();
+        t.resize(from.len(), b' ');
+        patch(img, from, &t);
+    }
+
+    fn boot_keys(img: Vec<u8>, keys: &str) -> (Hvm, EndState, String) {
+        let o = HvmOptions {
+            memory: 1 << 30,
+            trace_level: TraceLevel::Summary,
+            keys: keys.into(),
+            ..HvmOptions::default()
+        };
+        let (mut h, end) = vm::boot_machine(Arc::new(MemImage::new(img, "hvm-extlinux.img")), &o).unwrap();
+        let console = h.report("x".into(), end.clone()).console;
+        (h, end, console)
+    }
+
+    fn prompt_image(timeout: &[u8; 2]) -> Vec<u8> {
+        let mut img = image();
+        patch(&mut img, b"PROMPT 0\nTIMEOUT 50", &[b"PROMPT 1\nTIMEOUT ", &timeout[..]].concat());
+        img
+    }
+
+    fn cmdline_of(end: &EndState) -> &str {
+        match end {
+            EndState::KernelEntry { info, .. } => &info.cmdline,
+            o => panic!("{o:?}"),
+        }
+    }
+
+    const DEBIAN: &str = "BOOT_IMAGE=/boot/vmlinuz-6.1.0-fixture root=UUID=b007f1c5-0023-4000-8000-000000000003 ro console=ttyS0 \
+         initrd=/boot/initrd.img-6.1.0-fixture";
+    const LOADING: &str =
+        "Loading /boot/vmlinuz-6.1.0-fixture... ok\r\nLoading /boot/initrd.img-6.1.0-fixture...ok\r\n";
+
+    /// ldlinux.c enter_cmdline with TIMEOUT 50: nothing typed, the prompt
+    /// times out after 5 s of simulated time and DEFAULT boots.
+    #[test]
+    fn prompt_times_out_into_the_default_on_the_simulated_clock() {
+        let (h, end, console) = boot_keys(prompt_image(b"50"), "");
+        assert!(console.ends_with(&format!("{BANNER}boot: \r\n{LOADING}")), "{console:?}");
+        assert_eq!(cmdline_of(&end), DEBIAN);
+        assert!(h.bus.clock.now().0 >= 5_000_000_000, "{:?}", h.bus.clock.now());
+        let EndState::KernelEntry { info, .. } = &end else { unreachable!() };
+        assert!(info.why.contains("timeout"), "{}", info.why);
+        // ONTIMEOUT names what the timeout boots.
+        let mut img = prompt_image(b"50");
+        patch_padded(&mut img, b"# boot-sim fixture: our own extlinux.conf", b"ONTIMEOUT missing");
+        let (_, end, console) = boot_keys(img, "");
+        assert!(
+            console.ends_with("boot: \r\nLoading ../vmlinuz-6.1.0-missing... failed: No such file or directory\r\n")
+        );
+        assert!(matches!(&end, EndState::LoaderError { error: 2, .. }), "{end:?}");
+    }
+
+    /// A typed label with arguments (load_kernel appends them), Backspace
+    /// and an implicit kernel that fails and returns to `boot:`.
+    #[test]
+    fn typed_labels_arguments_backspace_and_implicit_kernels() {
+        let (_, end, console) = boot_keys(prompt_image(b"00"), "nosuch\ndebiam\\bn  single x=1\n");
+        assert_eq!(cmdline_of(&end), format!("{DEBIAN} single x=1"));
+        let want = format!(
+            "{BANNER}boot: nosuch\r\nLoading nosuch... failed: No such file or directory\r\nboot: debiam\r\
+             boot: debia \rn  single x=1\r\n{LOADING}"
+        );
+        assert_eq!(console.split("Booting from Hard Disk...\r\n").nth(1), Some(want.as_str()), "{console:?}");
+        // Enter on the empty line boots DEFAULT.
+        let (_, end, _) = boot_keys(prompt_image(b"00"), "\n");
+        assert_eq!(cmdline_of(&end), DEBIAN);
+        // An implicit kernel keeps its arguments with execute()'s blank.
+        let (_, end, _) = boot_keys(prompt_image(b"00"), "/boot/vmlinuz-6.1.0-fixture a=b\n");
+        assert_eq!(cmdline_of(&end), "BOOT_IMAGE=/boot/vmlinuz-6.1.0-fixture a=b ");
+        // ...which ALLOWOPTIONS 0 drops.
+        let mut img = prompt_image(b"00");
+        patch(&mut img, b"SERIAL 0 115200\n", b"ALLOWOPTIONS 0\n\n");
+        let (_, end, _) = boot_keys(img, "/boot/vmlinuz-6.1.0-fixture a=b\n");
+        assert_eq!(cmdline_of(&end), "BOOT_IMAGE=/boot/vmlinuz-6.1.0-fixture ");
+    }
+
+    #[test]
+    fn keys_running_out_at_a_prompt_without_timeout_is_waiting() {
+        let (h, end, console) = boot_keys(prompt_image(b"00"), "deb");
+        assert!(console.ends_with("boot: deb"), "{console:?}");
+        assert!(
+            matches!(&end, EndState::WaitingForKey { function, .. } if function.contains("boot: prompt")),
+            "{end:?}"
+        );
+        assert!(h.bus.clock.now().0 < 5_000_000_000);
+        // A failure with nothing left to type ends with the failure.
+        let (_, end, _) = boot_keys(prompt_image(b"00"), "nosuch\n");
+        assert!(
+            matches!(&end, EndState::LoaderError { message, .. } if message == "No such file or directory"),
+            "{end:?}"
+        );
+    }
+
+    #[test]
+    fn tab_lists_the_labels_and_noescape_skips_the_prompt() {
+        let (_, end, console) = boot_keys(prompt_image(b"00"), "\t");
+        assert!(console.ends_with("boot: \r\n debian missing\r\n\rboot: \r"), "{console:?}");
+        assert!(matches!(end, EndState::WaitingForKey { .. }), "{end:?}");
+        let (_, _, console) = boot_keys(prompt_image(b"00"), "mi\t");
+        assert!(console.ends_with("boot: mi\r\n missing\r\n\rboot: mi\r"), "{console:?}");
+        let mut img = prompt_image(b"00");
+        patch(&mut img, b"SERIAL 0 115200\n", b"NOESCAPE 1\n\n\n\n\n\n");
+        let (_, end, console) = boot_keys(img, "");
+        assert!(console.ends_with(&format!("{BANNER}{LOADING}")), "{console:?}");
+        assert_eq!(cmdline_of(&end), DEBIAN);
+    }
+
+    /// execute.c: a missing UI module is "Failed to load COM32 file" and
+    /// the `boot:` prompt, where a label can still be typed.
+    #[test]
+    fn a_missing_ui_module_falls_back_to_the_prompt() {
+        let mut img = image();
+        // The fixture's menu.c32 renamed (directory entry and all).
+        patch(&mut img, b"menu.c32", b"menX.c32");
+        let img = menu_image(img, "UI menu.c32");
+        let (_, end, console) = boot_keys(img.clone(), "");
+        assert!(console.ends_with(&format!("{BANNER}Failed to load COM32 file menu.c32\r\n")), "{console:?}");
+        assert!(
+            matches!(&end, EndState::LoaderError { message, detail, .. }
+                if message == "Failed to load COM32 file menu.c32" && detail.contains("/boot/extlinux/menu.c32")),
+            "{end:?}"
+        );
+        let (_, end, console) = boot_keys(img, "debian\n");
+        assert!(console.contains("Failed to load COM32 file menu.c32\r\nboot: debian\r\nLoading "), "{console:?}");
+        assert_eq!(cmdline_of(&end), DEBIAN);
+    }
+
+    /// The fixture with `head` (≤ 41 bytes) over the config's comment line.
+    fn menu_image(mut img: Vec<u8>, head: &str) -> Vec<u8> {
+        patch_padded(&mut img, b"# boot-sim fixture: our own extlinux.conf", head.as_bytes());
+        img
+    }
+
+    /// The text page as rows (CP437, trailing blanks trimmed) and the
+    /// attribute bytes.
+    fn page(h: &Hvm) -> (Vec<String>, Vec<u8>) {
+        let cells = rd(h, super::super::console::TEXT_BASE, 4000);
+        let rows = cells
+            .chunks(160)
+            .map(|r| r.chunks(2).map(|c| super::super::console::cp437(c[0])).collect::<String>().trim_end().to_string())
+            .collect();
+        (rows, cells.chunks(2).map(|c| c[1]).collect())
+    }
+
+    /// menu.c32's screen over the fixture's two labels (tests/
+    /// interop_extlinux.rs compares the same drawing with the real
+    /// menu.c32 under QEMU), the countdown on the simulated clock and the
+    /// default booted when it ends.
+    #[test]
+    fn menu_c32_draws_the_menu_counts_down_and_boots_the_default() {
+        let (h, end, _) = boot_keys(menu_image(image(), "UI menu.c32\nMENU TITLE boot-sim"), "");
+        // The second Loading line scrolled the screen up by one row.
+        let (rows, attrs) = page(&h);
+        let row = |r: usize| rows[r - 1].as_str();
+        let a = |r: usize, col: usize| attrs[(r - 1) * 80 + col];
+        assert_eq!(row(1), format!("{}│{:^58}│", " ".repeat(10), "boot-sim"));
+        assert_eq!(row(2), format!("{}├{}┤", " ".repeat(10), "─".repeat(58)));
+        assert_eq!(row(3), format!("{}│ {:<56} │", " ".repeat(10), "Debian GNU/Linux, kernel 6.1.0-fixture"));
+        assert_eq!(row(4), format!("{}│ {:<56} │", " ".repeat(10), "missing"));
+        assert_eq!(row(5), format!("{}│{}│", " ".repeat(10), " ".repeat(58)));
+        assert_eq!(row(15), format!("{}└{}┘", " ".repeat(10), "─".repeat(58)));
+        assert_eq!(row(17), format!("{}Press [Tab] to edit options", " ".repeat(26)));
+        // The last message, "1 second" one column shorter: padded by one
+        // blank each side (print_timeout_message's last_msg_len).
+        assert_eq!(row(19), format!("{}Automatic boot in 1 second...", " ".repeat(25)));
+        assert_eq!((a(1, 10), a(1, 11), a(1, 68), a(1, 69)), (0x10, 0x1B, 0x1B, 0x10));
+        assert_eq!((a(3, 10), a(3, 11), a(3, 68), a(3, 69)), (0x10, 0x70, 0x70, 0x10), "selected");
+        assert_eq!((a(4, 11), a(4, 68)), (0x17, 0x17), "unselected");
+        assert_eq!((a(15, 9), a(15, 10), a(15, 69), a(15, 70)), (0x07, 0x10, 0x10, 0x07));
+        assert_eq!((a(17, 25), a(17, 26), a(17, 52), a(17, 53)), (0x07, 0x04, 0x04, 0x07));
+        assert_eq!((a(19, 42), a(19, 43), a(19, 44)), (0x07, 0x0F, 0x07), "the number");
+        // The Loading lines go to END_ROW (24) on.
+        assert_eq!(row(23), "Loading /boot/vmlinuz-6.1.0-fixture... ok");
+        assert_eq!(row(24), "Loading /boot/initrd.img-6.1.0-fixture...ok");
+        assert_eq!(cmdline_of(&end), DEBIAN);
+        let EndState::KernelEntry { info, .. } = &end else { unreachable!() };
+        assert!(info.why.contains("TIMEOUT elapsed"), "{}", info.why);
+        assert!(h.bus.clock.now().0 >= 7_500_000_000, "2.5 s of SeaBIOS and 5 s of countdown");
+    }
+
+    #[test]
+    fn menu_c32_keys_move_boot_escape_and_stop_at_tab() {
+        let img = menu_image(image(), "UI menu.c32");
+        // Down cancels the countdown; Enter boots the entry (its kernel is missing).
+        let (h, end, console) = boot_keys(img.clone(), "{down}\n");
+        assert!(console.ends_with("Loading ../vmlinuz-6.1.0-missing... failed: No such file or directory\r\n"));
+        assert!(matches!(&end, EndState::LoaderError { entry_index: 1, .. }), "{end:?}");
+        // SeaBIOS's boot-menu wait (2.5 s) and the loading, no countdown.
+        assert!(h.bus.clock.now().0 < 4_000_000_000, "no countdown after a key: {:?}", h.bus.clock.now());
+        let (_, end, _) = boot_keys(img.clone(), "{end}{home}{pgdn}{pgup}\n");
+        assert_eq!(cmdline_of(&end), DEBIAN);
+        // The keys run out in the menu without a countdown.
+        let (h, end, _) = boot_keys(img.clone(), "{down}");
+        assert!(matches!(&end, EndState::WaitingForKey { function, .. } if function.contains("menu.c32")), "{end:?}");
+        let (rows, attrs) = page(&h);
+        assert_eq!(rows[0], format!("{}┌{}┐", " ".repeat(10), "─".repeat(58)));
+        assert_eq!(rows[19], "", "the countdown row cleared");
+        assert_eq!((attrs[3 * 80 + 11], attrs[4 * 80 + 11]), (0x17, 0x70));
+        // Esc: ldlinux.c32's boot: prompt on END_ROW.
+        let (h, end, _) = boot_keys(img.clone(), "\\edebian x");
+        assert!(matches!(&end, EndState::WaitingForKey { function, .. } if function.contains("boot:")), "{end:?}");
+        assert_eq!(page(&h).0[23], "boot: debian x");
+        let (_, end, _) = boot_keys(img.clone(), "\\edebian x\n");
+        assert_eq!(cmdline_of(&end), format!("{DEBIAN} x"));
+        // Tab opens menu.c32's editor: not modelled.
+        let (_, end, _) = boot_keys(img, "\t");
+        assert!(matches!(&end, EndState::LoaderStopped { reason, .. } if reason.contains("Tab")), "{end:?}");
+        // Odd parameters draw off the screen without a panic.
+        let (_, end, _) = boot_keys(menu_image(image(), "UI menu.c32\nMENU WIDTH 5\nMENU ROWS 99999"), "{pgdn}\n");
+        assert!(matches!(&end, EndState::LoaderError { entry_index: 1, .. }), "{end:?}");
+        // Unmodelled menu lines stop with the line.
+        let (_, end, _) = boot_keys(menu_image(image(), "UI menu.c32\nMENU COLOR sel 0 0 0"), "");
+        assert!(matches!(&end, EndState::LoaderStopped { reason, .. } if reason.contains("MENU COLOR")), "{end:?}");
+    }
+
+    /// vesamenu.c32 runs the same menu, drawn as text, and says so.
+    #[test]
+    fn vesamenu_c32_is_the_text_menu_and_says_so() {
+        let (_, end, _) = boot_keys(menu_image(image(), "UI vesamenu.c32"), "{down}{up}\n");
+        assert_eq!(cmdline_of(&end), DEBIAN);
+        let EndState::KernelEntry { info, .. } = &end else { unreachable!() };
+        assert!(info.why.contains("vesamenu.c32 shown as its text-mode equivalent"), "{}", info.why);
+        let (_, end, _) = boot_keys(menu_image(image(), "UI vesamenu.c32"), "{down}");
+        assert!(
+            matches!(&end, EndState::WaitingForKey { function, .. } if function.contains("VESA graphics are not modelled")),
+            "{end:?}"
+        );
+    }
+
+    /// MENU HIDDEN (do_hidden_menu): a blank screen with the countdown on
+    /// HIDDENROW, the default at its end; a key shows the menu without it.
+    #[test]
+    fn menu_hidden_counts_down_on_a_blank_screen() {
+        let img = menu_image(image(), "UI menu.c32\nMENU HIDDEN");
+        let (h, end, _) = boot_keys(img.clone(), "");
+        assert_eq!(cmdline_of(&end), DEBIAN);
+        assert!(h.bus.clock.now().0 >= 7_500_000_000);
+        let EndState::KernelEntry { info, .. } = &end else { unreachable!() };
+        assert!(info.why.contains("MENU HIDDEN"), "{}", info.why);
+        let (h, end, _) = boot_keys(img, "x");
+        assert!(matches!(end, EndState::WaitingForKey { .. }), "{end:?}");
+        let rows = page(&h).0;
+        assert_eq!(rows[1], format!("{}│{}│", " ".repeat(10), " ".repeat(58)));
+        assert_eq!((rows[19].as_str(), rows[22].as_str()), ("", ""), "no countdown once a key was pressed");
+    }
+
+    /// No config file at all: ldlinux.c32 goes straight to `boot:`, where
+    /// a kernel can be named.
+    #[test]
+    fn no_config_file_is_the_prompt_at_once() {
+        let mut img = image();
+        patch(&mut img, b"extlinux.conf", b"extlinux.cxxx");
+        let (_, end, console) = boot_keys(img.clone(), "");
+        assert!(console.ends_with(BANNER), "{console:?}");
+        assert!(
+            matches!(&end, EndState::LoaderStopped { reason, .. } if reason.contains("no extlinux.conf")),
+            "{end:?}"
+        );
+        let (_, end, console) = boot_keys(img, "/boot/vmlinuz-6.1.0-fixture\n");
+        assert!(console.contains(&format!("{BANNER}boot: /boot/vmlinuz")), "{console:?}");
+        assert_eq!(cmdline_of(&end), "BOOT_IMAGE=/boot/vmlinuz-6.1.0-fixture ");
     }
 }
