@@ -326,6 +326,29 @@ pub mod qemu {
         }
     }
 
+    /// The QEMU every interop test starts from: `timeout -s KILL` of
+    /// `kill_after` seconds around `qemu` in a process group of its own
+    /// (for [`kill_group`]), `-machine pc,accel=tcg` (KVM prints nothing
+    /// with the Debian kernel on these hosts), `mem_mib` of RAM, no default
+    /// devices, no display, no reboot, and `image` as an IDE disk with
+    /// `snapshot=on` (never written); stdio null. Callers add `-vga std`,
+    /// `-serial`, `-monitor`, `-gdb`, `-debugcon`, `-S`.
+    pub fn tcg_command(qemu: &Path, image: &Path, mem_mib: u32, kill_after: u64) -> Command {
+        use std::os::unix::process::CommandExt;
+        use std::process::Stdio;
+        let mut c = Command::new("timeout");
+        c.args(["-s", "KILL", &kill_after.to_string()])
+            .process_group(0)
+            .arg(qemu)
+            .args(["-machine", "pc,accel=tcg", "-m", &mem_mib.to_string(), "-nodefaults", "-display", "none"])
+            .args(["-no-reboot", "-drive"])
+            .arg(format!("file={},format=raw,if=ide,snapshot=on", image.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    }
+
     /// Kills `child`'s process group (QEMU is started in its own group) and
     /// reaps it.
     pub fn kill_group(child: &mut Child) {

@@ -32,7 +32,6 @@
 //! list). Each screen equals boot-sim's for the same keys, and the kernel's
 //! `Command line:` equals boot-sim's.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -41,7 +40,7 @@ use std::time::{Duration, Instant};
 use boot::hvm::syslinux::layout;
 use boot::hvm::{AtaConfig, EndState, HvmOptions, run};
 use boot_sim::grub_legacy_image::run_tool;
-use boot_sim::qemu::{Monitor, Scratch, kill_group, screen_rows};
+use boot_sim::qemu::{self, Monitor, Scratch, kill_group, screen_rows};
 use boot_sim::{InteropPolicy, find_tool, interop_dir, interop_file, interop_tool};
 use disk_image::RawImage;
 
@@ -143,18 +142,9 @@ fn extlinux_disk(dir: &Path, config: &str, modules: &[&str]) -> Option<PathBuf> 
 /// QEMU's serial output until the kernel has printed its RAMDISK line.
 fn qemu_serial(qemu: &Path, img: &Path, dir: &Path) -> String {
     let serial = dir.join("serial.txt");
-    let mut child = Command::new("timeout")
-        .args(["-s", "KILL", "120"])
-        .process_group(0)
-        .arg(qemu)
-        .args(["-machine", "pc,accel=tcg", "-m", "256", "-nodefaults", "-display", "none", "-no-reboot"])
-        .arg("-drive")
-        .arg(format!("file={},format=raw,if=ide,snapshot=on", img.display()))
+    let mut child = qemu::tcg_command(qemu, img, 256, 120)
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("spawn qemu");
     let start = Instant::now();
@@ -261,20 +251,12 @@ struct QemuRun {
 fn qemu_keys(qemu: &Path, img: &Path, dir: &Path, ready: &str, keys: &[&str], last: &[&str]) -> QemuRun {
     let sock = dir.join("monitor.sock");
     let serial = dir.join("serial-keys.txt");
-    let mut child = Command::new("timeout")
-        .args(["-s", "KILL", "150"])
-        .process_group(0)
-        .arg(qemu)
-        .args(["-machine", "pc,accel=tcg", "-m", "256", "-nodefaults", "-vga", "std", "-display", "none"])
-        .args(["-no-reboot", "-drive"])
-        .arg(format!("file={},format=raw,if=ide,snapshot=on", img.display()))
+    let mut child = qemu::tcg_command(qemu, img, 256, 150)
+        .args(["-vga", "std"])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
         .arg("-monitor")
         .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("spawn qemu");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

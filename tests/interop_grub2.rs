@@ -37,15 +37,14 @@
 //! Skips with a message without QEMU, grub-mkimage or the extracted files;
 //! fails under BOOT_SIM_INTEROP=require.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use boot::hvm::{AtaConfig, EndState, HvmOptions, HvmReport, run};
 use boot_sim::grub_legacy_image::{ext2_disk_mib, run_tool};
-use boot_sim::qemu::{Monitor, Scratch, install_grub2, kill_group};
+use boot_sim::qemu::{self, Monitor, Scratch, install_grub2, kill_group};
 use boot_sim::{interop_file, interop_tool};
 use disk_image::RawImage;
 
@@ -114,18 +113,10 @@ fn grub2_debian_image_with(dir: &Path, cfg: Option<&dyn Fn(&str) -> String>) -> 
 /// lines are there (or `max`).
 fn qemu_serial(qemu: &Path, image: &Path, dir: &Path, max: Duration) -> String {
     let serial = dir.join("serial.txt");
-    let mut child = Command::new("timeout")
-        .args(["-s", "KILL", &max.as_secs().to_string()])
-        .process_group(0)
-        .arg(qemu)
-        .args(["-machine", "pc,accel=tcg", "-m", "1024", "-nodefaults", "-vga", "std", "-display", "none"])
-        .args(["-no-reboot", "-drive"])
-        .arg(format!("file={},format=raw,if=ide,snapshot=on", image.display()))
+    let mut child = qemu::tcg_command(qemu, image, 1024, max.as_secs())
+        .args(["-vga", "std"])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("spawn qemu");
     let start = Instant::now();
@@ -268,20 +259,12 @@ fn qemu_menu(qemu: &Path, image: &Path, dir: &Path, max: Duration, steps: &[Step
     let serial = dir.join("serial-menu.txt");
     let _ = std::fs::remove_file(&sock);
     let _ = std::fs::remove_file(&serial);
-    let mut child = Command::new("timeout")
-        .args(["-s", "KILL", &max.as_secs().to_string()])
-        .process_group(0)
-        .arg(qemu)
-        .args(["-machine", "pc,accel=tcg", "-m", "1024", "-nodefaults", "-vga", "std", "-display", "none"])
-        .args(["-no-reboot", "-drive"])
-        .arg(format!("file={},format=raw,if=ide,snapshot=on", image.display()))
+    let mut child = qemu::tcg_command(qemu, image, 1024, max.as_secs())
+        .args(["-vga", "std"])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
         .arg("-monitor")
         .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("spawn qemu");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

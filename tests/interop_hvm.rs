@@ -17,7 +17,6 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -27,7 +26,7 @@ use boot::hvm::{AtaConfig, EndState, HvmOptions, HvmReport, run};
 use boot_sim::grub_legacy_image::{
     debian_kernel_image, ext2_disk_mib, file_sectors, install_grub_legacy_stage2, read_u32, run_tool,
 };
-use boot_sim::qemu::{Monitor, Scratch, install_grub2, kill_group, screen_rows, text_page};
+use boot_sim::qemu::{self, Monitor, Scratch, install_grub2, kill_group, screen_rows, text_page};
 use boot_sim::{fixture, interop_file, interop_tool};
 use disk_image::RawImage;
 
@@ -36,18 +35,10 @@ fn qemu_debugcon(qemu: &Path, image: &Path, memory_mib: u32, want_end: &str, max
     std::fs::create_dir_all(&dir).unwrap();
     let dbg = dir.join("debugcon.txt");
     let _ = std::fs::remove_file(&dbg);
-    let mut child = Command::new("timeout")
-        .args(["-s", "KILL", "60"])
-        .process_group(0)
-        .arg(qemu)
-        .args(["-machine", "pc,accel=tcg", "-m", &memory_mib.to_string(), "-nodefaults", "-display", "none"])
-        .args(["-no-reboot", "-drive"])
-        .arg(format!("file={},format=raw,if=ide,snapshot=on", image.display()))
+    let mut child = qemu::tcg_command(qemu, image, memory_mib, 60)
         .arg("-debugcon")
         .arg(format!("file:{}", dbg.display()))
         .args(["-global", "isa-debugcon.iobase=0xe9"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn qemu");
@@ -237,21 +228,13 @@ fn qemu_until(qemu: &Path, image: &Path, until: Until<'_>, max: Duration) -> Qem
     let dir = Scratch::new("qemu");
     let sock = dir.0.join("gdb.sock");
     let dbg = dir.0.join("debugcon.txt");
-    let mut child = Command::new("timeout")
-        .args(["-s", "KILL", "60"])
-        .process_group(0)
-        .arg(qemu)
-        .args(["-machine", "pc,accel=tcg", "-m", "64", "-nodefaults", "-vga", "std", "-display", "none"])
-        .args(["-no-reboot", "-S", "-drive"])
-        .arg(format!("file={},format=raw,if=ide,snapshot=on", image.display()))
+    let mut child = qemu::tcg_command(qemu, image, 64, 60)
+        .args(["-vga", "std", "-S"])
         .arg("-chardev")
         .arg(format!("socket,id=gdb0,path={},server=on,wait=off", sock.display()))
         .args(["-gdb", "chardev:gdb0", "-debugcon"])
         .arg(format!("file:{}", dbg.display()))
         .args(["-global", "isa-debugcon.iobase=0xe9"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("spawn qemu");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -743,18 +726,10 @@ fn grub_legacy_stage2_loads_debian_kernel_as_under_qemu() {
 fn qemu_keys(qemu: &Path, image: &Path, ready: &str, keys: &[&str], last: &str, max: Duration) -> Vec<(u8, u8)> {
     let dir = Scratch::new("qemu-menu");
     let sock = dir.0.join("monitor.sock");
-    let mut child = Command::new("timeout")
-        .args(["-s", "KILL", "60"])
-        .process_group(0)
-        .arg(qemu)
-        .args(["-machine", "pc,accel=tcg", "-m", "64", "-nodefaults", "-vga", "std", "-display", "none"])
-        .args(["-no-reboot", "-drive"])
-        .arg(format!("file={},format=raw,if=ide,snapshot=on", image.display()))
+    let mut child = qemu::tcg_command(qemu, image, 64, 60)
+        .args(["-vga", "std"])
         .arg("-monitor")
         .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("spawn qemu");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -922,18 +897,10 @@ fn debian_kernel_reports_the_command_line_boot_sim_hands_over() {
     let scratch = Scratch::new("grub-legacy-cmdline");
     let Some(img) = debian_kernel_image(&scratch.0, None) else { return };
     let serial = scratch.0.join("serial.txt");
-    let mut child = Command::new("timeout")
-        .args(["-s", "KILL", "90"])
-        .process_group(0)
-        .arg(&qemu)
-        .args(["-machine", "pc,accel=tcg", "-m", "1024", "-nodefaults", "-vga", "std", "-display", "none"])
-        .args(["-no-reboot", "-drive"])
-        .arg(format!("file={},format=raw,if=ide,snapshot=on", img.display()))
+    let mut child = qemu::tcg_command(&qemu, &img, 1024, 90)
+        .args(["-vga", "std"])
         .arg("-serial")
         .arg(format!("file:{}", serial.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .expect("spawn qemu");
     let start = Instant::now();
