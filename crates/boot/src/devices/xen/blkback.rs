@@ -379,6 +379,7 @@ impl Blkback {
     /// persistent mapping when there is one; with persistent grants every
     /// map is writable ("if (!use_persistent_gnts && ro) flags |=
     /// GNTMAP_readonly").
+    #[inline]
     fn map_one(&mut self, x: &mut XenPlatform, gref: GrantRef, ro: bool) -> Result<Held, i16> {
         if self.persistent {
             if let Some(p) = self.pgrants.get_mut(&gref).filter(|p| !p.active) {
@@ -398,6 +399,7 @@ impl Blkback {
 
     /// Unmaps what a request held (`xen_blkbk_unmap`): one hypercall for
     /// the non-persistent ones; persistent ones are just released.
+    #[inline]
     fn release(&mut self, x: &mut XenPlatform, held: &[Held]) {
         let n = held.iter().filter(|h| matches!(h, Held::Mapped(_))).count();
         if n > 0 {

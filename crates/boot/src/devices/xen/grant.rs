@@ -287,7 +287,7 @@ impl GrantTable {
     /// past the table, GNTST_general_error for a wrong domid, a non-grant
     /// entry or a write pin of a read-only grant, GNTST_bad_page for a
     /// frame outside guest memory.
-    #[inline]
+    #[inline(always)]
     pub fn map(
         &mut self,
         sim: &mut Sim,
