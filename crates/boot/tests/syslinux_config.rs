@@ -170,3 +170,47 @@ proptest! {
         check(&data);
     }
 }
+
+/// The bundled EXTLINUX fixture with its extlinux.conf replaced in place
+/// by `conf` (cut or padded with newlines to the file's size).
+fn fixture_with_conf(conf: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images/hvm-extlinux.img");
+    let mut img = std::fs::read(path).expect("hvm-extlinux.img");
+    let old = seed("fixture-extlinux.conf");
+    let at = img.windows(old.len()).position(|w| w == old.as_slice()).expect("the config's bytes in the image");
+    let mut new = conf.as_bytes().to_vec();
+    new.resize(old.len(), b'\n');
+    img[at..at + old.len()].copy_from_slice(&new);
+    img
+}
+
+fn run_hvm(img: Vec<u8>, keys: &str) -> boot::hvm::HvmReport {
+    let opts = boot::hvm::HvmOptions { keys: keys.into(), ..boot::hvm::HvmOptions::default() };
+    boot::hvm::run(std::sync::Arc::new(disk_image::MemImage::new(img, "hvm-extlinux.img")), &opts)
+}
+
+#[test]
+fn a_menu_config_in_the_fixture_draws_and_boots_the_chosen_label() {
+    let conf = "UI menu.c32\nTIMEOUT 30\nMENU TITLE Pick one\nLABEL debian\nMENU LABEL ^Debian\n\
+                LINUX /boot/vmlinuz-6.1.0-fixture\nAPPEND ro\nLABEL other\nMENU LABEL ^Other\n\
+                LINUX /boot/vmlinuz-6.1.0-fixture\nAPPEND other=1\n";
+    let r = run_hvm(fixture_with_conf(conf), "{down}\n");
+    assert!(r.screen.iter().any(|row| row.contains("Pick one")), "{:#?}", r.screen);
+    let boot::hvm::EndState::KernelEntry { info, .. } = &r.end else { panic!("{:?}", r.end) };
+    assert_eq!(info.cmdline, "BOOT_IMAGE=/boot/vmlinuz-6.1.0-fixture other=1");
+    assert_eq!(info.entry_title, "Other");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whole HVM runs of the fixture with menu-like configs and keys: the
+    /// model ends in some end state, it never panics or loops.
+    #[test]
+    fn odd_menu_configs_never_panic_the_model(lines in proptest::collection::vec(config_line(), 0..12),
+                                              keys in prop::sample::select(vec!["", "\n", "{down}{down}\n", "{end}{pgup}\n", "\u{1b}x\n", "\t"])) {
+        let conf = format!("UI menu.c32\n{}\n", lines.join("\n"));
+        let r = run_hvm(fixture_with_conf(&conf), keys);
+        prop_assert!(!r.reason.is_empty());
+    }
+}
