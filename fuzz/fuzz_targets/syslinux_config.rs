@@ -1,37 +1,10 @@
-//! Arbitrary bytes as what the SYSLINUX model reads from a disk: the first
-//! sector of ldlinux.sys (`parse_sector1`), ldlinux.sys as loaded with its
-//! extended patch area (`parse_epa`), and extlinux.conf as ldlinux.c32
-//! (`globals`, `label_cmdline`) and menu.c32 (`menu::parse`,
-//! `menu::ansi_attribute`) read it. Must never panic. The committed corpus
-//! is replayed by `crates/boot/tests/syslinux_config.rs`, which holds the
-//! same checks.
+//! Arbitrary bytes as what the SYSLINUX model reads from a disk (the first
+//! sector of ldlinux.sys, ldlinux.sys with its patch area, extlinux.conf as
+//! ldlinux.c32 and menu.c32 read it), through
+//! `boot::hvm::syslinux::fuzzing::config`. Must never panic. The committed
+//! corpus is replayed by `crates/boot/tests/syslinux_config.rs`.
 #![no_main]
 
-use boot::hvm::syslinux::{globals, label_cmdline, menu, parse_epa, parse_sector1};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Some(first) = data.get(..512) {
-        let s: &[u8; 512] = first.try_into().expect("512 bytes");
-        if let Ok(s1) = parse_sector1(s, 0x8000) {
-            let _ = parse_epa(data, s1.epa);
-        }
-    }
-    let epa = data.get(..2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-    let _ = parse_epa(data, epa);
-    let text = String::from_utf8_lossy(data);
-    let g = globals(&text);
-    assert!(g.path.iter().all(|p| !p.is_empty()));
-    for line in text.lines().take(64) {
-        let mut words = line.split_whitespace();
-        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("label"))
-            && let Some(label) = words.next()
-        {
-            let _ = label_cmdline(&text, label);
-        }
-        let _ = menu::ansi_attribute(line);
-    }
-    if let Ok(m) = menu::parse(&text) {
-        assert!(m.items.is_empty() || m.defentry < m.items.len());
-    }
-});
+fuzz_target!(|data: &[u8]| boot::hvm::syslinux::fuzzing::config(data));

@@ -19,29 +19,7 @@ fn seed(name: &str) -> Vec<u8> {
 
 /// What fuzz/fuzz_targets/syslinux_config.rs runs on each input.
 fn check(data: &[u8]) {
-    if let Some(first) = data.get(..512) {
-        let s: &[u8; 512] = first.try_into().expect("512 bytes");
-        if let Ok(s1) = parse_sector1(s, 0x8000) {
-            let _ = parse_epa(data, s1.epa);
-        }
-    }
-    let epa = data.get(..2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-    let _ = parse_epa(data, epa);
-    let text = String::from_utf8_lossy(data);
-    let g = globals(&text);
-    assert!(g.path.iter().all(|p| !p.is_empty()));
-    for line in text.lines().take(64) {
-        let mut words = line.split_whitespace();
-        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("label"))
-            && let Some(label) = words.next()
-        {
-            let _ = label_cmdline(&text, label);
-        }
-        let _ = menu::ansi_attribute(line);
-    }
-    if let Ok(m) = menu::parse(&text) {
-        assert!(m.items.is_empty() || m.defentry < m.items.len());
-    }
+    boot::hvm::syslinux::fuzzing::config(data);
 }
 
 #[test]

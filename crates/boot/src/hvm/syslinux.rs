@@ -94,6 +94,7 @@ use x86::{Gpr, SegReg, flags};
 
 pub use disk_image::bootcode::LDLINUX_MAGIC;
 
+pub mod fuzzing;
 pub mod menu;
 
 use super::EndState;
