@@ -18,6 +18,11 @@ pub fn fixture(relative: &str) -> PathBuf {
     workspace_root().join("fixtures").join(relative)
 }
 
+/// A bundled image (`fixtures/images/NAME`) as a command-line argument.
+pub fn image(name: &str) -> String {
+    fixture("images").join(name).to_string_lossy().into_owned()
+}
+
 /// Where `scripts/interop-setup.sh` unpacks third-party files (Debian
 /// packages extracted with `dpkg -x`); never committed.
 pub fn interop_dir() -> PathBuf {
@@ -190,6 +195,35 @@ pub mod grub_legacy_image {
         Some(blocks.iter().flat_map(|&b| [2048 + 2 * b, 2048 + 2 * b + 1]).collect())
     }
 
+    /// GRUB 0.97 stage1 as `install` (builtins.c `install_func`) patches it
+    /// for `disk`: the BPB and the partition table copied from the disk's
+    /// sector 0, boot drive 0xFF (use the BIOS's), no forced LBA, the
+    /// floppy probe NOPed, and where stage1 loads the next stage from
+    /// (`stage2_address`, `stage2_sector`, `stage2_segment`).
+    pub fn patch_stage1(stage1: &[u8], disk: &[u8], address: u16, sector: u32, segment: u16) -> Vec<u8> {
+        let mut s1 = stage1.to_vec();
+        s1[3..0x3E].copy_from_slice(&disk[3..0x3E]);
+        s1[0x1B8..0x1FE].copy_from_slice(&disk[0x1B8..0x1FE]);
+        s1[0x40] = 0xFF;
+        s1[0x41] = 0;
+        s1[0x4B] = 0x90;
+        s1[0x4C] = 0x90;
+        s1[0x42..0x44].copy_from_slice(&address.to_le_bytes());
+        s1[0x44..0x48].copy_from_slice(&sector.to_le_bytes());
+        s1[0x48..0x4A].copy_from_slice(&segment.to_le_bytes());
+        s1
+    }
+
+    /// Zeroes the blocklist at the end of a stage's first sector (8-byte
+    /// entries growing down from 0x1F8, ending at a zero start sector).
+    pub fn clear_blocklist(head: &mut [u8]) {
+        let mut i = 0x1FC;
+        while read_u32(head, i) != 0 {
+            head[i - 4..i + 4].fill(0);
+            i -= 8;
+        }
+    }
+
     /// GRUB 0.97's `install /boot/grub/stage1 (hd0) /boot/grub/stage2 p
     /// /boot/grub/menu.lst` (what `setup` runs when no Stage 1.5 can be
     /// embedded), byte for byte as stage2/builtins.c `install_func` does it:
@@ -207,24 +241,11 @@ pub mod grub_legacy_image {
         let mut disk = std::fs::read(img).unwrap();
         let n = stage2_len.div_ceil(512);
         let sectors = &sectors[..n];
-        let mut s1 = stage1.to_vec();
-        s1[3..0x3E].copy_from_slice(&disk[3..0x3E]);
-        s1[0x1B8..0x1FE].copy_from_slice(&disk[0x1B8..0x1FE]);
-        s1[0x40] = 0xFF;
-        s1[0x41] = 0;
-        s1[0x4B] = 0x90;
-        s1[0x4C] = 0x90;
-        s1[0x42..0x44].copy_from_slice(&0x8000u16.to_le_bytes());
-        s1[0x44..0x48].copy_from_slice(&sectors[0].to_le_bytes());
-        s1[0x48..0x4A].copy_from_slice(&0x800u16.to_le_bytes());
+        let s1 = patch_stage1(stage1, &disk, 0x8000, sectors[0], 0x800);
         let first = sectors[0] as usize * 512;
         let second = sectors[1] as usize * 512;
         let mut head = disk[first..first + 512].to_vec();
-        let mut i = 0x1FC;
-        while read_u32(&head, i) != 0 {
-            head[i - 4..i + 4].fill(0);
-            i -= 8;
-        }
+        clear_blocklist(&mut head);
         // disk_read_blocklist_func over sectors[1..].
         let mut entries: Vec<(u32, u16, u16)> = Vec::new();
         let mut addr = 0x8200u32;

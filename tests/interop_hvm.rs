@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use boot::hvm::{AtaConfig, EndState, HvmOptions, HvmReport, run};
 use boot_sim::grub_legacy_image::{
-    debian_kernel_image, ext2_disk_mib, file_sectors, install_grub_legacy_stage2, read_u32, run_tool,
+    clear_blocklist, debian_kernel_image, ext2_disk_mib, file_sectors, install_grub_legacy_stage2, patch_stage1,
+    run_tool,
 };
 use boot_sim::qemu::{self, Monitor, Scratch, install_grub2, kill_group, screen_rows, text_page};
 use boot_sim::{fixture, interop_file, interop_tool};
@@ -398,21 +399,8 @@ fn install_grub_legacy(img: &Path, stage1: &[u8], stage1_5: &[u8]) {
     let n = stage1_5.len().div_ceil(512);
     let mut s15 = stage1_5.to_vec();
     s15.resize(n * 512, 0);
-    let mut s1 = stage1.to_vec();
-    s1[3..0x3E].copy_from_slice(&disk[3..0x3E]);
-    s1[0x1B8..0x1FE].copy_from_slice(&disk[0x1B8..0x1FE]);
-    s1[0x40] = 0xFF;
-    s1[0x41] = 0;
-    s1[0x4B] = 0x90;
-    s1[0x4C] = 0x90;
-    s1[0x42..0x44].copy_from_slice(&0x2000u16.to_le_bytes());
-    s1[0x44..0x48].copy_from_slice(&1u32.to_le_bytes());
-    s1[0x48..0x4A].copy_from_slice(&0x200u16.to_le_bytes());
-    let mut i = 0x1FC;
-    while read_u32(&s15, i) != 0 {
-        s15[i - 4..i + 4].fill(0);
-        i -= 8;
-    }
+    let s1 = patch_stage1(stage1, &disk, 0x2000, 1, 0x200);
+    clear_blocklist(&mut s15);
     s15[0x1F8..0x1FC].copy_from_slice(&2u32.to_le_bytes());
     s15[0x1FC..0x1FE].copy_from_slice(&((n - 1) as u16).to_le_bytes());
     s15[0x1FE..0x200].copy_from_slice(&0x220u16.to_le_bytes());

@@ -2,12 +2,10 @@
 //! compatible and incompatible instance types, permissions, copy,
 //! footprint, concurrent processes, a corrupt registry.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn image(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images").join(name).to_string_lossy().into_owned()
-}
+use boot_sim::image;
 
 fn ami(registry: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_boot-sim"))

@@ -1,12 +1,9 @@
 //! `boot-sim compare`: the hvm, pv and pvhvm columns are the runs of
 //! `boot-sim run --mode …` with the same options, side by side.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn image(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images").join(name).to_string_lossy().into_owned()
-}
+use boot_sim::image;
 
 fn boot_sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")

@@ -1,12 +1,9 @@
 //! `boot-sim run --mode pv` on the fixture images: exit codes, the text
 //! report, JSON Lines (events, then one result).
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn image(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images").join(name).to_string_lossy().into_owned()
-}
+use boot_sim::image;
 
 fn boot_sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")

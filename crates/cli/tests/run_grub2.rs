@@ -2,12 +2,9 @@
 //! from the hand-off at 0000:8200 to the Linux kernel's 32-bit entry, in
 //! the text report and in the JSON result; exit 1 when GRUB 2 stops.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn image(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images").join(name).to_string_lossy().into_owned()
-}
+use boot_sim::image;
 
 fn boot_sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")

@@ -101,6 +101,28 @@ pub fn cp437(b: u8) -> char {
     }
 }
 
+/// The 16 VGA text colours by the names GRUB 0.97 (builtins.c
+/// `color_func`) and GRUB 2 (normal/color.c `color_list`) both use, in
+/// attribute order.
+pub const COLOR_NAMES: [&str; 16] = [
+    "black",
+    "blue",
+    "green",
+    "cyan",
+    "red",
+    "magenta",
+    "brown",
+    "light-gray",
+    "dark-gray",
+    "light-blue",
+    "light-green",
+    "light-cyan",
+    "light-red",
+    "light-magenta",
+    "yellow",
+    "white",
+];
+
 #[cfg(test)]
 mod tests {
     use super::cp437;

@@ -639,6 +639,32 @@ impl Grub2 {
         };
         self.dl_load(ctx, &module, 0)
     }
+
+    /// A loader command of a menu entry: its module loaded on demand
+    /// ([`Self::need_command`]), then `f` with `$root` set to the entry's
+    /// root for the duration (GRUB runs the entry in its own context).
+    fn loader_command<T>(
+        &mut self,
+        ctx: &dyn Grub2Context,
+        cmd: &str,
+        root: &str,
+        f: impl FnOnce(&mut Self) -> Result<T, Grub2Error>,
+    ) -> Result<T, Grub2Error> {
+        let saved = std::mem::replace(&mut self.root, root.to_string());
+        let r = self.need_command(ctx, cmd).and_then(|()| f(self));
+        self.root = saved;
+        r
+    }
+}
+
+/// `grub_cmd_initrd`'s checks before it reads: a file name, and a kernel
+/// loaded by this entry's `linux`/`linux16`.
+fn kernel_first<'k, K>(loaded: Option<&'k mut K>, argv: &[String]) -> Result<&'k mut K, Grub2Error> {
+    match loaded {
+        Some(k) => Ok(k),
+        None if argv.len() < 2 => Err(err(ERR_BAD_ARGUMENT, "filename expected")),
+        None => Err(err(ERR_BAD_ARGUMENT, "you need to load the kernel first")),
+    }
 }
 
 /// E820 through int 15h (`grub_machine_mmap_iterate`, kern/i386/pc/mmap.c).
@@ -921,42 +947,22 @@ impl Grub2 {
         for argv in cmds {
             let Some(cmd) = argv.first().map(String::as_str) else { continue };
             let r = match cmd {
-                "linux" => {
+                "linux" | "linux16" => {
                     loaded = None;
                     loaded16 = None;
-                    let saved = std::mem::replace(&mut self.root, root.clone());
-                    let r = self.need_command(ctx, cmd).and_then(|()| self.linux(ctx, &argv[1..], map));
-                    self.root = saved;
-                    r.map(|k| loaded = Some(k))
+                    let args = &argv[1..];
+                    if cmd == "linux" {
+                        self.loader_command(ctx, cmd, &root, |g| g.linux(ctx, args, map)).map(|k| loaded = Some(k))
+                    } else {
+                        self.loader_command(ctx, cmd, &root, |g| g.linux16(ctx, args, map)).map(|k| loaded16 = Some(k))
+                    }
                 }
-                "initrd" => {
-                    let saved = std::mem::replace(&mut self.root, root.clone());
-                    let r = self.need_command(ctx, cmd).and_then(|()| match loaded.as_mut() {
-                        None if argv.len() < 2 => Err(err(ERR_BAD_ARGUMENT, "filename expected")),
-                        None => Err(err(ERR_BAD_ARGUMENT, "you need to load the kernel first")),
-                        Some(k) => self.initrd(ctx, &argv[1..], k, map),
-                    });
-                    self.root = saved;
-                    r
-                }
-                "linux16" => {
-                    loaded = None;
-                    loaded16 = None;
-                    let saved = std::mem::replace(&mut self.root, root.clone());
-                    let r = self.need_command(ctx, cmd).and_then(|()| self.linux16(ctx, &argv[1..], map));
-                    self.root = saved;
-                    r.map(|k| loaded16 = Some(k))
-                }
-                "initrd16" => {
-                    let saved = std::mem::replace(&mut self.root, root.clone());
-                    let r = self.need_command(ctx, cmd).and_then(|()| match loaded16.as_mut() {
-                        None if argv.len() < 2 => Err(err(ERR_BAD_ARGUMENT, "filename expected")),
-                        None => Err(err(ERR_BAD_ARGUMENT, "you need to load the kernel first")),
-                        Some(k) => self.initrd16(ctx, &argv[1..], k, map),
-                    });
-                    self.root = saved;
-                    r
-                }
+                "initrd" => self.loader_command(ctx, cmd, &root, |g| {
+                    g.initrd(ctx, &argv[1..], kernel_first(loaded.as_mut(), argv)?, map)
+                }),
+                "initrd16" => self.loader_command(ctx, cmd, &root, |g| {
+                    g.initrd16(ctx, &argv[1..], kernel_first(loaded16.as_mut(), argv)?, map)
+                }),
                 "chainloader" | "multiboot" | "multiboot2" | "module" | "module2" => {
                     return Outcome::Stop(format!("entry {index} uses `{cmd}`: not modelled"));
                 }

@@ -21,6 +21,7 @@ use x86::Gpr;
 
 use super::{LOADER, Stage2};
 use crate::hvm::EndState;
+use crate::hvm::console::COLOR_NAMES;
 
 /// stage2/shared.h `DISP_*`: the code page 437 characters of the box.
 const DISP_UL: u8 = 218;
@@ -59,24 +60,6 @@ impl Default for Colors {
 /// a number; a missing HIGHLIGHT is NORMAL with its nibbles swapped.
 /// `None` where color_func returns 1 (ERR_BAD_ARGUMENT: the command fails).
 pub(super) fn parse_color(arg: &str) -> Option<Colors> {
-    const NAMES: [&str; 16] = [
-        "black",
-        "blue",
-        "green",
-        "cyan",
-        "red",
-        "magenta",
-        "brown",
-        "light-gray",
-        "dark-gray",
-        "light-blue",
-        "light-green",
-        "light-cyan",
-        "light-red",
-        "light-magenta",
-        "yellow",
-        "white",
-    ];
     let number = |s: &str| -> Option<u8> {
         match s.split_once('/') {
             Some((fg, bg)) => {
@@ -84,8 +67,8 @@ pub(super) fn parse_color(arg: &str) -> Option<Colors> {
                     Some(f) => (0x80, f),
                     None => (0, fg),
                 };
-                let f = NAMES.iter().position(|n| *n == fg)? as u8;
-                let b = NAMES[..8].iter().position(|n| *n == bg)? as u8;
+                let f = COLOR_NAMES.iter().position(|n| *n == fg)? as u8;
+                let b = COLOR_NAMES[..8].iter().position(|n| *n == bg)? as u8;
                 Some(blink | f | b << 4)
             }
             None => grub_legacy::parse_maxint(s).map(|(v, _)| v as u8),

@@ -35,6 +35,7 @@ use x86::Gpr;
 
 use super::{Grub2, LOADER};
 use crate::hvm::EndState;
+use crate::hvm::console::COLOR_NAMES;
 
 /// `PACKAGE_VERSION` of Debian's grub-pc 2.06-13+deb12u2.
 pub(super) const PACKAGE_VERSION: &str = "2.06-13+deb12u2";
@@ -332,27 +333,9 @@ pub(super) struct Colors {
 /// normal/color.c `grub_parse_color_name_pair`: `FG/BG` by the 16 names;
 /// `None` where GRUB prints a warning and keeps the colour.
 pub(super) fn parse_color_name_pair(s: &str) -> Option<u8> {
-    const NAMES: [&str; 16] = [
-        "black",
-        "blue",
-        "green",
-        "cyan",
-        "red",
-        "magenta",
-        "brown",
-        "light-gray",
-        "dark-gray",
-        "light-blue",
-        "light-green",
-        "light-cyan",
-        "light-red",
-        "light-magenta",
-        "yellow",
-        "white",
-    ];
     let (fg, bg) = s.split_once('/')?;
-    let fg = NAMES.iter().position(|n| *n == fg)? as u8;
-    let bg = NAMES.iter().position(|n| *n == bg)? as u8;
+    let fg = COLOR_NAMES.iter().position(|n| *n == fg)? as u8;
+    let bg = COLOR_NAMES.iter().position(|n| *n == bg)? as u8;
     Some(bg << 4 | fg)
 }
 
