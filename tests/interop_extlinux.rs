@@ -173,7 +173,20 @@ fn extlinux_boots_debian_kernel_as_under_qemu() {
     std::fs::create_dir_all(&s.0).unwrap();
     let Some(img) = extlinux_disk(&s.0, CONFIG, &[]) else { return };
     let serial = qemu_serial(&qemu, &img, &s.0);
+    // The real ldlinux.sys, ldlinux.c32 and Linux's own setup, executed:
+    // the kernel's 32-bit entry with the command line QEMU's kernel prints,
+    // and the kernel and initrd in memory equal to the files.
     let opts = HvmOptions { memory: 256 << 20, ata: AtaConfig::QEMU, boot_menu_wait_ms: None, ..HvmOptions::default() };
+    let x = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
+    let EndState::KernelEntry { info: xi, .. } = &x.end else { panic!("executed: {:?}\n{}", x.end, x.console) };
+    assert_eq!(x.execution_note, None);
+    assert!(xi.loader.starts_with("SYSLINUX"), "{}", xi.loader);
+    assert!(xi.setup_entry.is_some(), "SYSLINUX enters Linux's 16-bit setup");
+    assert!(xi.checks.iter().all(|c| c.ok) && xi.checks.len() == 2, "{:?}", xi.checks);
+    let kernel_line = serial.lines().find_map(|l| l.split("Command line: ").nth(1)).expect("Command line: in serial");
+    assert_eq!(xi.cmdline, kernel_line.trim_end(), "executed (left) vs the kernel under QEMU (right)");
+    // boot-sim's SYSLINUX model on the same disk.
+    let opts = HvmOptions { execute: false, ..opts };
     let r = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
     let EndState::KernelEntry { info, .. } = &r.end else { panic!("{:?}\n{}", r.end, r.console) };
 
@@ -336,6 +349,7 @@ fn rows_from(rows: &[String], from: &str) -> Vec<String> {
 
 fn hvm_opts(keys: &str) -> HvmOptions {
     HvmOptions {
+        execute: false,
         memory: 256 << 20,
         ata: AtaConfig::QEMU,
         boot_menu_wait_ms: None,

@@ -167,7 +167,10 @@ fn endless_loop_ends_at_the_cap() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(r.counters.instructions, 10_000);
+    // The cap counts guest instructions and the firmware's work (int 19h's
+    // read of the boot sector) together.
+    assert_eq!(r.counters.instructions + r.counters.firmware_work, 10_000);
+    assert!(r.counters.firmware_work > 0);
 }
 
 #[test]

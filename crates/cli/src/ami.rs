@@ -113,7 +113,7 @@ enum AmiCommand {
         #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=16384))]
         memory: u64,
         /// HVM: stop after this many guest instructions.
-        #[arg(long, default_value_t = 50_000_000)]
+        #[arg(long, default_value_t = boot::hvm::DEFAULT_MAX_INSTRUCTIONS)]
         max_instructions: u64,
         /// HVM: keystrokes for int 16h.
         #[arg(long, default_value = "")]

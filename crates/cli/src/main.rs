@@ -137,7 +137,7 @@ enum Command {
         #[arg(long)]
         cost_model: Option<PathBuf>,
         /// HVM: stop after this many guest instructions.
-        #[arg(long, default_value_t = 50_000_000)]
+        #[arg(long, default_value_t = boot::hvm::DEFAULT_MAX_INSTRUCTIONS)]
         max_instructions: u64,
         /// HVM: keystrokes for int 16h, in order: characters as typed,
         /// \n Enter, \e Escape, \t Tab, \b Backspace, \\ a backslash,
@@ -194,7 +194,7 @@ enum Command {
         #[arg(long)]
         cost_model: Option<PathBuf>,
         /// HVM: stop after this many guest instructions.
-        #[arg(long, default_value_t = 50_000_000)]
+        #[arg(long, default_value_t = boot::hvm::DEFAULT_MAX_INSTRUCTIONS)]
         max_instructions: u64,
         /// File data the root-filesystem reads after the entry take, MiB.
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]

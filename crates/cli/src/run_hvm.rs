@@ -82,10 +82,25 @@ pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Resu
     for s in &r.stages {
         writeln!(out, "stage: {}", serde_json::to_value(s).unwrap_or_default())?;
     }
+    if !r.serial.is_empty() {
+        writeln!(out, "serial (COM1):")?;
+        for line in r.serial.replace("\n\r", "\n").replace("\r\n", "\n").lines() {
+            writeln!(out, "  | {line}")?;
+        }
+    }
+    if r.console_dropped > 0 {
+        writeln!(out, "  ({} more console bytes not kept)", r.console_dropped)?;
+    }
+    if let Some(note) = &r.execution_note {
+        writeln!(out, "note: {note}")?;
+    }
     writeln!(out, "end: {}", r.reason)?;
     if let EndState::KernelEntry { info, .. } = &r.end {
         let g = &info.regs;
-        writeln!(out, "  entry {} {:?} ({})", info.entry_index, info.entry_title, info.why)?;
+        match info.entry_index {
+            Some(i) => writeln!(out, "  entry {i} {:?} ({})", info.entry_title, info.why)?,
+            None => writeln!(out, "  entry {:?} ({})", info.entry_title, info.why)?,
+        }
         writeln!(out, "  kernel {} (protocol {}), cmdline {:?}", info.kernel, info.protocol, info.cmdline)?;
         writeln!(
             out,
@@ -94,6 +109,17 @@ pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Resu
         )?;
         if let (Some(i), Some(a), Some(l)) = (&info.initrd, info.initrd_addr, info.initrd_size) {
             writeln!(out, "  initrd {i}: {l:#x} bytes at {a:#x}")?;
+        }
+        for c in &info.checks {
+            let verdict = if c.ok { "equals" } else { "MISMATCH:" };
+            writeln!(out, "  check: the {} in guest memory {verdict} {}", c.what, c.detail)?;
+        }
+        if let Some((at, g)) = &info.setup_entry {
+            writeln!(
+                out,
+                "  the loader entered Linux's 16-bit setup at {at} (DS=ES=SS {:04X}, SP {:04X}), which switched to 32-bit mode",
+                g.ds, g.sp
+            )?;
         }
         if g.mode == boot::hvm::grub2::PROTECTED_MODE {
             writeln!(
@@ -194,6 +220,7 @@ pub(crate) fn result_json(r: &HvmReport) -> serde_json::Value {
         "outcome": r.end,
         "reason": r.reason,
         "console": r.console,
+        "serial": r.serial,
         "screen": r.screen,
         "debugcon": r.debugcon,
         "sim_ns": r.counters.sim_time_ns,

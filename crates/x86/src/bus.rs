@@ -163,6 +163,20 @@ pub trait Bus {
     fn tsc(&mut self, instructions: u64) -> u64 {
         instructions
     }
+
+    /// Called when the CPU is about to execute code at `linear` that its
+    /// decoded-instruction cache does not hold (the first execution there,
+    /// or after the bytes changed or the cache slot was reused), with the
+    /// registers as they are before that instruction. Returning `true`
+    /// stops the run with [`crate::Exit::NewCode`] before the instruction
+    /// executes; the next [`crate::Cpu::run`] executes it (it is cached by
+    /// then, so this is not called again for it). Embedders use it to catch
+    /// control reaching a place they recognise from memory contents (a
+    /// kernel's entry point) at the cost of a check per decode, not per
+    /// instruction. The default never stops.
+    fn new_code(&mut self, _linear: u32, _regs: &crate::Registers) -> bool {
+        false
+    }
 }
 
 /// A flat RAM bus: `size` bytes of zeroed memory at physical address 0,

@@ -28,6 +28,9 @@ pub enum Exit {
     Halt,
     /// The instruction budget given to [`Cpu::run`] is used up.
     InstructionLimit,
+    /// [`Bus::new_code`] asked to stop before the instruction at CS:EIP,
+    /// which has not executed yet.
+    NewCode,
     /// Triple fault: an exception occurred while delivering a double fault
     /// (SDM Vol. 3A §6.15 "Interrupt 8—Double Fault Exception", "if another
     /// exception occurs while attempting to call the double-fault handler,
@@ -110,6 +113,8 @@ pub(crate) enum Fault {
     Exception(u8, Option<u16>),
     /// Stop executing (unsupported or invalid), restoring EIP.
     Stop(Stop),
+    /// [`Bus::new_code`] asked to stop before this instruction.
+    NewCode,
 }
 
 /// Stop reasons before the location is attached.
@@ -304,6 +309,12 @@ impl Cpu {
                     self.regs.eip = start;
                     return Err(self.stop_error(bus, s));
                 }
+                Err(Fault::NewCode) => {
+                    // Nothing executed: the count above is taken back.
+                    self.counters.instructions -= 1;
+                    self.regs.eip = start;
+                    return Ok(Exit::NewCode);
+                }
             }
         }
     }
@@ -333,8 +344,9 @@ impl Cpu {
         at: u32,
     ) -> Result<Option<Exit>, Error> {
         self.counters.interrupts[usize::from(vector)] += 1;
+        // `deliver` fetches no instruction, so it never yields NewCode.
         let first = match self.deliver(bus, vector, code) {
-            Ok(()) => return Ok(None),
+            Ok(()) | Err(Fault::NewCode) => return Ok(None),
             Err(Fault::Stop(s)) => {
                 self.regs.eip = at;
                 return Err(self.stop_error(bus, s));
@@ -345,7 +357,7 @@ impl Cpu {
         self.regs.eip = at;
         self.counters.interrupts[8] += 1;
         match self.deliver(bus, 8, Some(0)) {
-            Ok(()) => Ok(None),
+            Ok(()) | Err(Fault::NewCode) => Ok(None),
             Err(Fault::Exception(..)) => Ok(Some(Exit::Shutdown { vector: first })),
             Err(Fault::Stop(s)) => {
                 self.regs.eip = at;
@@ -475,6 +487,9 @@ impl Cpu {
         let e = &cache[slot];
         if e.tag != tag || (word & e.byte_mask) != e.bytes {
             cache[slot] = self.decode(&raw, code32, tag)?;
+            if bus.new_code(linear, &self.regs) {
+                return Err(Fault::NewCode);
+            }
         }
         let len = cache[slot].instr.len() as u32;
         if u64::from(eip) + u64::from(len) - 1 > u64::from(cs.limit) {
@@ -687,6 +702,25 @@ impl Cpu {
         let addr = self.regs.gdtr.base.wrapping_add(idx);
         let raw = u64::from(self.rd(bus, addr, 4)) | u64::from(self.rd(bus, addr.wrapping_add(4), 4)) << 32;
         Ok((raw, addr))
+    }
+
+    /// `ltr`: the selector must name an available TSS in the GDT (type 1 or
+    /// 9), which becomes busy in memory (SDM Vol. 2A LTR "Operation").
+    pub(crate) fn load_tr<B: Bus + ?Sized>(&mut self, bus: &mut B, sel: u16) -> Ex<()> {
+        if sel & !3 == 0 {
+            return Err(Fault::Exception(GP, Some(0)));
+        }
+        let (raw, addr) = self.descriptor(bus, sel)?;
+        let access = ((raw >> 40) & 0xFF) as u8;
+        if access & 0x10 != 0 || !matches!(access & 0x0F, 0x1 | 0x9) {
+            return Err(Fault::Exception(GP, Some(sel & !3)));
+        }
+        if access & 0x80 == 0 {
+            return Err(Fault::Exception(NP, Some(sel & !3)));
+        }
+        self.wr(bus, addr.wrapping_add(5), 1, u32::from(access | 0x02));
+        self.regs.tr = sel;
+        Ok(())
     }
 
     /// Sets the descriptor's accessed bit in memory as the CPU does on load.

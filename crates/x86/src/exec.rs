@@ -48,8 +48,8 @@ fn unsupported_reason(m: M) -> &'static str {
         "BCD arithmetic is not modelled"
     } else if matches!(m, M::Rdmsr | M::Wrmsr) {
         "model-specific registers are not modelled"
-    } else if matches!(m, M::Lldt | M::Sldt | M::Ltr | M::Str | M::Lar | M::Lsl | M::Verr | M::Verw | M::Arpl) {
-        "LDT/TSS and selector-probing instructions are not modelled (ring 0 GDT-only machine)"
+    } else if matches!(m, M::Lar | M::Lsl | M::Verr | M::Verw | M::Arpl) {
+        "selector-probing instructions are not modelled (ring 0 GDT-only machine)"
     } else {
         "instruction not implemented by this interpreter (x87/MMX/SSE and system extensions are out of scope)"
     }
@@ -872,6 +872,34 @@ impl Cpu {
                 self.lin(seg, ea, 6)?;
                 self.write_seg(bus, seg, ea, 2, u32::from(t.limit))?;
                 self.write_seg(bus, seg, ea.wrapping_add(2) & alu::mask(if d.addr32 { 4 } else { 2 }), 4, t.base)?;
+            }
+            M::Ltr | M::Lldt => {
+                // SDM Vol. 2A LTR/LLDT: protected mode only, CPL 0. Linux's
+                // arch/x86/boot/pmjump.S loads TR and a null LDTR "to make
+                // Intel VT happy" just before the 32-bit entry.
+                if !self.protected_mode() {
+                    return Err(Stop::Invalid.into());
+                }
+                let sel = self.src(bus, d, 0, 2)? as u16;
+                if m == M::Lldt {
+                    if sel & !3 != 0 {
+                        return Err(Stop::Feature(format!(
+                            "LLDT of a non-null selector {sel:#06x} (LDTs are not modelled)"
+                        ))
+                        .into());
+                    }
+                    self.regs.ldtr = sel;
+                } else {
+                    self.load_tr(bus, sel)?;
+                }
+            }
+            M::Str | M::Sldt => {
+                if !self.protected_mode() {
+                    return Err(Stop::Invalid.into());
+                }
+                let v = u32::from(if m == M::Str { self.regs.tr } else { self.regs.ldtr });
+                let l = self.loc(d, 0, size)?;
+                self.write_loc(bus, l, size, v & mask(size));
             }
             M::Smsw => {
                 let l = self.loc(d, 0, size)?;

@@ -218,6 +218,11 @@ pub struct Registers {
     pub fpu_control: u16,
     /// x87 status word.
     pub fpu_status: u16,
+    /// Task register selector (`ltr`; the TSS is never used for a task
+    /// switch, which is not modelled).
+    pub tr: u16,
+    /// LDT register selector (`lldt`; only the null LDT is accepted).
+    pub ldtr: u16,
 }
 
 impl Registers {
@@ -240,6 +245,8 @@ impl Registers {
             idtr: TableReg { base: 0, limit: 0x3FF },
             fpu_control: 0x0040,
             fpu_status: 0,
+            tr: 0,
+            ldtr: 0,
         }
     }
 }

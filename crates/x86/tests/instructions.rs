@@ -676,3 +676,35 @@ proptest! {
         }
     }
 }
+
+/// Linux's arch/x86/boot/pmjump.S before the 32-bit entry: `ltr` of an
+/// available TSS (marked busy in the GDT), `lldt` of the null selector;
+/// `str` reads TR back; a non-TSS selector is #GP (no handler: stop).
+#[test]
+fn ltr_lldt_str_in_protected_mode() {
+    let gdt: [u64; 4] = [0, 0x00CF_9B00_0000_FFFF, 0x00CF_9300_0000_FFFF, 0x0000_8900_1000_0067];
+    let setup = |c: &mut Cpu, b: &mut RamBus| {
+        for (i, d) in gdt.iter().enumerate() {
+            b.load(0x500 + 8 * i as u32, &d.to_le_bytes());
+        }
+        c.regs.gdtr = x86::TableReg { base: 0x500, limit: 0x1F };
+        c.regs.cr0 |= 1;
+        c.regs.seg[SegReg::Cs as usize] = Segment::from_descriptor(0x08, gdt[1]);
+        for s in [SegReg::Ds, SegReg::Es, SegReg::Ss] {
+            c.regs.seg[s as usize] = Segment::from_descriptor(0x10, gdt[2]);
+        }
+    };
+    // mov ax,0x18 ; ltr ax ; xor ecx,ecx ; lldt cx ; str bx ; hlt
+    let code = [0x66, 0xB8, 0x18, 0x00, 0x0F, 0x00, 0xD8, 0x31, 0xC9, 0x0F, 0x00, 0xD1, 0x66, 0x0F, 0x00, 0xCB, 0xF4];
+    let (c, b) = run(&code, setup);
+    assert_eq!((c.regs.tr, c.regs.ldtr, r(&c, Gpr::Ebx) & 0xFFFF), (0x18, 0, 0x18));
+    // The TSS descriptor's type went from 9 (available) to 11 (busy).
+    assert_eq!(b.ram[0x500 + 0x18 + 5], 0x8B);
+    // ltr of a data segment selector: #GP, and with no IDT the CPU stops.
+    let mut bus = RamBus::new(2 << 20);
+    let mut cpu = Cpu::new(0, 0x7C00);
+    setup(&mut cpu, &mut bus);
+    bus.load(0x7C00, &[0x66, 0xB8, 0x10, 0x00, 0x0F, 0x00, 0xD8, 0xF4]);
+    assert_ne!(cpu.run(&mut bus, 100), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.tr, 0);
+}

@@ -32,6 +32,7 @@ impl Hvm {
         let (ah, al) = (self.hi(Gpr::Eax), self.lo(Gpr::Eax));
         if vector != 0x08 {
             self.note_call(vector, ah, al, chained);
+            self.bios.idle_halts = 0;
         }
         self.bus.origin = super::bus::Origin::Firmware;
         match vector {
@@ -145,7 +146,7 @@ impl Hvm {
                         self.bus.w8(a + 1, attr);
                     }
                     if count == 1 || al != b' ' {
-                        self.bios.console.transcript.push(al);
+                        self.bios.console.record(al);
                     }
                 }
             }
@@ -521,13 +522,32 @@ impl Hvm {
             },
             0x01 | 0x11 => match self.bios.keys.front() {
                 Some(&(scan, ascii)) => {
+                    self.bios.idle_ns = 0;
                     // kbd.c dequeue_key: the non-extended calls turn a grey
                     // key's E0h into 00h.
                     let ascii = if ah == 0x01 && ascii == 0xE0 { 0 } else { ascii };
                     self.set16(Gpr::Eax, u16::from(scan) << 8 | u16::from(ascii));
                     self.set_zf(false);
                 }
-                None => self.set_zf(true),
+                None => {
+                    self.set_zf(true);
+                    if self.bios.idle_skip {
+                        // The guest busy-waits for a key (a menu countdown,
+                        // a prompt): its time passes on the simulated clock.
+                        self.bus.clock.advance(super::vm::IDLE_POLL_NS);
+                        self.bios.idle_ns += super::vm::IDLE_POLL_NS;
+                        self.update_ticks();
+                        if self.bios.idle_ns >= super::vm::MAX_IDLE_NS {
+                            self.bios.end = Some(EndState::WaitingForKey {
+                                at: self.loc(),
+                                function: format!(
+                                    "int 16h AH={ah:02X}h polled for {} s of guest time with no key",
+                                    super::vm::MAX_IDLE_NS / 1_000_000_000
+                                ),
+                            });
+                        }
+                    }
+                }
             },
             0x02 => {
                 let f = self.bus.r8(BDA_KBD_FLAG0);

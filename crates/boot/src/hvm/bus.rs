@@ -102,6 +102,33 @@ pub struct HvmBus {
     /// The Xen platform PCI device and PCI configuration space
     /// (0x10–0x1F, 0xCF8–0xCFF), used by PV-on-HVM guests.
     pub platform: XenPlatformState,
+    /// COM1.
+    pub uart: super::uart::Uart,
+    /// Watch for control reaching Linux's code ([`Bus::new_code`]).
+    pub linux_watch: bool,
+    /// What the watch saw, taken by the run loop.
+    pub linux_hit: Option<LinuxHit>,
+}
+
+/// `"HdrS"`, the setup header's magic at 0x202 (boot.rst: "header").
+pub const HDRS: u32 = u32::from_le_bytes(*b"HdrS");
+
+/// Where control reached Linux's own code, caught on the first decode of
+/// the instruction there (so the check costs nothing per instruction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinuxHit {
+    /// Real mode at the setup's entry: boot.rst "Running the kernel" — the
+    /// loader jumps to offset 0x200 of the real-mode setup (CS:IP =
+    /// seg+0x20:0000)
+    /// (arch/x86/boot/header.S `_start`, a two-byte `jmp` followed by the
+    /// "HdrS" header). `linear` is that entry; the setup starts 0x200
+    /// below it with the boot sector (zero page) the loader filled.
+    Setup16 { linear: u32 },
+    /// 32-bit protected mode at the `code32_start` of the boot_params ESI
+    /// points to: boot.rst "32-bit boot protocol" (GRUB 2's `linux`, and
+    /// Linux's own setup in arch/x86/boot/pmjump.S, which jumps there with
+    /// ESI = boot_params).
+    Entry32 { linear: u32, zero_page: u32 },
 }
 
 impl HvmBus {
@@ -125,6 +152,9 @@ impl HvmBus {
             exits_by_origin: [0; 2],
             ns_per_port: ns,
             platform: XenPlatformState::default(),
+            uart: super::uart::Uart::default(),
+            linux_watch: false,
+            linux_hit: None,
         }
     }
 
@@ -359,6 +389,8 @@ impl Bus for HvmBus {
             v
         } else if XenPlatformState::claims(port) {
             self.platform.read(port, size.bytes() as u8)
+        } else if super::uart::Uart::claims(port) {
+            u32::from(self.uart.read(port))
         } else {
             match port {
                 PORT_A20 => u32::from(self.port92),
@@ -384,6 +416,10 @@ impl Bus for HvmBus {
                 self.dma();
             }
             self.charge_media();
+            return;
+        }
+        if super::uart::Uart::claims(port) {
+            self.uart.write(port, value as u8);
             return;
         }
         if XenPlatformState::claims(port) {
@@ -454,6 +490,29 @@ impl Bus for HvmBus {
 
     fn a20_enabled(&self) -> bool {
         self.port92 & 0x02 != 0
+    }
+
+    fn new_code(&mut self, linear: u32, regs: &x86::Registers) -> bool {
+        if !self.linux_watch || self.linux_hit.is_some() {
+            return false;
+        }
+        let cs = &regs.seg[x86::SegReg::Cs as usize];
+        let hit = if regs.cr0 & x86::cr0::PE != 0 {
+            let zero_page = regs.gpr[x86::Gpr::Esi as usize];
+            (cs.big()
+                && self.r32(zero_page.wrapping_add(0x202)) == HDRS
+                && self.r32(zero_page.wrapping_add(0x214)) == linear)
+                .then_some(LinuxHit::Entry32 { linear, zero_page })
+        } else {
+            // boot.rst: CS = setup segment + 0x20, IP = 0 (or CS = the
+            // setup segment, IP = 0x200): the same linear address.
+            ((regs.eip == 0 || regs.eip == 0x200)
+                && self.r8(linear) == 0xEB
+                && self.r32(linear.wrapping_add(2)) == HDRS)
+                .then_some(LinuxHit::Setup16 { linear })
+        };
+        self.linux_hit = hit;
+        hit.is_some()
     }
 
     fn tsc(&mut self, _instructions: u64) -> u64 {

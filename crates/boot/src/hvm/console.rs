@@ -19,13 +19,20 @@ pub const TEXT_BASE: u32 = 0xB8000;
 /// cursor per page (mirrored in the BDA by the BIOS) and the transcript.
 #[derive(Clone, Debug, Default)]
 pub struct Console {
-    /// Every byte the BIOS output functions emitted, in order.
+    /// Every byte the BIOS output functions emitted, in order, up to
+    /// [`MAX_TRANSCRIPT`] bytes.
     pub transcript: Vec<u8>,
+    /// Bytes emitted after the transcript was full (not kept).
+    pub dropped: u64,
     /// (row, col) per display page 0..8.
     pub cursor: [(u8, u8); 8],
     /// Active page (BDA 0x462).
     pub page: u8,
 }
+
+/// Most console bytes kept: a guest printing in a loop cannot fill memory
+/// or the report; what is dropped is counted.
+pub const MAX_TRANSCRIPT: usize = 1 << 20;
 
 /// What writing a character did to the screen cells.
 pub enum CellOp {
@@ -36,10 +43,24 @@ pub enum CellOp {
 }
 
 impl Console {
+    /// Appends `ch` to the transcript, or counts it once the transcript is full.
+    pub fn record(&mut self, ch: u8) {
+        if self.transcript.len() < MAX_TRANSCRIPT {
+            self.transcript.push(ch);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// Bytes emitted so far, kept or not.
+    pub fn transcript_len(&self) -> usize {
+        self.transcript.len().saturating_add(usize::try_from(self.dropped).unwrap_or(usize::MAX))
+    }
+
     /// Teletype output of `ch` on the active page; returns the cell
     /// operations for the caller to apply to guest memory.
     pub fn teletype(&mut self, ch: u8, attr: Option<u8>) -> Vec<CellOp> {
-        self.transcript.push(ch);
+        self.record(ch);
         let page = usize::from(self.page & 7);
         let (mut row, mut col) = self.cursor[page];
         let mut ops = Vec::new();

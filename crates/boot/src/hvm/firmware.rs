@@ -230,7 +230,10 @@ impl Hvm {
         self.bus.w8(ebda, 1); // ebda->size in KiB
         // Equipment word (misc.c / post.c): bit 1 x87, bit 2 PS/2 mouse,
         // video 80x25 colour (bits 4-5 = 10b).
-        self.bus.w16(0x410, 0x0026);
+        self.bus.w16(0x410, 0x0026 | 1 << 9);
+        // One serial port, COM1 (src/serial.c `serial_setup`: port_com[0],
+        // the count in equipment bits 9-11).
+        self.bus.w16(0x400, super::uart::COM1);
         // Keyboard ring (kbd.c kbd_init): buffer 0x1E..0x3E.
         self.bus.w16(0x41A, 0x1E);
         self.bus.w16(0x41C, 0x1E);

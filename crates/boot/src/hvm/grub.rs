@@ -120,7 +120,9 @@ pub struct FailedEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct KernelEntryInfo {
     pub loader: String,
-    pub entry_index: usize,
+    /// The menu entry's index, where known (a loader model's choice; an
+    /// executed loader's choice is known by its title).
+    pub entry_index: Option<usize>,
     pub entry_title: String,
     /// Why this entry (default, saved, fallback, …).
     pub why: String,
@@ -145,6 +147,12 @@ pub struct KernelEntryInfo {
     pub mem_upper_kib: u32,
     pub regs: EntryRegs,
     pub failed: Vec<FailedEntry>,
+    /// Where an executed loader entered Linux's 16-bit setup (GRUB 0.97,
+    /// `linux16`, SYSLINUX), before the setup reached the 32-bit entry.
+    pub setup_entry: Option<(super::Loc, EntryRegs)>,
+    /// The kernel and initrd in guest memory compared with the disk's
+    /// files (executed loaders).
+    pub checks: Vec<super::linux::EntryCheck>,
 }
 
 /// Geometry from int 13h (`struct geometry`, stage2/bios.c get_diskinfo).
@@ -1114,7 +1122,7 @@ impl Stage2 {
             at,
             info: Box::new(KernelEntryInfo {
                 loader: LOADER.into(),
-                entry_index,
+                entry_index: Some(entry_index),
                 entry_title,
                 why,
                 config,
@@ -1135,6 +1143,8 @@ impl Stage2 {
                 mem_upper_kib: self.mem_upper,
                 regs,
                 failed,
+                setup_entry: None,
+                checks: Vec::new(),
             }),
         }
     }
@@ -1224,7 +1234,7 @@ mod tests {
 
         let EndState::KernelEntry { at, info } = &end else { panic!("{end:?}") };
         assert_eq!((at.cs, at.ip, at.linear), (0x9020, 0, 0x90200));
-        assert_eq!(info.entry_index, 1);
+        assert_eq!(info.entry_index, Some(1));
         assert_eq!(info.failed.len(), 1);
         assert_eq!(info.failed[0].error, 15);
         assert_eq!(info.cmdline, "root=/dev/sda1 ro console=ttyS0");
@@ -1360,7 +1370,7 @@ mod tests {
     fn down_and_enter_boot_the_second_entry_without_its_fallback() {
         let (_, end) = boot(menu_image(b"timeout 5", false), &keys("{down}\n"));
         let EndState::KernelEntry { info, .. } = &end else { panic!("{end:?}") };
-        assert_eq!((info.entry_index, info.failed.len()), (1, 0));
+        assert_eq!((info.entry_index, info.failed.len()), (Some(1), 0));
         assert!(info.why.contains("--keys"), "{}", info.why);
         // Enter alone boots the default, and a key during the countdown
         // clears the fallback list (run_menu: fallback_entryno = -1).
@@ -1373,7 +1383,7 @@ mod tests {
         let (mut h0, end0) = boot(menu_image(b"timeout 0", false), &opts());
         let t0 = h0.report("x".into(), end0).counters.sim_time_ns;
         let (mut h, end) = boot(menu_image(b"timeout 5", false), &opts());
-        assert!(matches!(&end, EndState::KernelEntry { info, .. } if info.entry_index == 1), "{end:?}");
+        assert!(matches!(&end, EndState::KernelEntry { info, .. } if info.entry_index == Some(1)), "{end:?}");
         let r = h.report("x".into(), end);
         for n in 1..=5 {
             let line = format!(" The highlighted entry will be booted automatically in {n} seconds.   ");

@@ -1334,7 +1334,7 @@ impl Grub2 {
             at,
             info: Box::new(KernelEntryInfo {
                 loader: LOADER.into(),
-                entry_index,
+                entry_index: Some(entry_index),
                 entry_title,
                 why,
                 config,
@@ -1367,6 +1367,8 @@ impl Grub2 {
                     mode: PROTECTED_MODE.into(),
                 },
                 failed,
+                setup_entry: None,
+                checks: Vec::new(),
             }),
         }
     }
@@ -1591,7 +1593,7 @@ impl Grub2 {
             at,
             info: Box::new(KernelEntryInfo {
                 loader: LOADER.into(),
-                entry_index,
+                entry_index: Some(entry_index),
                 entry_title,
                 why,
                 config,
@@ -1612,6 +1614,8 @@ impl Grub2 {
                 mem_upper_kib: 0,
                 regs,
                 failed,
+                setup_entry: None,
+                checks: Vec::new(),
             }),
         }
     }
@@ -1803,7 +1807,7 @@ mod tests {
         let entry = pref + code32 - 0x100000;
         assert_eq!((at.cs, at.ip, at.linear), (0x10, entry, entry));
         assert_eq!(info.loader, "GRUB 2.06");
-        assert_eq!(info.entry_index, 1);
+        assert_eq!(info.entry_index, Some(1));
         assert_eq!(info.failed.len(), 1);
         assert_eq!(
             (info.failed[0].error, info.failed[0].message.as_str()),

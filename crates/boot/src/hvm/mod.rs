@@ -25,11 +25,13 @@ mod firmware;
 pub mod grub;
 pub mod grub2;
 pub mod ide;
+pub mod linux;
 pub mod platform;
 pub mod pvhvm;
 pub mod syslinux;
 
 pub mod trace;
+pub mod uart;
 mod vm;
 
 use std::collections::BTreeMap;
@@ -66,6 +68,14 @@ impl AtaConfig {
     pub const QEMU: AtaConfig = AtaConfig { dma: false, pio32: false };
 }
 
+/// The default instruction cap (`--max-instructions`): real loaders need a
+/// few hundred million to the kernel entry (GRUB 2.06 with Debian's 14 MB
+/// cloud kernel: about 300 M, most of it GRUB's byte-by-byte `memmove` of
+/// the kernel out of the disk buffer), and BIOS calls count their work
+/// toward it, so a guest looping on int 13h stops as soon as one looping on
+/// plain instructions.
+pub const DEFAULT_MAX_INSTRUCTIONS: u64 = 1_000_000_000;
+
 /// Inputs of an HVM run.
 #[derive(Clone, Debug)]
 pub struct HvmOptions {
@@ -97,6 +107,14 @@ pub struct HvmOptions {
     /// model ([`grub`]) to the kernel entry (default true). False: the run
     /// ends with [`EndState::HandOff`].
     pub loader_model: bool,
+    /// Execute the loader's own code to the kernel's 32-bit entry (default
+    /// true). A loader model continues from a recognised stage's hand-off
+    /// only where the execution cannot go on (and `stop_at_handoff` and
+    /// `loader_model` allow models). False: the models' path as before.
+    pub execute: bool,
+    /// Wall-clock budget of the guest's run, a last resort behind the
+    /// instruction cap (default 60 s).
+    pub max_wall: std::time::Duration,
     pub cost: CostModel,
 }
 
@@ -104,7 +122,7 @@ impl Default for HvmOptions {
     fn default() -> Self {
         HvmOptions {
             memory: 1 << 30,
-            max_instructions: 50_000_000,
+            max_instructions: DEFAULT_MAX_INSTRUCTIONS,
             keys: String::new(),
             trace_level: TraceLevel::Summary,
             ata: AtaConfig::XEN,
@@ -112,6 +130,8 @@ impl Default for HvmOptions {
             boot_fail_wait_ms: Some(60_000),
             stop_at_handoff: true,
             loader_model: true,
+            execute: true,
+            max_wall: std::time::Duration::from_secs(60),
             cost: CostModel::default(),
         }
     }
@@ -167,8 +187,15 @@ pub enum EndState {
     LoaderStopped { loader: String, reason: String },
     /// `hlt` with interrupts disabled: the machine sleeps forever.
     Halted { at: Loc },
-    /// The instruction cap was reached.
+    /// `hlt` with interrupts enabled, again and again, with nothing but the
+    /// timer waking the guest for `seconds` of guest time (a loader's or
+    /// Linux setup's "die" loop): it sleeps forever.
+    Sleeping { at: Loc, seconds: u64 },
+    /// The instruction cap was reached (guest instructions plus the
+    /// instruction-equivalents charged for the firmware's work).
     InstructionLimit { at: Loc, limit: u64 },
+    /// The wall-clock budget ran out before the instruction cap.
+    TimeLimit { at: Loc, seconds: f64 },
     /// An exception while delivering a double fault.
     TripleFault { at: Loc, first_exception: u8, name: String },
     /// The interpreter cannot go on (invalid or unsupported instruction,
@@ -205,8 +232,16 @@ impl EndState {
             }
             EndState::LoaderStopped { loader, reason } => format!("{loader}: {reason}"),
             EndState::Halted { at } => format!("halted at {at} with interrupts disabled"),
+            EndState::Sleeping { at, seconds } => format!(
+                "halted at {at} again and again for {seconds} s of guest time with only the timer waking it: it sleeps forever"
+            ),
             EndState::InstructionLimit { at, limit } => {
                 format!("instruction limit of {limit} reached at {at} (endless loop? raise --max-instructions)")
+            }
+            EndState::TimeLimit { at, seconds } => {
+                format!(
+                    "wall-clock limit of {seconds} s reached at {at} (the guest's work is too slow to simulate; the work is bounded at 60 s)"
+                )
             }
             EndState::TripleFault { at, name, .. } => {
                 format!("triple fault at {at} (first exception {name}): the CPU shuts down and Xen resets the domain")
@@ -257,6 +292,9 @@ pub struct StageLoad {
 pub struct HvmCounters {
     /// Guest instructions executed (the firmware's Rust services excluded).
     pub instructions: u64,
+    /// Instruction-equivalents charged for the firmware's work toward the
+    /// instruction cap (BIOS calls, sectors moved, characters drawn).
+    pub firmware_work: u64,
     /// Simulated time, ns: port exits, medium and copies per the cost
     /// model, guest instructions at one per cycle at `cpu_ghz`
     /// (**assumption**), and the firmware's documented waits.
@@ -290,8 +328,16 @@ pub struct HvmReport {
     pub end: EndState,
     /// [`EndState::reason`].
     pub reason: String,
-    /// Every character written through int 10h, in order (CR/LF kept).
+    /// Every character written through int 10h, in order (CR/LF kept), up
+    /// to [`console::MAX_TRANSCRIPT`] bytes.
     pub console: String,
+    /// Console bytes past that limit, not kept.
+    pub console_dropped: u64,
+    /// Bytes the guest sent to COM1 (0x3F8), up to [`uart::MAX_SERIAL`].
+    pub serial: String,
+    /// Set when executing the loader's own code did not reach the kernel
+    /// and a loader model produced the result: what the execution did.
+    pub execution_note: Option<String>,
     /// Text of display page 0 at the end, trailing blanks removed.
     pub screen: Vec<String>,
     /// Bytes written to port 0xE9 (hvmloader, SeaBIOS, guest).

@@ -1343,7 +1343,7 @@ impl Ldlinux {
             at,
             info: Box::new(KernelEntryInfo {
                 loader: self.loader.clone(),
-                entry_index: b.at_index,
+                entry_index: Some(b.at_index),
                 entry_title: b.title,
                 why: b.why,
                 config: b.config,
@@ -1364,6 +1364,8 @@ impl Ldlinux {
                 mem_upper_kib: 0,
                 regs,
                 failed: Vec::new(),
+                setup_entry: None,
+                checks: Vec::new(),
             }),
         }
     }

@@ -7,7 +7,7 @@ use disk_image::ReadAt;
 use disk_image::bootcode::{NextStage, identify_next_stage};
 use x86::{Cpu, Error as CpuError, Exit, Gpr, SegReg, flags, vector_name};
 
-use super::bus::{HvmBus, Origin};
+use super::bus::{HvmBus, LinuxHit, Origin};
 use super::console::{COLS, Console, ROWS, TEXT_BASE, cell_offset, transcript_text};
 use super::ide::{Chs, IdeController, Translation, guess_geometry};
 use super::trace::{HvmEvent, HvmTrace};
@@ -67,7 +67,37 @@ pub(crate) struct BiosState {
     pub boot_fail_wait_ms: Option<u32>,
     pub stop_at_handoff: bool,
     pub ram_size: u64,
+    /// Executing a loader: an int 16h poll that finds no key moves the
+    /// clock on by [`IDLE_POLL_NS`] (the loader models drive the clock
+    /// themselves and leave this off).
+    pub idle_skip: bool,
+    /// Guest time spent polling for keys that never came, since the last key.
+    pub idle_ns: u64,
+    /// Consecutive `hlt`s woken only by the timer, with no BIOS call between.
+    pub idle_halts: u64,
 }
+
+/// Timer ticks (18.2 Hz) a guest may sleep through `hlt` with nothing else
+/// happening before the run ends as sleeping forever: about 110 s.
+const MAX_IDLE_HALTS: u64 = 2000;
+
+/// Guest time one empty int 16h AH=01h/11h poll stands for while a loader
+/// executes. A loader waiting for a key or counting a menu timeout down
+/// spins on this poll and the TSC; charging each empty poll 50 ms lets the
+/// countdown run on the simulated clock in twenty polls a second instead of
+/// a billion instructions. (Assumption, not a measurement: real hardware
+/// polls every few microseconds; only the loader's own timeouts matter.)
+pub(crate) const IDLE_POLL_NS: u64 = 50_000_000;
+/// Guest time of empty polls after which the run ends waiting for a key
+/// (a menu with no timeout, a rescue prompt): 2 minutes, longer than the
+/// menu timeouts cloud images use (0 to 30 s).
+pub(crate) const MAX_IDLE_NS: u64 = 120_000_000_000;
+/// Instruction-equivalents a BIOS call is charged toward the cap: a base
+/// per call, per sector moved and per character drawn (roughly the guest
+/// instructions SeaBIOS's own code would take for it).
+const WORK_PER_CALL: u64 = 100;
+const WORK_PER_SECTOR: u64 = 300;
+const WORK_PER_CHAR: u64 = 50;
 
 pub(crate) struct Hvm {
     pub cpu: Cpu,
@@ -75,6 +105,21 @@ pub(crate) struct Hvm {
     pub bios: BiosState,
     pub instr_ns_done: u64,
     pub ps_per_instruction: u64,
+    /// The disk image, for checking what the loader put in memory.
+    pub image: Arc<dyn ReadAt>,
+    /// Where an executed loader entered Linux's 16-bit setup.
+    pub setup16: Option<super::linux::Setup16>,
+    /// Instruction-equivalents charged for the firmware's work (BIOS calls
+    /// by sectors moved and characters drawn) toward the instruction cap,
+    /// so a guest looping on expensive calls is stopped as soon as one
+    /// looping on cheap instructions.
+    pub firmware_work: u64,
+    /// Why executing the loader's own code did not reach the kernel, when a
+    /// loader model then produced the result.
+    pub execution_note: Option<String>,
+    /// When the run started (the wall-clock budget).
+    pub started: std::time::Instant,
+    pub max_wall: std::time::Duration,
 }
 
 /// Parses `--keys` into (scan code, ASCII) pairs (PC/AT scan code set 1,
@@ -185,12 +230,14 @@ impl Hvm {
         image.read_exact_at(0, &mut mbr).map_err(|e| e.to_string())?;
         let sectors = image.size() / 512;
         let (pchs, translation) = guess_geometry(&mbr, sectors);
+        let image_for_checks = image.clone();
         let ide = IdeController::new(image, pchs);
         let cost = opts.cost.clone();
         let ghz = cost.params().cpu_ghz;
         let bus = HvmBus::new(mem, ide, cost, HvmTrace::new(opts.trace_level));
         let lchs = logical_chs(pchs, translation, sectors);
         let mut cpu = Cpu::new(BIOS_SEG, RESET_VECTOR);
+        cpu.cpuid = x86::CpuidConfig::x86_64();
         for v in SERVED {
             cpu.hook_interrupt(v, true);
         }
@@ -213,9 +260,18 @@ impl Hvm {
                 boot_fail_wait_ms: opts.boot_fail_wait_ms,
                 stop_at_handoff: opts.stop_at_handoff,
                 ram_size: opts.memory,
+                idle_skip: false,
+                idle_ns: 0,
+                idle_halts: 0,
             },
             instr_ns_done: 0,
             ps_per_instruction: (1000.0 / ghz).round() as u64,
+            image: image_for_checks,
+            setup16: None,
+            firmware_work: 0,
+            execution_note: None,
+            started: std::time::Instant::now(),
+            max_wall: opts.max_wall,
         })
     }
 
@@ -499,11 +555,55 @@ pub(crate) fn run(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> HvmReport {
     }
 }
 
-/// Powers on, runs the boot code and (per `opts`) the loader model; the
-/// machine is returned with its memory for callers that inspect it.
+/// Powers on and runs the boot. By default ([`HvmOptions::execute`]) the
+/// loader's own code runs on the interpreter to the kernel's 32-bit entry;
+/// only when that execution cannot go on (an instruction or feature the
+/// interpreter lacks, a fault, the cap) and a recognised stage has a loader
+/// model does the model continue from that stage's hand-off, and the report
+/// says so. The machine is returned with its memory for callers that
+/// inspect it.
 pub(crate) fn boot_machine(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> Result<(Hvm, EndState), String> {
-    let name = image.describe();
+    if opts.execute && opts.loader_model {
+        let exec = HvmOptions { stop_at_handoff: false, ..opts.clone() };
+        let (hvm, end) = power_on(image.clone(), &exec, true)?;
+        let stuck = matches!(
+            end,
+            EndState::CpuStopped { .. }
+                | EndState::TripleFault { .. }
+                | EndState::InstructionLimit { .. }
+                | EndState::Halted { .. }
+                | EndState::Sleeping { .. }
+                | EndState::TimeLimit { .. }
+                | EndState::Reset { .. }
+        );
+        let modelled = hvm.bios.stages.iter().any(|s| has_model(&s.stage));
+        if !(opts.stop_at_handoff && stuck && modelled) {
+            return Ok((hvm, end));
+        }
+        let note = format!(
+            "executing the loader's own code ended without reaching the kernel ({}); the result below is boot-sim's \
+             model of the loader, continued from its hand-off",
+            end.reason()
+        );
+        let (mut hvm, end) = with_models(image, opts)?;
+        hvm.execution_note = Some(note);
+        return Ok((hvm, end));
+    }
+    with_models(image, opts)
+}
+
+/// Stages a loader model continues from.
+fn has_model(stage: &str) -> bool {
+    matches!(stage, "GRUB legacy stage2" | "GRUB legacy stage1.5" | "GRUB 2 core.img")
+        || stage == super::syslinux::STAGE
+}
+
+/// POST, int 19h and the guest's code until it ends; with `execute`, the
+/// watch for Linux's entry is on and empty key polls idle the clock.
+fn power_on(image: Arc<dyn ReadAt>, opts: &HvmOptions, execute: bool) -> Result<(Hvm, EndState), String> {
     let mut hvm = Hvm::new(image, opts)?;
+    hvm.bus.linux_watch = execute;
+    hvm.bios.idle_skip = execute;
     hvm.post();
     if hvm.bios.end.is_none() {
         hvm.boot();
@@ -512,6 +612,14 @@ pub(crate) fn boot_machine(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> Result<
         Some(e) => e,
         None => hvm.run_loop(opts.max_instructions),
     };
+    Ok((hvm, end))
+}
+
+/// The run up to a recognised stage's hand-off, then (per `opts`) boot-sim's
+/// model of that loader.
+fn with_models(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> Result<(Hvm, EndState), String> {
+    let name = image.describe();
+    let (hvm, end) = power_on(image, opts, !opts.stop_at_handoff)?;
     Ok(match &end {
         EndState::HandOff { stage, .. } if opts.loader_model && stage == "GRUB legacy stage2" => {
             super::grub::stage2(hvm, end, name)
@@ -537,10 +645,14 @@ fn setup_error(image: String, opts: &HvmOptions, message: String) -> HvmReport {
         reason: end.reason(),
         end,
         console: String::new(),
+        console_dropped: 0,
+        serial: String::new(),
+        execution_note: None,
         screen: Vec::new(),
         debugcon: String::new(),
         counters: HvmCounters {
             instructions: 0,
+            firmware_work: 0,
             sim_time_ns: 0,
             instruction_time_ns: 0,
             port_exits: 0,
@@ -593,9 +705,12 @@ impl Hvm {
             if let Some(e) = self.bios.end.take() {
                 return e;
             }
-            let done = self.cpu.counters.instructions;
+            let done = self.cpu.counters.instructions.saturating_add(self.firmware_work);
             if done >= max {
                 return EndState::InstructionLimit { at: self.loc(), limit: max };
+            }
+            if self.started.elapsed() > self.max_wall {
+                return EndState::TimeLimit { at: self.loc(), seconds: self.max_wall.as_secs_f64() };
             }
             let budget = if self.bios.watches.is_empty() { SLICE.min(max - done) } else { 1 };
             let r = self.cpu.run(&mut self.bus, budget);
@@ -617,7 +732,27 @@ impl Hvm {
             }
             match r {
                 Ok(Exit::InstructionLimit) => {}
-                Ok(Exit::Interrupt { vector }) => self.interrupt(vector),
+                Ok(Exit::NewCode) => match self.bus.linux_hit.take() {
+                    Some(LinuxHit::Setup16 { linear }) => {
+                        self.mark("Linux real-mode setup (arch/x86/boot)");
+                        self.setup16 = Some(super::linux::setup16(self, linear));
+                    }
+                    Some(LinuxHit::Entry32 { zero_page, .. }) => {
+                        let setup = self.setup16.take();
+                        let image = self.image.clone();
+                        return super::linux::kernel_entry(self, zero_page, setup.as_ref(), &image);
+                    }
+                    None => {}
+                },
+                Ok(Exit::Interrupt { vector }) => {
+                    let (sectors, chars) = (self.bios.int13_sectors, self.bios.console.transcript_len());
+                    self.interrupt(vector);
+                    let moved = self.bios.int13_sectors.saturating_sub(sectors);
+                    let drawn = self.bios.console.transcript_len().saturating_sub(chars) as u64;
+                    self.firmware_work = self.firmware_work.saturating_add(
+                        WORK_PER_CALL + moved.saturating_mul(WORK_PER_SECTOR) + drawn.saturating_mul(WORK_PER_CHAR),
+                    );
+                }
                 Ok(Exit::Halt) => {
                     let l = self.cpu.location();
                     if l.cs == BIOS_SEG && l.eip == u32::from(RESET_VECTOR) + 1 {
@@ -628,6 +763,10 @@ impl Hvm {
                     }
                     if self.cpu.regs.eflags & flags::IF == 0 {
                         return EndState::Halted { at: self.loc() };
+                    }
+                    self.bios.idle_halts += 1;
+                    if self.bios.idle_halts > MAX_IDLE_HALTS {
+                        return EndState::Sleeping { at: self.loc(), seconds: MAX_IDLE_HALTS * 55 / 1000 };
                     }
                     // hlt with IF=1 sleeps until the next timer interrupt
                     // (IRQ 0, vector 08h, 18.2 Hz).
@@ -709,10 +848,14 @@ impl Hvm {
             reason: end.reason(),
             end,
             console: transcript_text(&self.bios.console.transcript),
+            console_dropped: self.bios.console.dropped,
+            serial: transcript_text(&self.bus.uart.output),
+            execution_note: self.execution_note.take(),
             screen,
             debugcon: transcript_text(&self.bus.debugcon),
             counters: HvmCounters {
                 instructions: self.cpu.counters.instructions,
+                firmware_work: self.firmware_work,
                 sim_time_ns: self.bus.clock.now().0,
                 instruction_time_ns: self.instr_ns_done,
                 port_exits: self.bus.total_exits(),

@@ -1158,7 +1158,7 @@ mod tests {
 
     fn entry_index(end: &EndState) -> Option<usize> {
         match end {
-            EndState::KernelEntry { info, .. } => Some(info.entry_index),
+            EndState::KernelEntry { info, .. } => info.entry_index,
             _ => None,
         }
     }
