@@ -71,6 +71,7 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             "fs": v.fs.as_ref().map(|f| f.kind.name()),
             "label": v.fs.as_ref().and_then(|f| f.label.clone()),
             "uuid": v.fs.as_ref().and_then(|f| f.uuid.clone()),
+            "fs_version": v.fs.as_ref().and_then(|f| f.version),
             "fs_error": v.fs_error,
             "boot_code": v.boot_sector.as_ref().map(|b| &b.code),
         }))?;
@@ -157,8 +158,8 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
                 None => "-".into(),
             };
             let fs = match (&v.fs, &v.fs_error) {
-                (Some(f), None) => f.kind.name().to_string(),
-                (Some(f), Some(_)) => format!("{} (unreadable)", f.kind.name()),
+                (Some(f), None) => fs_name(f),
+                (Some(f), Some(_)) => format!("{} (unreadable)", fs_name(f)),
                 (None, Some(_)) => "unreadable".into(),
                 (None, None) => "-".into(),
             };
@@ -239,4 +240,13 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
         }
     }
     Ok(())
+}
+
+/// The filesystem as the table shows it: blkid's TYPE, and the format
+/// version where loaders differ on it ("xfs (V5)").
+fn fs_name(f: &disk_image::fs::probe::FsProbe) -> String {
+    match f.version {
+        Some(v) => format!("{} (V{v})", f.kind.name()),
+        None => f.kind.name().to_string(),
+    }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use disk_image::Disk;
 use disk_image::menu::discover::{self, Discovery, FileHit, Loader, ProbeOutcome};
+use disk_image::menu::fs_support;
 use disk_image::menu::select::{self, BootChoice, EntryRequest};
 use disk_image::menu::{DefaultSpec, MenuFormat};
 use serde_json::json;
@@ -71,7 +72,17 @@ fn no_menu_hint(disk: &Disk, d: &Discovery) -> Option<String> {
             o.config.map(|c| format!("--loader {} finds {}{}", l.name(), c.file.device, c.file.path))
         })
         .collect();
-    if others.is_empty() {
+    // Filesystems this loader cannot read: who can.
+    let readers: Vec<String> = disk
+        .volumes()
+        .iter()
+        .filter_map(|v| disk.probe(v).ok().flatten())
+        .filter(|p| !d.loader.fs_reader().reads(p))
+        .map(|p| fs_support::who_reads(&p))
+        .collect();
+    if others.is_empty() && !readers.is_empty() {
+        Some(format!("{} cannot read this filesystem: {}", d.loader.name(), readers.join("; ")))
+    } else if others.is_empty() {
         Some("no loader boot-sim models finds a menu on this image".into())
     } else {
         Some(others.join("; "))

@@ -152,7 +152,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
             Ok(p) => report.fs = p,
             Err(e) => report.fs_error = Some(e.to_string()),
         }
-        if report.fs.as_ref().is_some_and(|p| p.kind.is_ext()) {
+        if report.fs.as_ref().is_some_and(|p| p.kind.is_ext() || p.kind == crate::fs::probe::FsKind::Xfs) {
             match disk.open_fs(v) {
                 Ok(fs) => {
                     report.configs = configs::find_configs(&*fs);

@@ -3,6 +3,7 @@
 
 pub mod ext;
 pub mod probe;
+pub mod xfs;
 
 use serde::Serialize;
 
