@@ -45,3 +45,41 @@ for f in fixtures/images/*.img; do
   head -c 65536 "$f" > "$pt/head-$(basename "$f")"
 done
 ls -l "$pt" "$fw"
+
+# XFS V5 and V4 (no ftype) made by mkfs.xfs -p from a small tree, cut to
+# the AG 0 blocks that hold it: superblock and AG headers, the inode chunk,
+# a short-form root, a 4 KiB block directory (dirblklog 2), a remote
+# symlink, files. Directories that mkfs put in AG 1 stay past the cut, so
+# their reads fail as a truncated image's do. mkfs.xfs wants >= 300 MB.
+xw=fuzz/corpus/xfs_walk
+mkdir -p "$xw"
+mkdir -p "$tmp/xroot/a" "$tmp/xroot/d" "$tmp/xroot/e"
+printf 'title t\nroot (hd0)\nkernel /vmlinuz ro\n' > "$tmp/xroot/grub.conf"
+ln -s ./grub.conf "$tmp/xroot/menu.lst"
+printf 'kernel' > "$tmp/xroot/vmlinuz"
+for i in $(seq 30); do : > "$tmp/xroot/d/entry-$i"; done
+for i in 1 2 3; do : > "$tmp/xroot/e/f$i"; done
+ln -s "/$(printf 'y%.0s' $(seq 700))" "$tmp/xroot/long"
+ln -s loop2 "$tmp/xroot/loop1"
+ln -s loop1 "$tmp/xroot/loop2"
+{
+  echo /dev/null; echo 0 0; echo 'd--755 0 0'
+  echo ' a d--755 0 0'; echo ' $'
+  echo ' d d--755 0 0'; for i in $(seq 30); do echo "  entry-$i ---644 0 0 $tmp/xroot/d/entry-$i"; done; echo ' $'
+  echo ' e d--755 0 0'; for i in 1 2 3; do echo "  f$i ---644 0 0 $tmp/xroot/e/f$i"; done; echo ' $'
+  echo " grub.conf ---644 0 0 $tmp/xroot/grub.conf"
+  echo " long l--777 0 0 $(readlink "$tmp/xroot/long")"
+  echo ' loop1 l--777 0 0 loop2'; echo ' loop2 l--777 0 0 loop1'
+  echo ' menu.lst l--777 0 0 ./grub.conf'
+  echo " vmlinuz ---644 0 0 $tmp/xroot/vmlinuz"
+  echo '$'
+} > "$tmp/xfs.proto"
+for v in 5 4; do
+  opts=(-m uuid=11111111-2222-3333-4444-555555555555)
+  [ "$v" = 4 ] && opts=(-m crc=0,uuid=11111111-2222-3333-4444-555555555555 -n ftype=0)
+  rm -f "$tmp/xfs$v.img"
+  truncate -s 300M "$tmp/xfs$v.img"
+  /usr/sbin/mkfs.xfs -q "${opts[@]}" -b size=1024 -i size=512 -d agcount=2 -L seed$v \
+    -p "$tmp/xfs.proto" "$tmp/xfs$v.img" 2>/dev/null
+  head -c $((72 * 1024)) "$tmp/xfs$v.img" > "$xw/v$v-agcount2-cut72k.img"
+done

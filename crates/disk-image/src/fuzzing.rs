@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use crate::fs::xfs::XfsFs;
 use crate::fs::{self, Filesystem, NodeKind};
-use crate::{Disk, MemImage, inspect};
+use crate::{Disk, MemImage, ReadAt, Window, inspect};
 
 /// Directories visited and files read per filesystem in [`fs_walk`].
 const MAX_WALK_NODES: usize = 512;
@@ -30,6 +31,18 @@ pub fn fs_walk(data: &[u8]) {
         if let Ok(fs) = disk.open_fs(v) {
             walk(&*fs);
         }
+    }
+}
+
+/// The bytes as an XFS volume at offset 0, opened by [`XfsFs`] directly
+/// (no probe in front, so images whose magic the fuzzer broke still reach
+/// the superblock checks), then walked as [`fs_walk`] walks.
+pub fn xfs_walk(data: &[u8]) {
+    let image: Arc<dyn ReadAt> = Arc::new(MemImage::new(data.to_vec(), "fuzz"));
+    let size = image.size();
+    if let Ok(fs) = XfsFs::open(Window::new(image, 0, size, "xvda")) {
+        let _ = (fs.version(), fs.label(), fs.uuid());
+        walk(&fs);
     }
 }
 

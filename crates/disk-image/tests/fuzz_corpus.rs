@@ -31,3 +31,11 @@ fn fs_walk_corpus_replays() {
         disk_image::fuzzing::fs_walk(&data);
     }
 }
+
+#[test]
+fn xfs_walk_corpus_replays() {
+    for (path, data) in corpus("xfs_walk") {
+        eprintln!("replaying {}", path.display());
+        disk_image::fuzzing::xfs_walk(&data);
+    }
+}

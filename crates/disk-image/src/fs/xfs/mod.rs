@@ -19,6 +19,8 @@
 
 mod format;
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use format::{Extent, FileType, ForkFormat, Inode, RawDirEntry, Superblock};
@@ -43,10 +45,17 @@ const MAX_DIR_BLOCKS: u64 = 1 << 20;
 /// unbounded allocation (10^6 entries would need ~50 MB of names).
 pub const MAX_LIST_ENTRIES: usize = 1 << 18;
 
+/// A directory's inode number and its names → inode numbers.
+type DirIndex = (u64, HashMap<Vec<u8>, u64>);
+
 /// An XFS filesystem, read-only.
 pub struct XfsFs {
     vol: Window,
     sb: Superblock,
+    /// Names → inode numbers of the last multi-block directory looked up
+    /// in, so that resolving every entry of a big directory (a walk, a
+    /// listing without ftype) scans it once, not once per entry.
+    dir_cache: RefCell<Option<DirIndex>>,
     /// Where the filesystem starts on the disk, for error offsets.
     base: u64,
     what: String,
@@ -93,7 +102,7 @@ impl XfsFs {
                 },
             )?;
         }
-        Ok(XfsFs { vol, sb, base, what })
+        Ok(XfsFs { vol, sb, dir_cache: RefCell::new(None), base, what })
     }
 
     /// 4 or 5 (`sb_versionnum & XFS_SB_VERSION_NUMBITS`).
@@ -315,20 +324,53 @@ impl XfsFs {
             if dir.ftype != FileType::Dir {
                 return Err(DiskError::path(path, PathErrorKind::NotADirectory, "not a directory"));
             }
-            let mut found = None;
+            let found = self.find_entry(dir, comp.as_bytes())?;
+            let ino =
+                found.ok_or_else(|| DiskError::path(path, PathErrorKind::NotFound, "no such file or directory"))?;
+            stack.push(self.inode(ino)?);
+        }
+        Ok(stack.pop().expect("stack holds the root"))
+    }
+
+    /// The inode number `name` has in `dir`. Short-form directories are
+    /// scanned; a block-format one is read whole into the one-directory
+    /// cache (unless it has more than [`MAX_LIST_ENTRIES`] names, then it
+    /// is scanned up to the name).
+    fn find_entry(&self, dir: &Inode, name: &[u8]) -> Result<Option<u64>> {
+        if let Some((ino, map)) = &*self.dir_cache.borrow()
+            && *ino == dir.ino
+        {
+            return Ok(map.get(name).copied());
+        }
+        let mut found = None;
+        if dir.format == ForkFormat::Local {
             self.for_each_entry(dir, &mut |e| {
-                if e.name == comp.as_bytes() {
+                if e.name == name {
                     found = Some(e.ino);
                     ControlFlow::Break(())
                 } else {
                     ControlFlow::Continue(())
                 }
             })?;
-            let ino =
-                found.ok_or_else(|| DiskError::path(path, PathErrorKind::NotFound, "no such file or directory"))?;
-            stack.push(self.inode(ino)?);
+            return Ok(found);
         }
-        Ok(stack.pop().expect("stack holds the root"))
+        let mut map = HashMap::new();
+        let mut complete = true;
+        self.for_each_entry(dir, &mut |e| {
+            if e.name == name {
+                found = Some(e.ino);
+            }
+            if map.len() >= MAX_LIST_ENTRIES {
+                complete = false;
+                return if found.is_some() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
+            }
+            map.insert(e.name.to_vec(), e.ino);
+            ControlFlow::Continue(())
+        })?;
+        if complete {
+            *self.dir_cache.borrow_mut() = Some((dir.ino, map));
+        }
+        Ok(found)
     }
 
     /// Every entry of a directory, `.`/`..` of block and data blocks
