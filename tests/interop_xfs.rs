@@ -79,7 +79,8 @@ impl Mount {
     /// `None` when the kernel refuses the filesystem.
     fn try_new(img: &Path, at: PathBuf, opts: &str) -> Option<Mount> {
         std::fs::create_dir_all(&at).unwrap();
-        let ok = Command::new("mount").args(["-t", "xfs", "-o", opts]).arg(img).arg(&at).status().unwrap().success();
+        let ok =
+            Command::new("mount").args(["-t", "xfs", "-o", opts]).arg(img).arg(&at).output().unwrap().status.success();
         ok.then_some(Mount(at))
     }
 
@@ -407,6 +408,16 @@ fn trees_equal_linux_and_xfs_db() {
         assert!(fmt("/leaf").1 > dirblk, "{flavour:?}: /leaf is a leaf/node directory");
         assert_eq!(fmt("/big").0, "3 (btree)", "{flavour:?}: /big is a btree directory");
         assert_eq!(fs_version(&img), if flavour == Flavour::V5 { 5 } else { 4 });
+        // TYPE, LABEL and UUID as blkid prints them.
+        if let Some(blkid) = interop_tool("blkid") {
+            let text = run(Command::new(blkid).args(["-p", "-o", "export"]).arg(&img));
+            let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(str::to_string);
+            let disk = Disk::open(&img).unwrap();
+            let probe = disk.probe(&disk.whole_disk()).unwrap().unwrap();
+            assert_eq!(Some(probe.kind.name().to_string()), field("TYPE"), "{flavour:?}");
+            assert_eq!(probe.label, field("LABEL"), "{flavour:?}");
+            assert_eq!(probe.uuid, field("UUID"), "{flavour:?}");
+        }
 
         let ours = our_tree(&*open(&img).1);
         for (path, seen) in &expect {

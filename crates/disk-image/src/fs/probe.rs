@@ -1,7 +1,7 @@
 //! Filesystem identification by on-disk magic, the way libblkid and GRUB's
-//! probes do it: a few fixed offsets, no full parse. Only ext2/3/4 is read
-//! further (`fs::ext`); the others are named so a report can say what a
-//! partition holds.
+//! probes do it: a few fixed offsets, no full parse. ext2/3/4 (`fs::ext`)
+//! and XFS (`fs::xfs`) are read further; the others are named so a report
+//! can say what a partition holds.
 
 use bytemuck::{Pod, Zeroable};
 use serde::Serialize;

@@ -44,6 +44,9 @@ const MAX_DIR_BLOCKS: u64 = 1 << 20;
 /// Entries one listing returns; a bigger directory is an error, not an
 /// unbounded allocation (10^6 entries would need ~50 MB of names).
 pub const MAX_LIST_ENTRIES: usize = 1 << 18;
+/// Names the one-directory lookup cache holds (some 5 MiB); a bigger
+/// directory is scanned per lookup instead.
+const MAX_CACHED_ENTRIES: usize = 1 << 16;
 
 /// A directory's inode number and its names → inode numbers.
 type DirIndex = (u64, HashMap<Vec<u8>, u64>);
@@ -334,8 +337,8 @@ impl XfsFs {
 
     /// The inode number `name` has in `dir`. Short-form directories are
     /// scanned; a block-format one is read whole into the one-directory
-    /// cache (unless it has more than [`MAX_LIST_ENTRIES`] names, then it
-    /// is scanned up to the name).
+    /// cache (unless it has more than [`MAX_CACHED_ENTRIES`] names, then
+    /// it is scanned up to the name).
     fn find_entry(&self, dir: &Inode, name: &[u8]) -> Result<Option<u64>> {
         if let Some((ino, map)) = &*self.dir_cache.borrow()
             && *ino == dir.ino
@@ -360,8 +363,9 @@ impl XfsFs {
             if e.name == name {
                 found = Some(e.ino);
             }
-            if map.len() >= MAX_LIST_ENTRIES {
+            if !complete || map.len() >= MAX_CACHED_ENTRIES {
                 complete = false;
+                map = HashMap::new();
                 return if found.is_some() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
             }
             map.insert(e.name.to_vec(), e.ino);
