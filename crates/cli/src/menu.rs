@@ -72,21 +72,14 @@ fn no_menu_hint(disk: &Disk, d: &Discovery) -> Option<String> {
             o.config.map(|c| format!("--loader {} finds {}{}", l.name(), c.file.device, c.file.path))
         })
         .collect();
-    // Filesystems this loader cannot read: who can.
-    let readers: Vec<String> = disk
-        .volumes()
-        .iter()
-        .filter_map(|v| disk.probe(v).ok().flatten())
-        .filter(|p| !d.loader.fs_reader().reads(p))
-        .map(|p| fs_support::who_reads(&p))
-        .collect();
-    if others.is_empty() && !readers.is_empty() {
-        Some(format!("{} cannot read this filesystem: {}", d.loader.name(), readers.join("; ")))
-    } else if others.is_empty() {
-        Some("no loader boot-sim models finds a menu on this image".into())
-    } else {
-        Some(others.join("; "))
+    if !others.is_empty() {
+        return Some(others.join("; "));
     }
+    // Nobody finds a menu: say which filesystem the loader cannot read, and who can.
+    Some(
+        fs_support::unreadable_hint(disk, d.loader.fs_reader(), d.loader.name())
+            .unwrap_or_else(|| "no loader boot-sim models finds a menu on this image".into()),
+    )
 }
 
 fn render_text(

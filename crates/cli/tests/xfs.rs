@@ -110,6 +110,11 @@ fn loaders_read_what_their_sources_read() {
     let t = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("Error 17: Cannot mount selected partition"), "{t}");
+    // run --mode pv says the same, with the same hint.
+    let out = boot_sim(&["run", "--mode", "pv", v5.to_str().unwrap()]);
+    let t = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("cannot read this filesystem: GRUB 2 reads xfs V5"), "{t}");
     // V4 with ftype: mounted, but directories misread.
     let out = boot_sim(&["menu", v4.to_str().unwrap(), "--loader", "pvgrub-hd0"]);
     let t = stdout(&out);

@@ -29,6 +29,7 @@
 
 use serde::Serialize;
 
+use crate::disk::Disk;
 use crate::fs::probe::{FsKind, FsProbe};
 
 /// Who reads filesystems in boot-sim's models.
@@ -178,6 +179,21 @@ impl FsReader {
             }
         }
     }
+}
+
+/// For a disk on which a loader with `reader` found no menu: the
+/// filesystems on it that `reader` cannot read and another loader can,
+/// with who reads them ("pvgrub-hd0 cannot read this filesystem: GRUB 2
+/// reads xfs V5"). `None` when there is none.
+pub fn unreadable_hint(disk: &Disk, reader: FsReader, loader_name: &str) -> Option<String> {
+    let readers: Vec<String> = disk
+        .volumes()
+        .iter()
+        .filter_map(|v| disk.probe(v).ok().flatten())
+        .filter(|p| !reader.reads(p) && FsReader::ALL.iter().any(|r| r.reads(p)))
+        .map(|p| who_reads(&p))
+        .collect();
+    (!readers.is_empty()).then(|| format!("{loader_name} cannot read this filesystem: {}", readers.join("; ")))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
