@@ -72,6 +72,7 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             "label": v.fs.as_ref().and_then(|f| f.label.clone()),
             "uuid": v.fs.as_ref().and_then(|f| f.uuid.clone()),
             "fs_error": v.fs_error,
+            "btrfs": v.btrfs,
             "boot_code": v.boot_sector.as_ref().map(|b| &b.code),
         }))?;
     }
@@ -210,6 +211,21 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
         }
         if !extra.is_empty() {
             writeln!(out, "  {}: {}", v.volume.names.linux, extra.join(", "))?;
+        }
+        if let Some(b) = &v.btrfs {
+            let name =
+                |id: u64| b.subvolumes.iter().find(|s| s.id == id).map_or("<FS_TREE>".to_string(), |s| s.path.clone());
+            writeln!(
+                out,
+                "  {}: btrfs generation {}, default subvolume {} ({}); GRUB 2 paths start at the top level (FS_TREE 5)",
+                v.volume.names.linux,
+                b.generation,
+                b.default_subvolume,
+                name(b.default_subvolume)
+            )?;
+            for s in &b.subvolumes {
+                writeln!(out, "    subvolume ID {} gen {} top level {} path {}", s.id, s.generation, s.parent, s.path)?;
+            }
         }
     }
     writeln!(out)?;
