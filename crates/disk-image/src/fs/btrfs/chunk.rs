@@ -116,7 +116,7 @@ impl ChunkMap {
     pub fn lookup(&self, logical: u64) -> Option<(&Chunk, u64)> {
         let (_, c) = self.chunks.range(..=logical).next_back()?;
         let into = logical - c.logical;
-        (into < c.length).then_some((c, c.length - into))
+        (into < c.length).then(|| (c, c.length - into))
     }
 
     /// Physical offsets of every copy of `logical`, and the contiguous run

@@ -22,6 +22,7 @@
 
 mod chunk;
 mod compress;
+mod extent;
 mod format;
 mod tree;
 
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use self::chunk::{ChunkError, ChunkMap};
+use self::extent::{ExtentError, FileExtent};
 use self::format::*;
 use self::tree::{Node, TreeRoot};
 use super::{DirEntry, FileSink, Filesystem, NodeKind};
@@ -287,13 +289,7 @@ impl Volume {
     /// Calls `visit` with each item of `tree` whose key is in `[lo, hi]`,
     /// in key order, with its data and the data's byte offset on the
     /// device, until `visit` returns `false`.
-    fn search(
-        &self,
-        tree: &TreeRoot,
-        lo: Key,
-        hi: Key,
-        visit: &mut Visit<'_>,
-    ) -> Result<()> {
+    fn search(&self, tree: &TreeRoot, lo: Key, hi: Key, visit: &mut Visit<'_>) -> Result<()> {
         let mut budget = (MAX_SEARCH_BLOCKS, MAX_SEARCH_ITEMS);
         self.walk(tree, tree.bytenr, tree.level, lo, hi, &mut budget, visit).map(|_| ())
     }
@@ -521,65 +517,50 @@ impl Volume {
         self.search(&tree, lo, hi, &mut |key, item, at| {
             let file_off = key.offset;
             let what = format!("file extent at {file_off:#x} of {path}");
-            let head: RawFileExtentHead = bytemuck::pod_read_unaligned(
-                item.get(..FILE_EXTENT_INLINE_DATA_START)
-                    .ok_or_else(|| self.corrupt(&what, at, format!("{} bytes, shorter than 21", item.len())))?,
-            );
-            if head.encryption != 0 || head.other_encoding.get() != 0 {
-                return Err(DiskError::Unsupported {
-                    what: format!("btrfs encrypted or encoded extent ({what} on {})", self.what),
-                });
-            }
+            let extent = extent::parse(item).map_err(|e| match e {
+                ExtentError::Corrupt(d) => self.corrupt(&what, at, d),
+                ExtentError::Unsupported(d) => {
+                    DiskError::Unsupported { what: format!("btrfs {d} ({what} on {})", self.what) }
+                }
+            })?;
+            // The search's upper key bounds file_off below buf.len().
             let dst = &mut buf[file_off as usize..];
-            let compression = head.compression;
-            match head.ty {
-                FILE_EXTENT_INLINE => {
-                    let data = &item[FILE_EXTENT_INLINE_DATA_START..];
+            match extent {
+                FileExtent::Inline { compression, ram_bytes, data_start } => {
+                    let data = &item[data_start..];
                     if compression == COMPRESS_NONE {
                         let n = data.len().min(dst.len());
                         dst[..n].copy_from_slice(&data[..n]);
                     } else {
-                        let out = compress::decompress(compression, data, head.ram_bytes.get(), sectorsize)
+                        let out = compress::decompress(compression, data, ram_bytes, sectorsize)
                             .map_err(|d| self.corrupt(&what, at, d))?;
                         let n = out.len().min(dst.len());
                         dst[..n].copy_from_slice(&out[..n]);
                     }
                 }
-                FILE_EXTENT_REG | FILE_EXTENT_PREALLOC => {
-                    let raw = item
-                        .get(FILE_EXTENT_INLINE_DATA_START..FILE_EXTENT_REG_SIZE)
-                        .ok_or_else(|| self.corrupt(&what, at, format!("{} bytes, shorter than 53", item.len())))?;
-                    let reg: RawFileExtentReg = bytemuck::pod_read_unaligned(raw);
-                    let disk = reg.disk_bytenr.get();
-                    if head.ty == FILE_EXTENT_PREALLOC || disk == 0 {
-                        return Ok(true);
-                    }
-                    let n = reg.num_bytes.get().min(dst.len() as u64) as usize;
-                    let offset = reg.offset.get();
+                FileExtent::Zeros { .. } => {}
+                FileExtent::Regular { compression, ram_bytes, disk_bytenr, disk_num_bytes, offset, num_bytes } => {
+                    let n = num_bytes.min(dst.len() as u64) as usize;
                     if compression == COMPRESS_NONE {
-                        let start = disk.checked_add(offset).ok_or_else(|| {
-                            self.corrupt(&what, at, format!("disk_bytenr {disk:#x} + offset {offset:#x} overflows"))
-                        })?;
-                        self.read_logical(start, &mut dst[..n], &what)?;
+                        // parse() checked that this does not overflow.
+                        self.read_logical(disk_bytenr + offset, &mut dst[..n], &what)?;
                     } else {
-                        let on_disk = reg.disk_num_bytes.get();
-                        if on_disk > compress::MAX_RAM_BYTES {
+                        if disk_num_bytes > compress::MAX_RAM_BYTES {
                             return Err(self.corrupt(
                                 &what,
                                 at,
-                                format!("compressed extent of {on_disk} bytes on disk"),
+                                format!("compressed extent of {disk_num_bytes} bytes on disk"),
                             ));
                         }
-                        let mut input = vec![0; on_disk as usize];
-                        self.read_logical(disk, &mut input, &what)?;
-                        let out = compress::decompress(compression, &input, head.ram_bytes.get(), sectorsize)
+                        let mut input = vec![0; disk_num_bytes as usize];
+                        self.read_logical(disk_bytenr, &mut input, &what)?;
+                        let out = compress::decompress(compression, &input, ram_bytes, sectorsize)
                             .map_err(|d| self.corrupt(&what, at, d))?;
-                        let from = (offset.min(out.len() as u64)) as usize;
+                        let from = offset.min(out.len() as u64) as usize;
                         let m = (out.len() - from).min(n);
                         dst[..m].copy_from_slice(&out[from..from + m]);
                     }
                 }
-                t => return Err(self.corrupt(&what, at, format!("extent type {t}"))),
             }
             Ok(true)
         })
@@ -952,3 +933,6 @@ impl Filesystem for BtrfsFs {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests;
