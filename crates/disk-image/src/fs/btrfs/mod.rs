@@ -863,6 +863,20 @@ impl BtrfsFs {
     }
 }
 
+/// The raw parsers on arbitrary bytes, for the `btrfs_walk` fuzz target:
+/// a tree block, a sys_chunk_array, a chunk item, a file extent item and
+/// the three decompressors. Each must return, whatever the bytes.
+#[doc(hidden)]
+pub fn fuzz_parsers(data: &[u8]) {
+    let _ = tree::parse_node(data);
+    let _ = chunk::parse_sys_array(data, data.len().min(2048), 1);
+    let _ = chunk::parse_chunk(0, data, 1);
+    let _ = extent::parse(data);
+    for algo in [COMPRESS_ZLIB, COMPRESS_LZO, COMPRESS_ZSTD] {
+        let _ = compress::decompress(algo, data, 128 << 10, 4096);
+    }
+}
+
 fn parse_sys_array(sb: &RawSuperblock, devid: u64) -> std::result::Result<ChunkMap, ChunkError> {
     chunk::parse_sys_array(&sb.sys_chunk_array, sb.sys_chunk_array_size.get() as usize, devid)
 }
