@@ -56,5 +56,11 @@ fn btrfs_walk_seeds_are_filesystems() {
         let cfg = fs.read_file("/@/boot/grub/grub.cfg", 4096).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(cfg.starts_with(b"set default=0"), "{}", path.display());
         assert!(!fs.list_dir("/@/big").unwrap().is_empty());
+        let under_a_file = fs.stat("/@/boot/grub/grub.cfg/x").unwrap_err();
+        assert!(
+            matches!(under_a_file, disk_image::DiskError::Path { kind: disk_image::PathErrorKind::NotADirectory, .. }),
+            "{under_a_file}"
+        );
+        assert_eq!(fs.read_link("/@/boot/grub/menu.lst").unwrap(), "grub.cfg");
     }
 }

@@ -813,6 +813,8 @@ impl BtrfsFs {
     fn locate(&self, path: &str) -> Result<Loc> {
         let v = &self.vol;
         let mut stack = vec![self.top];
+        // Whether the last entry walked is a directory (the dir item's type).
+        let mut is_dir = true;
         for comp in path.split('/').filter(|c| !c.is_empty()) {
             match comp {
                 "." => continue,
@@ -820,17 +822,22 @@ impl BtrfsFs {
                     if stack.len() > 1 {
                         stack.pop();
                     }
+                    is_dir = true;
                     continue;
                 }
                 _ => {}
             }
             let dir = *stack.last().expect("never empty");
+            if !is_dir {
+                return Err(DiskError::path(path, PathErrorKind::NotADirectory, "not a directory"));
+            }
             if stack.len() > MAX_PATH_DEPTH {
                 return Err(DiskError::path(path, PathErrorKind::Other, "path too deep"));
             }
             let Some(item) = v.lookup(dir, comp, path)? else {
                 return Err(DiskError::path(path, PathErrorKind::NotFound, "no such file or directory"));
             };
+            is_dir = item.ty == FT_DIR || item.location.ty == ROOT_ITEM_KEY;
             stack.push(v.follow(dir, &item, path)?);
         }
         Ok(*stack.last().expect("never empty"))
