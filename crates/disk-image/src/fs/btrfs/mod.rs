@@ -514,6 +514,24 @@ impl Volume {
             return Ok(());
         }
         let sectorsize = self.sectorsize as usize;
+        // Extents of a sane file do not overlap, so copying costs about the
+        // file's size; decompressing can cost more (each partial reference
+        // to a 128 KiB extent decompresses all of it), up to a bound.
+        let mut copy_budget = size.saturating_mul(2).saturating_add(1 << 20);
+        let mut inflate_budget = size.saturating_mul(64).saturating_add(16 << 20);
+        // The extent decompressed last: consecutive references to one
+        // extent decompress it once.
+        let mut last: Option<(u64, Vec<u8>)> = None;
+        let charge = |budget: &mut u64, n: u64, what: &str, at: u64, kind: &str| {
+            *budget = budget.checked_sub(n).ok_or_else(|| {
+                self.corrupt(
+                    what,
+                    at,
+                    format!("the file's extents {kind} more than its {size} bytes allow (overlapping extents?)"),
+                )
+            })?;
+            Ok::<(), DiskError>(())
+        };
         self.search(&tree, lo, hi, &mut |key, item, at| {
             let file_off = key.offset;
             let what = format!("file extent at {file_off:#x} of {path}");
@@ -530,17 +548,21 @@ impl Volume {
                     let data = &item[data_start..];
                     if compression == COMPRESS_NONE {
                         let n = data.len().min(dst.len());
+                        charge(&mut copy_budget, n as u64, &what, at, "copy")?;
                         dst[..n].copy_from_slice(&data[..n]);
                     } else {
+                        charge(&mut inflate_budget, ram_bytes, &what, at, "decompress to")?;
                         let out = compress::decompress(compression, data, ram_bytes, sectorsize)
                             .map_err(|d| self.corrupt(&what, at, d))?;
                         let n = out.len().min(dst.len());
+                        charge(&mut copy_budget, n as u64, &what, at, "copy")?;
                         dst[..n].copy_from_slice(&out[..n]);
                     }
                 }
                 FileExtent::Zeros { .. } => {}
                 FileExtent::Regular { compression, ram_bytes, disk_bytenr, disk_num_bytes, offset, num_bytes } => {
                     let n = num_bytes.min(dst.len() as u64) as usize;
+                    charge(&mut copy_budget, n as u64, &what, at, "copy")?;
                     if compression == COMPRESS_NONE {
                         // parse() checked that this does not overflow.
                         self.read_logical(disk_bytenr + offset, &mut dst[..n], &what)?;
@@ -552,10 +574,15 @@ impl Volume {
                                 format!("compressed extent of {disk_num_bytes} bytes on disk"),
                             ));
                         }
-                        let mut input = vec![0; disk_num_bytes as usize];
-                        self.read_logical(disk_bytenr, &mut input, &what)?;
-                        let out = compress::decompress(compression, &input, ram_bytes, sectorsize)
-                            .map_err(|d| self.corrupt(&what, at, d))?;
+                        if last.as_ref().is_none_or(|(b, _)| *b != disk_bytenr) {
+                            charge(&mut inflate_budget, ram_bytes, &what, at, "decompress to")?;
+                            let mut input = vec![0; disk_num_bytes as usize];
+                            self.read_logical(disk_bytenr, &mut input, &what)?;
+                            let out = compress::decompress(compression, &input, ram_bytes, sectorsize)
+                                .map_err(|d| self.corrupt(&what, at, d))?;
+                            last = Some((disk_bytenr, out));
+                        }
+                        let out = &last.as_ref().expect("just decompressed").1;
                         let from = offset.min(out.len() as u64) as usize;
                         let m = (out.len() - from).min(n);
                         dst[..m].copy_from_slice(&out[from..from + m]);
