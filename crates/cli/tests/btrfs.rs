@@ -86,6 +86,12 @@ fn inspect_and_cat_read_btrfs_subvolumes() {
     assert_eq!(subvols.len(), 2, "{subvols:?}");
     assert!(subvols.iter().any(|(_, p)| p == "@home"));
 
+    // The config in the default subvolume, under GRUB 2's name for it.
+    let configs: Vec<&serde_json::Value> = lines.iter().filter(|l| l["type"] == "config").collect();
+    assert_eq!(configs.len(), 1, "{configs:?}");
+    assert_eq!(configs[0]["path"], "/@/boot/grub/grub.cfg");
+    assert_eq!(configs[0]["size"], GRUB_CFG.len());
+
     let text = boot_sim(&["inspect", img_s]);
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains(&format!("default subvolume {at} (@)")), "{text}");

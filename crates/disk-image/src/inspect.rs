@@ -110,6 +110,21 @@ fn read_menus(
     out
 }
 
+/// The configs of a btrfs volume, named as GRUB 2 names them (from the
+/// top-level subvolume). With none at the top level, the default
+/// subvolume's, under its path: a Fedora-style root in `@` has its config
+/// at `/@/boot/grub2/grub.cfg`, which is what GRUB 2's prefix points at.
+fn btrfs_configs(fs: &BtrfsFs, summary: &BtrfsSummary) -> Vec<FoundConfig> {
+    let top = configs::find_configs(fs);
+    if !top.is_empty() {
+        return top;
+    }
+    match summary.subvolumes.iter().find(|s| s.id == summary.default_subvolume) {
+        Some(sv) => configs::find_configs_under(fs, &format!("/{}", sv.path)),
+        None => top,
+    }
+}
+
 /// Inspects an opened disk.
 pub fn inspect(disk: &Disk) -> Result<DiskReport> {
     let reader = disk.reader();
@@ -165,7 +180,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
             let opened = BtrfsFs::open(disk.window(v)).and_then(|fs| fs.summary().map(|s| (fs, s)));
             match opened {
                 Ok((fs, summary)) => {
-                    report.configs = configs::find_configs(&fs);
+                    report.configs = btrfs_configs(&fs, &summary);
                     report.menus = read_menus(disk, v, &fs, &report.configs);
                     report.btrfs = Some(summary);
                 }
