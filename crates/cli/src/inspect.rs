@@ -54,7 +54,7 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
     }))?;
     for v in &r.volumes {
         let p = v.volume.partition.as_ref();
-        out.json(&json!({
+        let mut line = json!({
             "type": "partition",
             "number": p.map(|p| p.number),
             "grub": v.volume.names.grub,
@@ -72,9 +72,13 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             "label": v.fs.as_ref().and_then(|f| f.label.clone()),
             "uuid": v.fs.as_ref().and_then(|f| f.uuid.clone()),
             "fs_error": v.fs_error,
-            "btrfs": v.btrfs,
             "boot_code": v.boot_sector.as_ref().map(|b| &b.code),
-        }))?;
+        });
+        // Only btrfs volumes carry the key: default subvolume, subvolumes.
+        if let Some(b) = &v.btrfs {
+            line["btrfs"] = json!(b);
+        }
+        out.json(&line)?;
     }
     for v in &r.volumes {
         for c in &v.configs {
