@@ -16,6 +16,8 @@
 //! and loaded the initrd (`RAMDISK: [mem A-B]` spans the initrd's size,
 //! page-rounded).
 //!
+//! `BOOT_SIM_KEEP_IMAGES=DIR` keeps a copy of every image as DIR/CASE.img.
+//!
 //! Building needs root (loop devices, mount) and the tools from
 //! `scripts/interop-setup.sh`: skipped with a message without them, a
 //! failure under BOOT_SIM_INTEROP=require.
@@ -45,6 +47,18 @@ fn ramdisk(line: &str) -> Option<(u64, u64)> {
     Some((hex(a)?, hex(b)?))
 }
 
+/// With `BOOT_SIM_KEEP_IMAGES=DIR`, a sparse copy of the image as
+/// `DIR/CASE.img`, to boot by hand (`boot-sim run DIR/CASE.img --mode hvm`,
+/// `qemu-system-x86_64 -hda …`).
+fn keep_image(case: &str, img: &Path) {
+    let Some(dir) = std::env::var_os("BOOT_SIM_KEEP_IMAGES") else { return };
+    let dest = Path::new(&dir).join(format!("{case}.img"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ok = std::process::Command::new("cp").arg("--sparse=always").arg(img).arg(&dest).status().unwrap();
+    assert!(ok.success(), "cp {} {}", img.display(), dest.display());
+    eprintln!("{case}: kept as {}", dest.display());
+}
+
 /// Builds the disk, boots it in QEMU and checks the kernel's command line
 /// and initrd; returns the scratch dir (keeps the image), the image and
 /// QEMU's run, or `None` when skipped.
@@ -58,6 +72,7 @@ fn qemu_case(
     let built = build(&scratch.0, case)?;
     eprintln!("{case}: built in {:?} by:\n{}", t.elapsed(), built.log.join("\n"));
     let img = built.img.clone();
+    keep_image(case, &img);
     let q = qemu_to_command_line(&qemu, &img, &scratch.0, MEM_MIB, QEMU_MAX);
     eprintln!("{case}: QEMU reached `Command line:` after {:?}", q.elapsed);
     let cmdline = q
