@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::qemu::{kill_group, tcg_command};
+use crate::qemu::{Monitor, kill_group, tcg_command};
 use crate::{interop_dir, interop_file, interop_tool, missing};
 
 /// Debian's cloud kernel extracted by `scripts/interop-kernel.sh`:
@@ -452,21 +452,34 @@ pub struct QemuBoot {
     pub cmdline: Option<String>,
     /// The kernel's `RAMDISK: [mem A-B]` line, from `RAMDISK:`.
     pub ramdisk: Option<String>,
+    /// The VGA text page (0xB8000, read through the HMP monitor after
+    /// `stop`) once the kernel printed its command line, as
+    /// [`crate::qemu::text_page`] rows: what the loader (and, for a 16-bit
+    /// entry, Linux's real-mode setup: "Probing EDD …") left on the screen.
+    /// With `console=ttyS0` the kernel does not write to it this early (nor
+    /// later: the page is unchanged at the kernel's panic), so it is the
+    /// screen at the kernel's 32-bit entry. Empty when QEMU never got there.
+    pub screen: Vec<String>,
     /// From QEMU's start to the `Command line:` line (or to the end).
     pub elapsed: Duration,
 }
 
 /// Boots `img` in QEMU (TCG, `mem_mib` of RAM, the serial port to a file in
 /// `dir`, a hard `timeout -s KILL` of `max` and its own process group)
-/// until the kernel printed `Command line:` and `RAMDISK:` (then kills it),
-/// or QEMU exits, or `max` passes.
+/// until the kernel printed `Command line:` and `RAMDISK:` (then stops it,
+/// reads the text screen through the monitor and kills it), or QEMU exits,
+/// or `max` passes.
 pub fn qemu_to_command_line(qemu: &Path, img: &Path, dir: &Path, mem_mib: u32, max: Duration) -> QemuBoot {
     let serial = dir.join("serial.txt");
+    let monitor = dir.join("monitor.sock");
     let _ = std::fs::remove_file(&serial);
+    let _ = std::fs::remove_file(&monitor);
     let start = Instant::now();
     let mut child = tcg_command(qemu, img, mem_mib, max.as_secs() + 5)
         .args(["-vga", "std", "-serial"])
         .arg(format!("file:{}", serial.display()))
+        .arg("-monitor")
+        .arg(format!("unix:{},server,nowait", monitor.display()))
         .spawn()
         .expect("spawn qemu");
     let mut text = String::new();
@@ -486,6 +499,13 @@ pub fn qemu_to_command_line(qemu: &Path, img: &Path, dir: &Path, mem_mib: u32, m
             break;
         }
     }
+    let screen = if seen_cmdline.is_some() && child.try_wait().unwrap().is_none() {
+        let mut m = Monitor::connect(&monitor, Instant::now() + Duration::from_secs(10));
+        m.cmd("stop");
+        m.rows()
+    } else {
+        Vec::new()
+    };
     kill_group(&mut child);
     let after =
         |key: &str| text.lines().find_map(|l| l.split_once(key).map(|(_, rest)| format!("{key}{}", rest.trim_end())));
@@ -494,5 +514,6 @@ pub fn qemu_to_command_line(qemu: &Path, img: &Path, dir: &Path, mem_mib: u32, m
         ramdisk: after("RAMDISK: "),
         elapsed: seen_cmdline.unwrap_or_else(|| start.elapsed()),
         serial: text,
+        screen,
     }
 }

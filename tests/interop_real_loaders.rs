@@ -14,7 +14,8 @@
 //! `Command line:` and checks that the loader booted the config's default
 //! entry (the command line GRUB hands over, `BOOT_IMAGE=` first for GRUB 2)
 //! and loaded the initrd (`RAMDISK: [mem A-B]` spans the initrd's size,
-//! page-rounded).
+//! page-rounded), and reads the text screen then (the loader's
+//! `Booting …` line of the default entry must be on it).
 //!
 //! `BOOT_SIM_KEEP_IMAGES=DIR` keeps a copy of every image as DIR/CASE.img.
 //!
@@ -74,7 +75,7 @@ fn qemu_case(
     let img = built.img.clone();
     keep_image(case, &img);
     let q = qemu_to_command_line(&qemu, &img, &scratch.0, MEM_MIB, QEMU_MAX);
-    eprintln!("{case}: QEMU reached `Command line:` after {:?}", q.elapsed);
+    eprintln!("{case}: QEMU reached `Command line:` after {:?}; screen:\n{}", q.elapsed, q.screen.join("\n"));
     let cmdline = q
         .cmdline
         .clone()
@@ -85,6 +86,13 @@ fn qemu_case(
     let (a, b) = ramdisk(&line).unwrap_or_else(|| panic!("{case}: unreadable {line:?}"));
     // arch/x86/kernel/setup.c reserve_initrd: the end is page-aligned.
     assert_eq!(b + 1 - a, (tiny_initrd().len() as u64).div_ceil(4096) * 4096, "{case}: {line}");
+    // The loader's last words are on the screen: the default entry's title.
+    let booting = q.screen.iter().find(|l| l.trim_start().starts_with("Booting ")).cloned();
+    assert!(
+        booting.as_ref().is_some_and(|l| !l.contains("not the default")),
+        "{case}: no \"Booting …\" line of the default entry on QEMU's screen:\n{}",
+        q.screen.join("\n")
+    );
     Some((scratch, img, built, q))
 }
 
