@@ -17,6 +17,13 @@
 //! page-rounded), and reads the text screen then (the loader's
 //! `Booting …` line of the default entry must be on it).
 //!
+//! Then boot-sim boots the same image (`boot::hvm::run`, QEMU's ATA
+//! configuration, no SeaBIOS boot menu, the same RAM) and must end at the
+//! kernel's entry (`EndState::KernelEntry`) with the command line the
+//! kernel printed under QEMU, name the loader with its version, leave the
+//! text screen QEMU's VGA page shows then, and load the whole initrd into
+//! RAM.
+//!
 //! `BOOT_SIM_KEEP_IMAGES=DIR` keeps a copy of every image as DIR/CASE.img.
 //!
 //! Building needs root (loop devices, mount) and the tools from
@@ -24,7 +31,11 @@
 //! failure under BOOT_SIM_INTEROP=require.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use boot::hvm::{AtaConfig, EndState, HvmOptions, run};
+use disk_image::RawImage;
 
 use boot_sim::interop_tool;
 use boot_sim::loaders::{
@@ -96,12 +107,77 @@ fn qemu_case(
     Some((scratch, img, built, q))
 }
 
+/// boot-sim on the image QEMU booted: the kernel entry with the command
+/// line the kernel printed under QEMU.
+fn boot_sim_case(case: &str, img: &Path, q: &QemuBoot, version: &str) {
+    let opts = HvmOptions {
+        ata: AtaConfig::QEMU,
+        boot_menu_wait_ms: None,
+        memory: u64::from(MEM_MIB) << 20,
+        ..HvmOptions::default()
+    };
+    let t = Instant::now();
+    let r = run(Arc::new(RawImage::open(img).unwrap()), &opts);
+    eprintln!(
+        "{case}: boot-sim ended after {:?} wall, {} instructions, {} sectors read: {}",
+        t.elapsed(),
+        r.counters.instructions,
+        r.counters.sectors_read,
+        r.reason
+    );
+    let EndState::KernelEntry { info, .. } = &r.end else {
+        panic!(
+            "{case}: boot-sim did not reach the kernel entry (QEMU did: {:?}): {} after {} instructions\n\
+             console (last lines):\n{}",
+            q.cmdline,
+            r.reason,
+            r.counters.instructions,
+            r.console
+                .replace('\r', "")
+                .lines()
+                .rev()
+                .take(6)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    };
+    assert_eq!(Some(&info.cmdline), q.cmdline.as_ref(), "{case}: boot-sim (left) vs the kernel under QEMU (right)");
+    // The loader that ran is named with its version (a GRUB 2.12 disk is
+    // not "GRUB 2.06").
+    assert!(info.loader.contains(version), "{case}: boot-sim names the loader {:?}, not {version}", info.loader);
+    // The screen at the kernel's entry: what the loader (and Linux's
+    // real-mode setup, for GRUB 0.97's 16-bit entry) left in VGA memory.
+    assert_eq!(r.screen, q.screen, "{case}: boot-sim's screen at the kernel entry (left) vs QEMU's (right)");
+    // The initrd: its size (QEMU's RAMDISK span is the page-rounded size,
+    // checked in qemu_case). Not its address: GRUB 2 places it below the
+    // top of usable RAM after its own heap, and under QEMU that moves from
+    // run to run of the same image (0x0ffcb000, then 0x0ffcc000 for
+    // grub2.06-mbr-ext4); SeaBIOS under QEMU also reserves the top 128 KiB
+    // of a 256 MiB guest (E820 0x0ffe0000-0x0fffffff), which boot-sim's
+    // hvmloader E820 does not.
+    let size = info.initrd_size.map(u64::from);
+    assert_eq!(size, Some(tiny_initrd().len() as u64), "{case}: boot-sim's initrd size (left)");
+    let end = info.initrd_addr.map(u64::from).zip(size).map(|(a, s)| a + s);
+    assert!(end.is_some_and(|e| e <= u64::from(MEM_MIB) << 20), "{case}: initrd outside RAM: {:?}", info.initrd_addr);
+}
+
 fn legacy(case: &str, layout: LegacyLayout) {
-    qemu_case(case, |dir, case| grub_legacy_disk(dir, layout, case));
+    if let Some((_dir, img, _, q)) = qemu_case(case, |dir, case| grub_legacy_disk(dir, layout, case)) {
+        boot_sim_case(case, &img, &q, "0.97");
+    }
 }
 
 fn grub2(case: &str, version: Grub2Version, layout: Grub2Layout) {
-    qemu_case(case, |dir, case| grub2_disk(dir, version, layout, case));
+    if let Some((_dir, img, _, q)) = qemu_case(case, |dir, case| grub2_disk(dir, version, layout, case)) {
+        let v = match version {
+            Grub2Version::V2_06 => "2.06",
+            Grub2Version::V2_12 => "2.12",
+        };
+        boot_sim_case(case, &img, &q, v);
+    }
 }
 
 #[test]
