@@ -151,4 +151,6 @@ done
 # readelf and the C decompressors.
 bash "$(dirname "$0")/interop-kernel.sh" || status=1
 bash "$(dirname "$0")/interop-hvm.sh" || status=1
+# Real loader installers (GRUB 0.97 shell, GRUB 2.06/2.12 grub-install).
+bash "$(dirname "$0")/interop-loaders.sh" || status=1
 exit "$status"
