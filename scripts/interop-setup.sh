@@ -12,6 +12,9 @@
 #   python3    runs pygrub (and tests/interop/pygrub_menu.py)
 #   libxen-dev /usr/include/xen/xen.h: struct start_info, checked with gcc
 #   gcc        compiles that check
+#   btrfs-progs mkfs.btrfs, btrfs, btrfs-map-logical (tests/interop_btrfs.rs);
+#              --compress and --subvol need >= 6.13: bookworm has 6.2, so it
+#              comes from bookworm-backports (6.14)
 # Downloaded and extracted, NOT installed (grub-legacy and grub-pc conflict,
 # and nothing here should touch the machine's own boot loader):
 #   grub-legacy      target/interop/root/usr/lib/grub/x86_64-pc/stage1
@@ -36,9 +39,9 @@ interop="$root_dir/target/interop"
 debs="$interop/debs"
 extract="$interop/root"
 
-install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3 libxen-dev gcc)
+install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3 libxen-dev gcc xfsprogs btrfs-progs)
 # package:tool that proves the package is installed
-tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3 libxen-dev:/usr/include/xen/xen.h gcc:gcc)
+tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3 libxen-dev:/usr/include/xen/xen.h gcc:gcc xfsprogs:mkfs.xfs xfsprogs:xfs_db btrfs-progs:mkfs.btrfs)
 download_pkgs=(grub-legacy grub-pc-bin syslinux-common extlinux)
 # files the tests use, relative to $extract
 expected_files=(
@@ -105,6 +108,16 @@ else
   echo "interop-setup: ${install_pkgs[*]} already installed"
 fi
 
+# mkfs.btrfs --compress / --subvol (btrfs-progs 6.13+): bookworm-backports.
+mkfs_btrfs="$(command -v mkfs.btrfs || echo /usr/sbin/mkfs.btrfs)"
+if [ -x "$mkfs_btrfs" ] && ! "$mkfs_btrfs" --help 2>&1 | grep -q -- '--compress'; then
+  apt_update_once
+  echo "interop-setup: btrfs-progs from bookworm-backports (mkfs.btrfs --compress)"
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
+    -t bookworm-backports btrfs-progs >/dev/null ||
+    echo "interop-setup: no btrfs-progs >= 6.13 (add bookworm-backports to the apt sources)" >&2
+fi
+
 if [ "${#missing_download[@]}" -gt 0 ]; then
   apt_update_once
   echo "interop-setup: downloading ${missing_download[*]} into ${debs#"$root_dir"/}"
@@ -131,11 +144,13 @@ for f in "${expected_files[@]}"; do
     status=1
   fi
 done
-for tool in sfdisk debugfs mke2fs blkid /usr/lib/xen-4.17/bin/pygrub python3; do
+for tool in sfdisk debugfs mke2fs blkid /usr/lib/xen-4.17/bin/pygrub python3 mkfs.btrfs btrfs-map-logical; do
   have_tool "$tool" && echo "interop-setup: ok $tool" || { echo "interop-setup: MISSING $tool" >&2; status=1; }
 done
 # Kernel interop: a Debian cloud kernel (never installed, never committed),
 # readelf and the C decompressors.
 bash "$(dirname "$0")/interop-kernel.sh" || status=1
 bash "$(dirname "$0")/interop-hvm.sh" || status=1
+# Real loader installers (GRUB 0.97 shell, GRUB 2.06/2.12 grub-install).
+bash "$(dirname "$0")/interop-loaders.sh" || status=1
 exit "$status"

@@ -8,6 +8,8 @@
 
 use std::path::PathBuf;
 
+pub mod loaders;
+
 /// The workspace root (where `Cargo.toml` of the root package lives).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -54,7 +54,7 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
     }))?;
     for v in &r.volumes {
         let p = v.volume.partition.as_ref();
-        out.json(&json!({
+        let mut line = json!({
             "type": "partition",
             "number": p.map(|p| p.number),
             "grub": v.volume.names.grub,
@@ -71,9 +71,15 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             "fs": v.fs.as_ref().map(|f| f.kind.name()),
             "label": v.fs.as_ref().and_then(|f| f.label.clone()),
             "uuid": v.fs.as_ref().and_then(|f| f.uuid.clone()),
+            "fs_version": v.fs.as_ref().and_then(|f| f.version),
             "fs_error": v.fs_error,
             "boot_code": v.boot_sector.as_ref().map(|b| &b.code),
-        }))?;
+        });
+        // Only btrfs volumes carry the key: default subvolume, subvolumes.
+        if let Some(b) = &v.btrfs {
+            line["btrfs"] = json!(b);
+        }
+        out.json(&line)?;
     }
     for v in &r.volumes {
         for c in &v.configs {
@@ -157,8 +163,8 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
                 None => "-".into(),
             };
             let fs = match (&v.fs, &v.fs_error) {
-                (Some(f), None) => f.kind.name().to_string(),
-                (Some(f), Some(_)) => format!("{} (unreadable)", f.kind.name()),
+                (Some(f), None) => fs_name(f),
+                (Some(f), Some(_)) => format!("{} (unreadable)", fs_name(f)),
                 (None, Some(_)) => "unreadable".into(),
                 (None, None) => "-".into(),
             };
@@ -211,6 +217,21 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
         if !extra.is_empty() {
             writeln!(out, "  {}: {}", v.volume.names.linux, extra.join(", "))?;
         }
+        if let Some(b) = &v.btrfs {
+            let name =
+                |id: u64| b.subvolumes.iter().find(|s| s.id == id).map_or("<FS_TREE>".to_string(), |s| s.path.clone());
+            writeln!(
+                out,
+                "  {}: btrfs generation {}, default subvolume {} ({}); GRUB 2 paths start at the top level (FS_TREE 5)",
+                v.volume.names.linux,
+                b.generation,
+                b.default_subvolume,
+                name(b.default_subvolume)
+            )?;
+            for s in &b.subvolumes {
+                writeln!(out, "    subvolume ID {} gen {} top level {} path {}", s.id, s.generation, s.parent, s.path)?;
+            }
+        }
     }
     writeln!(out)?;
     let configs: Vec<(&VolumeReport, _)> =
@@ -239,4 +260,13 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
         }
     }
     Ok(())
+}
+
+/// The filesystem as the table shows it: blkid's TYPE, and the format
+/// version where loaders differ on it ("xfs (V5)").
+fn fs_name(f: &disk_image::fs::probe::FsProbe) -> String {
+    match f.version {
+        Some(v) => format!("{} (V{v})", f.kind.name()),
+        None => f.kind.name().to_string(),
+    }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use disk_image::Disk;
 use disk_image::menu::discover::{self, Discovery, FileHit, Loader, ProbeOutcome};
+use disk_image::menu::fs_support;
 use disk_image::menu::select::{self, BootChoice, EntryRequest};
 use disk_image::menu::{DefaultSpec, MenuFormat};
 use serde_json::json;
@@ -71,11 +72,14 @@ fn no_menu_hint(disk: &Disk, d: &Discovery) -> Option<String> {
             o.config.map(|c| format!("--loader {} finds {}{}", l.name(), c.file.device, c.file.path))
         })
         .collect();
-    if others.is_empty() {
-        Some("no loader boot-sim models finds a menu on this image".into())
-    } else {
-        Some(others.join("; "))
+    if !others.is_empty() {
+        return Some(others.join("; "));
     }
+    // Nobody finds a menu: say which filesystem the loader cannot read, and who can.
+    Some(
+        fs_support::unreadable_hint(disk, d.loader.fs_reader(), d.loader.name())
+            .unwrap_or_else(|| "no loader boot-sim models finds a menu on this image".into()),
+    )
 }
 
 fn render_text(

@@ -77,13 +77,20 @@ pub struct FoundConfig {
 /// is simply not listed; one that exists as a broken symlink is listed
 /// with its error, because that is exactly what a user needs to see.
 pub fn find_configs(fs: &dyn Filesystem) -> Vec<FoundConfig> {
+    find_configs_under(fs, "")
+}
+
+/// [`find_configs`] for a root tree that sits at `prefix` of `fs`: a btrfs
+/// subvolume as GRUB 2 names its files (`/@/boot/grub/grub.cfg`).
+pub fn find_configs_under(fs: &dyn Filesystem, prefix: &str) -> Vec<FoundConfig> {
     let mut found = Vec::new();
     for &(path, format) in KNOWN_CONFIGS {
-        if let Some(c) = examine(fs, path, format) {
+        if let Some(c) = examine(fs, &format!("{prefix}{path}"), format) {
             found.push(c);
         }
     }
     for dir in BLS_DIRS {
+        let dir = &format!("{prefix}{dir}");
         let Ok(r) = fs::resolve(fs, dir, fs::DEFAULT_MAX_SYMLINK_HOPS) else { continue };
         let Ok(entries) = fs.list_dir(&r.path) else { continue };
         let mut names: Vec<String> = entries

@@ -7,8 +7,10 @@ use serde::Serialize;
 
 use crate::error::{DiskError, Result};
 use crate::fs::Filesystem;
+use crate::fs::btrfs::BtrfsFs;
 use crate::fs::ext::ExtFs;
-use crate::fs::probe::{self, FsProbe};
+use crate::fs::probe::{self, FsKind, FsProbe};
+use crate::fs::xfs::XfsFs;
 use crate::partition::{self, DeviceNames, Partition, PartitionTable, Role, Scheme};
 use crate::read::{RawImage, ReadAt, Window};
 use crate::units::ByteOffset;
@@ -123,6 +125,9 @@ impl Disk {
     pub fn open_fs(&self, v: &Volume) -> Result<Box<dyn Filesystem>> {
         match self.probe(v)? {
             Some(p) if p.kind.is_ext() => Ok(Box::new(ExtFs::open(self.window(v))?)),
+            Some(p) if p.kind == FsKind::Xfs => Ok(Box::new(XfsFs::open(self.window(v))?)),
+            // Paths as GRUB 2 names them: from the top-level subvolume.
+            Some(p) if p.kind == FsKind::Btrfs => Ok(Box::new(BtrfsFs::open(self.window(v))?)),
             Some(p) => Err(DiskError::Unsupported {
                 what: format!("reading files from {} ({})", v.names.linux, p.kind.name()),
             }),

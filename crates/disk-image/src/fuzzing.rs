@@ -5,7 +5,12 @@
 
 use std::sync::Arc;
 
+use crate::error::{DiskError, Result};
+use crate::fs::btrfs::{self, BtrfsFs, SubvolSpec};
+use crate::fs::xfs::XfsFs;
 use crate::fs::{self, Filesystem, NodeKind};
+use crate::read::{ReadAt, Window};
+use crate::units::ByteOffset;
 use crate::{Disk, MemImage, inspect};
 
 /// Directories visited and files read per filesystem in [`fs_walk`].
@@ -30,6 +35,96 @@ pub fn fs_walk(data: &[u8]) {
         if let Ok(fs) = disk.open_fs(v) {
             walk(&*fs);
         }
+    }
+}
+
+/// The bytes as an XFS volume at offset 0, opened by [`XfsFs`] directly
+/// (no probe in front, so images whose magic the fuzzer broke still reach
+/// the superblock checks), then walked as [`fs_walk`] walks.
+pub fn xfs_walk(data: &[u8]) {
+    let image: Arc<dyn ReadAt> = Arc::new(MemImage::new(data.to_vec(), "fuzz"));
+    let size = image.size();
+    if let Ok(fs) = XfsFs::open(Window::new(image, 0, size, "xvda")) {
+        let _ = (fs.version(), fs.label(), fs.uuid());
+        walk(&fs);
+    }
+}
+
+/// Size of the image [`btrfs_walk`] builds: room for the superblock at
+/// 64 KiB and its first mirror at 64 MiB, not the one at 256 GiB.
+const BTRFS_FUZZ_IMAGE: u64 = 1 << 30;
+
+/// An image of zeros with byte runs patched in, so that a few KB of fuzz
+/// input can describe a btrfs spread over megabytes.
+struct Patched {
+    patches: Vec<(u64, Vec<u8>)>,
+}
+
+impl Patched {
+    /// Input: records of a little-endian u64 offset, a u32 length and
+    /// that many bytes (clipped to the input and the image); later records
+    /// win where they overlap.
+    fn parse(mut data: &[u8]) -> Patched {
+        let mut patches = Vec::new();
+        while data.len() >= 12 {
+            let off = u64::from_le_bytes(data[..8].try_into().expect("8 bytes")) % BTRFS_FUZZ_IMAGE;
+            let len = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) as usize;
+            let len = len.min(data.len() - 12).min((BTRFS_FUZZ_IMAGE - off) as usize);
+            patches.push((off, data[12..12 + len].to_vec()));
+            data = &data[12 + len..];
+        }
+        Patched { patches }
+    }
+}
+
+impl ReadAt for Patched {
+    fn size(&self) -> u64 {
+        BTRFS_FUZZ_IMAGE
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let end =
+            offset.checked_add(buf.len() as u64).filter(|&e| e <= BTRFS_FUZZ_IMAGE).ok_or_else(|| DiskError::Io {
+                what: self.describe(),
+                offset: ByteOffset(offset),
+                len: buf.len(),
+                source: std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "past the end"),
+            })?;
+        buf.fill(0);
+        for (at, bytes) in &self.patches {
+            let (a, b) = ((*at).max(offset), (at + bytes.len() as u64).min(end));
+            if a < b {
+                buf[(a - offset) as usize..(b - offset) as usize]
+                    .copy_from_slice(&bytes[(a - at) as usize..(b - at) as usize]);
+            }
+        }
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        "fuzz".into()
+    }
+}
+
+/// The btrfs in `data` read as [`btrfs_walk`] reads it (patch records
+/// over a zeroed 1 GiB image), for tests that check a seed is a real
+/// filesystem.
+pub fn btrfs_open(data: &[u8]) -> Result<BtrfsFs> {
+    let img: Arc<dyn ReadAt> = Arc::new(Patched::parse(data));
+    BtrfsFs::open(Window::new(img, 0, BTRFS_FUZZ_IMAGE, "xvda"))
+}
+
+/// The input as patches over a zeroed image opened as btrfs: every
+/// directory walked and file read, from the top level (GRUB 2's view) and
+/// from the default subvolume (Linux's), the subvolume list built; and the
+/// raw bytes through the btrfs parsers directly.
+pub fn btrfs_walk(data: &[u8]) {
+    btrfs::fuzz_parsers(data);
+    let Ok(fs) = btrfs_open(data) else { return };
+    walk(&fs);
+    let _ = fs.summary();
+    if let Ok(linux) = fs.open_subvolume(&SubvolSpec::Default) {
+        walk(&linux);
     }
 }
 

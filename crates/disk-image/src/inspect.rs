@@ -9,6 +9,8 @@ use crate::diag::Diagnostic;
 use crate::disk::{Disk, Volume};
 use crate::error::Result;
 use crate::fs::Filesystem;
+use crate::fs::btrfs::{BtrfsFs, BtrfsSummary};
+use crate::fs::probe::FsKind;
 use crate::fs::probe::FsProbe;
 use crate::guid::Guid;
 use crate::menu::select::{self, EntryRequest};
@@ -54,6 +56,9 @@ pub struct VolumeReport {
     pub fs_error: Option<String>,
     /// The boot menus among the configs, parsed as their own loader reads them.
     pub menus: Vec<ConfigMenu>,
+    /// btrfs: default subvolume and the subvolume list.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub btrfs: Option<BtrfsSummary>,
 }
 
 /// A config file's menu, with the entry its loader boots by default.
@@ -105,6 +110,21 @@ fn read_menus(
     out
 }
 
+/// The configs of a btrfs volume, named as GRUB 2 names them (from the
+/// top-level subvolume). With none at the top level, the default
+/// subvolume's, under its path: a Fedora-style root in `@` has its config
+/// at `/@/boot/grub2/grub.cfg`, which is what GRUB 2's prefix points at.
+fn btrfs_configs(fs: &BtrfsFs, summary: &BtrfsSummary) -> Vec<FoundConfig> {
+    let top = configs::find_configs(fs);
+    if !top.is_empty() {
+        return top;
+    }
+    match summary.subvolumes.iter().find(|s| s.id == summary.default_subvolume) {
+        Some(sv) => configs::find_configs_under(fs, &format!("/{}", sv.path)),
+        None => top,
+    }
+}
+
 /// Inspects an opened disk.
 pub fn inspect(disk: &Disk) -> Result<DiskReport> {
     let reader = disk.reader();
@@ -135,6 +155,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
             configs: Vec::new(),
             fs_error: None,
             menus: Vec::new(),
+            btrfs: None,
         };
         if is_container {
             volumes.push(report);
@@ -152,7 +173,26 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
             Ok(p) => report.fs = p,
             Err(e) => report.fs_error = Some(e.to_string()),
         }
-        if report.fs.as_ref().is_some_and(|p| p.kind.is_ext()) {
+        let kind = report.fs.as_ref().map(|p| p.kind);
+        if kind == Some(FsKind::Btrfs) {
+            // GRUB 2's view (from the top-level subvolume) for the configs,
+            // and the subvolumes for the report.
+            let opened = BtrfsFs::open(disk.window(v)).and_then(|fs| fs.summary().map(|s| (fs, s)));
+            match opened {
+                Ok((fs, summary)) => {
+                    report.configs = btrfs_configs(&fs, &summary);
+                    report.menus = read_menus(disk, v, &fs, &report.configs);
+                    report.btrfs = Some(summary);
+                }
+                Err(e) => {
+                    diagnostics.push(Diagnostic::warning(
+                        Some(crate::units::ByteOffset(v.start_bytes + 0x10000)),
+                        format!("{} {}: {e}", v.names.grub, v.names.linux),
+                    ));
+                    report.fs_error = Some(e.to_string());
+                }
+            }
+        } else if kind.is_some_and(|k| k.is_ext() || k == FsKind::Xfs) {
             match disk.open_fs(v) {
                 Ok(fs) => {
                     report.configs = configs::find_configs(&*fs);

@@ -1,6 +1,6 @@
 //! Raw disk images as boot-sim sees them: byte access that never writes,
 //! MBR/EBR/GPT partition tables, filesystems (ext2/3/4 read through
-//! `ext4-view`, others identified), GRUB and Linux device names, boot-code
+//! `ext4-view`, XFS V4/V5 by `fs::xfs`, others identified), GRUB and Linux device names, boot-code
 //! identification and boot-loader config discovery.
 //!
 //! Nothing here knows about booting; the `boot` crate builds on it.

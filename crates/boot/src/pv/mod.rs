@@ -414,7 +414,11 @@ fn no_menu_hint(disk: &Disk, loader: Loader) -> String {
             discover::discover(disk, l).config.map(|c| format!("{} finds {}{}", l.name(), c.file.device, c.file.path))
         })
         .collect();
-    if others.is_empty() { "no PV loader finds a menu on this image".into() } else { others.join("; ") }
+    if !others.is_empty() {
+        return others.join("; ");
+    }
+    disk_image::menu::fs_support::unreadable_hint(disk, loader.fs_reader(), loader.name())
+        .unwrap_or_else(|| "no PV loader finds a menu on this image".into())
 }
 
 /// The guest-physical address of a virtual address in the initial mapping,

@@ -1,8 +1,10 @@
 //! Filesystems behind one small trait, and path resolution with symlinks
 //! followed the way boot loaders follow them.
 
+pub mod btrfs;
 pub mod ext;
 pub mod probe;
+pub mod xfs;
 
 use serde::Serialize;
 

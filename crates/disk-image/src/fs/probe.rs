@@ -1,7 +1,7 @@
 //! Filesystem identification by on-disk magic, the way libblkid and GRUB's
-//! probes do it: a few fixed offsets, no full parse. Only ext2/3/4 is read
-//! further (`fs::ext`); the others are named so a report can say what a
-//! partition holds.
+//! probes do it: a few fixed offsets, no full parse. ext2/3/4 (`fs::ext`)
+//! and XFS (`fs::xfs`) are read further; the others are named so a report
+//! can say what a partition holds.
 
 use bytemuck::{Pod, Zeroable};
 use serde::Serialize;
@@ -57,6 +57,16 @@ pub struct FsProbe {
     pub kind: FsKind,
     pub label: Option<String>,
     pub uuid: Option<String>,
+    /// The on-disk format version where a kind has several that loaders
+    /// treat differently: XFS 4 or 5 (`sb_versionnum & 0xf`; pygrub and
+    /// PV-GRUB read only 4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// XFS: whether directory entries carry a file-type byte (V5 always;
+    /// V4 with `mkfs.xfs -n ftype=1`, `sb_features2` bit 0x200). GRUB
+    /// 0.97's and libfsimage's XFS readers predate it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ftype: Option<bool>,
 }
 
 /// The first 0x100 bytes of the ext2 superblock (at byte 1024), as in
@@ -158,6 +168,20 @@ fn read_if_fits(vol: &dyn ReadAt, offset: u64, len: usize) -> Result<Option<Vec<
     vol.read_vec(offset, len).map(Some)
 }
 
+/// `xfs_sb_version_hasftype`: V5 always has it (`XFS_SB_FEAT_INCOMPAT_FTYPE`
+/// is set by every mkfs.xfs that writes V5), V4 when `XFS_SB_VERSION_MOREBITSBIT`
+/// (0x8000 of `sb_versionnum`) and `XFS_SB_VERSION2_FTYPE` (0x200 of
+/// `sb_features2`, be32 at 200) are set.
+fn xfs_ftype(sb: &[u8]) -> bool {
+    let versionnum = u16::from_be_bytes([sb[100], sb[101]]);
+    let features2 = u32::from_be_bytes([sb[200], sb[201], sb[202], sb[203]]);
+    let incompat = u32::from_be_bytes([sb[216], sb[217], sb[218], sb[219]]);
+    match versionnum & 0xf {
+        5 => incompat & 1 != 0,
+        _ => versionnum & 0x8000 != 0 && features2 & 0x200 != 0,
+    }
+}
+
 /// Identifies what `vol` (a partition, or a whole disk) holds. `Ok(None)`
 /// means no known signature.
 pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
@@ -168,6 +192,8 @@ pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
                 kind: sb.kind(),
                 label: text_field(&sb.volume_name),
                 uuid: uuid_text(&sb.uuid),
+                version: None,
+                ftype: None,
             }));
         }
     }
@@ -175,13 +201,27 @@ pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
     if &head[0..4] == b"XFSB" {
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(&head[32..48]);
-        return Ok(Some(FsProbe { kind: FsKind::Xfs, label: text_field(&head[108..120]), uuid: uuid_text(&uuid) }));
+        // sb_versionnum (be16 at 100) & XFS_SB_VERSION_NUMBITS.
+        let version = u32::from(u16::from_be_bytes([head[100], head[101]]) & 0xf);
+        return Ok(Some(FsProbe {
+            kind: FsKind::Xfs,
+            label: text_field(&head[108..120]),
+            uuid: uuid_text(&uuid),
+            version: Some(version),
+            ftype: Some(xfs_ftype(&head)),
+        }));
     }
     if &head[0..6] == b"LUKS\xba\xbe" {
-        return Ok(Some(FsProbe { kind: FsKind::Luks, label: None, uuid: text_field(&head[168..208]) }));
+        return Ok(Some(FsProbe {
+            kind: FsKind::Luks,
+            label: None,
+            uuid: text_field(&head[168..208]),
+            version: None,
+            ftype: None,
+        }));
     }
     if &head[0..4] == b"hsqs" {
-        return Ok(Some(FsProbe { kind: FsKind::Squashfs, label: None, uuid: None }));
+        return Ok(Some(FsProbe { kind: FsKind::Squashfs, label: None, uuid: None, version: None, ftype: None }));
     }
     // FAT: a BPB with the file-system-type string (FAT12/16 at 0x36, FAT32
     // at 0x52) and the boot signature, as blkid's vfat probe requires.
@@ -200,13 +240,15 @@ pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
                 kind: FsKind::Vfat,
                 label,
                 uuid: Some(format!("{:02X}{:02X}-{:02X}{:02X}", s[3], s[2], s[1], s[0])),
+                version: None,
+                ftype: None,
             }));
         }
     }
     if let Some(s1) = read_if_fits(vol, 512, 32)?
         && &s1[0..8] == b"LABELONE"
     {
-        return Ok(Some(FsProbe { kind: FsKind::Lvm2, label: None, uuid: None }));
+        return Ok(Some(FsProbe { kind: FsKind::Lvm2, label: None, uuid: None, version: None, ftype: None }));
     }
     if let Some(page) = read_if_fits(vol, 0, 4096)? {
         let magic = &page[4086..4096];
@@ -219,6 +261,8 @@ pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
                 kind: FsKind::Swap,
                 label: text_field(&page[1052..1068]),
                 uuid: uuid_text(&uuid),
+                version: None,
+                ftype: None,
             }));
         }
     }
@@ -227,12 +271,24 @@ pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
     {
         let mut uuid = [0u8; 16];
         uuid.copy_from_slice(&sb[0x20..0x30]);
-        return Ok(Some(FsProbe { kind: FsKind::Btrfs, label: text_field(&sb[0x12B..0x22B]), uuid: uuid_text(&uuid) }));
+        return Ok(Some(FsProbe {
+            kind: FsKind::Btrfs,
+            label: text_field(&sb[0x12B..0x22B]),
+            uuid: uuid_text(&uuid),
+            version: None,
+            ftype: None,
+        }));
     }
     if let Some(pvd) = read_if_fits(vol, 0x8000, 80)?
         && &pvd[1..6] == b"CD001"
     {
-        return Ok(Some(FsProbe { kind: FsKind::Iso9660, label: text_field(&pvd[40..72]), uuid: None }));
+        return Ok(Some(FsProbe {
+            kind: FsKind::Iso9660,
+            label: text_field(&pvd[40..72]),
+            uuid: None,
+            version: None,
+            ftype: None,
+        }));
     }
     Ok(None)
 }

@@ -22,6 +22,7 @@
 use serde::Serialize;
 
 use super::disk_context::DiskContext;
+use super::fs_support::{FsReader, Support};
 use super::grub_error::GrubError;
 use super::grub2::{self, Grub2Context};
 use super::{BootPath, Menu, MenuFormat, bls, extlinux, grub_legacy, pygrub_grub2};
@@ -51,6 +52,14 @@ impl Loader {
             Loader::PvgrubHd0 => "pvgrub-hd0",
             Loader::PvgrubHd00 => "pvgrub-hd00",
             Loader::PvgrubAws => "pvgrub-aws",
+        }
+    }
+
+    /// Whose filesystem readers this loader has ([`super::fs_support`]).
+    pub fn fs_reader(self) -> FsReader {
+        match self {
+            Loader::Pygrub => FsReader::Pygrub,
+            Loader::PvgrubHd0 | Loader::PvgrubHd00 | Loader::PvgrubAws => FsReader::Grub097,
         }
     }
 
@@ -159,6 +168,14 @@ pub fn open_grub_device(disk: &Disk, device: &str) -> Result<OpenVolume, FileFai
         .ok_or_else(|| fail(GrubError::NoPart, format!("{device}: no such partition on this disk")))?;
     if volume.partition.as_ref().is_some_and(|p| p.role == Role::Extended) {
         return Err(fail(GrubError::FsysMount, format!("{device} is an extended partition (a container)")));
+    }
+    // GRUB 0.97 tries its fsys_*.c in turn; none mounting is Error 17.
+    match disk.probe(&volume).ok().flatten().map(|p| FsReader::Grub097.support(&p)) {
+        Some(Support::CannotMount(why)) => return Err(fail(GrubError::FsysMount, format!("{device}: {why}"))),
+        Some(Support::CannotFindFiles(why)) => {
+            return Err(fail(GrubError::FileNotFound, format!("{device}: {why}")));
+        }
+        _ => {}
     }
     match disk.open_fs(&volume) {
         Ok(fs) => Ok(OpenVolume { volume, fs }),
@@ -431,6 +448,22 @@ fn pygrub_try(disk: &Disk, d: &mut Discovery, offset: u64, volume: Option<Volume
         None => format!("offset {offset}"),
     };
     let probe = |path: &str, outcome| Probe { device: device.clone(), path: path.to_string(), outcome };
+    // xenfsimage.open: no libfsimage plugin mounts it. pygrub's loop
+    // swallows the exception and tries the next offset.
+    let support = volume.as_ref().and_then(|v| disk.probe(v).ok().flatten()).map(|p| FsReader::Pygrub.support(&p));
+    let refused = match support {
+        Some(Support::CannotMount(why)) => Some(format!("xenfsimage.open fails: {why}")),
+        Some(Support::CannotFindFiles(why)) => {
+            Some(format!("couldn't find bootloader config file in the image provided. ({why})"))
+        }
+        _ => None,
+    };
+    if let Some(detail) = refused {
+        let detail =
+            format!("{detail}. With no other partition: \"RuntimeError: Unable to find partition containing kernel\"");
+        d.probes.push(probe("", ProbeOutcome::Failed { error: None, detail }));
+        return;
+    }
     let ov = match volume.as_ref().map(|v| (v, disk.open_fs(v))) {
         Some((v, Ok(fs))) if !v.partition.as_ref().is_some_and(|p| p.role == Role::Extended) => {
             OpenVolume { volume: v.clone(), fs }

@@ -11,6 +11,7 @@ pub mod bls;
 pub mod discover;
 pub mod disk_context;
 pub mod extlinux;
+pub mod fs_support;
 pub mod grub2;
 pub mod grub_error;
 pub mod grub_legacy;

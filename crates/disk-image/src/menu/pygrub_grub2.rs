@@ -116,11 +116,20 @@ pub fn parse(data: &[u8]) -> Result<Menu, String> {
             arg
         };
         match com.as_str() {
+            // setattr(self, "default", arg) goes through GrubConfigFile's
+            // `_set_default`: "saved" is 0, else int(val), and a title, an
+            // id or a `1>2` path is a ValueError it logs and turns into 0.
+            // image_index's title search never sees a string.
             "set:default" => {
-                menu.default = if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
-                    DefaultSpec::Index(arg.parse().unwrap_or(0))
-                } else {
-                    DefaultSpec::Name(arg)
+                menu.default = match python_int(&arg) {
+                    _ if arg == "saved" => DefaultSpec::Index(0),
+                    Some(v) if v < 0 => return Err("default must be non-negative number".into()),
+                    Some(v) => DefaultSpec::Index(usize::try_from(v).unwrap_or(usize::MAX)),
+                    None => {
+                        menu.diagnostics
+                            .push(LineDiag { line, message: format!("Invalid value {arg}, setting default to 0") });
+                        DefaultSpec::Index(0)
+                    }
                 }
             }
             "set:timeout" => menu.timeout = arg.parse().ok(),
@@ -131,6 +140,26 @@ pub fn parse(data: &[u8]) -> Result<Menu, String> {
         return Err("syntax error: end of file with open menuentry".into());
     }
     Ok(menu)
+}
+
+/// Python's `int(str)`: surrounding whitespace, an optional sign, ASCII
+/// digits with single `_` between them. `None` where it raises ValueError.
+fn python_int(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let (neg, digits) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__") {
+        return None;
+    }
+    if !digits.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
+        return None;
+    }
+    // Past i64 it is still an int in Python, and past the entries: saturate.
+    let v = digits.replace('_', "").parse::<i64>().unwrap_or(i64::MAX);
+    Some(if neg { -v } else { v })
 }
 
 /// `re.match('^menuentry ["\'](.*?)["\'] (.*){', l)`.
@@ -189,4 +218,35 @@ fn pygrub_path(s: &str) -> Result<BootPath, String> {
         }
     }
     Ok(BootPath { device: None, path: p.path })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_int_is_pythons() {
+        assert_eq!(python_int(" 2 "), Some(2));
+        assert_eq!(python_int("+1_0"), Some(10));
+        assert_eq!(python_int("-1"), Some(-1));
+        for bad in ["", "1>2", "Debian GNU/Linux", "1__0", "_1", "1_", "0x1", "1.0"] {
+            assert_eq!(python_int(bad), None, "{bad:?}");
+        }
+    }
+
+    /// Xen 4.17's pygrub on `set default="<title>"`: GrubConf.py logs
+    /// "Invalid value …, setting default to 0" and boots entry 0, even when
+    /// the title names another entry.
+    #[test]
+    fn title_default_is_entry_0_with_pygrubs_warning() {
+        let cfg = b"set default=\"Second\"\nmenuentry 'First' {\n linux /a\n}\nmenuentry 'Second' {\n linux /b\n}\n";
+        let m = parse(cfg).unwrap();
+        assert_eq!(m.default, DefaultSpec::Index(0));
+        assert_eq!(m.diagnostics[0].message, "Invalid value Second, setting default to 0");
+        assert_eq!(m.diagnostics[0].line, 1);
+        let m = parse(b"set default=saved\nmenuentry 'a' {\n}\n").unwrap();
+        assert_eq!((m.default, m.diagnostics.len()), (DefaultSpec::Index(0), 0));
+        assert_eq!(parse(b"set default=1\n").unwrap().default, DefaultSpec::Index(1));
+        assert!(parse(b"set default=-1\n").unwrap_err().contains("non-negative"));
+    }
 }
