@@ -60,7 +60,13 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             "grub": v.volume.names.grub,
             "grub2": v.volume.names.grub2,
             "linux": v.volume.names.linux,
-            "role": p.map_or(json!("whole-disk"), |p| json!(p.role)),
+            "role": match (p, &v.volume.lvm) {
+                (Some(p), _) => json!(p.role),
+                (None, Some(_)) => json!("lv"),
+                (None, None) => json!("whole-disk"),
+            },
+            "lvm": v.volume.lvm,
+            "aliases": v.volume.names.aliases,
             "start_lba": v.volume.start_bytes / 512,
             "sectors": v.volume.len_bytes / 512,
             "type_code": type_code(v),
@@ -74,6 +80,38 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             "fs_error": v.fs_error,
             "boot_code": v.boot_sector.as_ref().map(|b| &b.code),
         }))?;
+    }
+    for g in &r.lvm.groups {
+        out.json(&json!({
+            "type": "volume_group",
+            "name": g.vg.name,
+            "id": g.vg.id,
+            "seqno": g.vg.seqno,
+            "extent_size": g.vg.extent_size,
+            "metadata_from": {"device": g.metadata_from.0, "offset": g.metadata_from.1},
+            "pvs": g.vg.pvs.iter().zip(&g.pv_devices).map(|(pv, (_, dev))| json!({
+                "key": pv.key, "uuid": pv.id, "device": dev, "pe_start": pv.pe_start, "pe_count": pv.pe_count,
+                "last_seen_as": pv.device,
+            })).collect::<Vec<Value>>(),
+        }))?;
+        for lv in &g.lvs {
+            let fs = r.volumes.iter().find(|v| v.volume.names.grub2 == lv.grub2).and_then(|v| v.fs.as_ref());
+            out.json(&json!({
+                "type": "logical_volume",
+                "vg": g.vg.name,
+                "name": lv.name,
+                "grub2": lv.grub2,
+                "linux": format!("/dev/{}", lv.mapper),
+                "dev_path": format!("/dev/{}", lv.dev_path),
+                "size_bytes": lv.size_bytes,
+                "visible": lv.visible,
+                "segment_types": lv.types,
+                "segments": lv.segments,
+                "fs": fs.map(|f| f.kind.name()),
+                "uuid": fs.and_then(|f| f.uuid.clone()),
+                "error": lv.error,
+            }))?;
+        }
     }
     for v in &r.volumes {
         for c in &v.configs {
@@ -154,6 +192,7 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             let ty = match p.map(|p| &p.ptype) {
                 Some(PartitionType::Mbr(t)) => format!("{t:#04x} {}", p.and_then(|p| p.ptype.name()).unwrap_or("")),
                 Some(PartitionType::Gpt(g)) => g.type_name().map(str::to_string).unwrap_or_else(|| g.to_string()),
+                None if v.volume.lvm.is_some() => "LVM2 logical volume".into(),
                 None => "-".into(),
             };
             let fs = match (&v.fs, &v.fs_error) {
@@ -212,6 +251,7 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             writeln!(out, "  {}: {}", v.volume.names.linux, extra.join(", "))?;
         }
     }
+    render_lvm(out, r)?;
     writeln!(out)?;
     let configs: Vec<(&VolumeReport, _)> =
         r.volumes.iter().flat_map(|v| v.configs.iter().map(move |c| (v, c))).collect();
@@ -235,6 +275,83 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
                     let kernel = e.kernel.as_ref().map(|k| format!("  [{k}]")).unwrap_or_default();
                     writeln!(out, "    {mark} {:>2}  {}{kernel}", e.index, e.title)?;
                 }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The VGs: their PVs and where they are, each LV with its size, segments
+/// and filesystem, or why it cannot be read.
+fn render_lvm(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
+    for pv in r.lvm.pvs.iter().filter(|p| p.vg.is_none()) {
+        writeln!(out, "  {}: LVM2 PV {} (label in sector {}), in no VG", pv.device, pv.uuid, pv.label_sector)?;
+    }
+    for g in &r.lvm.groups {
+        writeln!(out)?;
+        let pvs: Vec<String> = g
+            .pv_devices
+            .iter()
+            .map(|(key, dev)| format!("{key} on {}", dev.as_deref().unwrap_or("another disk (missing)")))
+            .collect();
+        writeln!(
+            out,
+            "LVM2 volume group {} (seqno {}, extent size {}, metadata from {} byte {}): {}",
+            g.vg.name,
+            g.vg.seqno,
+            human_size(g.vg.extent_size),
+            g.metadata_from.0,
+            g.metadata_from.1,
+            pvs.join(", ")
+        )?;
+        for lv in &g.lvs {
+            let fs = r.volumes.iter().find(|v| v.volume.names.grub2 == lv.grub2);
+            let fs_text = match fs.and_then(|v| v.fs.as_ref()) {
+                Some(f) => {
+                    let mut t = f.kind.name().to_string();
+                    if let Some(l) = &f.label {
+                        t.push_str(&format!(" LABEL={l}"));
+                    }
+                    if let Some(u) = &f.uuid {
+                        t.push_str(&format!(" UUID={u}"));
+                    }
+                    t
+                }
+                None => "-".into(),
+            };
+            let hidden = if lv.visible { "" } else { " (hidden)" };
+            writeln!(
+                out,
+                "  LV {}{hidden}: {}, {} segment{} ({}), {} /dev/{} /dev/{}, fs {fs_text}",
+                lv.name,
+                human_size(lv.size_bytes),
+                lv.segments.len(),
+                if lv.segments.len() == 1 { "" } else { "s" },
+                lv.types.join(", "),
+                lv.grub2,
+                lv.mapper,
+                lv.dev_path,
+            )?;
+            for (i, s) in lv.segments.iter().enumerate() {
+                let stripes: Vec<String> = s.stripes.iter().map(|(pv, e)| format!("{pv} from extent {e}")).collect();
+                let chunk = if s.stripes.len() > 1 {
+                    format!(", stripe size {}", human_size(s.stripe_size))
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    out,
+                    "    segment{}: extents {}..{} {}{chunk}{}{}",
+                    i + 1,
+                    s.start_extent,
+                    s.start_extent.saturating_add(s.extent_count),
+                    s.type_name(),
+                    if stripes.is_empty() { "" } else { ": " },
+                    stripes.join(", ")
+                )?;
+            }
+            if let Some(e) = &lv.error {
+                writeln!(out, "    cannot read: {e}")?;
             }
         }
     }

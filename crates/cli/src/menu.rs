@@ -72,7 +72,10 @@ fn no_menu_hint(disk: &Disk, d: &Discovery) -> Option<String> {
         })
         .collect();
     if others.is_empty() {
-        Some("no loader boot-sim models finds a menu on this image".into())
+        Some(
+            disk_image::lvm::boot_config_hint(disk)
+                .unwrap_or_else(|| "no loader boot-sim models finds a menu on this image".into()),
+        )
     } else {
         Some(others.join("; "))
     }

@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::fs::Filesystem;
 use crate::fs::probe::FsProbe;
 use crate::guid::Guid;
+use crate::lvm::LvmScan;
 use crate::menu::select::{self, EntryRequest};
 use crate::menu::{Menu, MenuFormat, discover};
 use crate::partition::{Role, Scheme};
@@ -31,6 +32,8 @@ pub struct DiskReport {
     /// The sector sector 0's GRUB code loads next, when it names one.
     pub next_stage: Option<NextStageReport>,
     pub volumes: Vec<VolumeReport>,
+    /// LVM2: the PVs found, the VGs and their LVs (readable or not).
+    pub lvm: LvmScan,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -114,6 +117,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
     let table = disk.table();
     let boot_sector = bootcode::identify(&sector0, table.scheme != Scheme::None);
     let mut diagnostics = table.diagnostics.clone();
+    diagnostics.extend(disk.lvm().diagnostics.iter().cloned());
     // A whole-disk filesystem with an empty boot area (a PV image) is not
     // meant to be BIOS-booted; boot code without the signature is a mistake.
     let meant_for_bios = table.scheme != Scheme::None || boot_sector.code != bootcode::BootCode::Empty;
@@ -185,6 +189,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
         boot_sector,
         next_stage,
         volumes,
+        lvm: disk.lvm().clone(),
         diagnostics,
     })
 }

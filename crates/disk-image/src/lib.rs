@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod guid;
 pub mod inspect;
 pub mod le;
+pub mod lvm;
 pub mod menu;
 pub mod partition;
 pub mod read;

@@ -31,3 +31,11 @@ fn fs_walk_corpus_replays() {
         disk_image::fuzzing::fs_walk(&data);
     }
 }
+
+#[test]
+fn lvm_metadata_corpus_replays() {
+    for (path, data) in corpus("lvm_metadata") {
+        eprintln!("replaying {}", path.display());
+        disk_image::fuzzing::lvm_metadata(&data);
+    }
+}

@@ -414,7 +414,11 @@ fn no_menu_hint(disk: &Disk, loader: Loader) -> String {
             discover::discover(disk, l).config.map(|c| format!("{} finds {}{}", l.name(), c.file.device, c.file.path))
         })
         .collect();
-    if others.is_empty() { "no PV loader finds a menu on this image".into() } else { others.join("; ") }
+    if others.is_empty() {
+        disk_image::lvm::boot_config_hint(disk).unwrap_or_else(|| "no PV loader finds a menu on this image".into())
+    } else {
+        others.join("; ")
+    }
 }
 
 /// The guest-physical address of a virtual address in the initial mapping,
