@@ -12,6 +12,12 @@
 #   python3    runs pygrub (and tests/interop/pygrub_menu.py)
 #   libxen-dev /usr/include/xen/xen.h: struct start_info, checked with gcc
 #   gcc        compiles that check
+#   lvm2       pvcreate, vgcreate, lvcreate, lvs/vgs/pvs, pvck (tests/interop_lvm.rs;
+#              with activation off, so no device-mapper is needed)
+#   mount      losetup (a loop device per partition for pvcreate)
+#   gdisk      sgdisk (GPT with a BIOS boot partition)
+#   dosfstools mkfs.vfat (EFI System Partitions)
+#   mtools     mcopy (files into a FAT image without mounting)
 # Downloaded and extracted, NOT installed (grub-legacy and grub-pc conflict,
 # and nothing here should touch the machine's own boot loader):
 #   grub-legacy      target/interop/root/usr/lib/grub/x86_64-pc/stage1
@@ -36,9 +42,9 @@ interop="$root_dir/target/interop"
 debs="$interop/debs"
 extract="$interop/root"
 
-install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3 libxen-dev gcc)
+install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3 libxen-dev gcc lvm2 mount gdisk dosfstools mtools)
 # package:tool that proves the package is installed
-tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3 libxen-dev:/usr/include/xen/xen.h gcc:gcc)
+tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3 libxen-dev:/usr/include/xen/xen.h gcc:gcc lvm2:pvcreate lvm2:pvck mount:losetup gdisk:sgdisk dosfstools:mkfs.vfat mtools:mcopy)
 download_pkgs=(grub-legacy grub-pc-bin syslinux-common extlinux)
 # files the tests use, relative to $extract
 expected_files=(
