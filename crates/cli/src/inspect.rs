@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use disk_image::bootcode::NextStage;
-use disk_image::inspect::{self, DiskReport, VolumeReport};
+use disk_image::inspect::{self, CoreImgReport, DiskReport, VolumeReport};
 use disk_image::partition::{PartitionType, Scheme};
 use disk_image::{Disk, Severity};
 use serde_json::{Value, json};
@@ -24,6 +24,27 @@ pub fn run(out: &mut Out, image: &Path, as_json: bool) -> Result<(), Exit> {
         eprintln!("boot-sim: {d}");
     }
     if report.diagnostics.iter().any(|d| d.severity == Severity::Error) { Err(Exit::Failed) } else { Ok(()) }
+}
+
+/// What a core.img says: its size, prefix, embedded config and modules.
+fn core_img_text(c: &CoreImgReport) -> String {
+    let mut parts = vec![format!("{} sectors", c.sectors)];
+    if let Some(p) = &c.prefix {
+        parts.push(format!("prefix {p}"));
+    }
+    if let Some(cfg) = &c.config {
+        parts.push(format!("embedded config {:?}", cfg.trim()));
+    }
+    if let Some(d) = &c.search_finds {
+        parts.push(format!("its search finds {d}"));
+    }
+    if !c.modules.is_empty() {
+        parts.push(format!("modules {}", c.modules.join(" ")));
+    }
+    if let Some(e) = &c.error {
+        parts.push(format!("cannot parse: {e}"));
+    }
+    parts.join(", ")
 }
 
 fn scheme_name(s: Scheme) -> &'static str {
@@ -79,6 +100,7 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             "uuid": v.fs.as_ref().and_then(|f| f.uuid.clone()),
             "fs_error": v.fs_error,
             "boot_code": v.boot_sector.as_ref().map(|b| &b.code),
+            "core_img": v.core_img,
         }))?;
     }
     for g in &r.lvm.groups {
@@ -182,6 +204,9 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             NextStage::PastEnd => "beyond the end of the image".into(),
         };
         writeln!(out, "  next stage at LBA {} ({}): {found}", n.lba, n.location)?;
+        if let Some(c) = &n.core_img {
+            writeln!(out, "  core.img: {}", core_img_text(c))?;
+        }
     }
     writeln!(out)?;
     let rows: Vec<[String; 10]> = r
@@ -243,6 +268,9 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
         }
         if let Some(b) = &v.boot_sector {
             extra.push(format!("boot sector: {}", b.code.describe()));
+        }
+        if let Some(c) = &v.core_img {
+            extra.push(format!("GRUB 2 core.img (diskboot.img at LBA {}): {}", c.diskboot_lba, core_img_text(c)));
         }
         if let Some(e) = &v.fs_error {
             extra.push(format!("cannot read: {e}"));

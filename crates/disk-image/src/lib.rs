@@ -14,6 +14,7 @@ pub mod error;
 pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod grub2_core;
 pub mod guid;
 pub mod inspect;
 pub mod le;
