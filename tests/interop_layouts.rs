@@ -97,7 +97,42 @@ fn grub_install_core_img_in_a_bios_boot_partition_is_followed() {
     assert!(out.status.success(), "grub-install: {log}");
     let load_cfg = std::fs::read_to_string(mnt.join("boot/grub/i386-pc/load.cfg")).unwrap();
     let core_len = std::fs::metadata(mnt.join("boot/grub/i386-pc/core.img")).unwrap().len();
+    std::fs::write(mnt.join("boot/grub/grub.cfg"), "menuentry 'Debian' {\n  linux /boot/vmlinuz root=UUID=1a2b\n}\n")
+        .unwrap();
     drop(cleanup);
+
+    // The ESP: a FAT made by mkfs.vfat, the stub copied in by mcopy, as
+    // grub-install --target=x86_64-efi writes EFI/debian/grub.cfg.
+    if let (Some(mkfs), Some(mmd), Some(mcopy)) =
+        (interop_tool("mkfs.vfat"), interop_tool("mmd"), interop_tool("mcopy"))
+    {
+        let esp_start = sgdisk_field(&sgdisk, &img, 2, "First sector:");
+        let esp_end = sgdisk_field(&sgdisk, &img, 2, "Last sector:");
+        run_tool(
+            Command::new(&mkfs)
+                .args(["--offset", &esp_start.to_string(), "-n", "ESP"])
+                .arg(&img)
+                .arg(((esp_end + 1 - esp_start) / 2).to_string()),
+        );
+        let at = format!("{}@@{}", img.display(), esp_start * 512);
+        run_tool(Command::new(&mmd).args(["-i", &at, "::/EFI", "::/EFI/debian"]));
+        let stub = dir.0.join("grub.cfg");
+        std::fs::write(
+            &stub,
+            format!("search.fs_uuid {uuid} root \nset prefix=($root)'/boot/grub'\nconfigfile $prefix/grub.cfg\n"),
+        )
+        .unwrap();
+        run_tool(Command::new(&mcopy).args(["-i", &at]).arg(&stub).arg("::/EFI/debian/grub.cfg"));
+        let disk = Disk::open(&img).unwrap();
+        let r = inspect::inspect(&disk).unwrap();
+        let esp = &r.volumes[1];
+        assert_eq!(esp.fs.as_ref().map(|f| f.kind.name()), Some("vfat"));
+        let st = esp.esp_stubs.first().expect("EFI/debian/grub.cfg found");
+        assert_eq!(st.path, "/EFI/debian/grub.cfg");
+        assert_eq!(st.finds.as_deref(), Some("(hd0,gpt3) xvda3"));
+        assert_eq!(st.configfile.as_deref(), Some("(hd0,gpt3)/boot/grub/grub.cfg"));
+        assert_eq!(st.target_exists, Some(true));
+    }
 
     // grub-install's own account of the core.img it made.
     let mkimage = log.lines().find(|l| l.contains("grub-mkimage ")).unwrap_or_else(|| panic!("{log}"));
@@ -126,4 +161,74 @@ fn grub_install_core_img_in_a_bios_boot_partition_is_followed() {
     let bios = r.volumes.iter().find(|v| v.volume.partition.as_ref().is_some_and(|p| p.number == 1)).unwrap();
     assert!(bios.boot_sector.is_none());
     assert_eq!(bios.core_img.as_ref().and_then(|c| c.prefix.as_deref()), Some(prefix));
+}
+
+/// boot-sim's FAT reader against mtools on volumes mkfs.vfat makes (FAT12,
+/// FAT16, FAT32), with nested directories and long names copied in by mcopy:
+/// every path `mdir -/ -b` lists, and every file's bytes as `mtype` prints them.
+#[test]
+fn fat_volumes_read_as_mtools_reads_them() {
+    let (Some(mkfs), Some(mmd), Some(mcopy), Some(mdir), Some(mtype)) = (
+        interop_tool("mkfs.vfat"),
+        interop_tool("mmd"),
+        interop_tool("mcopy"),
+        interop_tool("mdir"),
+        interop_tool("mtype"),
+    ) else {
+        return;
+    };
+    let dir = boot_sim::qemu::Scratch::new("fat");
+    for (bits, kib) in [("12", 2048u64), ("16", 32768), ("32", 65536)] {
+        let img = dir.0.join(format!("fat{bits}.img"));
+        let _ = std::fs::remove_file(&img);
+        run_tool(Command::new(&mkfs).args(["-C", "-F", bits, "-n", "ESP"]).arg(&img).arg(kib.to_string()));
+        let at = format!("{}", img.display());
+        run_tool(Command::new(&mmd).args(["-i", &at, "::/EFI", "::/EFI/debian", "::/EFI/BOOT", "::/deep"]));
+        let mut d = String::from("::/deep");
+        for i in 0..6 {
+            d.push_str(&format!("/Level {i} with a long name"));
+            run_tool(Command::new(&mmd).args(["-i", &at, &d]));
+        }
+        let files: Vec<(String, Vec<u8>)> = vec![
+            ("::/EFI/debian/grub.cfg".into(), b"configfile (hd0,gpt2)/boot/grub/grub.cfg\n".to_vec()),
+            ("::/EFI/BOOT/BOOTX64.CSV".into(), b"shimx64.efi,debian\n".to_vec()),
+            (
+                "::/EFI/debian/A file with a rather long name.txt".into(),
+                (0..70_000u32).map(|i| (i % 251) as u8).collect(),
+            ),
+            (format!("{d}/lower.cfg"), b"x".to_vec()),
+            ("::/empty".into(), Vec::new()),
+        ];
+        for (path, data) in &files {
+            let src = dir.0.join("src");
+            std::fs::write(&src, data).unwrap();
+            run_tool(Command::new(&mcopy).args(["-i", &at]).arg(&src).arg(path));
+        }
+        let out = Command::new(&mdir).args(["-/", "-b", "-i", &at, "::/"]).output().unwrap();
+        let mut theirs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().trim_start_matches("::").trim_end_matches('/').to_string())
+            .filter(|l| !l.is_empty() && !l.ends_with("/.") && !l.ends_with("/.."))
+            .collect();
+        theirs.sort();
+        let disk = Disk::open(&img).unwrap();
+        let v = disk.whole_disk();
+        let fs = disk.open_fs(&v).unwrap();
+        let mut ours = Vec::new();
+        let mut queue = vec!["/".to_string()];
+        while let Some(p) = queue.pop() {
+            for e in fs.list_dir(&p).unwrap() {
+                let full = if p == "/" { format!("/{}", e.name) } else { format!("{p}/{}", e.name) };
+                if e.kind == disk_image::fs::NodeKind::Directory {
+                    queue.push(full.clone());
+                } else {
+                    let out = Command::new(&mtype).args(["-i", &at]).arg(format!("::{full}")).output().unwrap();
+                    assert_eq!(fs.read_file(&full, 1 << 20).unwrap(), out.stdout, "FAT{bits} {full}");
+                }
+                ours.push(full);
+            }
+        }
+        ours.sort();
+        assert_eq!(ours, theirs, "FAT{bits}");
+    }
 }

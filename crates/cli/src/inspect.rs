@@ -26,6 +26,26 @@ pub fn run(out: &mut Out, image: &Path, as_json: bool) -> Result<(), Exit> {
     if report.diagnostics.iter().any(|d| d.severity == Severity::Error) { Err(Exit::Failed) } else { Ok(()) }
 }
 
+/// Where an ESP's grub.cfg stub leads.
+fn esp_stub_text(s: &disk_image::esp::EspStub) -> String {
+    let mut parts = Vec::new();
+    if let Some(q) = &s.search {
+        parts.push(format!("search {q} finds {}", s.finds.as_deref().unwrap_or("nothing on this disk")));
+    }
+    if let Some(p) = &s.prefix {
+        parts.push(format!("prefix {p}"));
+    }
+    if let Some(c) = &s.configfile {
+        let state = match s.target_exists {
+            Some(true) => "",
+            Some(false) => " (missing)",
+            None => " (device not found)",
+        };
+        parts.push(format!("configfile {c}{state}"));
+    }
+    if parts.is_empty() { "no search, prefix or configfile".into() } else { parts.join(", ") }
+}
+
 /// What a core.img says: its size, prefix, embedded config and modules.
 fn core_img_text(c: &CoreImgReport) -> String {
     let mut parts = vec![format!("{} sectors", c.sectors)];
@@ -101,6 +121,7 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             "fs_error": v.fs_error,
             "boot_code": v.boot_sector.as_ref().map(|b| &b.code),
             "core_img": v.core_img,
+            "esp_stubs": v.esp_stubs,
         }))?;
     }
     for g in &r.lvm.groups {
@@ -271,6 +292,9 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
         }
         if let Some(c) = &v.core_img {
             extra.push(format!("GRUB 2 core.img (diskboot.img at LBA {}): {}", c.diskboot_lba, core_img_text(c)));
+        }
+        for st in &v.esp_stubs {
+            extra.push(format!("EFI stub {}: {}", st.path, esp_stub_text(st)));
         }
         if let Some(e) = &v.fs_error {
             extra.push(format!("cannot read: {e}"));

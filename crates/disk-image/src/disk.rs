@@ -8,7 +8,8 @@ use serde::Serialize;
 use crate::error::{DiskError, Result};
 use crate::fs::Filesystem;
 use crate::fs::ext::ExtFs;
-use crate::fs::probe::{self, FsProbe};
+use crate::fs::fat::FatFs;
+use crate::fs::probe::{self, FsKind, FsProbe};
 use crate::lvm::{self, LvmScan};
 use crate::partition::{self, DeviceNames, Partition, PartitionTable, Role, Scheme};
 use crate::read::{RawImage, ReadAt, Window};
@@ -219,6 +220,7 @@ impl Disk {
     pub fn open_fs(&self, v: &Volume) -> Result<Box<dyn Filesystem>> {
         match self.probe(v)? {
             Some(p) if p.kind.is_ext() => Ok(Box::new(ExtFs::open(self.window(v))?)),
+            Some(p) if p.kind == FsKind::Vfat => Ok(Box::new(FatFs::open(self.window(v))?)),
             Some(p) => Err(DiskError::Unsupported {
                 what: format!("reading files from {} ({})", v.names.linux, p.kind.name()),
             }),

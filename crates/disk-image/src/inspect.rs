@@ -155,6 +155,9 @@ pub struct VolumeReport {
     /// what it says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub core_img: Option<CoreImgReport>,
+    /// An EFI System Partition's `EFI/*/grub.cfg` stubs and where they lead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub esp_stubs: Vec<crate::esp::EspStub>,
     /// The boot menus among the configs, parsed as their own loader reads them.
     pub menus: Vec<ConfigMenu>,
 }
@@ -240,6 +243,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
             fs_error: None,
             menus: Vec::new(),
             core_img: None,
+            esp_stubs: Vec::new(),
         };
         if is_container {
             volumes.push(report);
@@ -261,9 +265,13 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
             Ok(p) => report.fs = p,
             Err(e) => report.fs_error = Some(e.to_string()),
         }
-        if report.fs.as_ref().is_some_and(|p| p.kind.is_ext()) {
+        let fat = report.fs.as_ref().is_some_and(|p| p.kind == crate::fs::probe::FsKind::Vfat);
+        if report.fs.as_ref().is_some_and(|p| p.kind.is_ext()) || fat {
             match disk.open_fs(v) {
                 Ok(fs) => {
+                    if fat {
+                        report.esp_stubs = crate::esp::find_stubs(disk, &*fs);
+                    }
                     report.configs = configs::find_configs(&*fs);
                     report.menus = read_menus(disk, v, &*fs, &report.configs);
                 }

@@ -11,6 +11,7 @@ pub mod configs;
 pub mod diag;
 pub mod disk;
 pub mod error;
+pub mod esp;
 pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -2,6 +2,7 @@
 //! followed the way boot loaders follow them.
 
 pub mod ext;
+pub mod fat;
 pub mod probe;
 
 use serde::Serialize;
