@@ -19,6 +19,8 @@ use std::process::{Command, Stdio};
 
 use boot_sim::grub_legacy_image::run_tool;
 use boot_sim::interop_tool;
+use disk_image::menu::discover::{self, Loader};
+use disk_image::menu::select::{self, EntryRequest};
 use disk_image::{Disk, fs, inspect};
 use serde_json::Value;
 
@@ -264,4 +266,123 @@ fn lvm_tools_and_boot_sim_agree_on_a_two_pv_vg() {
     assert_eq!(theirs.stdout, big);
     // 3 MiB that cross root's segment boundary at 6 MiB, wherever mke2fs put them.
     assert!(cat("(lvm/vg--test-root)", "/boot/vmlinuz") == big);
+}
+
+/// The RHEL/Rocky LVM layout: a separate /boot partition (its root holds
+/// `grub/` and the kernel) and the root filesystem on an LV. PV loaders
+/// cannot read LVs but need not: the menu and kernel are on /boot, and the
+/// command line names the LV (`root=/dev/mapper/rocky-root`). boot-sim's
+/// pygrub choice equals Xen's pygrub on the same image (kernel bytes and
+/// args); PV-GRUB finds `/grub/menu.lst` on (hd0,0) and boots to the
+/// kernel entry; the LV's files read by its Linux name.
+#[test]
+fn separate_boot_and_root_on_lvm_boot_pv() {
+    let Some(losetup) = interop_tool("losetup") else { return };
+    let Some(mke2fs) = interop_tool("mke2fs") else { return };
+    let Some(pygrub) = boot_sim::pygrub() else { return };
+    let dir = boot_sim::qemu::Scratch::new("lvm-boot");
+    let img = dir.0.join("rocky.img");
+    std::fs::File::create(&img).unwrap().set_len(64 * MIB).unwrap();
+    // The fixture's Xen PV kernel, put at the root of the /boot filesystem.
+    let fixture = Disk::open(boot_sim::fixture("images/pv-kernel.img")).unwrap();
+    let ffs = fixture.open_fs(&fixture.whole_disk()).unwrap();
+    let kernel = ffs.read_file("/boot/vmlinuz-xen", 1 << 28).unwrap();
+    let boot = dir.0.join("boot");
+    std::fs::create_dir_all(boot.join("grub")).unwrap();
+    std::fs::write(boot.join("vmlinuz-xen"), &kernel).unwrap();
+    std::fs::write(
+        boot.join("grub/grub.cfg"),
+        "set default=0\nset timeout=1\nsearch --no-floppy --fs-uuid --set=root 0b007000-0000-4000-8000-000000000001\n\
+         menuentry 'Rocky Linux (separate /boot)' {\n  linux /vmlinuz-xen root=/dev/mapper/rocky-root ro console=hvc0\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        boot.join("grub/menu.lst"),
+        "default 0\ntimeout 1\ntitle Rocky Linux (separate /boot)\nroot (hd0,0)\nkernel /vmlinuz-xen root=/dev/mapper/rocky-root ro console=hvc0\n",
+    )
+    .unwrap();
+    let Some(sfdisk) = interop_tool("sfdisk") else { return };
+    let mut c = Command::new(sfdisk)
+        .args(["-q", "--no-reread", "--no-tell-kernel"])
+        .arg(&img)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    c.stdin.take().unwrap().write_all(b"label: dos\nstart=2048, size=32768, type=83\nstart=34816, type=8e\n").unwrap();
+    assert!(c.wait_with_output().unwrap().status.success());
+    run_tool(
+        Command::new(&mke2fs)
+            .args(["-q", "-F", "-t", "ext4", "-U", "0b007000-0000-4000-8000-000000000001", "-E"])
+            .arg("offset=1048576,root_owner=0:0")
+            .arg("-d")
+            .arg(&boot)
+            .arg(&img)
+            .arg("16M"),
+    );
+    let pv_start = 34816u64 * 512;
+    let out = Command::new(&losetup)
+        .args(["-f", "--show", "-o", &pv_start.to_string(), "--sizelimit", &(64 * MIB - pv_start).to_string()])
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "losetup: {}", String::from_utf8_lossy(&out.stderr));
+    let loops = Loops(vec![String::from_utf8_lossy(&out.stdout).trim().to_string()]);
+    let Some(lvm) = Lvm::new(&loops.0) else { return };
+    let pv = loops.0[0].clone();
+    lvm.run("pvcreate", &[&pv]);
+    lvm.run("vgcreate", &["-s", "1m", "rocky", &pv]);
+    lvm.run("lvcreate", &["-an", "-Zn", "-Wn", "-L", "8m", "-n", "root", "rocky"]);
+    let segs = lvm.report("lvs", "lv", "lv_name,seg_pe_ranges");
+    let pvs = lvm.report("pvs", "pv", "pv_name,pe_start");
+    drop(loops);
+    let (_, first, count) = pe_range(segs[0]["seg_pe_ranges"].as_str().unwrap());
+    let root = dir.0.join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    let fstab = "/dev/mapper/rocky-root / ext4 defaults 0 1\nUUID=0b007000-0000-4000-8000-000000000001 /boot ext4 defaults 0 2\n";
+    std::fs::write(root.join("etc/fstab"), fstab).unwrap();
+    let fs_img = dir.0.join("root.ext4");
+    run_tool(Command::new(&mke2fs).args(["-q", "-F", "-t", "ext4", "-d"]).arg(&root).arg(&fs_img).arg("8M"));
+    let bytes = std::fs::read(&fs_img).unwrap();
+    assert_eq!(bytes.len() as u64, count * MIB);
+    let mut disk = std::fs::read(&img).unwrap();
+    let at = (pv_start + num(&pvs[0]["pe_start"]) + first * MIB) as usize;
+    disk[at..at + bytes.len()].copy_from_slice(&bytes);
+    std::fs::write(&img, &disk).unwrap();
+
+    let disk = Disk::open(&img).unwrap();
+    let v = disk.volume("/dev/mapper/rocky-root").expect("the root LV");
+    let fs = disk.open_fs(&v).unwrap();
+    assert_eq!(fs::read_resolved(&*fs, "/etc/fstab", 4096).unwrap().1, fstab.as_bytes());
+
+    // Xen's pygrub on the same image.
+    let outdir = dir.0.join("pygrub-out");
+    std::fs::create_dir_all(&outdir).unwrap();
+    let out = Command::new(&pygrub)
+        .args(["-q", "--output-format=simple"])
+        .arg(format!("--output-directory={}", outdir.display()))
+        .arg(&img)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pygrub: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k} "))).map(str::to_string);
+    let theirs_kernel = std::fs::read(field("kernel").expect("pygrub printed a kernel")).unwrap();
+    let d = discover::discover(&disk, Loader::Pygrub);
+    let c = select::choose(&disk, &d, &EntryRequest::Default).unwrap();
+    assert_eq!(c.config.device, "(hd0,0)");
+    assert_eq!(c.kernel.resolved_path, "/vmlinuz-xen");
+    assert_eq!(theirs_kernel, kernel);
+    let args = field("args").unwrap_or_default();
+    assert_eq!(args.split_whitespace().collect::<Vec<_>>(), c.cmdline.split_whitespace().collect::<Vec<_>>());
+    assert!(c.cmdline.contains("root=/dev/mapper/rocky-root"), "{}", c.cmdline);
+
+    // PV-GRUB: /grub/menu.lst on (hd0,0), booted to the kernel entry.
+    let image: std::sync::Arc<dyn disk_image::ReadAt> = std::sync::Arc::new(disk_image::RawImage::open(&img).unwrap());
+    let (run, _) = boot::pv::run(image, &boot::pv::PvOptions { memory: 256 << 20, ..Default::default() }).unwrap();
+    let boot::pv::PvOutcome::Booted(b) = run.outcome else { panic!("PV-GRUB did not boot: {:?}", run.outcome) };
+    assert_eq!((b.choice.config.device.as_str(), b.choice.config.path.as_str()), ("(hd0,0)", "/grub/menu.lst"));
+    assert!(b.choice.cmdline.contains("root=/dev/mapper/rocky-root"), "{}", b.choice.cmdline);
 }
