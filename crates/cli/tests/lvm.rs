@@ -82,3 +82,22 @@ fn cat_reads_through_an_lv_by_each_name() {
     assert_ne!(out.status.code(), Some(0));
     assert!(t.contains("thin-pool") && t.contains("not supported"), "{t}");
 }
+
+#[test]
+fn pv_loaders_say_they_cannot_see_lvs() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = lvm_image(dir.path());
+    for loader in ["pygrub", "pvgrub-aws"] {
+        let out = boot_sim(&["menu", &img, "--loader", loader]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        assert!(t.contains("(lvm/vg--sys-root)/boot/grub/menu.lst") && t.contains("no LVM support"), "{t}");
+    }
+    // PV-GRUB in the loader's words: GRUB 0.97 finds no filesystem it
+    // knows on the PV partitions.
+    let out = boot_sim(&["run", &img, "--mode", "pv"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("(hd0,0)/boot/grub/menu.lst: Error 17: Cannot mount selected partition"), "{t}");
+    assert!(t.contains("hint: the boot menu is on an LVM2 logical volume"), "{t}");
+}
