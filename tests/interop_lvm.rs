@@ -245,6 +245,21 @@ fn lvm_tools_and_boot_sim_agree_on_a_two_pv_vg() {
             }
         }
     }
+    // blkid on each PV partition: TYPE and UUID as boot-sim's probe says them.
+    if let Some(blkid) = interop_tool("blkid") {
+        for (i, (start, _)) in PARTS.iter().enumerate() {
+            let out = Command::new(&blkid)
+                .args(["-p", "-o", "export", "-O", &(start * 512).to_string()])
+                .arg(&img)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let field = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).map(str::to_string);
+            let probe = report.volumes[i].fs.as_ref().expect("a PV probe");
+            assert_eq!(field("TYPE").as_deref(), Some(probe.kind.name()), "{text}");
+            assert_eq!(field("UUID"), probe.uuid, "{text}");
+        }
+    }
     let root_vol = report.volumes.iter().find(|v| v.volume.names.grub2 == "(lvm/vg--test-root)").expect("root LV");
     let probe = root_vol.fs.as_ref().expect("a filesystem on root");
     assert_eq!(probe.kind.name(), "ext4");

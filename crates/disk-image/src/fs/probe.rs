@@ -203,10 +203,18 @@ pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
             }));
         }
     }
-    if let Some(s1) = read_if_fits(vol, 512, 32)?
-        && &s1[0..8] == b"LABELONE"
-    {
-        return Ok(Some(FsProbe { kind: FsKind::Lvm2, label: None, uuid: None }));
+    // LVM2's label may be in any of sectors 0-3 (`label.h` LABEL_SCAN_SECTORS;
+    // pvcreate puts it in sector 1 unless --labelsector says otherwise).
+    // blkid prints the PV uuid as LVM does (6-4-4-4-4-4-6).
+    for sector in 0..crate::lvm::label::LABEL_SCAN_SECTORS {
+        if let Some(s) = read_if_fits(vol, sector * 512, 512)?
+            && &s[0..8] == b"LABELONE"
+            && &s[24..32] == b"LVM2 001"
+        {
+            let off = u32::from_le_bytes([s[20], s[21], s[22], s[23]]) as usize;
+            let uuid = s.get(off..off + 32).map(crate::lvm::label::format_id);
+            return Ok(Some(FsProbe { kind: FsKind::Lvm2, label: None, uuid }));
+        }
     }
     if let Some(page) = read_if_fits(vol, 0, 4096)? {
         let magic = &page[4086..4096];
