@@ -95,7 +95,7 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
     }))?;
     for v in &r.volumes {
         let p = v.volume.partition.as_ref();
-        out.json(&json!({
+        let mut line = json!({
             "type": "partition",
             "number": p.map(|p| p.number),
             "grub": v.volume.names.grub,
@@ -106,8 +106,6 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
                 (None, Some(_)) => json!("lv"),
                 (None, None) => json!("whole-disk"),
             },
-            "lvm": v.volume.lvm,
-            "aliases": v.volume.names.aliases,
             "start_lba": v.volume.start_bytes / 512,
             "sectors": v.volume.len_bytes / 512,
             "type_code": type_code(v),
@@ -120,9 +118,22 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             "uuid": v.fs.as_ref().and_then(|f| f.uuid.clone()),
             "fs_error": v.fs_error,
             "boot_code": v.boot_sector.as_ref().map(|b| &b.code),
-            "core_img": v.core_img,
-            "esp_stubs": v.esp_stubs,
-        }))?;
+        });
+        // Fields of LVs, core.img and ESPs only where they apply, so that
+        // other volumes' lines stay as they were.
+        if let Value::Object(m) = &mut line {
+            if let Some(l) = &v.volume.lvm {
+                m.insert("lvm".into(), json!(l));
+                m.insert("aliases".into(), json!(v.volume.names.aliases));
+            }
+            if let Some(c) = &v.core_img {
+                m.insert("core_img".into(), json!(c));
+            }
+            if !v.esp_stubs.is_empty() {
+                m.insert("esp_stubs".into(), json!(v.esp_stubs));
+            }
+        }
+        out.json(&line)?;
     }
     for g in &r.lvm.groups {
         out.json(&json!({

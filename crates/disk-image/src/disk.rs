@@ -71,7 +71,19 @@ impl Disk {
         Disk::from_reader(Arc::new(RawImage::open(path)?))
     }
 
+    /// Reads the partition table and the LVM2 volume groups on it; the
+    /// LVs become volumes after the partitions.
     pub fn from_reader(reader: Arc<dyn ReadAt>) -> Result<Disk> {
+        let mut disk = Disk::from_reader_without_lvm(reader)?;
+        disk.add_logical_volumes();
+        Ok(disk)
+    }
+
+    /// The disk as a boot loader without a volume manager sees it (GRUB
+    /// 0.97 and PV-GRUB, pygrub's libfsimage): partitions only, and no
+    /// read of any PV label, so that the loader models' I/O counts are the
+    /// loader's own.
+    pub fn from_reader_without_lvm(reader: Arc<dyn ReadAt>) -> Result<Disk> {
         if reader.size() < 512 {
             return Err(DiskError::corrupt(
                 reader.describe(),
@@ -103,9 +115,7 @@ impl Disk {
                 })
                 .collect()
         };
-        let mut disk = Disk { reader, table, volumes, lvm: LvmScan::default() };
-        disk.add_logical_volumes();
-        Ok(disk)
+        Ok(Disk { reader, table, volumes, lvm: LvmScan::default() })
     }
 
     /// Scans the partitions (or the whole disk) for LVM2 PVs and appends

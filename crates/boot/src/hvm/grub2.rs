@@ -507,7 +507,9 @@ pub(crate) fn core(mut hvm: Hvm, handoff: EndState, name: String) -> (Hvm, EndSt
     let size = hvm.bios.drive.sectors * 512;
     let vm = Arc::new(Mutex::new(hvm));
     let dev = Arc::new(DiskViaBios { vm: vm.clone(), cache: Mutex::new(Cache::default()), drive, size, name });
-    let end = match Disk::from_reader(dev.clone()) {
+    // GRUB 2 scans PVs only with its lvm module loaded, which the model
+    // does not load: the disk as GRUB sees it without one.
+    let end = match Disk::from_reader_without_lvm(dev.clone()) {
         Ok(disk) => {
             let fw = boot_location(drive, core.boot_dev);
             let (root, prefix) = prefix_and_root(core.prefix(), &fw);
