@@ -131,3 +131,14 @@ else
   echo "seed-corpus: mkfs.btrfs missing, btrfs_walk seeds not regenerated" >&2
 fi
 ls -l "$bw"
+# A tiny FAT12 ESP (mkfs.vfat, mtools) with a grub.cfg stub and a long name,
+# for the FAT reader behind fs_walk.
+if command -v mkfs.vfat >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.vfat ]; then
+  rm -f "$tmp/esp.img"
+  /usr/sbin/mkfs.vfat -C -F 12 -i 5eed0001 -n ESP "$tmp/esp.img" 64 >/dev/null
+  printf 'search.fs_uuid 11111111-2222-3333-4444-555555555555 root\nset prefix=($root)/boot/grub\nconfigfile $prefix/grub.cfg\n' > "$tmp/stub.cfg"
+  MTOOLS_SKIP_CHECK=1 mmd -i "$tmp/esp.img" ::/EFI ::/EFI/debian
+  MTOOLS_SKIP_CHECK=1 mcopy -m -i "$tmp/esp.img" "$tmp/stub.cfg" "::/EFI/debian/grub.cfg"
+  MTOOLS_SKIP_CHECK=1 mcopy -m -i "$tmp/esp.img" "$tmp/stub.cfg" "::/EFI/debian/A long file name.cfg"
+  cp "$tmp/esp.img" "$fw/fat12-esp.img"
+fi

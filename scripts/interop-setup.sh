@@ -15,6 +15,16 @@
 #   btrfs-progs mkfs.btrfs, btrfs, btrfs-map-logical (tests/interop_btrfs.rs);
 #              --compress and --subvol need >= 6.13: bookworm has 6.2, so it
 #              comes from bookworm-backports (6.14)
+#   lvm2       pvcreate, vgcreate, lvcreate, lvs/vgs/pvs, pvck (tests/interop_lvm.rs;
+#              with activation off, so no device-mapper is needed)
+#   mount      losetup (a loop device per partition for pvcreate)
+#   gdisk      sgdisk (GPT with a BIOS boot partition)
+#   dosfstools mkfs.vfat (EFI System Partitions)
+#   mtools     mcopy (files into a FAT image without mounting)
+#   grub2-common  grub-install (GRUB 2's installer; tests/interop_layouts.rs runs it
+#              with --directory=target/interop/root/usr/lib/grub/i386-pc on a loop
+#              device over a scratch image, never on a disk; grub2-common does not
+#              conflict with the extracted grub-legacy, which is not installed)
 # Downloaded and extracted, NOT installed (grub-legacy and grub-pc conflict,
 # and nothing here should touch the machine's own boot loader):
 #   grub-legacy      target/interop/root/usr/lib/grub/x86_64-pc/stage1
@@ -39,9 +49,9 @@ interop="$root_dir/target/interop"
 debs="$interop/debs"
 extract="$interop/root"
 
-install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3 libxen-dev gcc xfsprogs btrfs-progs)
+install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3 libxen-dev gcc xfsprogs btrfs-progs lvm2 mount gdisk dosfstools mtools grub2-common)
 # package:tool that proves the package is installed
-tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3 libxen-dev:/usr/include/xen/xen.h gcc:gcc xfsprogs:mkfs.xfs xfsprogs:xfs_db btrfs-progs:mkfs.btrfs)
+tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3 libxen-dev:/usr/include/xen/xen.h gcc:gcc xfsprogs:mkfs.xfs xfsprogs:xfs_db btrfs-progs:mkfs.btrfs lvm2:pvcreate lvm2:pvck mount:losetup gdisk:sgdisk dosfstools:mkfs.vfat mtools:mcopy grub2-common:grub-install)
 download_pkgs=(grub-legacy grub-pc-bin syslinux-common extlinux)
 # files the tests use, relative to $extract
 expected_files=(

@@ -37,6 +37,9 @@ pub fn read_from_image(image: &Path, spec: &str, max_len: u64) -> Result<Vec<u8>
     }
     let candidates: Vec<Volume> = match device {
         Some(d) => vec![disk.volume(d).ok_or_else(|| {
+            if let Some(why) = disk.lvm().lv_problem(d) {
+                return Exit::Error(format!("{d}: {why}"));
+            }
             let known: Vec<String> = disk
                 .volumes()
                 .iter()

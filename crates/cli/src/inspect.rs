@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use disk_image::bootcode::NextStage;
-use disk_image::inspect::{self, DiskReport, VolumeReport};
+use disk_image::inspect::{self, CoreImgReport, DiskReport, VolumeReport};
 use disk_image::partition::{PartitionType, Scheme};
 use disk_image::{Disk, Severity};
 use serde_json::{Value, json};
@@ -24,6 +24,47 @@ pub fn run(out: &mut Out, image: &Path, as_json: bool) -> Result<(), Exit> {
         eprintln!("boot-sim: {d}");
     }
     if report.diagnostics.iter().any(|d| d.severity == Severity::Error) { Err(Exit::Failed) } else { Ok(()) }
+}
+
+/// Where an ESP's grub.cfg stub leads.
+fn esp_stub_text(s: &disk_image::esp::EspStub) -> String {
+    let mut parts = Vec::new();
+    if let Some(q) = &s.search {
+        parts.push(format!("search {q} finds {}", s.finds.as_deref().unwrap_or("nothing on this disk")));
+    }
+    if let Some(p) = &s.prefix {
+        parts.push(format!("prefix {p}"));
+    }
+    if let Some(c) = &s.configfile {
+        let state = match s.target_exists {
+            Some(true) => "",
+            Some(false) => " (missing)",
+            None => " (device not found)",
+        };
+        parts.push(format!("configfile {c}{state}"));
+    }
+    if parts.is_empty() { "no search, prefix or configfile".into() } else { parts.join(", ") }
+}
+
+/// What a core.img says: its size, prefix, embedded config and modules.
+fn core_img_text(c: &CoreImgReport) -> String {
+    let mut parts = vec![format!("{} sectors", c.sectors)];
+    if let Some(p) = &c.prefix {
+        parts.push(format!("prefix {p}"));
+    }
+    if let Some(cfg) = &c.config {
+        parts.push(format!("embedded config {:?}", cfg.trim()));
+    }
+    if let Some(d) = &c.search_finds {
+        parts.push(format!("its search finds {d}"));
+    }
+    if !c.modules.is_empty() {
+        parts.push(format!("modules {}", c.modules.join(" ")));
+    }
+    if let Some(e) = &c.error {
+        parts.push(format!("cannot parse: {e}"));
+    }
+    parts.join(", ")
 }
 
 fn scheme_name(s: Scheme) -> &'static str {
@@ -60,7 +101,11 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             "grub": v.volume.names.grub,
             "grub2": v.volume.names.grub2,
             "linux": v.volume.names.linux,
-            "role": p.map_or(json!("whole-disk"), |p| json!(p.role)),
+            "role": match (p, &v.volume.lvm) {
+                (Some(p), _) => json!(p.role),
+                (None, Some(_)) => json!("lv"),
+                (None, None) => json!("whole-disk"),
+            },
             "start_lba": v.volume.start_bytes / 512,
             "sectors": v.volume.len_bytes / 512,
             "type_code": type_code(v),
@@ -75,11 +120,57 @@ fn render_json(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             "fs_error": v.fs_error,
             "boot_code": v.boot_sector.as_ref().map(|b| &b.code),
         });
-        // Only btrfs volumes carry the key: default subvolume, subvolumes.
-        if let Some(b) = &v.btrfs {
-            line["btrfs"] = json!(b);
+        // Fields of LVs, core.img and ESPs only where they apply, so that
+        // other volumes' lines stay as they were.
+        if let Value::Object(m) = &mut line {
+            if let Some(l) = &v.volume.lvm {
+                m.insert("lvm".into(), json!(l));
+                m.insert("aliases".into(), json!(v.volume.names.aliases));
+            }
+            if let Some(c) = &v.core_img {
+                m.insert("core_img".into(), json!(c));
+            }
+            // Only btrfs volumes carry the key: default subvolume, subvolumes.
+            if let Some(b) = &v.btrfs {
+                m.insert("btrfs".into(), json!(b));
+            }
+            if !v.esp_stubs.is_empty() {
+                m.insert("esp_stubs".into(), json!(v.esp_stubs));
+            }
         }
         out.json(&line)?;
+    }
+    for g in &r.lvm.groups {
+        out.json(&json!({
+            "type": "volume_group",
+            "name": g.vg.name,
+            "id": g.vg.id,
+            "seqno": g.vg.seqno,
+            "extent_size": g.vg.extent_size,
+            "metadata_from": {"device": g.metadata_from.0, "offset": g.metadata_from.1},
+            "pvs": g.vg.pvs.iter().zip(&g.pv_devices).map(|(pv, (_, dev))| json!({
+                "key": pv.key, "uuid": pv.id, "device": dev, "pe_start": pv.pe_start, "pe_count": pv.pe_count,
+                "last_seen_as": pv.device,
+            })).collect::<Vec<Value>>(),
+        }))?;
+        for lv in &g.lvs {
+            let fs = r.volumes.iter().find(|v| v.volume.names.grub2 == lv.grub2).and_then(|v| v.fs.as_ref());
+            out.json(&json!({
+                "type": "logical_volume",
+                "vg": g.vg.name,
+                "name": lv.name,
+                "grub2": lv.grub2,
+                "linux": format!("/dev/{}", lv.mapper),
+                "dev_path": format!("/dev/{}", lv.dev_path),
+                "size_bytes": lv.size_bytes,
+                "visible": lv.visible,
+                "segment_types": lv.types,
+                "segments": lv.segments,
+                "fs": fs.map(|f| f.kind.name()),
+                "uuid": fs.and_then(|f| f.uuid.clone()),
+                "error": lv.error,
+            }))?;
+        }
     }
     for v in &r.volumes {
         for c in &v.configs {
@@ -150,6 +241,9 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             NextStage::PastEnd => "beyond the end of the image".into(),
         };
         writeln!(out, "  next stage at LBA {} ({}): {found}", n.lba, n.location)?;
+        if let Some(c) = &n.core_img {
+            writeln!(out, "  core.img: {}", core_img_text(c))?;
+        }
     }
     writeln!(out)?;
     let rows: Vec<[String; 10]> = r
@@ -160,6 +254,7 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             let ty = match p.map(|p| &p.ptype) {
                 Some(PartitionType::Mbr(t)) => format!("{t:#04x} {}", p.and_then(|p| p.ptype.name()).unwrap_or("")),
                 Some(PartitionType::Gpt(g)) => g.type_name().map(str::to_string).unwrap_or_else(|| g.to_string()),
+                None if v.volume.lvm.is_some() => "LVM2 logical volume".into(),
                 None => "-".into(),
             };
             let fs = match (&v.fs, &v.fs_error) {
@@ -211,6 +306,12 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
         if let Some(b) = &v.boot_sector {
             extra.push(format!("boot sector: {}", b.code.describe()));
         }
+        if let Some(c) = &v.core_img {
+            extra.push(format!("GRUB 2 core.img (diskboot.img at LBA {}): {}", c.diskboot_lba, core_img_text(c)));
+        }
+        for st in &v.esp_stubs {
+            extra.push(format!("EFI stub {}: {}", st.path, esp_stub_text(st)));
+        }
         if let Some(e) = &v.fs_error {
             extra.push(format!("cannot read: {e}"));
         }
@@ -233,6 +334,7 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             }
         }
     }
+    render_lvm(out, r)?;
     writeln!(out)?;
     let configs: Vec<(&VolumeReport, _)> =
         r.volumes.iter().flat_map(|v| v.configs.iter().map(move |c| (v, c))).collect();
@@ -269,4 +371,81 @@ fn fs_name(f: &disk_image::fs::probe::FsProbe) -> String {
         Some(v) => format!("{} (V{v})", f.kind.name()),
         None => f.kind.name().to_string(),
     }
+}
+
+/// The VGs: their PVs and where they are, each LV with its size, segments
+/// and filesystem, or why it cannot be read.
+fn render_lvm(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
+    for pv in r.lvm.pvs.iter().filter(|p| p.vg.is_none()) {
+        writeln!(out, "  {}: LVM2 PV {} (label in sector {}), in no VG", pv.device, pv.uuid, pv.label_sector)?;
+    }
+    for g in &r.lvm.groups {
+        writeln!(out)?;
+        let pvs: Vec<String> = g
+            .pv_devices
+            .iter()
+            .map(|(key, dev)| format!("{key} on {}", dev.as_deref().unwrap_or("another disk (missing)")))
+            .collect();
+        writeln!(
+            out,
+            "LVM2 volume group {} (seqno {}, extent size {}, metadata from {} byte {}): {}",
+            g.vg.name,
+            g.vg.seqno,
+            human_size(g.vg.extent_size),
+            g.metadata_from.0,
+            g.metadata_from.1,
+            pvs.join(", ")
+        )?;
+        for lv in &g.lvs {
+            let fs = r.volumes.iter().find(|v| v.volume.names.grub2 == lv.grub2);
+            let fs_text = match fs.and_then(|v| v.fs.as_ref()) {
+                Some(f) => {
+                    let mut t = f.kind.name().to_string();
+                    if let Some(l) = &f.label {
+                        t.push_str(&format!(" LABEL={l}"));
+                    }
+                    if let Some(u) = &f.uuid {
+                        t.push_str(&format!(" UUID={u}"));
+                    }
+                    t
+                }
+                None => "-".into(),
+            };
+            let hidden = if lv.visible { "" } else { " (hidden)" };
+            writeln!(
+                out,
+                "  LV {}{hidden}: {}, {} segment{} ({}), {} /dev/{} /dev/{}, fs {fs_text}",
+                lv.name,
+                human_size(lv.size_bytes),
+                lv.segments.len(),
+                if lv.segments.len() == 1 { "" } else { "s" },
+                lv.types.join(", "),
+                lv.grub2,
+                lv.mapper,
+                lv.dev_path,
+            )?;
+            for (i, s) in lv.segments.iter().enumerate() {
+                let stripes: Vec<String> = s.stripes.iter().map(|(pv, e)| format!("{pv} from extent {e}")).collect();
+                let chunk = if s.stripes.len() > 1 {
+                    format!(", stripe size {}", human_size(s.stripe_size))
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    out,
+                    "    segment{}: extents {}..{} {}{chunk}{}{}",
+                    i + 1,
+                    s.start_extent,
+                    s.start_extent.saturating_add(s.extent_count),
+                    s.type_name(),
+                    if stripes.is_empty() { "" } else { ": " },
+                    stripes.join(", ")
+                )?;
+            }
+            if let Some(e) = &lv.error {
+                writeln!(out, "    cannot read: {e}")?;
+            }
+        }
+    }
+    Ok(())
 }

@@ -75,9 +75,11 @@ fn no_menu_hint(disk: &Disk, d: &Discovery) -> Option<String> {
     if !others.is_empty() {
         return Some(others.join("; "));
     }
-    // Nobody finds a menu: say which filesystem the loader cannot read, and who can.
+    // Nobody finds a menu: the menu is on an LV no PV loader reads, or on
+    // a filesystem this loader cannot read (and who can).
     Some(
-        fs_support::unreadable_hint(disk, d.loader.fs_reader(), d.loader.name())
+        disk_image::lvm::boot_config_hint(disk)
+            .or_else(|| fs_support::unreadable_hint(disk, d.loader.fs_reader(), d.loader.name()))
             .unwrap_or_else(|| "no loader boot-sim models finds a menu on this image".into()),
     )
 }

@@ -9,26 +9,56 @@ use crate::error::{DiskError, Result};
 use crate::fs::Filesystem;
 use crate::fs::btrfs::BtrfsFs;
 use crate::fs::ext::ExtFs;
+use crate::fs::fat::FatFs;
 use crate::fs::probe::{self, FsKind, FsProbe};
 use crate::fs::xfs::XfsFs;
+use crate::lvm::{self, LvmScan};
 use crate::partition::{self, DeviceNames, Partition, PartitionTable, Role, Scheme};
 use crate::read::{RawImage, ReadAt, Window};
 use crate::units::ByteOffset;
 
-/// One addressable volume: the whole disk (no partition table) or a partition.
+/// One addressable volume: the whole disk (no partition table), a
+/// partition, or an LVM logical volume.
 #[derive(Debug, Clone, Serialize)]
 pub struct Volume {
     pub names: DeviceNames,
-    /// `None` for the whole disk.
+    /// `None` for the whole disk and for LVs.
     pub partition: Option<Partition>,
+    /// For an LV, where its first byte lies on the disk (its bytes come
+    /// from `source`, segment by segment).
     pub start_bytes: u64,
     pub len_bytes: u64,
+    /// For an LV: its VG and name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lvm: Option<LvRef>,
+    /// Where the volume's bytes come from when they are not the disk's
+    /// `[start_bytes, start_bytes + len_bytes)`: an LV's mapper.
+    #[serde(skip)]
+    pub source: Option<VolumeSource>,
+}
+
+/// An LV a volume is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LvRef {
+    pub vg: String,
+    pub lv: String,
+}
+
+/// A volume's own byte source (an LV mapper over the PVs' partitions).
+#[derive(Clone)]
+pub struct VolumeSource(pub Arc<dyn ReadAt>);
+
+impl std::fmt::Debug for VolumeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.describe())
+    }
 }
 
 pub struct Disk {
     reader: Arc<dyn ReadAt>,
     table: PartitionTable,
     volumes: Vec<Volume>,
+    lvm: LvmScan,
 }
 
 impl std::fmt::Debug for Disk {
@@ -43,7 +73,19 @@ impl Disk {
         Disk::from_reader(Arc::new(RawImage::open(path)?))
     }
 
+    /// Reads the partition table and the LVM2 volume groups on it; the
+    /// LVs become volumes after the partitions.
     pub fn from_reader(reader: Arc<dyn ReadAt>) -> Result<Disk> {
+        let mut disk = Disk::from_reader_without_lvm(reader)?;
+        disk.add_logical_volumes();
+        Ok(disk)
+    }
+
+    /// The disk as a boot loader without a volume manager sees it (GRUB
+    /// 0.97 and PV-GRUB, pygrub's libfsimage): partitions only, and no
+    /// read of any PV label, so that the loader models' I/O counts are the
+    /// loader's own.
+    pub fn from_reader_without_lvm(reader: Arc<dyn ReadAt>) -> Result<Disk> {
         if reader.size() < 512 {
             return Err(DiskError::corrupt(
                 reader.describe(),
@@ -58,6 +100,8 @@ impl Disk {
                 partition: None,
                 start_bytes: 0,
                 len_bytes: reader.size(),
+                lvm: None,
+                source: None,
             }]
         } else {
             table
@@ -68,10 +112,58 @@ impl Disk {
                     partition: Some(p.clone()),
                     start_bytes: p.start_bytes(),
                     len_bytes: p.len_bytes(),
+                    lvm: None,
+                    source: None,
                 })
                 .collect()
         };
-        Ok(Disk { reader, table, volumes })
+        Ok(Disk { reader, table, volumes, lvm: LvmScan::default() })
+    }
+
+    /// Scans the partitions (or the whole disk) for LVM2 PVs and appends
+    /// each readable, visible LV as a volume after the partitions.
+    fn add_logical_volumes(&mut self) {
+        let candidates: Vec<lvm::Candidate> = self
+            .volumes
+            .iter()
+            .filter(|v| v.partition.as_ref().is_none_or(|p| p.role != Role::Extended))
+            .map(|v| lvm::Candidate {
+                name: v.names.linux.clone(),
+                reader: Arc::new(self.window(v)),
+                disk_offset: v.start_bytes,
+                typed_lvm: v.partition.as_ref().is_some_and(|p| p.ptype.name() == Some("Linux LVM")),
+            })
+            .collect();
+        let scan = lvm::scan(&candidates);
+        for g in &scan.groups {
+            for lv in g.lvs.iter().filter(|lv| lv.visible) {
+                let Some(reader) = &lv.reader else { continue };
+                let start_bytes = reader
+                    .segments()
+                    .first()
+                    .and_then(|s| s.areas.first())
+                    .and_then(|a| {
+                        let pv = candidates.iter().find(|c| Arc::ptr_eq(&c.reader, &a.dev))?;
+                        pv.disk_offset.checked_add(a.offset)
+                    })
+                    .unwrap_or(0);
+                self.volumes.push(Volume {
+                    names: DeviceNames::lvm(&g.vg.name, &lv.name),
+                    partition: None,
+                    start_bytes,
+                    len_bytes: reader.size(),
+                    lvm: Some(LvRef { vg: g.vg.name.clone(), lv: lv.name.clone() }),
+                    source: Some(VolumeSource(reader.clone())),
+                });
+            }
+        }
+        self.lvm = scan;
+    }
+
+    /// The LVM2 volume groups found on the disk, their LVs (readable or
+    /// not, with why) and what went wrong reading PVs.
+    pub fn lvm(&self) -> &LvmScan {
+        &self.lvm
     }
 
     pub fn reader(&self) -> &Arc<dyn ReadAt> {
@@ -88,13 +180,22 @@ impl Disk {
 
     /// The volume a device name designates: `(hd0)`, `(hd0,0)`,
     /// `(hd0,msdos1)`, `(hd0,gpt2)`, `xvda`, `xvda5`, `/dev/xvda1`.
-    /// `(hd0)` is the whole disk even when it has partitions.
+    /// `(hd0)` is the whole disk even when it has partitions. LVs:
+    /// `(lvm/VG-LV)`, `/dev/mapper/VG-LV`, `/dev/VG/LV`.
     pub fn volume(&self, name: &str) -> Option<Volume> {
         let name = name.strip_prefix("/dev/").unwrap_or(name);
         if name == "(hd0)" || name == "xvda" {
             return Some(self.whole_disk());
         }
-        self.volumes.iter().find(|v| v.names.grub == name || v.names.grub2 == name || v.names.linux == name).cloned()
+        self.volumes
+            .iter()
+            .find(|v| {
+                v.names.grub == name
+                    || v.names.grub2 == name
+                    || v.names.linux == name
+                    || v.names.aliases.iter().any(|a| a == name)
+            })
+            .cloned()
     }
 
     /// The whole disk as a volume, `(hd0)`.
@@ -104,12 +205,18 @@ impl Disk {
             partition: None,
             start_bytes: 0,
             len_bytes: self.reader.size(),
+            lvm: None,
+            source: None,
         }
     }
 
-    /// A window over a volume's bytes (clamped to the image).
+    /// A window over a volume's bytes (clamped to the image; an LV's
+    /// bytes through its mapper).
     pub fn window(&self, v: &Volume) -> Window {
-        Window::new(self.reader.clone(), v.start_bytes, v.len_bytes, v.names.linux.clone())
+        match &v.source {
+            Some(VolumeSource(src)) => Window::new(src.clone(), 0, v.len_bytes, v.names.linux.clone()),
+            None => Window::new(self.reader.clone(), v.start_bytes, v.len_bytes, v.names.linux.clone()),
+        }
     }
 
     /// What filesystem signature the volume carries, if any. Extended
@@ -128,6 +235,7 @@ impl Disk {
             Some(p) if p.kind == FsKind::Xfs => Ok(Box::new(XfsFs::open(self.window(v))?)),
             // Paths as GRUB 2 names them: from the top-level subvolume.
             Some(p) if p.kind == FsKind::Btrfs => Ok(Box::new(BtrfsFs::open(self.window(v))?)),
+            Some(p) if p.kind == FsKind::Vfat => Ok(Box::new(FatFs::open(self.window(v))?)),
             Some(p) => Err(DiskError::Unsupported {
                 what: format!("reading files from {} ({})", v.names.linux, p.kind.name()),
             }),

@@ -13,6 +13,7 @@ use crate::fs::btrfs::{BtrfsFs, BtrfsSummary};
 use crate::fs::probe::FsKind;
 use crate::fs::probe::FsProbe;
 use crate::guid::Guid;
+use crate::lvm::LvmScan;
 use crate::menu::select::{self, EntryRequest};
 use crate::menu::{Menu, MenuFormat, discover};
 use crate::partition::{Role, Scheme};
@@ -33,6 +34,8 @@ pub struct DiskReport {
     /// The sector sector 0's GRUB code loads next, when it names one.
     pub next_stage: Option<NextStageReport>,
     pub volumes: Vec<VolumeReport>,
+    /// LVM2: the PVs found, the VGs and their LVs (readable or not).
+    pub lvm: LvmScan,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -42,6 +45,102 @@ pub struct NextStageReport {
     /// "gap before the first partition", "partition 1 (xvda1)", "past the end".
     pub location: String,
     pub found: NextStage,
+    /// When it is GRUB 2's diskboot.img: the core.img it loads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core_img: Option<CoreImgReport>,
+}
+
+/// GRUB 2's core.img as diskboot.img's block list loads it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CoreImgReport {
+    /// LBA of diskboot.img (core.img's first sector).
+    pub diskboot_lba: u64,
+    /// diskboot.img's block list: where the rest of core.img lies.
+    pub blocks: Vec<crate::grub2_core::Block>,
+    /// Sectors of core.img, diskboot.img included.
+    pub sectors: u64,
+    /// The prefix module: where GRUB looks for normal.mod and grub.cfg.
+    pub prefix: Option<String>,
+    /// The embedded config (`grub-mkimage -c`), when there is one.
+    pub config: Option<String>,
+    /// Embedded modules, by `.modname`.
+    pub modules: Vec<String>,
+    /// The device the embedded config's `search.fs_uuid UUID root` /
+    /// `search --fs-uuid --set=root UUID` finds on this disk (GRUB 2 name).
+    pub search_finds: Option<String>,
+    /// Why core.img could not be read or parsed.
+    pub error: Option<String>,
+}
+
+/// The UUID an embedded config searches for: `search.fs_uuid UUID …`
+/// (what grub-install writes) or `search … --fs-uuid … UUID`.
+fn searched_uuid(config: &str) -> Option<String> {
+    for line in config.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.first() {
+            Some(&"search.fs_uuid") => return words.get(1).map(|u| u.to_string()),
+            Some(&"search") if words.iter().any(|w| *w == "--fs-uuid" || *w == "-u") => {
+                return words.iter().skip(1).find(|w| !w.starts_with('-')).map(|u| u.to_string());
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Reads core.img from its diskboot.img sector at `lba`: the block list's
+/// sectors (bounded by `CORE_END`, as `util/mkimage.c` bounds core.img),
+/// then startup_raw and its payload parsed by [`crate::grub2_core::parse_core`].
+pub fn read_core_img(reader: &dyn ReadAt, lba: u64) -> CoreImgReport {
+    use crate::grub2_core::{CORE_END, STARTUP_ADDR, blocklist, parse_core};
+    let mut r = CoreImgReport {
+        diskboot_lba: lba,
+        blocks: Vec::new(),
+        sectors: 1,
+        prefix: None,
+        config: None,
+        modules: Vec::new(),
+        search_finds: None,
+        error: None,
+    };
+    let mut sector = [0u8; 512];
+    if let Err(e) = lba.checked_mul(SECTOR_SIZE).map_or(Err(format!("LBA {lba} overflows")), |o| {
+        reader.read_exact_at(o, &mut sector).map_err(|e| e.to_string())
+    }) {
+        r.error = Some(e);
+        return r;
+    }
+    r.blocks = blocklist(&sector);
+    let max = u64::from(CORE_END - STARTUP_ADDR);
+    let mut body = Vec::new();
+    for b in &r.blocks {
+        let len = u64::from(b.len) * SECTOR_SIZE;
+        if body.len() as u64 + len > max {
+            r.error =
+                Some(format!("the block list loads more than {max:#x} bytes (core.img must end below {CORE_END:#x})"));
+            return r;
+        }
+        let Some(off) = b.start.checked_mul(SECTOR_SIZE) else {
+            r.error = Some(format!("block list entry at LBA {} overflows", b.start));
+            return r;
+        };
+        let at = body.len();
+        body.resize(at + len as usize, 0);
+        if let Err(e) = reader.read_exact_at(off, &mut body[at..]) {
+            r.error = Some(format!("core.img block at LBA {} ({} sectors): {e}", b.start, b.len));
+            return r;
+        }
+        r.sectors += u64::from(b.len);
+    }
+    match parse_core(&body) {
+        Ok(core) => {
+            r.prefix = core.prefix().map(str::to_string);
+            r.config = core.config().map(str::to_string);
+            r.modules = core.module_names();
+        }
+        Err(e) => r.error = Some(e),
+    }
+    r
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +153,13 @@ pub struct VolumeReport {
     pub configs: Vec<FoundConfig>,
     /// Why the filesystem could not be read, when it could not.
     pub fs_error: Option<String>,
+    /// A partition holding GRUB 2's core.img (a GPT BIOS boot partition):
+    /// what it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core_img: Option<CoreImgReport>,
+    /// An EFI System Partition's `EFI/*/grub.cfg` stubs and where they lead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub esp_stubs: Vec<crate::esp::EspStub>,
     /// The boot menus among the configs, parsed as their own loader reads them.
     pub menus: Vec<ConfigMenu>,
     /// btrfs: default subvolume and the subvolume list.
@@ -134,6 +240,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
     let table = disk.table();
     let boot_sector = bootcode::identify(&sector0, table.scheme != Scheme::None);
     let mut diagnostics = table.diagnostics.clone();
+    diagnostics.extend(disk.lvm().diagnostics.iter().cloned());
     // A whole-disk filesystem with an empty boot area (a PV image) is not
     // meant to be BIOS-booted; boot code without the signature is a mistake.
     let meant_for_bios = table.scheme != Scheme::None || boot_sector.code != bootcode::BootCode::Empty;
@@ -156,6 +263,8 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
             fs_error: None,
             menus: Vec::new(),
             btrfs: None,
+            core_img: None,
+            esp_stubs: Vec::new(),
         };
         if is_container {
             volumes.push(report);
@@ -165,7 +274,11 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
             let mut s = [0u8; 512];
             disk.window(v).read_exact_at(0, &mut s)?;
             let bs = bootcode::identify(&s, false);
-            if bs.code != bootcode::BootCode::Empty {
+            if bootcode::identify_next_stage(&s) == NextStage::Grub2Diskboot {
+                // grub-install embeds core.img at the start of a BIOS boot
+                // partition: its first sector is diskboot.img, not a VBR.
+                report.core_img = Some(read_core_img(&**reader, v.start_bytes / SECTOR_SIZE));
+            } else if bs.code != bootcode::BootCode::Empty {
                 report.boot_sector = Some(bs);
             }
         }
@@ -192,9 +305,14 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
                     report.fs_error = Some(e.to_string());
                 }
             }
-        } else if kind.is_some_and(|k| k.is_ext() || k == FsKind::Xfs) {
+        } else if kind.is_some_and(|k| k.is_ext() || k == FsKind::Xfs || k == FsKind::Vfat) {
+            let fat = kind == Some(FsKind::Vfat);
+
             match disk.open_fs(v) {
                 Ok(fs) => {
+                    if fat {
+                        report.esp_stubs = crate::esp::find_stubs(disk, &*fs);
+                    }
                     report.configs = configs::find_configs(&*fs);
                     report.menus = read_menus(disk, v, &*fs, &report.configs);
                 }
@@ -214,6 +332,32 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
         }
         volumes.push(report);
     }
+    // What core.img's embedded `search` would find, among the volumes.
+    let find = |c: &mut CoreImgReport| {
+        let Some(uuid) = c.config.as_deref().and_then(searched_uuid) else { return };
+        c.search_finds = volumes
+            .iter()
+            .find(|v: &&VolumeReport| {
+                v.fs.as_ref().and_then(|f| f.uuid.as_deref()).is_some_and(|u| u.eq_ignore_ascii_case(&uuid))
+            })
+            .map(|v| format!("{} {}", v.volume.names.grub2, v.volume.names.linux));
+    };
+    let mut next_stage = next_stage;
+    if let Some(c) = next_stage.as_mut().and_then(|n| n.core_img.as_mut()) {
+        find(c);
+    }
+    let cores: Vec<Option<CoreImgReport>> = volumes
+        .iter()
+        .map(|v| {
+            v.core_img.clone().map(|mut c| {
+                find(&mut c);
+                c
+            })
+        })
+        .collect();
+    for (v, c) in volumes.iter_mut().zip(cores) {
+        v.core_img = c;
+    }
     Ok(DiskReport {
         image: reader.describe(),
         size_bytes: size,
@@ -225,6 +369,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
         boot_sector,
         next_stage,
         volumes,
+        lvm: disk.lvm().clone(),
         diagnostics,
     })
 }
@@ -254,5 +399,6 @@ fn next_stage(disk: &Disk, lba: u64) -> NextStageReport {
             }
         }
     };
-    NextStageReport { lba, location, found }
+    let core_img = (found == NextStage::Grub2Diskboot).then(|| read_core_img(&**reader, lba));
+    NextStageReport { lba, location, found, core_img }
 }

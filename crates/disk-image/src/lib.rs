@@ -11,12 +11,15 @@ pub mod configs;
 pub mod diag;
 pub mod disk;
 pub mod error;
+pub mod esp;
 pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod grub2_core;
 pub mod guid;
 pub mod inspect;
 pub mod le;
+pub mod lvm;
 pub mod menu;
 pub mod partition;
 pub mod read;

@@ -72,3 +72,11 @@ fn btrfs_walk_seeds_are_filesystems() {
         assert_eq!(fs.read_link("/@/boot/grub/menu.lst").unwrap(), "grub.cfg");
     }
 }
+
+#[test]
+fn lvm_metadata_corpus_replays() {
+    for (path, data) in corpus("lvm_metadata") {
+        eprintln!("replaying {}", path.display());
+        disk_image::fuzzing::lvm_metadata(&data);
+    }
+}

@@ -818,7 +818,7 @@ pub(crate) fn stage2(mut hvm: Hvm, handoff: EndState, name: String) -> (Hvm, End
     let size = hvm.bios.drive.sectors * 512;
     let vm = Arc::new(Mutex::new(hvm));
     let dev = Arc::new(DiskViaBios { vm: vm.clone(), cache: Mutex::new(Cache::default()), drive, size, name });
-    let end = match Disk::from_reader(dev.clone()) {
+    let end = match Disk::from_reader_without_lvm(dev.clone()) {
         Ok(disk) => {
             let part = (header.install_partition >> 16) & 0xFF;
             let root = if part == 0xFF { "(hd0)".to_string() } else { format!("(hd0,{part})") };

@@ -169,17 +169,27 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemo
     let pvio = PvIo::new(image, memory, sim, io_config)?;
     let blk = Arc::new(BlkfrontDisk::new(pvio));
     on_sim(&blk, |s| s.phase("pv-grub: find the menu"));
-    let disk = Disk::from_reader(blk.clone())?;
+    // PV-GRUB (GRUB 0.97) and pygrub have no volume manager: no LVM scan
+    // through the ring.
+    let disk = Disk::from_reader_without_lvm(blk.clone())?;
     let discovery = discover::discover(&disk, opts.loader);
     let choice = select::choose(&disk, &discovery, &opts.entry);
+    // When nothing is found, whether the menu is on an LV they cannot see
+    // (read from the image directly, outside the guest's I/O).
+    let lvm_hint = match &choice {
+        Err(SelectError::NoConfig) => {
+            Disk::from_reader(raw.clone()).ok().and_then(|d| disk_image::lvm::boot_config_hint(&d))
+        }
+        _ => None,
+    };
     // PV-GRUB's console text (pygrub runs in dom0: no guest console).
     let console = match opts.loader {
         Loader::Pygrub => None,
-        _ => Disk::from_reader(raw).ok().map(|raw| {
+        _ => Disk::from_reader_without_lvm(raw).ok().map(|raw| {
             console::pvgrub(&raw, devid, opts.memory, &discovery, &console::Tried::from_choice(choice.as_ref()))
         }),
     };
-    let outcome = load_and_build(&disk, &blk, choice, opts);
+    let outcome = load_and_build(&disk, &blk, choice, opts, lvm_hint);
     drop(disk);
     let pvio = Arc::try_unwrap(blk)
         .ok()
@@ -224,13 +234,14 @@ fn load_and_build(
     blk: &BlkfrontDisk,
     choice: Result<BootChoice, SelectError>,
     opts: &PvOptions,
+    lvm_hint: Option<String>,
 ) -> Loaded {
     let choice = match choice {
         Ok(c) => c,
         Err(e) => {
             let stage = if matches!(e, SelectError::NoConfig) { Stage::Menu } else { Stage::Entry };
             let hint = match &e {
-                SelectError::NoConfig => Some(no_menu_hint(disk, opts.loader)),
+                SelectError::NoConfig => Some(no_menu_hint(disk, opts.loader, lvm_hint)),
                 _ => None,
             };
             return Loaded::Stop(cannot(stage, vec![e.to_string()], hint));
@@ -406,7 +417,7 @@ fn decompress_in_guest(
     Ok(Some((report, Some((GuestPhysAddr(base), len)))))
 }
 
-fn no_menu_hint(disk: &Disk, loader: Loader) -> String {
+fn no_menu_hint(disk: &Disk, loader: Loader, lvm_hint: Option<String>) -> String {
     let others: Vec<String> = Loader::ALL
         .into_iter()
         .filter(|&l| l != loader)
@@ -417,7 +428,8 @@ fn no_menu_hint(disk: &Disk, loader: Loader) -> String {
     if !others.is_empty() {
         return others.join("; ");
     }
-    disk_image::menu::fs_support::unreadable_hint(disk, loader.fs_reader(), loader.name())
+    lvm_hint
+        .or_else(|| disk_image::menu::fs_support::unreadable_hint(disk, loader.fs_reader(), loader.name()))
         .unwrap_or_else(|| "no PV loader finds a menu on this image".into())
 }
 

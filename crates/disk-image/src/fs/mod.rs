@@ -3,6 +3,7 @@
 
 pub mod btrfs;
 pub mod ext;
+pub mod fat;
 pub mod probe;
 pub mod xfs;
 

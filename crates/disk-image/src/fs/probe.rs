@@ -245,10 +245,19 @@ pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
             }));
         }
     }
-    if let Some(s1) = read_if_fits(vol, 512, 32)?
+    // LVM2's label: pvcreate writes it in sector 1. (It may be in any of
+    // sectors 0-3, `label.h` LABEL_SCAN_SECTORS; the Disk's LVM scan,
+    // `lvm::label::find_label`, looks at all four. The probe reads only
+    // sector 1, as it always has, so that the loader models' probes of a
+    // whole disk cost the reads they did.) The PV uuid is printed as LVM
+    // and blkid print it (6-4-4-4-4-4-6).
+    if let Some(s1) = read_if_fits(vol, 512, 512)?
         && &s1[0..8] == b"LABELONE"
     {
-        return Ok(Some(FsProbe { kind: FsKind::Lvm2, label: None, uuid: None, version: None, ftype: None }));
+        let off = u32::from_le_bytes([s1[20], s1[21], s1[22], s1[23]]) as usize;
+        let uuid =
+            (&s1[24..32] == b"LVM2 001").then(|| s1.get(off..off + 32).map(crate::lvm::label::format_id)).flatten();
+        return Ok(Some(FsProbe { kind: FsKind::Lvm2, label: None, uuid, version: None, ftype: None }));
     }
     if let Some(page) = read_if_fits(vol, 0, 4096)? {
         let magic = &page[4086..4096];

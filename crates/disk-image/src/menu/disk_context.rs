@@ -35,6 +35,10 @@ impl<'d> DiskContext<'d> {
     }
 
     fn volume(&self, device: &str) -> Option<Volume> {
+        if device.starts_with("lvm/") {
+            // GRUB 2's lvm module: (lvm/VG-LV).
+            return self.disk.volume(&format!("({device})"));
+        }
         let (disk_part, part) = match device.split_once(',') {
             Some((d, p)) => (d, Some(p)),
             None => (device, None),
@@ -67,7 +71,9 @@ impl<'d> DiskContext<'d> {
     fn devices(&self, hints: &[String]) -> Vec<String> {
         let mut out: Vec<String> = hints.iter().map(|h| h.trim_matches(['(', ')']).to_string()).collect();
         out.push("hd0".into());
-        out.extend(self.disk.volumes().iter().filter(|v| v.partition.is_some()).map(grub2_device));
+        // GRUB 2's device iteration: disks and their partitions, then the
+        // disk-filter devices (LVs) the lvm module found.
+        out.extend(self.disk.volumes().iter().filter(|v| v.partition.is_some() || v.lvm.is_some()).map(grub2_device));
         let mut seen = std::collections::HashSet::new();
         out.retain(|d| seen.insert(d.clone()));
         out

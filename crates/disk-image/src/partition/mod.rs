@@ -124,8 +124,12 @@ pub struct DeviceNames {
     pub grub: String,
     /// GRUB 2: `(hd0)`, `(hd0,msdos1)`, `(hd0,gpt1)`.
     pub grub2: String,
-    /// Linux with Xen blkfront: `xvda`, `xvda1`, `xvda5`.
+    /// Linux with Xen blkfront: `xvda`, `xvda1`, `xvda5`; for an LVM
+    /// logical volume device-mapper's `mapper/VG-LV` (under `/dev`).
     pub linux: String,
+    /// Other names the volume answers to: `VG/LV` (`/dev/VG/LV`) for an LV.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 impl DeviceNames {
@@ -133,17 +137,37 @@ impl DeviceNames {
     pub fn new(disk: u32, scheme: Scheme, number: Option<u32>) -> DeviceNames {
         let letter = disk_letters(disk);
         match number {
-            None => {
-                DeviceNames { grub: format!("(hd{disk})"), grub2: format!("(hd{disk})"), linux: format!("xvd{letter}") }
-            }
+            None => DeviceNames {
+                grub: format!("(hd{disk})"),
+                grub2: format!("(hd{disk})"),
+                linux: format!("xvd{letter}"),
+                aliases: Vec::new(),
+            },
             Some(n) => {
                 let label = if scheme == Scheme::Gpt { "gpt" } else { "msdos" };
                 DeviceNames {
                     grub: format!("(hd{disk},{})", n.saturating_sub(1)),
                     grub2: format!("(hd{disk},{label}{n})"),
                     linux: format!("xvd{letter}{n}"),
+                    aliases: Vec::new(),
                 }
             }
+        }
+    }
+}
+
+impl DeviceNames {
+    /// An LVM logical volume's names: `(lvm/VG-LV)` for GRUB (GRUB legacy
+    /// has no LVM; the GRUB 2 name is what a user would type),
+    /// `mapper/VG-LV` and `VG/LV` for Linux, dashes doubled as GRUB 2's
+    /// lvm.c and device-mapper do.
+    pub fn lvm(vg: &str, lv: &str) -> DeviceNames {
+        let dm = format!("{}-{}", vg.replace('-', "--"), lv.replace('-', "--"));
+        DeviceNames {
+            grub: format!("(lvm/{dm})"),
+            grub2: format!("(lvm/{dm})"),
+            linux: format!("mapper/{dm}"),
+            aliases: vec![format!("{vg}/{lv}")],
         }
     }
 }

@@ -126,7 +126,7 @@ pub(crate) fn stage1_5(mut hvm: Hvm, handoff: EndState, name: String) -> (Hvm, E
     let image = name.clone();
     let vm = Arc::new(Mutex::new(hvm));
     let dev = Arc::new(DiskViaBios { vm: vm.clone(), cache: Mutex::new(Cache::default()), drive, size, name });
-    let loaded = match Disk::from_reader(dev.clone()) {
+    let loaded = match Disk::from_reader_without_lvm(dev.clone()) {
         Ok(disk) => {
             let s = Stage2 {
                 color: std::cell::Cell::new(menu::A_NORMAL),
