@@ -230,7 +230,13 @@ impl Disk {
 
     /// Opens the filesystem on a volume for reading files.
     pub fn open_fs(&self, v: &Volume) -> Result<Box<dyn Filesystem>> {
-        match self.probe(v)? {
+        self.open_probed(v, self.probe(v)?)
+    }
+
+    /// [`Disk::open_fs`] with the volume's [`Disk::probe`] already made (a
+    /// loader that checks what it can mount reads the signatures once).
+    pub fn open_probed(&self, v: &Volume, probe: Option<FsProbe>) -> Result<Box<dyn Filesystem>> {
+        match probe {
             Some(p) if p.kind.is_ext() => Ok(Box::new(ExtFs::open(self.window(v))?)),
             Some(p) if p.kind == FsKind::Xfs => Ok(Box::new(XfsFs::open(self.window(v))?)),
             // Paths as GRUB 2 names them: from the top-level subvolume.

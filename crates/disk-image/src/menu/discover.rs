@@ -170,14 +170,15 @@ pub fn open_grub_device(disk: &Disk, device: &str) -> Result<OpenVolume, FileFai
         return Err(fail(GrubError::FsysMount, format!("{device} is an extended partition (a container)")));
     }
     // GRUB 0.97 tries its fsys_*.c in turn; none mounting is Error 17.
-    match disk.probe(&volume).ok().flatten().map(|p| FsReader::Grub097.support(&p)) {
+    let probed = disk.probe(&volume).map_err(|e| fail(GrubError::FsysMount, format!("{device}: {e}")))?;
+    match probed.as_ref().map(|p| FsReader::Grub097.support(p)) {
         Some(Support::CannotMount(why)) => return Err(fail(GrubError::FsysMount, format!("{device}: {why}"))),
         Some(Support::CannotFindFiles(why)) => {
             return Err(fail(GrubError::FileNotFound, format!("{device}: {why}")));
         }
         _ => {}
     }
-    match disk.open_fs(&volume) {
+    match disk.open_probed(&volume, probed) {
         Ok(fs) => Ok(OpenVolume { volume, fs }),
         Err(e) => Err(fail(GrubError::FsysMount, format!("{device}: {e}"))),
     }
@@ -450,7 +451,9 @@ fn pygrub_try(disk: &Disk, d: &mut Discovery, offset: u64, volume: Option<Volume
     let probe = |path: &str, outcome| Probe { device: device.clone(), path: path.to_string(), outcome };
     // xenfsimage.open: no libfsimage plugin mounts it. pygrub's loop
     // swallows the exception and tries the next offset.
-    let support = volume.as_ref().and_then(|v| disk.probe(v).ok().flatten()).map(|p| FsReader::Pygrub.support(&p));
+    let probed = volume.as_ref().map(|v| disk.probe(v));
+    let support =
+        probed.as_ref().and_then(|r| r.as_ref().ok()).and_then(Option::as_ref).map(|p| FsReader::Pygrub.support(p));
     let refused = match support {
         Some(Support::CannotMount(why)) => Some(format!("xenfsimage.open fails: {why}")),
         Some(Support::CannotFindFiles(why)) => {
@@ -464,7 +467,7 @@ fn pygrub_try(disk: &Disk, d: &mut Discovery, offset: u64, volume: Option<Volume
         d.probes.push(probe("", ProbeOutcome::Failed { error: None, detail }));
         return;
     }
-    let ov = match volume.as_ref().map(|v| (v, disk.open_fs(v))) {
+    let ov = match volume.as_ref().zip(probed).map(|(v, p)| (v, p.and_then(|p| disk.open_probed(v, p)))) {
         Some((v, Ok(fs))) if !v.partition.as_ref().is_some_and(|p| p.role == Role::Extended) => {
             OpenVolume { volume: v.clone(), fs }
         }
