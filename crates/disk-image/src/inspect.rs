@@ -150,7 +150,13 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
         }
         match disk.probe(v) {
             Ok(p) => report.fs = p,
-            Err(e) => report.fs_error = Some(e.to_string()),
+            Err(e) => {
+                diagnostics.push(Diagnostic::warning(
+                    Some(crate::units::ByteOffset(v.start_bytes)),
+                    format!("{} {}: {e}", v.names.grub, v.names.linux),
+                ));
+                report.fs_error = Some(e.to_string());
+            }
         }
         if report.fs.as_ref().is_some_and(|p| p.kind.is_ext()) {
             match disk.open_fs(v) {
