@@ -28,7 +28,7 @@
 use disk_image::{RawImage, ReadAt};
 use serde::Serialize;
 
-use crate::image::Hasher;
+use crate::image::{DataExtents, Hasher};
 use crate::model::{Ami, AmiId, RootDeviceType};
 use crate::{AmiError, Result, image};
 
@@ -151,19 +151,35 @@ fn incremental(ami: &Ami, base: Option<&Ami>) -> Result<FootprintEntry> {
     let mut cur = vec![0u8; BLOCK_SIZE as usize];
     let mut old = vec![0u8; BLOCK_SIZE as usize];
     let mut h = Hasher::new(ami.image_digest_alg);
+    // Blocks in holes are zeros without being read (a 1 TiB sparse image
+    // costs its data, not its size).
+    let mut cur_data = DataExtents::new(img.file(), img.size());
+    let mut base_data = base_img.as_ref().map(|b| DataExtents::new(b.file(), b.size()));
     for i in 0..e.blocks {
         let off = i * BLOCK_SIZE;
         let len = (ami.image_size - off).min(BLOCK_SIZE) as usize;
+        let cur_hole = !cur_data.has_data(off, off + len as u64);
+        let base_n = (base_size.saturating_sub(off)).min(len as u64);
+        let base_hole = base_data.as_mut().is_none_or(|d| base_n == 0 || !d.has_data(off, off + base_n));
+        if cur_hole && base_hole {
+            // Zero now and zero before: unchanged.
+            h.zero_block(len);
+            continue;
+        }
         let cur = &mut cur[..len];
-        img.read_exact_at(off, cur)?;
-        h.block(cur);
+        if cur_hole {
+            cur.fill(0);
+            h.zero_block(len);
+        } else {
+            img.read_exact_at(off, cur)?;
+            h.block(cur);
+        }
         let old = &mut old[..len];
         old.fill(0);
         if let Some(b) = &base_img
-            && off < base_size
+            && !base_hole
         {
-            let n = (base_size - off).min(len as u64) as usize;
-            b.read_exact_at(off, &mut old[..n])?;
+            b.read_exact_at(off, &mut old[..base_n as usize])?;
         }
         if cur != old {
             e.changed_blocks += 1;

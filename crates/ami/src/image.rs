@@ -137,7 +137,7 @@ fn is_zero(b: &[u8]) -> bool {
 /// or device without hole reporting answers with the whole file as data,
 /// as lseek(2) documents; any other error does the same here (reading a
 /// hole just returns zeros, so the digest is the same, only slower).
-struct DataExtents<'a> {
+pub(crate) struct DataExtents<'a> {
     file: &'a std::fs::File,
     size: u64,
     /// The current data range, `None` before the first lookup.
@@ -147,12 +147,12 @@ struct DataExtents<'a> {
 }
 
 impl<'a> DataExtents<'a> {
-    fn new(file: &'a std::fs::File, size: u64) -> Self {
+    pub(crate) fn new(file: &'a std::fs::File, size: u64) -> Self {
         DataExtents { file, size, current: None, no_holes: false }
     }
 
     /// Whether `[start, end)` holds any data (else it is all hole).
-    fn has_data(&mut self, start: u64, end: u64) -> bool {
+    pub(crate) fn has_data(&mut self, start: u64, end: u64) -> bool {
         if self.no_holes {
             return true;
         }

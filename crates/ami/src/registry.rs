@@ -183,6 +183,18 @@ impl Registry {
     }
 
     pub fn open_with_clock(path: &Path, clock: Arc<dyn Clock>) -> Result<Registry> {
+        // SQLite would block opening a FIFO and fail oddly on a device: the
+        // registry is a regular file, or not there yet.
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => {
+                return Err(AmiError::Invalid {
+                    what: "registry path",
+                    value: path.display().to_string(),
+                    why: "it is not a regular file (a directory, device, FIFO or socket); an AMI registry is an SQLite file".into(),
+                });
+            }
+            _ => {}
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| AmiError::Io { path: dir.to_path_buf(), source })?;
         }

@@ -505,3 +505,30 @@ fn a_version_1_registry_is_migrated() {
     drop(reg);
     assert_eq!(Registry::open(&db).unwrap().list().unwrap().len(), 2);
 }
+
+/// Footprint of sparse images reads their data, not their size: two 64 GiB
+/// sparse images (a few data blocks each) as an EBS chain.
+#[test]
+fn footprint_of_sparse_images_skips_holes() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let size = 64u64 << 30;
+    let make = |name: &str, blocks: &[u64]| {
+        let p = dir.path().join(name);
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(size).unwrap();
+        for &b in blocks {
+            f.write_all_at(&[0xab; 100], b * BLOCK_SIZE + 7).unwrap();
+        }
+        p
+    };
+    let a = make("a.img", &[0, 8192, 100_000]);
+    let b = make("b.img", &[0, 8192, 100_000, 120_000]);
+    let mut reg = registry(dir.path());
+    let ra = reg.register(req(&a, "sparse a", VirtualizationType::Hvm, RootDeviceType::Ebs)).unwrap();
+    let rb = reg.register(req(&b, "sparse b", VirtualizationType::Hvm, RootDeviceType::Ebs)).unwrap();
+    let f = ami::footprint(&[ra, rb]).unwrap();
+    assert_eq!(f.entries[0].stored_blocks, 3);
+    assert_eq!((f.entries[1].changed_blocks, f.entries[1].stored_blocks), (1, 1));
+    assert_eq!(f.total_stored_bytes, 4 * BLOCK_SIZE);
+}
