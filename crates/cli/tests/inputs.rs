@@ -249,3 +249,17 @@ fn messages_name_the_image_the_partition_and_the_offset() {
         stderr(&o)
     );
 }
+
+/// A registry path that is not a regular file would block SQLite's open (a
+/// FIFO) or fail obscurely (a device): refused at once.
+#[test]
+fn a_registry_that_is_not_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.db");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    for reg in [fifo.to_str().unwrap(), "/dev/null", dir.path().to_str().unwrap()] {
+        let o = run(&["ami", "list", "--registry", reg], Duration::from_secs(10));
+        assert_eq!(o.status.code(), Some(2), "{reg}");
+        assert!(stderr(&o).contains("it is not a regular file"), "{reg}: {}", stderr(&o));
+    }
+}
