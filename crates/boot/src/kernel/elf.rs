@@ -442,7 +442,9 @@ fn check_tables(bytes: &[u8], class: ElfClass) -> Result<(), KernelError> {
         (u32_at(28), u32_at(32), u16_at(42), u16_at(44), u16_at(46), u16_at(48), u16_at(50))
     };
     let (want_ph, want_sh) = if is64 { (56, 64) } else { (32, 40) };
-    let table = |what: &'static str, field: u64, off: u64, num: u64, entsize: u64, want: u64| {
+    // `field`: where e_*entsize is; `at`: where e_*off is (the error's
+    // offset stays inside the file, at the field that points outside it).
+    let table = |what: &'static str, field: u64, at: u64, off: u64, num: u64, entsize: u64, want: u64| {
         if num == 0 {
             return Ok(());
         }
@@ -460,15 +462,31 @@ fn check_tables(bytes: &[u8], class: ElfClass) -> Result<(), KernelError> {
             Some(end) if end <= len => Ok(()),
             _ => Err(KernelError::corrupt(
                 what,
-                off,
+                at,
                 format!(
                     "{num} entries of {entsize} bytes from byte {off:#x} run past the end of the file ({len} bytes)"
                 ),
             )),
         }
     };
-    table("ELF program header table", if is64 { 54 } else { 42 }, phoff, phnum, phentsize, want_ph)?;
-    table("ELF section header table", if is64 { 58 } else { 46 }, shoff, shnum, shentsize, want_sh)?;
+    table(
+        "ELF program header table",
+        if is64 { 54 } else { 42 },
+        if is64 { 32 } else { 28 },
+        phoff,
+        phnum,
+        phentsize,
+        want_ph,
+    )?;
+    table(
+        "ELF section header table",
+        if is64 { 58 } else { 46 },
+        if is64 { 40 } else { 32 },
+        shoff,
+        shnum,
+        shentsize,
+        want_sh,
+    )?;
     if shnum > 0 && shstrndx != 0 && shstrndx < shnum {
         // The section-name string table's own header: sh_type, sh_offset, sh_size.
         let at = (shoff + shstrndx * shentsize) as usize;
