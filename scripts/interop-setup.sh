@@ -49,9 +49,9 @@ interop="$root_dir/target/interop"
 debs="$interop/debs"
 extract="$interop/root"
 
-install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3 libxen-dev gcc xfsprogs btrfs-progs lvm2 mount gdisk dosfstools mtools grub2-common)
+install_pkgs=(fdisk e2fsprogs util-linux xen-utils-4.17 python3 libxen-dev gcc xfsprogs btrfs-progs lvm2 mount gdisk dosfstools mtools grub2-common time)
 # package:tool that proves the package is installed
-tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3 libxen-dev:/usr/include/xen/xen.h gcc:gcc xfsprogs:mkfs.xfs xfsprogs:xfs_db btrfs-progs:mkfs.btrfs lvm2:pvcreate lvm2:pvck mount:losetup gdisk:sgdisk dosfstools:mkfs.vfat mtools:mcopy grub2-common:grub-install)
+tool_of=(fdisk:sfdisk e2fsprogs:debugfs e2fsprogs:mke2fs util-linux:blkid xen-utils-4.17:/usr/lib/xen-4.17/bin/pygrub python3:python3 libxen-dev:/usr/include/xen/xen.h gcc:gcc xfsprogs:mkfs.xfs xfsprogs:xfs_db btrfs-progs:mkfs.btrfs lvm2:pvcreate lvm2:pvck mount:losetup gdisk:sgdisk dosfstools:mkfs.vfat mtools:mcopy grub2-common:grub-install time:/usr/bin/time)
 download_pkgs=(grub-legacy grub-pc-bin syslinux-common extlinux)
 # files the tests use, relative to $extract
 expected_files=(

@@ -374,3 +374,37 @@ proptest! {
         }
     }
 }
+
+/// ELF errors are in boot-sim's words, naming the structure, the offset and
+/// the file size, never the parser library's ("type is too big (2) for 0",
+/// issue 19): every truncation of an ELF kernel and every byte of its ELF
+/// header, program header table and section header table set to 0xff.
+#[test]
+fn elf_errors_name_the_structure_and_the_file_size() {
+    let goblin_words = ["type is too big", "buffer too short", "Malformed", "bad offset", "Scroll"];
+    for name in ["xen-pv.elf", "no-notes.elf", "xen-guest-legacy.elf"] {
+        let elf = read(name);
+        let check = |bytes: &[u8], how: &str| {
+            if let Err(e) = inspect(bytes, &InspectOptions::default()) {
+                let text = e.to_string();
+                assert!(!goblin_words.iter().any(|w| text.contains(w)), "{name} {how}: {text}");
+                assert!(text.contains("at byte 0x"), "{name} {how}: {text}");
+            }
+        };
+        for cut in (0..elf.len()).step_by(7) {
+            check(&elf[..cut], &format!("cut at {cut}"));
+        }
+        // e_shoff (64-bit: 8 bytes at 40) locates the section headers.
+        let shoff = u64::from_le_bytes(elf[40..48].try_into().unwrap()) as usize;
+        let mut offsets: Vec<usize> = (16..64).collect();
+        offsets.extend(64..(64 + 4 * 56).min(elf.len()));
+        offsets.extend(shoff..(shoff + 6 * 64).min(elf.len()));
+        for at in offsets {
+            let mut m = elf.clone();
+            m[at] = 0xff;
+            check(&m, &format!("byte {at} = 0xff"));
+        }
+    }
+    let e = inspect(&read("xen-pv.elf")[..100], &InspectOptions::default()).unwrap_err().to_string();
+    assert!(e.contains("program header table") && e.contains("past the end of the file (100 bytes)"), "{e}");
+}

@@ -35,6 +35,10 @@ pub enum AmiError {
     #[error("unknown AMI {id:?} (see `boot-sim ami list`)")]
     UnknownAmi { id: String },
 
+    /// A name given for an AMI that several AMIs have.
+    #[error("the AMI name {name:?} is ambiguous: {} AMIs have it ({}); give the id", candidates.len(), candidates.join(", "))]
+    AmbiguousName { name: String, candidates: Vec<String> },
+
     #[error("unknown instance type {name:?}: {why}")]
     UnknownInstanceType { name: String, why: String },
 
@@ -58,16 +62,18 @@ pub enum AmiError {
 
     /// The image's bytes are not those registered.
     #[error(
-        "the image of {ami} changed since it was registered: {} is now {current_size} bytes, SHA-256 {current_sha256}; registered {registered_size} bytes, SHA-256 {registered_sha256} (register it again as a new AMI)",
+        "the image of {ami} changed since it was registered: {} is now {current_size} bytes, {alg} {current_digest}; registered {registered_size} bytes, {alg} {registered_digest} (register it again as a new AMI)",
         path.display()
     )]
     ImageChanged {
         ami: String,
         path: PathBuf,
+        /// The digest's definition.
+        alg: crate::image::DigestAlg,
         registered_size: u64,
-        registered_sha256: String,
+        registered_digest: String,
         current_size: u64,
-        current_sha256: String,
+        current_digest: String,
     },
 }
 

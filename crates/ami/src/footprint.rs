@@ -22,14 +22,14 @@
 //!     block counts its real length).
 //!
 //! Images are read read-only, block by block, two 512 KiB buffers at a
-//! time; each image's size and SHA-256 are checked against the registry
+//! time; each image's size and digest are checked against the registry
 //! while it is read (an image that changed since register is an error).
 
 use disk_image::{RawImage, ReadAt};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::model::{Ami, AmiId, RootDeviceType, hex};
+use crate::image::{DataExtents, Hasher};
+use crate::model::{Ami, AmiId, RootDeviceType};
 use crate::{AmiError, Result, image};
 
 pub const BLOCK_SIZE: u64 = 512 * 1024;
@@ -111,29 +111,30 @@ fn entry(ami: &Ami, base: Option<&Ami>) -> FootprintEntry {
 fn open_sized(ami: &Ami) -> Result<RawImage> {
     let img = image::open(ami.id.as_str(), &ami.image)?;
     if img.size() != ami.image_size {
-        // Hash it for the message: both hashes are what the user needs.
-        let (size, sha) = image::digest(&img)?;
-        return Err(changed(ami, size, sha));
+        // Hash it for the message: both digests are what the user needs.
+        let (size, digest) = image::digest_with(&img, ami.image_digest_alg, &mut |_| {})?;
+        return Err(changed(ami, size, digest));
     }
     Ok(img)
 }
 
-fn changed(ami: &Ami, current_size: u64, current_sha256: String) -> AmiError {
+fn changed(ami: &Ami, current_size: u64, current_digest: String) -> AmiError {
     AmiError::ImageChanged {
         ami: ami.id.to_string(),
         path: ami.image.clone(),
+        alg: ami.image_digest_alg,
         registered_size: ami.image_size,
-        registered_sha256: ami.image_sha256.clone(),
+        registered_digest: ami.image_digest.clone(),
         current_size,
-        current_sha256,
+        current_digest,
     }
 }
 
 fn full_copy(ami: &Ami) -> Result<FootprintEntry> {
     let img = open_sized(ami)?;
-    let (size, sha) = image::digest(&img)?;
-    if sha != ami.image_sha256 {
-        return Err(changed(ami, size, sha));
+    let (size, digest) = image::digest_with(&img, ami.image_digest_alg, &mut |_| {})?;
+    if digest != ami.image_digest {
+        return Err(changed(ami, size, digest));
     }
     let mut e = entry(ami, None);
     e.changed_blocks = e.blocks;
@@ -149,20 +150,36 @@ fn incremental(ami: &Ami, base: Option<&Ami>) -> Result<FootprintEntry> {
     let mut e = entry(ami, base);
     let mut cur = vec![0u8; BLOCK_SIZE as usize];
     let mut old = vec![0u8; BLOCK_SIZE as usize];
-    let mut h = Sha256::new();
+    let mut h = Hasher::new(ami.image_digest_alg);
+    // Blocks in holes are zeros without being read (a 1 TiB sparse image
+    // costs its data, not its size).
+    let mut cur_data = DataExtents::new(img.file(), img.size());
+    let mut base_data = base_img.as_ref().map(|b| DataExtents::new(b.file(), b.size()));
     for i in 0..e.blocks {
         let off = i * BLOCK_SIZE;
         let len = (ami.image_size - off).min(BLOCK_SIZE) as usize;
+        let cur_hole = !cur_data.has_data(off, off + len as u64);
+        let base_n = (base_size.saturating_sub(off)).min(len as u64);
+        let base_hole = base_data.as_mut().is_none_or(|d| base_n == 0 || !d.has_data(off, off + base_n));
+        if cur_hole && base_hole {
+            // Zero now and zero before: unchanged.
+            h.zero_block(len);
+            continue;
+        }
         let cur = &mut cur[..len];
-        img.read_exact_at(off, cur)?;
-        h.update(&*cur);
+        if cur_hole {
+            cur.fill(0);
+            h.zero_block(len);
+        } else {
+            img.read_exact_at(off, cur)?;
+            h.block(cur);
+        }
         let old = &mut old[..len];
         old.fill(0);
         if let Some(b) = &base_img
-            && off < base_size
+            && !base_hole
         {
-            let n = (base_size - off).min(len as u64) as usize;
-            b.read_exact_at(off, &mut old[..n])?;
+            b.read_exact_at(off, &mut old[..base_n as usize])?;
         }
         if cur != old {
             e.changed_blocks += 1;
@@ -174,9 +191,9 @@ fn incremental(ami: &Ami, base: Option<&Ami>) -> Result<FootprintEntry> {
             }
         }
     }
-    let sha = hex(&h.finalize());
-    if sha != ami.image_sha256 {
-        return Err(changed(ami, ami.image_size, sha));
+    let digest = h.finish();
+    if digest != ami.image_digest {
+        return Err(changed(ami, ami.image_size, digest));
     }
     Ok(e)
 }

@@ -10,6 +10,7 @@ use disk_image::menu::discover::Loader;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::image::DigestAlg;
 use crate::{AmiError, Result};
 
 /// The account that registers and launches when none is given: AWS's
@@ -21,7 +22,7 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// `ami-` and 17 lowercase hex digits, the form AWS uses.
 ///
 /// boot-sim's ids are deterministic: the first 17 hex digits of
-/// SHA-256("boot-sim ami\0" image-sha256 "\0" name "\0" region "\0" owner).
+/// SHA-256("boot-sim ami\0" image-digest "\0" name "\0" region "\0" owner).
 /// The same image registered under the same name, region and owner is the
 /// same AMI (registering it twice is refused, as AWS refuses a name already
 /// in use in a region); a copy to another region gets another id.
@@ -44,9 +45,9 @@ impl AmiId {
         }
     }
 
-    pub fn derive(image_sha256: &str, name: &str, region: &str, owner: &Account) -> AmiId {
+    pub fn derive(image_digest: &str, name: &str, region: &str, owner: &Account) -> AmiId {
         let mut h = Sha256::new();
-        for part in ["boot-sim ami", image_sha256, name, region, owner.as_str()] {
+        for part in ["boot-sim ami", image_digest, name, region, owner.as_str()] {
             h.update(part.as_bytes());
             h.update([0]);
         }
@@ -185,8 +186,10 @@ pub struct Ami {
     /// Absolute path of the raw image, as registered.
     pub image: PathBuf,
     pub image_size: u64,
-    /// Lowercase hex SHA-256 of the image at register time.
-    pub image_sha256: String,
+    /// Lowercase hex digest of the image at register time, defined by
+    /// `image_digest_alg` (see [`crate::image`]).
+    pub image_digest: String,
+    pub image_digest_alg: DigestAlg,
     pub virtualization: VirtualizationType,
     pub root_device: RootDeviceType,
     /// The PV loader (`None` for HVM AMIs, which boot their own MBR).

@@ -12,17 +12,28 @@
 //!   and `PRAGMA user_version` ([`SCHEMA_VERSION`]); a file that is not an
 //!   SQLite database, fails `PRAGMA quick_check`, or belongs to another
 //!   program is [`AmiError::Corrupt`].
+//! - The schema, the application id and the version are written in one
+//!   `BEGIN IMMEDIATE` transaction, and the three are read back in one
+//!   read transaction, so another process never sees them half made. A
+//!   file that still looks half made (our tables without our id) is
+//!   waited for, a bounded [`SCHEMA_WAIT`], before it is called corrupt.
+//! - Schema versions: 1 recorded `image_sha256`, the SHA-256 of the whole
+//!   image; 2 records `image_digest` with `image_digest_alg` (see
+//!   [`crate::image`]). Opening a version-1 registry migrates it in one
+//!   immediate transaction: the column is renamed and its AMIs keep
+//!   `sha256`, so their images are still checked the way they were
+//!   registered.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use disk_image::RawImage;
 use disk_image::menu::discover::Loader;
+use disk_image::{RawImage, ReadAt};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use crate::image;
+use crate::image::{self, DigestAlg};
 use crate::instance_types::InstanceType;
 use crate::model::{
     Account, Ami, AmiId, Clock, LaunchGrant, RootDeviceType, SystemClock, VirtualizationType, validate_name,
@@ -32,8 +43,13 @@ use crate::{AmiError, Result};
 
 /// "BSAM" — identifies a boot-sim AMI registry.
 pub const APPLICATION_ID: i32 = 0x4253_414D;
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a registry that looks half made is waited for.
+pub const SCHEMA_WAIT: Duration = Duration::from_secs(2);
+
+/// The tables of our schema (and SQLite's own for AUTOINCREMENT).
+const OUR_TABLES: &str = "'amis', 'launch_permissions', 'tags', 'sqlite_sequence'";
 
 const SCHEMA: &str = "
 CREATE TABLE amis (
@@ -42,7 +58,8 @@ CREATE TABLE amis (
     name           TEXT NOT NULL,
     image_path     TEXT NOT NULL,
     image_size     INTEGER NOT NULL CHECK (image_size >= 0),
-    image_sha256   TEXT NOT NULL,
+    image_digest   TEXT NOT NULL,
+    image_digest_alg TEXT NOT NULL CHECK (image_digest_alg IN ('sha256', 'sha256-blocks-512k')),
     virtualization TEXT NOT NULL CHECK (virtualization IN ('hvm', 'paravirtual')),
     root_device    TEXT NOT NULL CHECK (root_device IN ('ebs', 'instance-store')),
     loader         TEXT,
@@ -64,6 +81,14 @@ CREATE TABLE tags (
     value TEXT NOT NULL,
     PRIMARY KEY (ami, key)
 );
+";
+
+/// Version 1 to 2: the whole-file SHA-256 becomes a digest with its
+/// definition; existing AMIs keep theirs (`sha256`).
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE amis RENAME COLUMN image_sha256 TO image_digest;
+ALTER TABLE amis ADD COLUMN image_digest_alg TEXT NOT NULL DEFAULT 'sha256'
+    CHECK (image_digest_alg IN ('sha256', 'sha256-blocks-512k'));
 ";
 
 /// What `ami register` is given.
@@ -113,14 +138,15 @@ pub fn default_path() -> Option<PathBuf> {
     Some(base.join("boot-sim").join("amis.db"))
 }
 
-const AMI_COLUMNS: &str = "id, name, image_path, image_size, image_sha256, virtualization, root_device, loader, owner, public, region, created, copied_from";
+const AMI_COLUMNS: &str = "id, name, image_path, image_size, image_digest, image_digest_alg, virtualization, root_device, loader, owner, public, region, created, copied_from";
 
 struct Row {
     id: String,
     name: String,
     image: String,
     size: i64,
-    sha: String,
+    digest: String,
+    alg: String,
     virt: String,
     root: String,
     loader: Option<String>,
@@ -137,15 +163,16 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         name: r.get(1)?,
         image: r.get(2)?,
         size: r.get(3)?,
-        sha: r.get(4)?,
-        virt: r.get(5)?,
-        root: r.get(6)?,
-        loader: r.get(7)?,
-        owner: r.get(8)?,
-        public: r.get(9)?,
-        region: r.get(10)?,
-        created: r.get(11)?,
-        copied_from: r.get(12)?,
+        digest: r.get(4)?,
+        alg: r.get(5)?,
+        virt: r.get(6)?,
+        root: r.get(7)?,
+        loader: r.get(8)?,
+        owner: r.get(9)?,
+        public: r.get(10)?,
+        region: r.get(11)?,
+        created: r.get(12)?,
+        copied_from: r.get(13)?,
     })
 }
 
@@ -156,6 +183,18 @@ impl Registry {
     }
 
     pub fn open_with_clock(path: &Path, clock: Arc<dyn Clock>) -> Result<Registry> {
+        // SQLite would block opening a FIFO and fail oddly on a device: the
+        // registry is a regular file, or not there yet.
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => {
+                return Err(AmiError::Invalid {
+                    what: "registry path",
+                    value: path.display().to_string(),
+                    why: "it is not a regular file (a directory, device, FIFO or socket); an AMI registry is an SQLite file".into(),
+                });
+            }
+            _ => {}
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| AmiError::Io { path: dir.to_path_buf(), source })?;
         }
@@ -183,49 +222,77 @@ impl Registry {
         AmiError::Corrupt { path: self.path.clone(), detail: detail.into() }
     }
 
-    /// Checks the file, creating the schema in an empty one.
+    /// Checks the file, creating the schema in an empty one and migrating
+    /// an older one. Every decision to write is taken again under the
+    /// write lock: several processes may open a new registry at once.
     fn init(&mut self) -> Result<()> {
         let check: String = self.conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(|e| self.err(e))?;
         if check != "ok" {
             return Err(self.corrupt(format!("PRAGMA quick_check: {check}")));
         }
-        if self.state()?.is_some() {
-            return Ok(());
-        }
-        // Two processes may find the file empty at once: decide again under
-        // the write lock.
-        let tx = Transaction::immediate(&mut self.conn).map_err(|e| sql_error(&self.path, e))?;
-        let (app, ver, tables) = read_header(&tx).map_err(|e| sql_error(&self.path, e))?;
-        if tables == 0 && app == 0 && ver == 0 {
-            tx.execute_batch(SCHEMA).map_err(|e| sql_error(&self.path, e))?;
-            tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(|e| sql_error(&self.path, e))?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(|e| sql_error(&self.path, e))?;
-        }
-        tx.commit().map_err(|e| sql_error(&self.path, e))?;
-        match self.state()? {
-            Some(()) => Ok(()),
-            None => Err(self.corrupt("the schema is missing")),
+        let start = std::time::Instant::now();
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match self.state(&read_header(&self.conn).map_err(|e| self.err(e))?)? {
+                State::Ready => return Ok(()),
+                State::Empty | State::Version1 => self.create_or_migrate()?,
+                State::HalfMade(why) => {
+                    if start.elapsed() >= SCHEMA_WAIT {
+                        return Err(self.corrupt(format!("{why}, still after {} s", SCHEMA_WAIT.as_secs())));
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+            }
         }
     }
 
-    /// `Some` when the file holds a usable registry, `None` when empty.
-    fn state(&self) -> Result<Option<()>> {
-        let (app, ver, tables) = read_header(&self.conn).map_err(|e| self.err(e))?;
-        if tables == 0 && app == 0 && ver == 0 {
-            return Ok(None);
+    /// Under the write lock: the schema in an empty file, or the migration
+    /// of a version-1 file; nothing when another writer did it first.
+    fn create_or_migrate(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let tx = Transaction::immediate(&mut self.conn).map_err(|e| sql_error(&path, e))?;
+        let header = read_header(&tx).map_err(|e| sql_error(&path, e))?;
+        let sql = |e| sql_error(&path, e);
+        match (header.app, header.version, header.tables) {
+            (0, 0, 0) => {
+                tx.execute_batch(SCHEMA).map_err(sql)?;
+                tx.pragma_update(None, "application_id", APPLICATION_ID).map_err(sql)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(sql)?;
+            }
+            (APPLICATION_ID, 1, _) => {
+                tx.execute_batch(MIGRATE_1_TO_2).map_err(sql)?;
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(sql)?;
+            }
+            _ => {}
         }
-        if app != APPLICATION_ID {
+        tx.commit().map_err(sql)
+    }
+
+    fn state(&self, h: &Header) -> Result<State> {
+        if h.tables == 0 && h.app == 0 && h.version == 0 {
+            return Ok(State::Empty);
+        }
+        if h.app == 0 && h.version == 0 && h.foreign_tables == 0 {
+            // Only our tables, without our id: a schema being made.
+            return Ok(State::HalfMade(format!("{} of our tables but no application_id", h.tables)));
+        }
+        if h.app != APPLICATION_ID {
             return Err(self.corrupt(format!(
-                "an SQLite database with application_id {app:#x} and {tables} tables, not a boot-sim AMI registry ({APPLICATION_ID:#x})"
+                "an SQLite database with application_id {:#x} and {} tables, not a boot-sim AMI registry ({APPLICATION_ID:#x})",
+                h.app, h.tables
             )));
         }
-        if ver > SCHEMA_VERSION {
-            return Err(AmiError::NewerSchema { path: self.path.clone(), found: ver, supported: SCHEMA_VERSION });
+        if h.version > SCHEMA_VERSION {
+            return Err(AmiError::NewerSchema { path: self.path.clone(), found: h.version, supported: SCHEMA_VERSION });
         }
-        if ver != SCHEMA_VERSION || tables < 3 {
-            return Err(self.corrupt(format!("schema version {ver} with {tables} tables")));
+        if h.version == 1 && h.tables >= 3 {
+            return Ok(State::Version1);
         }
-        Ok(Some(()))
+        if h.version != SCHEMA_VERSION || h.tables < 3 {
+            return Err(self.corrupt(format!("schema version {} with {} tables", h.version, h.tables)));
+        }
+        Ok(State::Ready)
     }
 
     fn write<T>(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>, &Path) -> Result<T>) -> Result<T> {
@@ -239,6 +306,12 @@ impl Registry {
     /// Hashes the image, then records the AMI. The image path is stored
     /// absolute so that `launch` works from any directory.
     pub fn register(&mut self, req: RegisterRequest) -> Result<Ami> {
+        self.register_with_progress(req, &mut |_, _| {})
+    }
+
+    /// [`Registry::register`], calling `progress(bytes hashed, image size)`
+    /// while the image is hashed.
+    pub fn register_with_progress(&mut self, req: RegisterRequest, progress: &mut dyn FnMut(u64, u64)) -> Result<Ami> {
         validate_name(&req.name)?;
         validate_region(&req.region)?;
         for (k, v) in &req.tags {
@@ -258,14 +331,26 @@ impl Registry {
         let path =
             std::path::absolute(&req.image).map_err(|source| AmiError::Io { path: req.image.clone(), source })?;
         let raw = RawImage::open(&path)?;
-        let (size, sha) = image::digest(&raw)?;
-        let id = AmiId::derive(&sha, &req.name, &req.region, &req.owner);
+        if raw.size() < 512 {
+            return Err(AmiError::Invalid {
+                what: "image",
+                value: path.display().to_string(),
+                why: format!(
+                    "it is {} bytes, shorter than one 512-byte sector: an AMI's root volume is a disk image",
+                    raw.size()
+                ),
+            });
+        }
+        let total = raw.size();
+        let (size, digest) = image::digest_with(&raw, DigestAlg::CURRENT, &mut |done| progress(done, total))?;
+        let id = AmiId::derive(&digest, &req.name, &req.region, &req.owner);
         let ami = Ami {
             id,
             name: req.name,
             image: path,
             image_size: size,
-            image_sha256: sha,
+            image_digest: digest,
+            image_digest_alg: DigestAlg::CURRENT,
             virtualization: req.virtualization,
             root_device: req.root_device,
             loader,
@@ -291,6 +376,24 @@ impl Registry {
                 .map_err(|e| self.err(e))?
         };
         rows.into_iter().map(|r| self.complete(r)).collect()
+    }
+
+    /// The AMI named by `id_or_name`: its id, or its name when exactly one
+    /// AMI has that name (names are unique per owner and region only).
+    pub fn resolve(&self, id_or_name: &str) -> Result<Ami> {
+        match self.get(id_or_name) {
+            Err(AmiError::UnknownAmi { .. }) => {}
+            other => return other,
+        }
+        let mut named: Vec<Ami> = self.list()?.into_iter().filter(|a| a.name == id_or_name).collect();
+        match named.len() {
+            0 => Err(AmiError::UnknownAmi { id: id_or_name.to_string() }),
+            1 => Ok(named.remove(0)),
+            _ => Err(AmiError::AmbiguousName {
+                name: id_or_name.to_string(),
+                candidates: named.iter().map(|a| format!("{} in {} owned by {}", a.id, a.region, a.owner)).collect(),
+            }),
+        }
     }
 
     pub fn get(&self, id: &str) -> Result<Ami> {
@@ -339,7 +442,8 @@ impl Registry {
             },
             name: r.name,
             image: PathBuf::from(r.image),
-            image_sha256: r.sha,
+            image_digest_alg: DigestAlg::from_name(&r.alg).ok_or_else(|| bad("image digest algorithm", &r.alg))?,
+            image_digest: r.digest,
             loader,
             public: r.public,
             launch_permissions,
@@ -369,7 +473,7 @@ impl Registry {
         let name = name.unwrap_or(&src.name).to_string();
         validate_name(&name)?;
         let copy = Ami {
-            id: AmiId::derive(&src.image_sha256, &name, region, &src.owner),
+            id: AmiId::derive(&src.image_digest, &name, region, &src.owner),
             name,
             region: region.to_string(),
             public: false,
@@ -429,11 +533,24 @@ impl Registry {
     /// supports its virtualization and root device types, and the image is
     /// the one registered.
     pub fn prepare_launch(&self, id: &str, instance_type: &str, account: &Account) -> Result<LaunchPlan> {
+        self.prepare_launch_with_progress(id, instance_type, account, &mut |_, _| {})
+    }
+
+    /// [`Registry::prepare_launch`], calling `progress(bytes hashed, image
+    /// size)` while the image is checked.
+    pub fn prepare_launch_with_progress(
+        &self,
+        id: &str,
+        instance_type: &str,
+        account: &Account,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<LaunchPlan> {
         let ami = self.get(id)?;
         let it = InstanceType::parse(instance_type)?;
         let grant = ami.check_launch_permission(account)?;
         it.check(ami.virtualization, ami.root_device)?;
-        let image = image::open_verified(&ami)?;
+        let total = ami.image_size;
+        let image = image::open_verified(&ami, &mut |done| progress(done, total))?;
         let notes = it.notes(ami.virtualization);
         Ok(LaunchPlan { ami, instance_type: it, account: account.clone(), grant, notes, image })
     }
@@ -449,11 +566,37 @@ impl Transaction {
     }
 }
 
-fn read_header(conn: &Connection) -> rusqlite::Result<(i32, i64, i64)> {
-    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-    let ver: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))?;
-    Ok((app, ver, tables))
+/// What opening finds in the file.
+enum State {
+    Empty,
+    Ready,
+    Version1,
+    /// Our tables without our id: another writer's schema in the making
+    /// (as seen by a reader outside its transaction).
+    HalfMade(String),
+}
+
+/// The registry's identity, read in one snapshot.
+struct Header {
+    app: i32,
+    version: i64,
+    tables: i64,
+    /// Tables that are not ours.
+    foreign_tables: i64,
+}
+
+/// One statement, so one read snapshot: the id, the version and the
+/// tables are never read from different commits (three separate
+/// `PRAGMA` statements could see the schema made but not yet the id).
+fn read_header(conn: &Connection) -> rusqlite::Result<Header> {
+    let sql = format!(
+        "SELECT (SELECT application_id FROM pragma_application_id()), (SELECT user_version FROM pragma_user_version()),
+                (SELECT count(*) FROM sqlite_master WHERE type = 'table'),
+                (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT IN ({OUR_TABLES}))"
+    );
+    conn.query_row(&sql, [], |r| {
+        Ok(Header { app: r.get(0)?, version: r.get(1)?, tables: r.get(2)?, foreign_tables: r.get(3)? })
+    })
 }
 
 fn insert(tx: &rusqlite::Transaction<'_>, path: &Path, ami: &Ami) -> Result<()> {
@@ -476,14 +619,15 @@ fn insert(tx: &rusqlite::Transaction<'_>, path: &Path, ami: &Ami) -> Result<()> 
         });
     }
     tx.execute(
-        "INSERT INTO amis (id, name, image_path, image_size, image_sha256, virtualization, root_device, loader, owner, public, region, created, copied_from)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        "INSERT INTO amis (id, name, image_path, image_size, image_digest, image_digest_alg, virtualization, root_device, loader, owner, public, region, created, copied_from)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             ami.id.as_str(),
             ami.name,
             ami.image.to_string_lossy(),
             i64::try_from(ami.image_size).unwrap_or(i64::MAX),
-            ami.image_sha256,
+            ami.image_digest,
+            ami.image_digest_alg.name(),
             ami.virtualization.name(),
             ami.root_device.name(),
             ami.loader.map(|l| l.name()),

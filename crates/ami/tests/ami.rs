@@ -55,7 +55,8 @@ fn register_get_list_deregister() {
     let a = reg.register(req(&img, "first", VirtualizationType::Paravirtual, RootDeviceType::Ebs)).unwrap();
     assert_eq!(a.loader.unwrap().name(), "pvgrub-aws", "PV defaults to PV-GRUB (the AWS build)");
     assert_eq!(a.image_size, 2 * BLOCK_SIZE);
-    assert_eq!(a.image_sha256.len(), 64);
+    assert_eq!(a.image_digest.len(), 64);
+    assert_eq!(a.image_digest_alg, ami::image::DigestAlg::Blocks512k);
     assert_eq!(a.created, 1_700_000_000);
     assert_eq!(reg.get(a.id.as_str()).unwrap(), a);
     // Same image, name, region and owner: same id, refused.
@@ -196,9 +197,9 @@ fn launch_refuses_a_changed_or_missing_image() {
     let e = reg.prepare_launch(a.id.as_str(), "t2.micro", &acct(OWNER)).unwrap_err();
     let msg = e.to_string();
     match &e {
-        AmiError::ImageChanged { registered_sha256, current_sha256, .. } => {
-            assert_ne!(registered_sha256, current_sha256);
-            assert!(msg.contains(registered_sha256.as_str()) && msg.contains(current_sha256.as_str()), "{msg}");
+        AmiError::ImageChanged { registered_digest, current_digest, .. } => {
+            assert_ne!(registered_digest, current_digest);
+            assert!(msg.contains(registered_digest.as_str()) && msg.contains(current_digest.as_str()), "{msg}");
         }
         other => panic!("{other}"),
     }
@@ -225,7 +226,7 @@ fn copy_drops_permissions_and_tags() {
     assert_eq!(c.region, "eu-west-1");
     assert_eq!(c.copied_from.as_ref(), Some(&a.id));
     assert!(!c.public && c.launch_permissions.is_empty() && c.tags.is_empty());
-    assert_eq!((c.image_sha256.as_str(), c.loader), (a.image_sha256.as_str(), a.loader));
+    assert_eq!((c.image_digest.as_str(), c.loader), (a.image_digest.as_str(), a.loader));
     assert!(c.created > a.created);
     assert!(matches!(reg.copy(a.id.as_str(), "eu-west-1", None), Err(AmiError::Exists { .. })));
     assert!(matches!(reg.copy(a.id.as_str(), "nowhere", None), Err(AmiError::Invalid { .. })));
@@ -383,4 +384,151 @@ fn foreign_db(path: &Path) {
     let mut bytes = std::fs::read(path).unwrap();
     bytes[68..72].copy_from_slice(&0x1234_5678u32.to_be_bytes());
     std::fs::write(path, bytes).unwrap();
+}
+
+/// The digest depends on the bytes only: a sparse file, its non-sparse
+/// copy (`cp --sparse=never`) and the same bytes written by us agree;
+/// one byte more or different does not.
+#[test]
+fn digest_ignores_sparseness_and_sees_every_byte() {
+    use ami::image::{DigestAlg, digest, digest_with};
+    use disk_image::RawImage;
+    let dir = tempfile::tempdir().unwrap();
+    let sparse = dir.path().join("sparse.img");
+    // 64 MiB: data at 0, in the middle of a block at 10 MiB + 4097, and in
+    // the last (short) block; holes elsewhere.
+    let size = 64 * 1024 * 1024 + 1234;
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::create(&sparse).unwrap();
+        f.set_len(size).unwrap();
+        f.write_all_at(b"boot sector", 0).unwrap();
+        f.write_all_at(b"middle", 10 * 1024 * 1024 + 4097).unwrap();
+        f.write_all_at(b"end", size - 3).unwrap();
+    }
+    let dense = dir.path().join("dense.img");
+    let cp = std::process::Command::new("cp").arg("--sparse=never").arg(&sparse).arg(&dense).status();
+    if !cp.is_ok_and(|s| s.success()) {
+        std::fs::write(&dense, std::fs::read(&sparse).unwrap()).unwrap();
+    }
+    let blocks = |p: &Path| std::fs::metadata(p).map(|m| std::os::unix::fs::MetadataExt::blocks(&m)).unwrap();
+    assert!(blocks(&sparse) < blocks(&dense), "the copy is not sparse");
+    let d_sparse = digest(&RawImage::open(&sparse).unwrap()).unwrap();
+    let d_dense = digest(&RawImage::open(&dense).unwrap()).unwrap();
+    assert_eq!(d_sparse, d_dense);
+    assert_eq!(d_sparse.0, size);
+    // The version-1 digest is the file's SHA-256, sparse or not.
+    let whole = |p: &Path| digest_with(&RawImage::open(p).unwrap(), DigestAlg::Sha256, &mut |_| {}).unwrap();
+    assert_eq!(whole(&sparse), whole(&dense));
+    {
+        use sha2::Digest;
+        assert_eq!(whole(&dense).1, format!("{:x}", sha2::Sha256::digest(std::fs::read(&dense).unwrap())));
+    }
+    // One byte changed in a hole, one byte appended: other digests.
+    let changed = dir.path().join("changed.img");
+    std::fs::copy(&dense, &changed).unwrap();
+    {
+        use std::os::unix::fs::FileExt;
+        std::fs::OpenOptions::new().write(true).open(&changed).unwrap().write_all_at(b"x", 40 << 20).unwrap();
+    }
+    assert_ne!(digest(&RawImage::open(&changed).unwrap()).unwrap().1, d_dense.1);
+    let longer = dir.path().join("longer.img");
+    std::fs::copy(&sparse, &longer).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&longer).unwrap().set_len(size + 1).unwrap();
+    assert_ne!(digest(&RawImage::open(&longer).unwrap()).unwrap().1, d_dense.1);
+}
+
+#[test]
+fn an_empty_or_short_image_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reg = registry(dir.path());
+    for len in [0usize, 511] {
+        let p = dir.path().join(format!("short-{len}.img"));
+        std::fs::write(&p, vec![0u8; len]).unwrap();
+        let e = reg.register(req(&p, "short", VirtualizationType::Hvm, RootDeviceType::Ebs)).unwrap_err();
+        assert!(matches!(e, AmiError::Invalid { what: "image", .. }), "{e}");
+        assert!(e.to_string().contains(&format!("it is {len} bytes, shorter than one 512-byte sector")), "{e}");
+    }
+    assert!(reg.list().unwrap().is_empty());
+}
+
+/// A registry written by schema version 1 (the whole-file SHA-256 in
+/// `image_sha256`) is migrated on open; its AMIs keep their digest and are
+/// still verified the way they were registered.
+#[test]
+fn a_version_1_registry_is_migrated() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let img = image(dir.path(), "a.img", 3, |i| i as u8);
+    let sha = format!("{:x}", sha2::Sha256::digest(std::fs::read(&img).unwrap()));
+    let db = dir.path().join("v1.db");
+    {
+        // The version-1 schema, as boot-sim wrote it.
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "BEGIN;
+             CREATE TABLE amis (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+                 image_path TEXT NOT NULL, image_size INTEGER NOT NULL CHECK (image_size >= 0), image_sha256 TEXT NOT NULL,
+                 virtualization TEXT NOT NULL CHECK (virtualization IN ('hvm', 'paravirtual')),
+                 root_device TEXT NOT NULL CHECK (root_device IN ('ebs', 'instance-store')), loader TEXT,
+                 owner TEXT NOT NULL, public INTEGER NOT NULL DEFAULT 0 CHECK (public IN (0, 1)), region TEXT NOT NULL,
+                 created INTEGER NOT NULL, copied_from TEXT, UNIQUE (owner, region, name));
+             CREATE TABLE launch_permissions (ami TEXT NOT NULL REFERENCES amis(id) ON DELETE CASCADE, account TEXT NOT NULL, PRIMARY KEY (ami, account));
+             CREATE TABLE tags (ami TEXT NOT NULL REFERENCES amis(id) ON DELETE CASCADE, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (ami, key));
+             PRAGMA application_id = 1112752461;
+             PRAGMA user_version = 1;
+             COMMIT;",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO amis (id, name, image_path, image_size, image_sha256, virtualization, root_device, owner, region, created)
+             VALUES ('ami-00000000000000001', 'old one', ?1, ?2, ?3, 'hvm', 'ebs', ?4, 'us-east-1', 1700000000)",
+            rusqlite::params![img.to_str().unwrap(), 3 * BLOCK_SIZE as i64, sha, OWNER],
+        )
+        .unwrap();
+    }
+    let mut reg = Registry::open(&db).unwrap();
+    let old = reg.get("ami-00000000000000001").unwrap();
+    assert_eq!((old.image_digest.as_str(), old.image_digest_alg), (sha.as_str(), ami::image::DigestAlg::Sha256));
+    reg.prepare_launch(old.id.as_str(), "t2.micro", &acct(OWNER)).unwrap();
+    let new = reg.register(req(&img, "new one", VirtualizationType::Hvm, RootDeviceType::Ebs)).unwrap();
+    assert_eq!(new.image_digest_alg, ami::image::DigestAlg::Blocks512k);
+    assert_ne!(new.image_digest, sha);
+    let user_version: i64 =
+        rusqlite::Connection::open(&db).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(user_version, ami::registry::SCHEMA_VERSION);
+    // The old AMI's image changed: refused, in the terms it was registered in.
+    std::fs::write(&img, [9u8; 1024]).unwrap();
+    let e = reg.prepare_launch(old.id.as_str(), "t2.micro", &acct(OWNER)).unwrap_err();
+    assert!(e.to_string().contains("bytes, sha256 "), "{e}");
+    // Opened again: nothing left to migrate.
+    drop(reg);
+    assert_eq!(Registry::open(&db).unwrap().list().unwrap().len(), 2);
+}
+
+/// Footprint of sparse images reads their data, not their size: two 64 GiB
+/// sparse images (a few data blocks each) as an EBS chain.
+#[test]
+fn footprint_of_sparse_images_skips_holes() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().unwrap();
+    let size = 64u64 << 30;
+    let make = |name: &str, blocks: &[u64]| {
+        let p = dir.path().join(name);
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(size).unwrap();
+        for &b in blocks {
+            f.write_all_at(&[0xab; 100], b * BLOCK_SIZE + 7).unwrap();
+        }
+        p
+    };
+    let a = make("a.img", &[0, 8192, 100_000]);
+    let b = make("b.img", &[0, 8192, 100_000, 120_000]);
+    let mut reg = registry(dir.path());
+    let ra = reg.register(req(&a, "sparse a", VirtualizationType::Hvm, RootDeviceType::Ebs)).unwrap();
+    let rb = reg.register(req(&b, "sparse b", VirtualizationType::Hvm, RootDeviceType::Ebs)).unwrap();
+    let f = ami::footprint(&[ra, rb]).unwrap();
+    assert_eq!(f.entries[0].stored_blocks, 3);
+    assert_eq!((f.entries[1].changed_blocks, f.entries[1].stored_blocks), (1, 1));
+    assert_eq!(f.total_stored_bytes, 4 * BLOCK_SIZE);
 }

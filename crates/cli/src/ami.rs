@@ -11,6 +11,7 @@ use disk_image::menu::discover::Loader;
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
+use crate::progress::Progress;
 use crate::run::{Mode, RunArgs};
 
 #[derive(Args, Debug)]
@@ -28,10 +29,12 @@ pub struct AmiArgs {
 
 #[derive(Subcommand, Debug)]
 enum AmiCommand {
-    /// Record an image as an AMI (its size and SHA-256 are kept; launch
+    /// Record an image as an AMI (its size and digest are kept; launch
     /// refuses the image if it changes).
     ///
-    /// The AMI id is derived from the image's SHA-256, the name, the region
+    /// The digest (sha256-blocks-512k) is the SHA-256 of the SHA-256s of
+    /// the image's 512 KiB blocks; the holes of a sparse image are not
+    /// read. The AMI id is derived from the digest, the name, the region
     /// and the owner (the same inputs give the same id).
     ///
     /// Example: boot-sim ami register fixtures/images/pv-kernel.img --name pv-demo --virtualization-type paravirtual
@@ -64,9 +67,15 @@ enum AmiCommand {
         owner: Option<String>,
     },
     /// Every field of one AMI.
-    Show { ami: String },
+    Show {
+        /// The AMI's id, or its name when no other AMI has that name.
+        ami: String,
+    },
     /// Remove an AMI from the registry (the image file is left alone).
-    Deregister { ami: String },
+    Deregister {
+        /// The AMI's id, or its name when no other AMI has that name.
+        ami: String,
+    },
     /// A new AMI of the same image in another region. Launch permissions
     /// and tags are not copied; the copy stores nothing new (costs nothing).
     Copy {
@@ -99,6 +108,7 @@ enum AmiCommand {
     ///
     /// Example: boot-sim ami launch ami-0123456789abcdef0 --instance-type m1.small
     Launch {
+        /// The AMI's id, or its name when no other AMI has that name.
         ami: String,
         /// e.g. t2.micro, m1.small, c3.large.
         #[arg(long)]
@@ -160,19 +170,28 @@ pub fn run(out: &mut Out, args: AmiArgs) -> Result<(), Exit> {
                         .ok_or_else(|| Exit::Error(format!("--tag {t:?}: expected KEY=VALUE")))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let mut bar = None;
+            let what = format!("hashing {}", image.display());
+            let mut progress = |done: u64, total: u64| {
+                bar.get_or_insert_with(|| Progress::bytes(total, &what, !json)).set(done);
+            };
             let ami = reg
-                .register(RegisterRequest {
-                    image,
-                    name,
-                    virtualization: VirtualizationType::from_name(&virtualization_type)
-                        .unwrap_or(VirtualizationType::Hvm),
-                    root_device: RootDeviceType::from_name(&root_device_type).unwrap_or(RootDeviceType::Ebs),
-                    loader,
-                    owner: account(&owner)?,
-                    region,
-                    tags,
-                })
+                .register_with_progress(
+                    RegisterRequest {
+                        image,
+                        name,
+                        virtualization: VirtualizationType::from_name(&virtualization_type)
+                            .unwrap_or(VirtualizationType::Hvm),
+                        root_device: RootDeviceType::from_name(&root_device_type).unwrap_or(RootDeviceType::Ebs),
+                        loader,
+                        owner: account(&owner)?,
+                        region,
+                        tags,
+                    },
+                    &mut progress,
+                )
                 .map_err(err)?;
+            drop(bar);
             if json {
                 out.json(&json!({"type": "registered", "ami": ami}))
             } else {
@@ -216,11 +235,12 @@ pub fn run(out: &mut Out, args: AmiArgs) -> Result<(), Exit> {
             Ok(())
         }
         AmiCommand::Show { ami } => {
-            let a = reg.get(&ami).map_err(err)?;
+            let a = reg.resolve(&ami).map_err(err)?;
             if json { out.json(&json!({"type": "ami", "ami": a})) } else { show(out, &a) }
         }
         AmiCommand::Deregister { ami } => {
-            let a = reg.deregister(&ami).map_err(err)?;
+            let id = reg.resolve(&ami).map_err(err)?.id;
+            let a = reg.deregister(id.as_str()).map_err(err)?;
             if json {
                 out.json(&json!({"type": "deregistered", "id": a.id}))
             } else {
@@ -229,7 +249,8 @@ pub fn run(out: &mut Out, args: AmiArgs) -> Result<(), Exit> {
             }
         }
         AmiCommand::Copy { ami, region, name } => {
-            let a = reg.copy(&ami, &region, name.as_deref()).map_err(err)?;
+            let id = reg.resolve(&ami).map_err(err)?.id;
+            let a = reg.copy(id.as_str(), &region, name.as_deref()).map_err(err)?;
             if json {
                 out.json(&json!({"type": "copied", "ami": a, "cost_bytes": 0}))
             } else {
@@ -247,10 +268,11 @@ pub fn run(out: &mut Out, args: AmiArgs) -> Result<(), Exit> {
             } else {
                 None
             };
+            let a = reg.resolve(&ami).map_err(err)?;
             let a = if add.is_empty() && remove.is_empty() && flag.is_none() {
-                reg.get(&ami)
+                Ok(a)
             } else {
-                reg.modify_permissions(&ami, &add, &remove, flag)
+                reg.modify_permissions(a.id.as_str(), &add, &remove, flag)
             }
             .map_err(err)?;
             if json {
@@ -264,9 +286,28 @@ pub fn run(out: &mut Out, args: AmiArgs) -> Result<(), Exit> {
         }
         AmiCommand::Launch { ami, instance_type, account: acct, entry, memory, max_instructions, keys } => {
             let acct = account(&acct)?;
-            launch(out, &reg, json, &ami, &instance_type, &acct, entry.as_deref(), memory, max_instructions, &keys)
+            let id = reg.resolve(&ami).map_err(err)?.id;
+            launch(
+                out,
+                &reg,
+                json,
+                id.as_str(),
+                &instance_type,
+                &acct,
+                entry.as_deref(),
+                memory,
+                max_instructions,
+                &keys,
+            )
         }
-        AmiCommand::Footprint { amis } => footprint(out, &reg, json, &amis),
+        AmiCommand::Footprint { amis } => {
+            let ids = amis
+                .iter()
+                .map(|a| reg.resolve(a).map(|a| a.id.to_string()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            footprint(out, &reg, json, &ids)
+        }
     }
 }
 
@@ -292,7 +333,7 @@ fn permissions_text(a: &Ami) -> String {
 fn show(out: &mut Out, a: &Ami) -> Result<(), Exit> {
     writeln!(out, "{}  {}", a.id, a.name)?;
     writeln!(out, "  image              {} ({})", a.image.display(), human_size(a.image_size))?;
-    writeln!(out, "  sha256             {}", a.image_sha256)?;
+    writeln!(out, "  digest             {} {}", a.image_digest_alg.name(), a.image_digest)?;
     writeln!(out, "  virtualization     {}", a.virtualization.name())?;
     if let Some(l) = a.loader {
         writeln!(out, "  loader             {}", l.name())?;
@@ -329,7 +370,13 @@ fn launch(
     max_instructions: u64,
     keys: &str,
 ) -> Result<(), Exit> {
-    let plan = match reg.prepare_launch(id, instance_type, acct) {
+    let mut bar = None;
+    let mut progress = |done: u64, total: u64| {
+        bar.get_or_insert_with(|| Progress::bytes(total, &format!("checking the image of {id}"), !json)).set(done);
+    };
+    let plan = reg.prepare_launch_with_progress(id, instance_type, acct, &mut progress);
+    drop(bar);
+    let plan = match plan {
         Ok(p) => p,
         Err(e) if e.is_refusal() => {
             if json {
@@ -366,7 +413,7 @@ fn launch(
     } else {
         writeln!(
             out,
-            "Launching {} ({}) on {} as {} ({}): {}, {} root (cost model disk: {profile:?}), image SHA-256 verified",
+            "Launching {} ({}) on {} as {} ({}): {}, {} root (cost model disk: {profile:?}), image digest verified",
             a.id,
             a.name,
             plan.instance_type,

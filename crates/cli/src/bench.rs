@@ -121,13 +121,7 @@ fn workloads(a: &BenchArgs, image: Option<&Arc<dyn ReadAt>>) -> Result<Vec<Workl
 }
 
 pub fn run(out: &mut Out, a: &BenchArgs) -> Result<(), Exit> {
-    let cost = match &a.cost_model {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Exit::Error(format!("{}: {e}", p.display())))?;
-            CostModel::from_toml_str(&text).map_err(|e| Exit::Error(format!("{}: {e}", p.display())))?
-        }
-        None => CostModel::default(),
-    };
+    let cost = crate::run::cost_model(a.cost_model.as_deref())?;
     let file_image: Option<Arc<dyn ReadAt>> = match &a.image {
         Some(p) => Some(Arc::new(disk_image::RawImage::open(p)?)),
         None => None,

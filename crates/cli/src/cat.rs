@@ -49,22 +49,32 @@ pub fn read_from_image(image: &Path, spec: &str, max_len: u64) -> Result<Vec<u8>
         })?],
         None => disk.volumes().to_vec(),
     };
-    let mut last_err = None;
+    // Every failure, named by image and device: a path error alone
+    // ("/: not a directory") does not say where it was looked up.
+    let mut errors = Vec::new();
     for v in &candidates {
+        // Errors about the volume name it already; path errors do not.
+        let said = |e: &disk_image::DiskError| {
+            let e = e.to_string();
+            if e.contains(&v.names.linux) { e } else { format!("{} {}: {e}", v.names.grub, v.names.linux) }
+        };
         let fs: Box<dyn Filesystem> = match disk.open_fs(v) {
             Ok(fs) => fs,
             Err(e) => {
-                last_err = Some(e);
+                errors.push(said(&e));
                 continue;
             }
         };
         match fs::read_resolved(&*fs, path, max_len) {
             Ok((_, data)) => return Ok(data),
-            Err(e) => last_err = Some(e),
+            Err(e) => errors.push(said(&e)),
         }
     }
-    Err(match last_err {
-        Some(e) => Exit::Error(e.to_string()),
-        None => Exit::Error(format!("{}: no volumes", image.display())),
-    })
+    let image = image.display().to_string();
+    Err(Exit::Error(match errors.len() {
+        0 => format!("{image}: no volumes"),
+        1 if errors[0].contains(&image) => errors.remove(0),
+        1 => format!("{image}: {}", errors.remove(0)),
+        n => format!("{image}: {path} is on none of its {n} volumes: {}", errors.join("; ")),
+    }))
 }

@@ -338,10 +338,18 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
     writeln!(out)?;
     let configs: Vec<(&VolumeReport, _)> =
         r.volumes.iter().flat_map(|v| v.configs.iter().map(move |c| (v, c))).collect();
+    // Volumes not searched: a config there would be missed, so say so.
+    let unread: Vec<&str> =
+        r.volumes.iter().filter(|v| v.fs_error.is_some()).map(|v| v.volume.names.linux.as_str()).collect();
+    let unread = match unread.len() {
+        0 => String::new(),
+        1 => format!(" (not searched: the filesystem of {} cannot be read; see the warning)", unread[0]),
+        _ => format!(" (not searched: the filesystems of {} cannot be read; see the warnings)", unread.join(", ")),
+    };
     if configs.is_empty() {
-        writeln!(out, "Boot loader configs: none found")?;
+        writeln!(out, "Boot loader configs: none found{unread}")?;
     } else {
-        writeln!(out, "Boot loader configs:")?;
+        writeln!(out, "Boot loader configs:{unread}")?;
         for (v, c) in configs {
             let target = match (&c.resolved_path, &c.error) {
                 (_, Some(e)) => format!("  [{e}]"),

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use boot::kernel::{self, InspectOptions, KernelReport, XenNoteValue};
+use disk_image::ReadAt;
 use serde_json::{Value, json};
 
 use crate::output::{Exit, Out, human_size};
@@ -14,16 +15,15 @@ const MAX_KERNEL_FILE: u64 = 512 << 20;
 pub fn run(out: &mut Out, file: &Path, inner: Option<&str>, as_json: bool) -> Result<(), Exit> {
     let (name, bytes) = match inner {
         None => {
-            let meta = std::fs::metadata(file).map_err(|e| Exit::Error(format!("{}: {e}", file.display())))?;
-            if meta.len() > MAX_KERNEL_FILE {
+            let image = disk_image::RawImage::open(file)?;
+            if image.size() > MAX_KERNEL_FILE {
                 return Err(Exit::Error(format!(
                     "{}: {} is larger than any kernel; to inspect a kernel inside a disk image, name it: boot-sim kernel IMAGE '(hd0,0)/boot/vmlinuz'",
                     file.display(),
-                    human_size(meta.len())
+                    human_size(image.size())
                 )));
             }
-            let bytes = std::fs::read(file).map_err(|e| Exit::Error(format!("{}: {e}", file.display())))?;
-            (file.display().to_string(), bytes)
+            (file.display().to_string(), image.read_all(MAX_KERNEL_FILE, "a kernel")?)
         }
         Some(spec) => {
             let bytes = crate::cat::read_from_image(file, spec, MAX_KERNEL_FILE)?;
@@ -45,7 +45,9 @@ pub fn run(out: &mut Out, file: &Path, inner: Option<&str>, as_json: bool) -> Re
     } else {
         render_text(out, &name, &report)?;
     }
-    Ok(())
+    // A file that is no kernel at all cannot boot either way: exit 1, as
+    // for any image that cannot boot the way asked (the report says why).
+    if report.format == kernel::KernelFormat::Unknown { Err(Exit::NotBootable) } else { Ok(()) }
 }
 
 fn hex(v: &Value) -> String {

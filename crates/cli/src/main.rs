@@ -7,6 +7,7 @@ mod ami;
 mod bench;
 mod cat;
 mod compare;
+mod input;
 mod inspect;
 mod kernel;
 mod lab;
@@ -22,7 +23,7 @@ mod timeline;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use output::Out;
 
@@ -245,6 +246,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A shell completion script, generated from these definitions.
+    ///
+    /// Example: boot-sim completions bash > ~/.local/share/bash-completion/completions/boot-sim
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff), generated from these definitions.
+    ///
+    /// Example: boot-sim man | man -l -
+    Man,
 }
 
 #[derive(Debug, Clone)]
@@ -263,6 +275,53 @@ fn parse_loaders(s: &str) -> Result<LoaderArg, String> {
 fn parse_loader(s: &str) -> Result<disk_image::menu::discover::Loader, String> {
     disk_image::menu::discover::Loader::from_name(s)
         .ok_or_else(|| format!("unknown loader {s:?}; expected pvgrub-aws, pvgrub-hd0, pvgrub-hd00 or pygrub"))
+}
+
+/// `boot-sim man`: the top page, then one section per subcommand (nested
+/// ones too: `ami register`, `lab check`), so the page documents every
+/// command's options.
+fn man(out: &mut Out) -> Result<(), output::Exit> {
+    let cmd = Cli::command();
+    clap_mangen::Man::new(cmd.clone()).render(out)?;
+    fn sections(out: &mut Out, cmd: &clap::Command, prefix: &str) -> Result<(), output::Exit> {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = format!("{prefix} {}", sub.get_name());
+            use std::io::Write;
+            writeln!(out, ".SH \"{}\"", name.to_uppercase())?;
+            if let Some(about) = sub.get_long_about().or(sub.get_about()) {
+                for para in about.to_string().split("\n\n") {
+                    writeln!(out, ".PP\n{}", roff_escape(para))?;
+                }
+            }
+            let usage = sub.clone().bin_name(&name).render_usage().to_string();
+            writeln!(out, ".PP\n{}", roff_escape(&usage))?;
+            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+                let flag = match (arg.get_short(), arg.get_long()) {
+                    (_, Some(l)) => format!("--{l}"),
+                    (Some(s), None) => format!("-{s}"),
+                    (None, None) => format!("<{}>", arg.get_id().as_str().to_uppercase()),
+                };
+                writeln!(out, ".TP\n\\fB{}\\fR", roff_escape(&flag))?;
+                if let Some(h) = arg.get_long_help().or(arg.get_help()) {
+                    writeln!(out, "{}", roff_escape(&h.to_string()))?;
+                }
+            }
+            sections(out, sub, &name)?;
+        }
+        Ok(())
+    }
+    sections(out, &cmd, "boot-sim")
+}
+
+/// Text for roff: backslashes doubled, a leading dot or quote escaped.
+fn roff_escape(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            let l = l.replace('\\', "\\e");
+            if l.starts_with('.') || l.starts_with('\'') { format!("\\&{l}") } else { l }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn main() -> ExitCode {
@@ -321,6 +380,11 @@ fn main() -> ExitCode {
         Command::Menu { image, loader, entry, offset, json } => {
             menu::run(&mut out, &image, &loader.0, entry.as_deref(), offset, json)
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "boot-sim", &mut out);
+            Ok(())
+        }
+        Command::Man => man(&mut out),
     };
     output::finish(out, result)
 }

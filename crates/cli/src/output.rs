@@ -114,6 +114,9 @@ pub fn entry_json(
 /// 512 bytes, 15.0 MiB, 1.0 TiB: binary units, one decimal.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes == 1 {
+        return "1 byte".into();
+    }
     if bytes < 1024 {
         return format!("{bytes} bytes");
     }
@@ -133,6 +136,7 @@ mod tests {
     #[test]
     fn sizes() {
         assert_eq!(human_size(512), "512 bytes");
+        assert_eq!(human_size(1), "1 byte");
         assert_eq!(human_size(16 << 20), "16.0 MiB");
         assert_eq!(human_size(1 << 40), "1.0 TiB");
     }

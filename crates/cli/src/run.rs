@@ -44,6 +44,15 @@ pub fn run(out: &mut Out, a: &RunArgs<'_>) -> Result<(), Exit> {
     let image: std::sync::Arc<dyn disk_image::ReadAt> = std::sync::Arc::new(disk_image::RawImage::open(a.image)?);
     let cost = cost_model(a.cost_model)?;
     match a.mode {
+        // blkfront sees whole sectors: a shorter image would be reported
+        // as 0 bytes; say what the file is.
+        Mode::Pv if image.size() < 512 => {
+            return Err(Exit::Error(format!(
+                "{}: the image is {}, shorter than one 512-byte sector: PV-GRUB finds no disk to read",
+                a.image.display(),
+                crate::output::human_size(image.size())
+            )));
+        }
         Mode::Pv => {}
         Mode::Hvm => return crate::run_hvm::run(out, a, image, cost),
         Mode::Pvhvm => return crate::run_pvhvm::run(out, a, image, cost),
@@ -55,7 +64,7 @@ pub fn run(out: &mut Out, a: &RunArgs<'_>) -> Result<(), Exit> {
 pub(crate) fn cost_model(path: Option<&Path>) -> Result<boot::machine::CostModel, Exit> {
     Ok(match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| Exit::Error(format!("{}: {e}", p.display())))?;
+            let text = crate::input::read_text(p, "a cost model")?;
             boot::machine::CostModel::from_toml_str(&text).map_err(|e| Exit::Error(format!("{}: {e}", p.display())))?
         }
         None => boot::machine::CostModel::default(),

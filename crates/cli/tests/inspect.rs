@@ -28,7 +28,7 @@ fn of_type<'a>(lines: &'a [Value], t: &str) -> Vec<&'a Value> {
 /// The words boot-sim uses for each problem code of the fixture contract.
 fn problem_words(code: &str) -> &'static str {
     match code {
-        "gpt-primary-header-crc" => "primary GPT is corrupt",
+        "gpt-primary-header-crc" => "primary GPT header at LBA 1 at byte 0x200 is corrupt",
         "ebr-loop" => "loops back",
         "partition-overlap" => "overlaps",
         "partition-past-end" => "past the end of the image",

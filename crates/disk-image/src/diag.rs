@@ -40,6 +40,8 @@ impl std::fmt::Display for Diagnostic {
             Severity::Error => "error",
         };
         match self.offset {
+            // Said once: many messages already name their offset.
+            Some(off) if self.message.contains(&off.to_string()) => write!(f, "{level}: {}", self.message),
             Some(off) => write!(f, "{level}: {} ({off})", self.message),
             None => write!(f, "{level}: {}", self.message),
         }

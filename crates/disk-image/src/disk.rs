@@ -90,7 +90,10 @@ impl Disk {
             return Err(DiskError::corrupt(
                 reader.describe(),
                 ByteOffset(0),
-                format!("the image is {} bytes, shorter than one 512-byte sector", reader.size()),
+                match reader.size() {
+                    1 => "the image is 1 byte, shorter than one 512-byte sector".to_string(),
+                    n => format!("the image is {n} bytes, shorter than one 512-byte sector"),
+                },
             ));
         }
         let table = partition::read_partition_table(&*reader)?;
@@ -245,11 +248,23 @@ impl Disk {
             Some(p) => Err(DiskError::Unsupported {
                 what: format!("reading files from {} ({})", v.names.linux, p.kind.name()),
             }),
-            None => Err(DiskError::corrupt(
-                format!("{} {}", v.names.grub, v.names.linux),
-                ByteOffset(v.start_bytes),
-                "no filesystem signature found",
-            )),
+            None => {
+                let (end, size) = (v.start_bytes.saturating_add(v.len_bytes), self.reader.size());
+                let detail = if v.start_bytes >= size {
+                    format!("the partition starts past the end of the image ({size} bytes)")
+                } else if end > size {
+                    format!(
+                        "the partition runs past the end of the image (it ends at byte {end:#x}, the image at {size:#x}; a truncated image?) and no filesystem signature is in the part that is there"
+                    )
+                } else {
+                    "no filesystem signature found".to_string()
+                };
+                Err(DiskError::corrupt(
+                    format!("{} {}", v.names.grub, v.names.linux),
+                    ByteOffset(v.start_bytes),
+                    detail,
+                ))
+            }
         }
     }
 }

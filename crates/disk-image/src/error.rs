@@ -21,7 +21,8 @@ pub enum DiskError {
     #[error("{what} at {offset} is corrupt: {detail}")]
     Corrupt { what: String, offset: ByteOffset, detail: String },
 
-    /// A file-level problem inside a filesystem (not found, symlink loop, …).
+    /// A file-level problem inside a filesystem (not found, symlink loop, …),
+    /// or with the image path itself (missing, a directory, a FIFO).
     #[error("{path}: {detail}")]
     Path { path: String, detail: String, kind: PathErrorKind },
 

@@ -284,7 +284,13 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
         }
         match disk.probe(v) {
             Ok(p) => report.fs = p,
-            Err(e) => report.fs_error = Some(e.to_string()),
+            Err(e) => {
+                diagnostics.push(Diagnostic::warning(
+                    Some(crate::units::ByteOffset(v.start_bytes)),
+                    format!("{} {}: {e}", v.names.grub, v.names.linux),
+                ));
+                report.fs_error = Some(e.to_string());
+            }
         }
         let kind = report.fs.as_ref().map(|p| p.kind);
         if kind == Some(FsKind::Btrfs) {

@@ -4,11 +4,11 @@
 //! tests and fuzzing).
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{DiskError, Result};
+use crate::error::{DiskError, PathErrorKind, Result};
 use crate::units::ByteOffset;
 
 /// Positioned reads of a fixed-size byte source. `&self` so that one image
@@ -41,6 +41,75 @@ fn past_end(what: String, offset: u64, len: usize, size: u64) -> DiskError {
     }
 }
 
+/// `O_NONBLOCK` from Linux's asm-generic/fcntl.h (0o4000, as on x86,
+/// arm, riscv, powerpc and s390; alpha, mips, parisc and sparc differ and
+/// get 0: the type check before the open is then the only guard). Written
+/// out because the crate has no libc dependency.
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "powerpc64",
+        target_arch = "s390x"
+    )
+))]
+const O_NONBLOCK: i32 = 0o4000;
+#[cfg(not(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "x86",
+        target_arch = "aarch64",
+        target_arch = "arm",
+        target_arch = "riscv64",
+        target_arch = "powerpc64",
+        target_arch = "s390x"
+    )
+)))]
+const O_NONBLOCK: i32 = 0;
+
+/// "PATH: no such file or directory", without Rust's "(os error 2)".
+fn open_error(path: &Path, e: &std::io::Error) -> DiskError {
+    let (kind, detail) = match e.kind() {
+        std::io::ErrorKind::NotFound => (PathErrorKind::NotFound, "no such file or directory".to_string()),
+        std::io::ErrorKind::PermissionDenied => (PathErrorKind::Io, "permission denied".to_string()),
+        std::io::ErrorKind::IsADirectory => {
+            (PathErrorKind::IsADirectory, "is a directory, not a disk image".to_string())
+        }
+        std::io::ErrorKind::NotADirectory => {
+            (PathErrorKind::NotADirectory, "a component of the path is not a directory".to_string())
+        }
+        _ => (PathErrorKind::Io, e.to_string()),
+    };
+    DiskError::path(path.display().to_string(), kind, detail)
+}
+
+/// Regular files and block devices are images; anything else is named.
+fn check_kind(path: &Path, t: &std::fs::FileType) -> Result<()> {
+    let (kind, what) = if t.is_file() || t.is_block_device() {
+        return Ok(());
+    } else if t.is_dir() {
+        (PathErrorKind::IsADirectory, "a directory")
+    } else if t.is_char_device() {
+        (PathErrorKind::Other, "a character device")
+    } else if t.is_fifo() {
+        (PathErrorKind::Other, "a FIFO (named pipe)")
+    } else if t.is_socket() {
+        (PathErrorKind::Other, "a socket")
+    } else {
+        (PathErrorKind::Other, "not a regular file")
+    };
+    Err(DiskError::path(
+        path.display().to_string(),
+        kind,
+        format!("is {what}; boot-sim reads regular files and block devices"),
+    ))
+}
+
 fn check_range(r: &dyn ReadAt, offset: u64, len: usize) -> Result<()> {
     let end = offset.checked_add(len as u64);
     match end {
@@ -62,26 +131,60 @@ pub struct RawImage {
 }
 
 impl RawImage {
+    /// Opens `path` read-only after checking what it is: a regular file or
+    /// a block device. A directory, character device (`/dev/zero`), FIFO or
+    /// socket is refused before it is opened, naming the path and what it
+    /// is, so that nothing blocks in `open` (a FIFO without a writer) or
+    /// reads forever (`/dev/urandom`).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        // `metadata` follows symlinks, as `open` does.
+        let meta = std::fs::metadata(&path).map_err(|e| open_error(&path, &e))?;
+        check_kind(&path, &meta.file_type())?;
+        // The path could be swapped for a FIFO between the check and the
+        // open: O_NONBLOCK makes that open return at once (it changes
+        // nothing for regular files and block devices), and the type is
+        // checked again on the descriptor.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(O_NONBLOCK)
+            .open(&path)
+            .map_err(|e| open_error(&path, &e))?;
+        let meta = file.metadata().map_err(|e| open_error(&path, &e))?;
+        check_kind(&path, &meta.file_type())?;
         let io = |source| DiskError::Io { what: path.display().to_string(), offset: ByteOffset(0), len: 0, source };
-        let file = File::open(&path).map_err(io)?;
-        let meta = file.metadata().map_err(io)?;
-        if meta.is_dir() {
-            return Err(io(std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory")));
-        }
         // Block devices report 0 in metadata; seek to the end to size them.
-        let size = if meta.len() == 0 && !meta.is_file() {
+        let size = if meta.is_file() {
+            meta.len()
+        } else {
             use std::io::Seek;
             (&file).seek(std::io::SeekFrom::End(0)).map_err(io)?
-        } else {
-            meta.len()
         };
         Ok(Self { file, size, path })
     }
 
+    /// Reads the whole file when it is at most `max_len` bytes, else fails
+    /// naming its size and `what` it was read as ("a kernel").
+    pub fn read_all(&self, max_len: u64, what: &str) -> Result<Vec<u8>> {
+        if self.size > max_len {
+            return Err(DiskError::path(
+                self.path.display().to_string(),
+                PathErrorKind::TooLarge,
+                format!("{} bytes, more than the {max_len} bytes read as {what}", self.size),
+            ));
+        }
+        // size <= max_len, which callers keep far below usize::MAX.
+        self.read_vec(0, self.size as usize)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The read-only handle, for what positioned reads cannot ask (the
+    /// data extents of a sparse file, `lseek(SEEK_DATA)`).
+    pub fn file(&self) -> &File {
+        &self.file
     }
 }
 
@@ -229,5 +332,37 @@ mod tests {
         let err = img.read_exact_at(0, &mut b).unwrap_err().to_string();
         assert!(err.contains("byte 0x0"), "{err}");
         std::fs::remove_file(&dir).unwrap();
+    }
+
+    #[test]
+    fn raw_image_refuses_what_is_not_a_file_or_block_device() {
+        let dir = std::env::temp_dir().join(format!("disk-image-kinds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = RawImage::open(&dir).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: is a directory; boot-sim reads regular files and block devices", dir.display()));
+        let err = RawImage::open("/dev/zero").unwrap_err().to_string();
+        assert_eq!(err, "/dev/zero: is a character device; boot-sim reads regular files and block devices");
+        let missing = dir.join("missing.img");
+        let err = RawImage::open(&missing).unwrap_err().to_string();
+        assert_eq!(err, format!("{}: no such file or directory", missing.display()));
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().map(|s| s.success()).unwrap_or(false);
+        if made {
+            // No writer: a blocking open would never return.
+            let err = RawImage::open(&fifo).unwrap_err().to_string();
+            assert!(err.ends_with("is a FIFO (named pipe); boot-sim reads regular files and block devices"), "{err}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn read_all_is_bounded() {
+        let p = std::env::temp_dir().join(format!("disk-image-read-all-{}", std::process::id()));
+        std::fs::write(&p, [7u8; 100]).unwrap();
+        let img = RawImage::open(&p).unwrap();
+        assert_eq!(img.read_all(100, "a test").unwrap(), vec![7u8; 100]);
+        let err = img.read_all(99, "a test").unwrap_err().to_string();
+        assert!(err.ends_with("100 bytes, more than the 99 bytes read as a test"), "{err}");
+        std::fs::remove_file(&p).unwrap();
     }
 }

@@ -135,6 +135,7 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedElf, KernelError> {
         Some(c) => return Err(KernelError::unsupported("ELF header", 4, format!("unknown ELF class {c}"))),
         None => return Err(KernelError::corrupt("ELF header", bytes.len() as u64, "file ends inside e_ident")),
     };
+    check_tables(bytes, class)?;
     let elf = Elf::parse(bytes).map_err(|e| goblin_error(bytes, &e))?;
     let phent = if elf.is_64 { 56u64 } else { 32 };
     let shent = if elf.is_64 { 64u64 } else { 40 };
@@ -405,15 +406,132 @@ fn c_string_at(bytes: &[u8], at: usize) -> Option<String> {
     Some(String::from_utf8_lossy(&window[..n]).into_owned())
 }
 
+/// The ELF header, program header table, section header table and the
+/// section-name string table fit in the file (what libelf's
+/// `elf_init` checks before it trusts them): checked here, in our words
+/// with the offsets and the file size, before the parser sees the bytes.
+fn check_tables(bytes: &[u8], class: ElfClass) -> Result<(), KernelError> {
+    let len = bytes.len() as u64;
+    let is64 = class == ElfClass::Elf64;
+    let ehsize: u64 = if is64 { 64 } else { 52 };
+    if len < ehsize {
+        return Err(KernelError::corrupt(
+            "ELF header",
+            0,
+            format!("the {ehsize}-byte ELF header does not fit in the file ({len} bytes)"),
+        ));
+    }
+    let big = bytes[5] == 2;
+    let u16_at = |at: usize| {
+        let b = [bytes[at], bytes[at + 1]];
+        u64::from(if big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
+    };
+    let u32_at = |at: usize| {
+        let b = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+        u64::from(if big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+    };
+    let u64_at = |at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&bytes[at..at + 8]);
+        if big { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) }
+    };
+    // elf.h: Elf32_Ehdr / Elf64_Ehdr field offsets.
+    let (phoff, shoff, phentsize, phnum, shentsize, shnum, shstrndx) = if is64 {
+        (u64_at(32), u64_at(40), u16_at(54), u16_at(56), u16_at(58), u16_at(60), u16_at(62))
+    } else {
+        (u32_at(28), u32_at(32), u16_at(42), u16_at(44), u16_at(46), u16_at(48), u16_at(50))
+    };
+    let (want_ph, want_sh) = if is64 { (56, 64) } else { (32, 40) };
+    // `field`: where e_*entsize is; `at`: where e_*off is (the error's
+    // offset stays inside the file, at the field that points outside it).
+    let table = |what: &'static str, field: u64, at: u64, off: u64, num: u64, entsize: u64, want: u64| {
+        if num == 0 {
+            return Ok(());
+        }
+        if entsize != want {
+            return Err(KernelError::corrupt(
+                what,
+                field,
+                format!(
+                    "entries of {entsize} bytes; an ELF{} file has {want}-byte entries",
+                    if is64 { 64 } else { 32 }
+                ),
+            ));
+        }
+        match off.checked_add(num * entsize) {
+            Some(end) if end <= len => Ok(()),
+            _ => Err(KernelError::corrupt(
+                what,
+                at,
+                format!(
+                    "{num} entries of {entsize} bytes from byte {off:#x} run past the end of the file ({len} bytes)"
+                ),
+            )),
+        }
+    };
+    table(
+        "ELF program header table",
+        if is64 { 54 } else { 42 },
+        if is64 { 32 } else { 28 },
+        phoff,
+        phnum,
+        phentsize,
+        want_ph,
+    )?;
+    table(
+        "ELF section header table",
+        if is64 { 58 } else { 46 },
+        if is64 { 40 } else { 32 },
+        shoff,
+        shnum,
+        shentsize,
+        want_sh,
+    )?;
+    if shnum > 0 && shstrndx != 0 && shstrndx < shnum {
+        // The section-name string table's own header: sh_type, sh_offset, sh_size.
+        let at = (shoff + shstrndx * shentsize) as usize;
+        let (ty, off, size) = if is64 {
+            (u32_at(at + 4), u64_at(at + 24), u64_at(at + 32))
+        } else {
+            (u32_at(at + 4), u32_at(at + 16), u32_at(at + 20))
+        };
+        // SHT_NOBITS (8) occupies no file bytes.
+        if ty != 8 && off.checked_add(size).is_none_or(|end| end > len) {
+            return Err(KernelError::corrupt(
+                "ELF section-name string table",
+                at as u64,
+                format!(
+                    "section {shstrndx} claims {size} bytes at byte {off:#x}, past the end of the file ({len} bytes)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What the parser found wrong after [`check_tables`], in our words: the
+/// structure, where, and the file's size (not the parser's own phrasing,
+/// e.g. "type is too big (2) for 0").
 fn goblin_error(bytes: &[u8], e: &goblin::error::Error) -> KernelError {
     use goblin::error::Error as G;
+    let len = bytes.len();
     match e {
-        G::Malformed(m) => KernelError::corrupt("ELF", 0, format!("malformed ELF ({} bytes): {m}", bytes.len())),
-        G::BadMagic(m) => KernelError::unsupported("ELF", 0, format!("bad magic {m:#x}")),
-        G::Scroll(s) => KernelError::corrupt("ELF", 0, format!("truncated or out-of-range ELF structure: {s}")),
-        G::BufferTooShort(n, what) => {
-            KernelError::corrupt("ELF", bytes.len() as u64, format!("buffer too short for {n} {what}"))
-        }
-        other => KernelError::corrupt("ELF", 0, other.to_string()),
+        G::BadMagic(m) => KernelError::unsupported("ELF header", 0, format!("bad magic {m:#x}")),
+        G::BufferTooShort(n, what) => KernelError::corrupt(
+            "ELF",
+            len as u64,
+            format!("the file ({len} bytes) ends before {n} {what} that its headers declare"),
+        ),
+        G::Scroll(_) => KernelError::corrupt(
+            "ELF",
+            0,
+            format!("a table or section the headers point at runs past the end of the file ({len} bytes)"),
+        ),
+        G::Malformed(_) | G::IO(_) => KernelError::corrupt(
+            "ELF",
+            0,
+            format!("a section or segment the headers declare is malformed ({len}-byte file)"),
+        ),
+        _ => KernelError::corrupt("ELF", 0, format!("malformed ELF file ({len} bytes)")),
     }
 }

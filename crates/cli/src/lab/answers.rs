@@ -17,6 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use disk_image::ReadAt;
 use serde::Serialize;
 use toml::{Spanned, Value};
 
@@ -158,13 +159,20 @@ fn line_of(text: &str, offset: usize) -> usize {
 /// question of the lab, every field of a checked question is one of its
 /// fields and of the right type.
 pub fn read(path: &Path, lab: u8, sheet: &Sheet) -> Result<BTreeMap<String, Value>, Exit> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let what = if e.kind() == std::io::ErrorKind::InvalidData {
-            format!("not a TOML answers file ({e}); lab {lab} is checked from an answers file, not an image")
-        } else {
-            e.to_string()
-        };
-        Exit::Error(format!("{}: {what}", path.display()))
+    let file = disk_image::RawImage::open(path)?;
+    if file.size() > crate::input::MAX_TEXT_FILE {
+        return Err(Exit::Error(format!(
+            "{}: not a TOML answers file ({}); lab {lab} is checked from an answers file, not an image",
+            path.display(),
+            crate::output::human_size(file.size())
+        )));
+    }
+    let text = String::from_utf8(file.read_all(crate::input::MAX_TEXT_FILE, "an answers file")?).map_err(|e| {
+        Exit::Error(format!(
+            "{}: not a TOML answers file (invalid UTF-8 at byte {:#x}); lab {lab} is checked from an answers file, not an image",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
     })?;
     let at = |offset: usize| format!("{}:{}", path.display(), line_of(&text, offset));
     let parsed: Answers = toml::from_str(&text).map_err(|e| {

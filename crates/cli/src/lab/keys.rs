@@ -525,15 +525,16 @@ fn lab6_images(dir: &Path) -> Result<[PathBuf; 3], Exit> {
 
 fn ami(path: &Path, created: i64, root_device: RootDeviceType) -> Result<Ami, Exit> {
     let img = RawImage::open(path)?;
-    let (size, sha) = ami::image::digest(&img).map_err(|e| broken(&e.to_string()))?;
+    let (size, digest) = ami::image::digest(&img).map_err(|e| broken(&e.to_string()))?;
     let owner = Account::parse(ami::model::DEFAULT_ACCOUNT).map_err(|e| broken(&e.to_string()))?;
     let name = path.display().to_string();
     Ok(Ami {
-        id: AmiId::derive(&sha, &name, ami::model::DEFAULT_REGION, &owner),
+        id: AmiId::derive(&digest, &name, ami::model::DEFAULT_REGION, &owner),
         name,
         image: path.to_path_buf(),
         image_size: size,
-        image_sha256: sha,
+        image_digest: digest,
+        image_digest_alg: ami::image::DigestAlg::CURRENT,
         virtualization: VirtualizationType::Paravirtual,
         root_device,
         loader: Some(Loader::PvgrubAws),

@@ -354,9 +354,10 @@ fn read_gpt(disk: &dyn ReadAt, table: &mut PartitionTable) -> Result<()> {
             let backup_lba = Lba(disk_sectors.saturating_sub(1));
             match gpt::read_header(disk, backup_lba) {
                 Ok(b) => {
+                    // Reported where the header in use is: the backup's sector.
                     table.diagnostics.push(Diagnostic::warning(
-                        Some(ByteOffset(SECTOR_SIZE)),
-                        format!("primary GPT is corrupt ({primary_err}); using the backup at {backup_lba}"),
+                        backup_lba.to_bytes(),
+                        format!("primary {primary_err}; using the backup GPT header at {backup_lba}"),
                     ));
                     b
                 }
