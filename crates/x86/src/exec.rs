@@ -141,7 +141,7 @@ impl Cpu {
     }
 
     #[inline]
-    fn set_arith(&mut self, f: u32) {
+    pub(crate) fn set_arith(&mut self, f: u32) {
         self.regs.eflags = (self.regs.eflags & !flags::ARITH) | f;
     }
 
@@ -680,7 +680,13 @@ impl Cpu {
                 }
             }
             M::Jmp => match i.op0_kind() {
-                OpKind::NearBranch16 | OpKind::NearBranch32 => self.regs.eip = Self::near_target(d, start),
+                OpKind::NearBranch16 | OpKind::NearBranch32 => {
+                    self.regs.eip = Self::near_target(d, start);
+                    if i.code() == Code::Jmp_rel8_32 && self.regs.eip < start {
+                        let base = self.regs.seg[SegReg::Cs as usize].base;
+                        self.fuse_copy_loop(bus, base.wrapping_add(start), base.wrapping_add(self.regs.eip));
+                    }
+                }
                 OpKind::FarBranch16 | OpKind::FarBranch32 => {
                     let off = if i.op0_kind() == OpKind::FarBranch16 {
                         u32::from(i.far_branch16())

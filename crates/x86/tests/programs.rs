@@ -399,3 +399,97 @@ fn hlt_in_loop_resumes() {
         assert_eq!(cpu.regs.eip, 0x7C01);
     }
 }
+
+/// GRUB 2's `grub_memmove` byte loops (GCC -Os, flat 32-bit code) run in
+/// one step by the interpreter: memory, registers and the instruction
+/// count equal a run that single-steps them (budget 1 per call leaves no
+/// room to fuse), for forward and backward copies, overlapping or not.
+mod copy_loops {
+    use proptest::prelude::*;
+    use x86::{Cpu, Exit, Gpr, RamBus, SegReg, Segment};
+
+    const CODE: u32 = 0x1000;
+
+    /// forward: mov esi,src ; mov edi,dst ; mov ecx,dst+n ;
+    ///          T: cmp ecx,edi ; je +3 ; movsb ; jmp T ; hlt
+    /// backward: mov esi,src ; mov eax,dst ; mov ecx,n ;
+    ///          L: sub ecx,1 ; jb +8 ; mov dl,[esi+ecx] ; mov [eax+ecx],dl ; jmp L ; hlt
+    fn program(backward: bool, src: u32, dst: u32, n: u32) -> Vec<u8> {
+        let mut c = vec![0xBE];
+        c.extend_from_slice(&src.to_le_bytes());
+        if backward {
+            c.push(0xB8);
+            c.extend_from_slice(&dst.to_le_bytes());
+            c.push(0xB9);
+            c.extend_from_slice(&n.to_le_bytes());
+            c.extend_from_slice(&[0x83, 0xE9, 0x01, 0x72, 0x08, 0x8A, 0x14, 0x0E, 0x88, 0x14, 0x08, 0xEB, 0xF3, 0xF4]);
+        } else {
+            c.push(0xBF);
+            c.extend_from_slice(&dst.to_le_bytes());
+            c.push(0xB9);
+            c.extend_from_slice(&(dst + n).to_le_bytes());
+            c.extend_from_slice(&[0x39, 0xF9, 0x74, 0x03, 0xA4, 0xEB, 0xF9, 0xF4]);
+        }
+        c
+    }
+
+    fn machine(code: &[u8], data: &[u8]) -> (Cpu, RamBus) {
+        let mut bus = RamBus::new(1 << 20);
+        bus.load(CODE, code);
+        bus.load(0x10000, data);
+        let mut cpu = Cpu::new(0, 0);
+        let flat = |code: bool| {
+            Segment::from_descriptor(
+                if code { 8 } else { 16 },
+                if code { 0x00CF_9B00_0000_FFFF } else { 0x00CF_9300_0000_FFFF },
+            )
+        };
+        cpu.regs.cr0 |= 1;
+        cpu.regs.seg[SegReg::Cs as usize] = flat(true);
+        for s in [SegReg::Ds, SegReg::Es, SegReg::Ss] {
+            cpu.regs.seg[s as usize] = flat(false);
+        }
+        cpu.regs.eip = CODE;
+        (cpu, bus)
+    }
+
+    fn stepped(code: &[u8], data: &[u8]) -> (Cpu, RamBus) {
+        let (mut cpu, mut bus) = machine(code, data);
+        for _ in 0..1_000_000 {
+            if cpu.run(&mut bus, 1) == Ok(Exit::Halt) {
+                break;
+            }
+        }
+        (cpu, bus)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn fused_equals_stepped(backward: bool, data in proptest::collection::vec(any::<u8>(), 64..512),
+                                so in 0u32..256, d in 0u32..512, n in 0u32..200, budget in 1u64..3000) {
+            let (src, dst) = (0x10000 + so, 0x10000 + d);
+            let code = program(backward, src, dst, n);
+            let (want_cpu, want_bus) = stepped(&code, &data);
+            // One run to the halt.
+            let (mut cpu, mut bus) = machine(&code, &data);
+            prop_assert_eq!(cpu.run(&mut bus, 1_000_000), Ok(Exit::Halt));
+            prop_assert_eq!(&cpu.regs.gpr, &want_cpu.regs.gpr);
+            prop_assert_eq!(cpu.regs.eip, want_cpu.regs.eip);
+            prop_assert_eq!(cpu.counters.instructions, want_cpu.counters.instructions);
+            prop_assert_eq!(cpu.regs.eflags, want_cpu.regs.eflags);
+            prop_assert!(bus.ram == want_bus.ram);
+            // Runs cut by a budget resume exactly where stepping would be.
+            let (mut cpu, mut bus) = machine(&code, &data);
+            let mut guard = 0;
+            while cpu.run(&mut bus, budget) != Ok(Exit::Halt) {
+                guard += 1;
+                prop_assert!(guard < 1_000_000);
+            }
+            prop_assert_eq!(cpu.counters.instructions, want_cpu.counters.instructions);
+            prop_assert_eq!(&cpu.regs.gpr[..], &want_cpu.regs.gpr[..]);
+            prop_assert!(bus.ram == want_bus.ram);
+            let _ = Gpr::Eax;
+        }
+    }
+}

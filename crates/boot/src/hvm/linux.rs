@@ -123,6 +123,15 @@ fn loader_name(type_of_loader: u8, console: &str) -> String {
     }
 }
 
+/// GRUB 0.97 stage2's `version_string`, at 0x12 past its entry 0x8200
+/// (stage2/asm.S: `main`, then install_partition at +8, saved_entryno
+/// +0xC, stage2_id +0x10, force_lba +0x11, version_string +0x12), where
+/// stage1.5 or stage1 loaded it; `None` unless it reads as a version.
+fn grub_legacy_version(vm: &Hvm) -> Option<String> {
+    let v = c_string(vm, 0x8212, 16);
+    (!v.is_empty() && v.len() <= 8 && v.chars().all(|c| c.is_ascii_digit() || c == '.')).then_some(v)
+}
+
 /// The entry title the loader printed when it started booting: GRUB 2
 /// "  Booting `TITLE'" (normal/menu.c), GRUB 0.97 "  Booting 'TITLE'"
 /// (stage2/stage2.c run_menu). The last one counts (a failed entry's
@@ -243,7 +252,13 @@ pub(crate) fn kernel_entry(vm: &mut Hvm, zero_page: u32, setup: Option<&Setup16>
     let serial = super::console::transcript_text(&vm.bus.uart.output);
     // The loader's screen, wherever its terminal was: the VGA console or COM1.
     let screen = format!("{console}\n{serial}");
-    let loader = loader_name(h.type_of_loader.unwrap_or(0), &screen);
+    let mut loader = loader_name(h.type_of_loader.unwrap_or(0), &screen);
+    if loader == "GRUB legacy"
+        && let Some(v) = grub_legacy_version(vm)
+    {
+        // No banner on the screen (`hiddenmenu`): stage2's own version string.
+        loader = format!("GRUB legacy {v}");
+    }
     let checks = check_loaded(vm, &h, image, initrd);
     let file = |what: &str| checks.iter().find(|c| c.what == what && c.ok).map(|c| c.detail.clone());
     let kernel = file("kernel")
