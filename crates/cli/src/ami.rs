@@ -436,6 +436,8 @@ fn launch(
         dump_start_info: false,
         cost_model: None,
         max_instructions,
+        // As `run`'s --max-seconds default: a launch ends like a run.
+        max_seconds: 10,
         keys,
         trace: None,
         read_mib: 16,

@@ -32,6 +32,7 @@ pub struct CompareArgs<'a> {
     pub memory_mib: u64,
     pub cost_model: Option<&'a Path>,
     pub max_instructions: u64,
+    pub max_seconds: u64,
     pub read_mib: u64,
     pub json: bool,
     /// `--svg FILE`: the phases as a timeline.
@@ -57,6 +58,7 @@ pub fn run(out: &mut Out, c: &CompareArgs<'_>) -> Result<(), Exit> {
         dump_start_info: false,
         cost_model: c.cost_model,
         max_instructions: c.max_instructions,
+        max_seconds: c.max_seconds,
         keys: "",
         trace: None,
         read_mib: c.read_mib,

@@ -140,6 +140,10 @@ enum Command {
         /// HVM: stop after this many guest instructions.
         #[arg(long, default_value_t = boot::hvm::DEFAULT_MAX_INSTRUCTIONS)]
         max_instructions: u64,
+        /// HVM: stop after this many seconds of wall-clock time, a last
+        /// resort behind --max-instructions (a guest looping on slow work).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        max_seconds: u64,
         /// HVM: keystrokes for int 16h, in order: characters as typed,
         /// \n Enter, \e Escape, \t Tab, \b Backspace, \\ a backslash,
         /// \{ a brace; grey keys {up} {down} {left} {right} {home} {end}
@@ -197,6 +201,10 @@ enum Command {
         /// HVM: stop after this many guest instructions.
         #[arg(long, default_value_t = boot::hvm::DEFAULT_MAX_INSTRUCTIONS)]
         max_instructions: u64,
+        /// HVM: stop after this many seconds of wall-clock time, a last
+        /// resort behind --max-instructions (a guest looping on slow work).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        max_seconds: u64,
         /// File data the root-filesystem reads after the entry take, MiB.
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
         read_mib: u64,
@@ -340,6 +348,7 @@ fn main() -> ExitCode {
             dump_start_info,
             cost_model,
             max_instructions,
+            max_seconds,
             keys,
             trace,
             read_mib,
@@ -356,24 +365,28 @@ fn main() -> ExitCode {
                 dump_start_info,
                 cost_model: cost_model.as_deref(),
                 max_instructions,
+                max_seconds,
                 keys: &keys,
                 trace: trace.as_deref(),
                 read_mib,
             },
         ),
-        Command::Compare { image, loader, memory, cost_model, max_instructions, read_mib, json, svg } => compare::run(
-            &mut out,
-            &compare::CompareArgs {
-                image: &image,
-                loader,
-                memory_mib: memory,
-                cost_model: cost_model.as_deref(),
-                max_instructions,
-                read_mib,
-                json,
-                svg: svg.as_deref(),
-            },
-        ),
+        Command::Compare { image, loader, memory, cost_model, max_instructions, max_seconds, read_mib, json, svg } => {
+            compare::run(
+                &mut out,
+                &compare::CompareArgs {
+                    image: &image,
+                    loader,
+                    memory_mib: memory,
+                    cost_model: cost_model.as_deref(),
+                    max_instructions,
+                    max_seconds,
+                    read_mib,
+                    json,
+                    svg: svg.as_deref(),
+                },
+            )
+        }
         Command::Bench(args) => bench::run(&mut out, &args),
         Command::Ami(args) => ami::run(&mut out, args),
         Command::Lab(cmd) => lab::run(&mut out, cmd),

@@ -34,6 +34,8 @@ pub struct RunArgs<'a> {
     pub dump_start_info: bool,
     pub cost_model: Option<&'a Path>,
     pub max_instructions: u64,
+    /// HVM wall-clock budget, seconds.
+    pub max_seconds: u64,
     pub keys: &'a str,
     pub trace: Option<&'a str>,
     /// PVHVM: file data the post-switch boot workload reads at most, MiB.

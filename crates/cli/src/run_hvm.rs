@@ -43,6 +43,7 @@ pub(crate) fn options(a: &RunArgs<'_>, cost: CostModel) -> Result<HvmOptions, Ex
     Ok(HvmOptions {
         memory: a.memory_mib.checked_mul(1 << 20).ok_or_else(|| Exit::Error("--memory is too large".into()))?,
         max_instructions: a.max_instructions,
+        max_wall: std::time::Duration::from_secs(a.max_seconds),
         keys: a.keys.to_string(),
         trace_level,
         cost,

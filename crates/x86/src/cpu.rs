@@ -31,6 +31,10 @@ pub enum Exit {
     /// [`Bus::new_code`] asked to stop before the instruction at CS:EIP,
     /// which has not executed yet.
     NewCode,
+    /// A near `jmp` to itself (`jmp $`) executed while
+    /// [`Cpu::stop_on_self_jump`] is set: without an interrupt the CPU runs
+    /// it forever. EIP is on the jump.
+    SelfJump,
     /// Triple fault: an exception occurred while delivering a double fault
     /// (SDM Vol. 3A §6.15 "Interrupt 8—Double Fault Exception", "if another
     /// exception occurs while attempting to call the double-fault handler,
@@ -187,6 +191,9 @@ pub struct Cpu {
     pub counters: Counters,
     /// What `cpuid` returns.
     pub cpuid: CpuidConfig,
+    /// Stop with [`Exit::SelfJump`] at a `jmp $` (embedders that inject no
+    /// interrupt while the guest runs know it never ends). Default false.
+    pub stop_on_self_jump: bool,
     hooks: [u64; 4],
     pub(crate) a20_mask: u32,
     cache: Vec<Decoded>,
@@ -208,6 +215,7 @@ impl Cpu {
             regs,
             counters: Counters::default(),
             cpuid: CpuidConfig::default(),
+            stop_on_self_jump: false,
             hooks: [0; 4],
             a20_mask: u32::MAX,
             cache: vec![empty_entry(); CACHE_SIZE],

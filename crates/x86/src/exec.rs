@@ -682,6 +682,9 @@ impl Cpu {
             M::Jmp => match i.op0_kind() {
                 OpKind::NearBranch16 | OpKind::NearBranch32 => {
                     self.regs.eip = Self::near_target(d, start);
+                    if self.regs.eip == start && self.stop_on_self_jump {
+                        return Ok(Some(Exit::SelfJump));
+                    }
                     if i.code() == Code::Jmp_rel8_32 && self.regs.eip < start {
                         let base = self.regs.seg[SegReg::Cs as usize].base;
                         self.fuse_copy_loop(bus, base.wrapping_add(start), base.wrapping_add(self.regs.eip));

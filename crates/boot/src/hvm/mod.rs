@@ -113,7 +113,7 @@ pub struct HvmOptions {
     /// `loader_model` allow models). False: the models' path as before.
     pub execute: bool,
     /// Wall-clock budget of the guest's run, a last resort behind the
-    /// instruction cap (default 60 s).
+    /// instruction cap (default 60 s; the CLI's `--max-seconds`, 10 s).
     pub max_wall: std::time::Duration,
     pub cost: CostModel,
 }
@@ -191,6 +191,9 @@ pub enum EndState {
     /// timer waking the guest for `seconds` of guest time (a loader's or
     /// Linux setup's "die" loop): it sleeps forever.
     Sleeping { at: Loc, seconds: u64 },
+    /// A `jmp` to itself: nothing else can happen (boot-sim delivers the
+    /// timer interrupt only to `hlt`), so the guest spins forever.
+    Spinning { at: Loc },
     /// The instruction cap was reached (guest instructions plus the
     /// instruction-equivalents charged for the firmware's work).
     InstructionLimit { at: Loc, limit: u64 },
@@ -232,6 +235,11 @@ impl EndState {
             }
             EndState::LoaderStopped { loader, reason } => format!("{loader}: {reason}"),
             EndState::Halted { at } => format!("halted at {at} with interrupts disabled"),
+            EndState::Spinning { at } => {
+                format!(
+                    "spins forever at {at}: a jump to itself (an endless `jmp $`), with nothing left to interrupt it"
+                )
+            }
             EndState::Sleeping { at, seconds } => format!(
                 "halted at {at} again and again for {seconds} s of guest time with only the timer waking it: it sleeps forever"
             ),
@@ -240,7 +248,7 @@ impl EndState {
             }
             EndState::TimeLimit { at, seconds } => {
                 format!(
-                    "wall-clock limit of {seconds} s reached at {at} (the guest's work is too slow to simulate; the work is bounded at 60 s)"
+                    "wall-clock limit of {seconds} s reached at {at} (the guest's work is too slow to simulate; raise --max-seconds)"
                 )
             }
             EndState::TripleFault { at, name, .. } => {

@@ -238,6 +238,9 @@ impl Hvm {
         let lchs = logical_chs(pchs, translation, sectors);
         let mut cpu = Cpu::new(BIOS_SEG, RESET_VECTOR);
         cpu.cpuid = x86::CpuidConfig::x86_64();
+        // The timer interrupt reaches the guest only through `hlt`: a
+        // `jmp $` can never end.
+        cpu.stop_on_self_jump = true;
         for v in SERVED {
             cpu.hook_interrupt(v, true);
         }
@@ -573,6 +576,7 @@ pub(crate) fn boot_machine(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> Result<
                 | EndState::InstructionLimit { .. }
                 | EndState::Halted { .. }
                 | EndState::Sleeping { .. }
+                | EndState::Spinning { .. }
                 | EndState::TimeLimit { .. }
                 | EndState::Reset { .. }
         );
@@ -732,6 +736,7 @@ impl Hvm {
             }
             match r {
                 Ok(Exit::InstructionLimit) => {}
+                Ok(Exit::SelfJump) => return EndState::Spinning { at: self.loc() },
                 Ok(Exit::NewCode) => match self.bus.linux_hit.take() {
                     Some(LinuxHit::Setup16 { linear }) => {
                         self.mark("Linux real-mode setup (arch/x86/boot)");
