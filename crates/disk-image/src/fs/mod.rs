@@ -58,6 +58,27 @@ pub trait Filesystem {
     fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>>;
 }
 
+/// What every reader checks before reading a whole file at `path`: a
+/// regular file (a directory, symlink or device is refused by name) of at
+/// most `max_len` bytes (`TooLarge`, nothing read) that fits in memory.
+/// Returns its length.
+pub(crate) fn readable_len(path: &str, kind: NodeKind, size: u64, max_len: u64) -> Result<usize> {
+    match kind {
+        NodeKind::File => {}
+        NodeKind::Directory => return Err(DiskError::path(path, PathErrorKind::IsADirectory, "is a directory")),
+        _ => return Err(DiskError::path(path, PathErrorKind::Other, "not a regular file")),
+    }
+    if size > max_len {
+        return Err(DiskError::path(
+            path,
+            PathErrorKind::TooLarge,
+            format!("file is {size} bytes, more than the {max_len}-byte limit"),
+        ));
+    }
+    usize::try_from(size)
+        .map_err(|_| DiskError::path(path, PathErrorKind::TooLarge, "file size does not fit in memory"))
+}
+
 /// Where [`Filesystem::read_file_into`] puts a file: asked once, for a
 /// zeroed buffer of exactly the file's size.
 pub trait FileSink {

@@ -879,21 +879,7 @@ impl BtrfsFs {
     /// A regular file's location and size, refused above `max_len`.
     fn file_within(&self, path: &str, max_len: u64) -> Result<(Loc, usize)> {
         let (loc, node) = self.stat_loc(path)?;
-        match node.kind {
-            NodeKind::File => {}
-            NodeKind::Directory => return Err(DiskError::path(path, PathErrorKind::IsADirectory, "is a directory")),
-            _ => return Err(DiskError::path(path, PathErrorKind::Other, "not a regular file")),
-        }
-        if node.size > max_len {
-            return Err(DiskError::path(
-                path,
-                PathErrorKind::TooLarge,
-                format!("file is {} bytes, more than the {max_len}-byte limit", node.size),
-            ));
-        }
-        let len = usize::try_from(node.size)
-            .map_err(|_| DiskError::path(path, PathErrorKind::TooLarge, "file size does not fit in memory"))?;
-        Ok((loc, len))
+        Ok((loc, super::readable_len(path, node.kind, node.size, max_len)?))
     }
 }
 

@@ -552,23 +552,10 @@ impl XfsFs {
     /// The regular file at `path`, refused when over `max_len`.
     fn file_inode(&self, path: &str, max_len: u64) -> Result<(Inode, usize)> {
         let ip = self.lookup(path)?;
-        match ip.ftype {
-            FileType::File => {}
-            FileType::Dir => return Err(DiskError::path(path, PathErrorKind::IsADirectory, "is a directory")),
-            _ => return Err(DiskError::path(path, PathErrorKind::Other, "not a regular file")),
-        }
-        if ip.size > max_len {
-            return Err(DiskError::path(
-                path,
-                PathErrorKind::TooLarge,
-                format!("file is {} bytes, more than the {max_len}-byte limit", ip.size),
-            ));
-        }
+        let len = super::readable_len(path, Self::node_kind(ip.ftype), ip.size, max_len)?;
         if ip.flags & format::DIFLAG_REALTIME != 0 {
             return Err(DiskError::Unsupported { what: format!("{path}: a file on the XFS realtime device") });
         }
-        let len = usize::try_from(ip.size)
-            .map_err(|_| DiskError::path(path, PathErrorKind::TooLarge, "file size does not fit in memory"))?;
         Ok((ip, len))
     }
 }
