@@ -437,7 +437,7 @@ fn launch(
         cost_model: None,
         max_instructions,
         // As `run`'s --max-seconds default: a launch ends like a run.
-        max_seconds: 10,
+        max_seconds: crate::run_hvm::MAX_SECONDS,
         keys,
         trace: None,
         read_mib: 16,

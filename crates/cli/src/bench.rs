@@ -162,7 +162,7 @@ pub fn run(out: &mut Out, a: &BenchArgs) -> Result<(), Exit> {
                     (Arc::new(disk_image::MemImage::new(BUNDLED_IMAGE.to_vec(), BUNDLED_NAME)), BUNDLED_NAME.into())
                 }
             };
-            let hvm = boot::hvm::HvmOptions { cost: cost.clone(), ..boot::hvm::HvmOptions::default() };
+            let hvm = boot::hvm::HvmOptions { cost: cost.clone(), ..crate::run_hvm::default_options() };
             let pv = boot::pv::PvOptions { cost: cost.clone(), ..boot::pv::PvOptions::default() };
             let b = timeline::boot_modes(img, hvm, &pv, a.size << 20, &mut |m| bar.step(&format!("{m} boot")))?;
             Some((name, timeline::lanes(&b)))

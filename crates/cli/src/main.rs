@@ -142,7 +142,7 @@ enum Command {
         max_instructions: u64,
         /// HVM: stop after this many seconds of wall-clock time, a last
         /// resort behind --max-instructions (a guest looping on slow work).
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        #[arg(long, default_value_t = run_hvm::MAX_SECONDS, value_parser = clap::value_parser!(u64).range(1..=3600))]
         max_seconds: u64,
         /// HVM: keystrokes for int 16h, in order: characters as typed,
         /// \n Enter, \e Escape, \t Tab, \b Backspace, \\ a backslash,
@@ -203,7 +203,7 @@ enum Command {
         max_instructions: u64,
         /// HVM: stop after this many seconds of wall-clock time, a last
         /// resort behind --max-instructions (a guest looping on slow work).
-        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        #[arg(long, default_value_t = run_hvm::MAX_SECONDS, value_parser = clap::value_parser!(u64).range(1..=3600))]
         max_seconds: u64,
         /// File data the root-filesystem reads after the entry take, MiB.
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]

@@ -32,6 +32,16 @@ pub fn run(out: &mut Out, a: &RunArgs<'_>, image: Arc<dyn ReadAt>, cost: CostMod
     }
 }
 
+/// The CLI's wall-clock budget for a guest run (`--max-seconds`'s
+/// default): any hostile boot sector ends within it.
+pub(crate) const MAX_SECONDS: u64 = 10;
+
+/// The library's HVM defaults with the CLI's wall-clock budget, for the
+/// commands that boot without `--max-seconds` (lab checks, bench).
+pub(crate) fn default_options() -> HvmOptions {
+    HvmOptions { max_wall: std::time::Duration::from_secs(MAX_SECONDS), ..HvmOptions::default() }
+}
+
 /// The HVM options of `run` (also `--mode pvhvm`'s HVM part).
 pub(crate) fn options(a: &RunArgs<'_>, cost: CostModel) -> Result<HvmOptions, Exit> {
     let trace_level = match a.trace {

@@ -15,11 +15,12 @@
 //! `compare`, `ami launch`, `lab check 4`) are sampled (every third input,
 //! and every hostile boot sector of the corpus; `lab check 4` every sixth)
 //! and given
-//! `--max-instructions 1000000` where they take it: a debug build runs
-//! ~0.5 M guest instructions a second, so the default 50 M cap alone is
-//! minutes. Their timeouts are the HVM run budget of issue 19 item 2 (a
-//! BIOS call counting as one instruction): they are listed, and fail the
-//! test under `BOOT_SIM_HOSTILE_STRICT_HVM=1`.
+//! `--max-instructions 1000000` where they take it (the default cap is
+//! 1e9). A guest run also ends at `jmp $` and at the CLI's 10 s wall-clock
+//! budget (`--max-seconds`), and BIOS calls count their work toward the
+//! cap, so none is expected to time out; because that budget equals this
+//! suite's 10 s kill, a guest timeout is listed rather than failed, unless
+//! `BOOT_SIM_HOSTILE_STRICT_HVM=1` (which passes on an idle machine).
 //!
 //! The default sample keeps the suite near a minute on a debug build;
 //! `BOOT_SIM_HOSTILE_MUTANTS=N` makes N mutants per fixture (default 2),

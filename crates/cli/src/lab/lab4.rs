@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use boot::hvm::{self, EndState, HvmOptions, HvmReport};
+use boot::hvm::{self, EndState, HvmReport};
 use disk_image::bootcode::NextStage;
 use disk_image::inspect::{self, DiskReport, VolumeReport};
 use disk_image::menu::discover::{self, Loader};
@@ -30,7 +30,7 @@ pub fn check(image: &Path) -> Result<Vec<Condition>, Exit> {
     let report = inspect::inspect(&disk)?;
     let first = report.volumes.iter().find(|v| v.volume.partition.is_some() && v.volume.names.grub == "(hd0,0)");
     let reader: Arc<dyn ReadAt> = Arc::new(RawImage::open(image)?);
-    let hvm = hvm::run(reader, &HvmOptions::default());
+    let hvm = hvm::run(reader, &crate::run_hvm::default_options());
     let mut c = vec![table(&report, first), filesystem(first), boot_code(&report, &hvm)];
     let d = discover::discover(&disk, Loader::PvgrubHd00);
     let choice = d.config.as_ref().map(|_| select::choose(&disk, &d, &EntryRequest::Default));
