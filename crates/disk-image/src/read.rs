@@ -41,37 +41,6 @@ fn past_end(what: String, offset: u64, len: usize, size: u64) -> DiskError {
     }
 }
 
-/// `O_NONBLOCK` from Linux's asm-generic/fcntl.h (0o4000, as on x86,
-/// arm, riscv, powerpc and s390; alpha, mips, parisc and sparc differ and
-/// get 0: the type check before the open is then the only guard). Written
-/// out because the crate has no libc dependency.
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64",
-        target_arch = "powerpc64",
-        target_arch = "s390x"
-    )
-))]
-const O_NONBLOCK: i32 = 0o4000;
-#[cfg(not(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64",
-        target_arch = "powerpc64",
-        target_arch = "s390x"
-    )
-)))]
-const O_NONBLOCK: i32 = 0;
-
 /// "PATH: no such file or directory", without Rust's "(os error 2)".
 fn open_error(path: &Path, e: &std::io::Error) -> DiskError {
     let (kind, detail) = match e.kind() {
@@ -147,7 +116,7 @@ impl RawImage {
         // checked again on the descriptor.
         let file = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(O_NONBLOCK)
+            .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
             .open(&path)
             .map_err(|e| open_error(&path, &e))?;
         let meta = file.metadata().map_err(|e| open_error(&path, &e))?;

@@ -80,16 +80,10 @@ const GRUB097: &[Row] = &[
     Row { kind: FsKind::Xfs, versions: &[4], ftype: false },
 ];
 
-const PYGRUB: &[Row] = &[
-    any(FsKind::Ext2),
-    any(FsKind::Ext3),
-    any(FsKind::Ext4),
-    any(FsKind::Vfat),
-    any(FsKind::Iso9660),
-    // tools/libfsimage/xfs/fsys_xfs.c: the same GRUB 0.97 reader
-    // (`xfs_sb_is_invalid`, `sf_ino`: `sfe + namelen + 3`).
-    Row { kind: FsKind::Xfs, versions: &[4], ftype: false },
-];
+/// tools/libfsimage/xfs/fsys_xfs.c and the other plugins are GRUB 0.97's
+/// readers (`xfs_sb_is_invalid`, `sf_ino`: `sfe + namelen + 3`): the same
+/// table as PV-GRUB's.
+const PYGRUB: &[Row] = GRUB097;
 
 const GRUB2: &[Row] = &[
     any(FsKind::Ext2),
