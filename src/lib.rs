@@ -125,6 +125,22 @@ pub mod grub_legacy_image {
         assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// Writes the partition table `script` (sfdisk's input format) into the
+    /// image file `img` with the real `sfdisk`, as a user would.
+    pub fn sfdisk_script(sfdisk: &Path, img: &Path, script: &str) {
+        let mut c = Command::new(sfdisk)
+            .args(["-q", "--no-reread", "--no-tell-kernel"])
+            .arg(img)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", sfdisk.display()));
+        c.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "sfdisk: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// A disk of `mib` MiB with one bootable type-0x83 partition from LBA
     /// 2048 to the end, holding an ext2 filesystem (1 KiB blocks) made by
     /// `mke2fs -d` from `files` (path inside the filesystem, content); `None`
@@ -134,17 +150,7 @@ pub mod grub_legacy_image {
         let mke2fs = interop_tool("mke2fs")?;
         let img = dir.join("disk.img");
         std::fs::write(&img, vec![0u8; (mib << 20) as usize]).unwrap();
-        let mut c = Command::new(&sfdisk)
-            .args(["-q", "--no-reread", "--no-tell-kernel"])
-            .arg(&img)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(b"label: dos\nlabel-id: 0x5eed00a1\n2048,,83,*\n").unwrap();
-        let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "sfdisk: {}", String::from_utf8_lossy(&out.stderr));
+        sfdisk_script(&sfdisk, &img, "label: dos\nlabel-id: 0x5eed00a1\n2048,,83,*\n");
         let root = dir.join("root");
         for (path, data) in files {
             let p = root.join(path.trim_start_matches('/'));

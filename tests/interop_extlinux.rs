@@ -33,13 +33,13 @@
 //! `Command line:` equals boot-sim's.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use boot::hvm::syslinux::layout;
 use boot::hvm::{AtaConfig, EndState, HvmOptions, run};
-use boot_sim::grub_legacy_image::run_tool;
+use boot_sim::grub_legacy_image::{run_tool, sfdisk_script};
 use boot_sim::qemu::{self, Monitor, Scratch, kill_group, screen_rows};
 use boot_sim::{InteropPolicy, find_tool, interop_dir, interop_file, interop_tool};
 use disk_image::RawImage;
@@ -82,14 +82,7 @@ fn extlinux_disk(dir: &Path, config: &str, modules: &[&str]) -> Option<PathBuf> 
         .or_else(|| interop_file("root/boot/vmlinuz-<version>"))?;
     let img = dir.join("disk.img");
     std::fs::write(&img, vec![0u8; 64 << 20]).unwrap();
-    let mut c = Command::new(&sfdisk);
-    c.args(["-q", "--no-reread", "--no-tell-kernel"]).arg(&img).stdin(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(b"label: dos\nstart=2048, type=83, bootable\n").unwrap();
-    }
-    assert!(child.wait().unwrap().success(), "sfdisk");
+    sfdisk_script(&sfdisk, &img, "label: dos\nstart=2048, type=83, bootable\n");
     let fs_bytes = (64 << 20) - PART_START * 512;
     run_tool(
         Command::new(&mke2fs)

@@ -15,9 +15,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use boot_sim::grub_legacy_image::run_tool;
+use boot_sim::grub_legacy_image::{run_tool, sfdisk_script};
 use boot_sim::interop_tool;
 use disk_image::menu::discover::{self, Loader};
 use disk_image::menu::select::{self, EntryRequest};
@@ -83,22 +83,11 @@ impl Lvm {
 
 fn sfdisk_two_lvm_partitions(img: &Path) -> Option<()> {
     let sfdisk = interop_tool("sfdisk")?;
-    let mut c = Command::new(sfdisk)
-        .args(["-q", "--no-reread", "--no-tell-kernel"])
-        .arg(img)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let script = format!(
         "label: dos\nstart={}, size={}, type=8e\nstart={}, size={}, type=8e\n",
         PARTS[0].0, PARTS[0].1, PARTS[1].0, PARTS[1].1
     );
-    use std::io::Write;
-    c.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    let out = c.wait_with_output().unwrap();
-    assert!(out.status.success(), "sfdisk: {}", String::from_utf8_lossy(&out.stderr));
+    sfdisk_script(&sfdisk, img, &script);
     Some(())
 }
 
@@ -317,17 +306,7 @@ fn separate_boot_and_root_on_lvm_boot_pv() {
     )
     .unwrap();
     let Some(sfdisk) = interop_tool("sfdisk") else { return };
-    let mut c = Command::new(sfdisk)
-        .args(["-q", "--no-reread", "--no-tell-kernel"])
-        .arg(&img)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    c.stdin.take().unwrap().write_all(b"label: dos\nstart=2048, size=32768, type=83\nstart=34816, type=8e\n").unwrap();
-    assert!(c.wait_with_output().unwrap().status.success());
+    sfdisk_script(&sfdisk, &img, "label: dos\nstart=2048, size=32768, type=83\nstart=34816, type=8e\n");
     run_tool(
         Command::new(&mke2fs)
             .args(["-q", "-F", "-t", "ext4", "-U", "0b007000-0000-4000-8000-000000000001", "-E"])
