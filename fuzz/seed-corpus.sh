@@ -142,3 +142,10 @@ if command -v mkfs.vfat >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.vfat ]; then
   MTOOLS_SKIP_CHECK=1 mcopy -m -i "$tmp/esp.img" "$tmp/stub.cfg" "::/EFI/debian/A long file name.cfg"
   cp "$tmp/esp.img" "$fw/fat12-esp.img"
 fi
+
+# sector_owners: the small filesystems and a partitioned disk from above.
+so=fuzz/corpus/sector_owners
+mkdir -p "$so"
+for f in "$fw/ext2-small.img" "$fw/ext4-small.img" "$fw/fat12-esp.img" "$pt/gpt-1m.img"; do
+  if [ -e "$f" ]; then cp "$f" "$so/"; fi
+done

@@ -114,6 +114,10 @@ fn boot_sim_case(case: &str, img: &Path, q: &QemuBoot, version: &str) {
         ata: AtaConfig::QEMU,
         boot_menu_wait_ms: None,
         memory: u64::from(MEM_MIB) << 20,
+        // The instruction cap bounds the run; the wall-clock budget (60 s
+        // by default) is no test of boot-sim when CI's two cores also run
+        // QEMU for the neighbouring cases.
+        max_wall: Duration::from_secs(900),
         ..HvmOptions::default()
     };
     let t = Instant::now();
@@ -170,6 +174,32 @@ fn boot_sim_case(case: &str, img: &Path, q: &QemuBoot, version: &str) {
     );
     assert!(info.checks.len() == 2 && info.checks.iter().all(|c| c.ok), "{case}: {:?}", info.checks);
     assert_eq!(r.execution_note, None, "{case}: the loader's own code ran to the kernel");
+    // Explained from what executed: the loader's int 13h reads, by file,
+    // cover the kernel and the initrd the entry found in memory (whatever
+    // the filesystem: ext2/4, XFS, btrfs), a phase starts at the kernel's
+    // load, and the menus module's prediction agrees with the execution.
+    for (role, check) in [("kernel", &info.checks[0]), ("initrd", &info.checks[1])] {
+        let read = r.disk_reads.iter().find(|d| d.role.as_deref() == Some(role));
+        let Some(read) = read else { panic!("{case}: no {role} among the disk reads: {:#?}", r.disk_reads) };
+        let disk_image::owners::Owner::File { device, path, size, .. } = &read.owner else {
+            panic!("{case}: {role} read is not a file: {read:?}")
+        };
+        assert_eq!(&format!("{device}{path}"), &check.detail, "{case}: the {role} read vs the {role} in memory");
+        // At least 99 % of the file: `cp` leaves zero blocks of the kernel
+        // as holes, which no loader reads.
+        assert!(
+            read.sectors * 512 * 100 >= *size * 99,
+            "{case}: {role} {path}: {} sectors read of {size} bytes",
+            read.sectors
+        );
+    }
+    assert!(
+        r.phases.iter().any(|p| p.name.starts_with("load the kernel ") && p.sectors_read * 512 >= 13 << 20),
+        "{case}: no phase loading the kernel: {:#?}",
+        r.phases
+    );
+    let prediction = r.prediction.as_ref().unwrap_or_else(|| panic!("{case}: no prediction"));
+    assert_eq!(prediction.agrees, Some(true), "{case}: {prediction:#?}");
     // The initrd: its size (QEMU's RAMDISK span is the page-rounded size,
     // checked in qemu_case). Not its address: GRUB 2 places it below the
     // top of usable RAM after its own heap, and under QEMU that moves from

@@ -111,23 +111,8 @@ pub fn entry_json(
     serde_json::Value::Object(m)
 }
 
-/// 512 bytes, 15.0 MiB, 1.0 TiB: binary units, one decimal.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes == 1 {
-        return "1 byte".into();
-    }
-    if bytes < 1024 {
-        return format!("{bytes} bytes");
-    }
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
+/// 512 bytes, 15.0 MiB, 1.0 TiB (one helper for the workspace).
+pub use disk_image::units::human_size;
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use boot::machine::{CostModel, SimTime};
 use disk_image::ReadAt;
 use serde_json::json;
 
-use crate::output::{Exit, Out};
+use crate::output::{Exit, Out, human_size};
 use crate::run::RunArgs;
 
 pub fn run(out: &mut Out, a: &RunArgs<'_>, image: Arc<dyn ReadAt>, cost: CostModel) -> Result<(), Exit> {
@@ -155,6 +155,8 @@ pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Resu
             )?;
         }
     }
+    render_prediction(out, r)?;
+    render_disk_reads(out, &r.disk_reads)?;
     let c = &r.counters;
     writeln!(
         out,
@@ -185,6 +187,75 @@ pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Resu
         if r.trace_dropped > 0 {
             writeln!(out, "  ({} more events not kept)", r.trace_dropped)?;
         }
+    }
+    Ok(())
+}
+
+/// The menus module's prediction against what executed.
+fn render_prediction(out: &mut Out, r: &HvmReport) -> Result<(), Exit> {
+    let Some(p) = &r.prediction else { return Ok(()) };
+    let verdict = match p.agrees {
+        Some(true) => "the execution agrees",
+        Some(false) => "the execution DIFFERS (the execution is the result)",
+        None => "the execution did not reach the kernel",
+    };
+    writeln!(
+        out,
+        "prediction from {} by {}: entry {:?}, kernel {}: {verdict}",
+        p.config, p.by, p.entry_title, p.kernel
+    )?;
+    for d in &p.differences {
+        writeln!(out, "  differs: {d}")?;
+    }
+    Ok(())
+}
+
+/// What the loader's int 13h reads were: each boot file, metadata area and
+/// boot area, in the order first read; a directory's modules on one line.
+fn render_disk_reads(out: &mut Out, reads: &[boot::hvm::explain::DiskReads]) -> Result<(), Exit> {
+    use boot::hvm::explain::DiskReads;
+    use disk_image::owners::Owner;
+    if reads.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "disk reads (what the loader's int 13h reads were, in the order first read):")?;
+    let line = |what: &str, sectors: u64, reads: u64| {
+        format!("{what}: {} in {reads} read{}", human_size(sectors * 512), if reads == 1 { "" } else { "s" })
+    };
+    let mut grouped: Vec<(String, u64, u64, u64)> = Vec::new(); // (dir, files, sectors, reads)
+    let mut printed_group = std::collections::BTreeSet::new();
+    let dir_of = |d: &DiskReads| match &d.owner {
+        Owner::File { device, path, .. } if d.role.as_deref() == Some("module") => {
+            Some(format!("{device}{}", path.rsplit_once('/').map_or("", |(dir, _)| dir)))
+        }
+        _ => None,
+    };
+    for d in reads {
+        if let Some(dir) = dir_of(d) {
+            match grouped.iter_mut().find(|g| g.0 == dir) {
+                Some(g) => {
+                    g.1 += 1;
+                    g.2 += d.sectors;
+                    g.3 += d.reads;
+                }
+                None => grouped.push((dir, 1, d.sectors, d.reads)),
+            }
+        }
+    }
+    for d in reads {
+        if let Some(dir) = dir_of(d) {
+            if printed_group.insert(dir.clone())
+                && let Some(g) = grouped.iter().find(|g| g.0 == dir)
+            {
+                writeln!(out, "  {}", line(&format!("{} modules from {dir}", g.1), g.2, g.3))?;
+            }
+            continue;
+        }
+        let what = match (&d.owner, &d.role) {
+            (Owner::File { size, .. }, Some(role)) => format!("{} ({role}, {})", d.what, human_size(*size)),
+            _ => d.what.clone(),
+        };
+        writeln!(out, "  {}", line(&what, d.sectors, d.reads))?;
     }
     Ok(())
 }
@@ -239,6 +310,8 @@ pub(crate) fn result_json(r: &HvmReport) -> serde_json::Value {
         "e820": r.e820,
         "disk": r.disk,
         "stages": r.stages,
+        "disk_reads": r.disk_reads,
+        "prediction": r.prediction,
         "phases": r.phases,
     })
 }

@@ -27,6 +27,30 @@ pub fn partition_table(data: &[u8]) {
     }
 }
 
+/// The bytes as a disk a loader read in overlapping reads (every fifth
+/// sector on, seven at a time): each read split among files, filesystems
+/// and areas ([`crate::owners::attribute`]); the pieces of every read add
+/// up to its sectors on the disk, every piece names a known owner.
+pub fn sector_owners(data: &[u8]) {
+    use crate::owners::{self, Limits};
+    let image: Arc<dyn ReadAt> = Arc::new(MemImage::new(data.to_vec(), "fuzz"));
+    let sectors = image.size() / 512;
+    let reads: Vec<(u64, u64)> = (0..sectors).step_by(5).take(1024).map(|l| (l, 7)).collect();
+    let limits = Limits {
+        max_sectors: 1 << 16,
+        max_files: 256,
+        max_file_bytes: 1 << 20,
+        max_total_bytes: 8 << 20,
+        max_depth: 4,
+    };
+    let r = owners::attribute(image, &reads, limits);
+    assert_eq!(r.pieces.len(), reads.len());
+    for (pieces, &(lba, n)) in r.pieces.iter().zip(&reads) {
+        assert_eq!(pieces.iter().map(|p| p.1).sum::<u64>(), (lba + n).min(sectors) - lba);
+        assert!(pieces.iter().all(|p| p.0 < r.owners.len()));
+    }
+}
+
 /// The bytes as a filesystem at offset 0: every directory walked, every
 /// file and symlink read, every path resolved the way loaders resolve it.
 pub fn fs_walk(data: &[u8]) {

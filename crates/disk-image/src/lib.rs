@@ -21,6 +21,7 @@ pub mod inspect;
 pub mod le;
 pub mod lvm;
 pub mod menu;
+pub mod owners;
 pub mod partition;
 pub mod read;
 pub mod units;

@@ -33,6 +33,14 @@ fn fs_walk_corpus_replays() {
 }
 
 #[test]
+fn sector_owners_corpus_replays() {
+    for (path, data) in corpus("sector_owners") {
+        eprintln!("replaying {}", path.display());
+        disk_image::fuzzing::sector_owners(&data);
+    }
+}
+
+#[test]
 fn xfs_walk_corpus_replays() {
     for (path, data) in corpus("xfs_walk") {
         eprintln!("replaying {}", path.display());

@@ -213,6 +213,7 @@ impl Hvm {
     // -------------------------------------------------------------- int 13h
 
     fn int13(&mut self, ah: u8) {
+        self.int13_at = self.moment();
         let dl = self.lo(Gpr::Edx);
         if dl != 0x80 {
             // No floppies and one hard disk: SeaBIOS finds no drive → EPARAM
@@ -340,6 +341,10 @@ impl Hvm {
         }
         self.bios.int13_sectors += sectors;
         if from_guest {
+            if self.bus.linux_watch {
+                let at = self.int13_at;
+                self.exec.read(lba, sectors, at);
+            }
             self.note_loaded(lba, sectors, buf);
         }
     }
@@ -534,7 +539,9 @@ impl Hvm {
                     if self.bios.idle_skip {
                         // The guest busy-waits for a key (a menu countdown,
                         // a prompt): its time passes on the simulated clock.
+                        let at = self.moment();
                         self.bus.clock.advance(super::vm::IDLE_POLL_NS);
+                        self.exec.empty_poll(at, self.bus.clock.now().0);
                         self.bios.idle_ns += super::vm::IDLE_POLL_NS;
                         self.update_ticks();
                         if self.bios.idle_ns >= super::vm::MAX_IDLE_NS {

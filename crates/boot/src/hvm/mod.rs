@@ -21,6 +21,7 @@
 mod bios;
 pub mod bus;
 pub mod console;
+pub mod explain;
 mod firmware;
 pub mod grub;
 pub mod grub2;
@@ -354,6 +355,13 @@ pub struct HvmReport {
     pub e820: Vec<E820Entry>,
     pub disk: Option<DiskInfo>,
     pub stages: Vec<StageLoad>,
+    /// An executed boot: what the loader's int 13h reads were, by file,
+    /// filesystem metadata and boot area, in the order first read.
+    pub disk_reads: Vec<explain::DiskReads>,
+    /// An executed boot: what boot-sim's menus module predicted from the
+    /// configs it knows, and whether the execution agrees (the execution
+    /// is the result).
+    pub prediction: Option<explain::Prediction>,
     /// The boot's phases on the simulated clock (hvmloader, POST, the boot
     /// menu wait, the MBR, each loaded stage, the loader's menu, kernel and
     /// initrd loads), always recorded.

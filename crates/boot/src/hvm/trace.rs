@@ -127,6 +127,13 @@ impl HvmTrace {
         self.marks.push(PhaseMark { name, start_ns: time.0, exits, sectors_read });
     }
 
+    /// A phase found after the run (from what executed): inserted in time
+    /// order, after the marks made at the same moment.
+    pub fn mark_at(&mut self, time: SimTime, name: String, exits: u64, sectors_read: u64) {
+        let at = self.marks.partition_point(|m| m.start_ns <= time.0);
+        self.marks.insert(at, PhaseMark { name, start_ns: time.0, exits, sectors_read });
+    }
+
     /// The phases up to `now`, when the bus's totals are `exits` and
     /// `sectors_read`: each ends where the next starts.
     pub fn phases(&self, now: SimTime, exits: u64, sectors_read: u64) -> Vec<HvmPhase> {

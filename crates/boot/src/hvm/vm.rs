@@ -12,8 +12,8 @@ use super::console::{COLS, Console, ROWS, TEXT_BASE, cell_offset, transcript_tex
 use super::ide::{Chs, IdeController, Translation, guess_geometry};
 use super::trace::{HvmEvent, HvmTrace};
 use super::{AtaConfig, DiskInfo, E820Entry, EndState, HvmCounters, HvmOptions, HvmReport, Loc, StageLoad};
-use crate::machine::GuestMemory;
 use crate::machine::memory::MAX_GUEST_MEMORY as MAX_GUEST_MEMORY_HVM;
+use crate::machine::{GuestMemory, SimTime};
 
 /// Segment of the BIOS ROM.
 pub(crate) const BIOS_SEG: u16 = 0xF000;
@@ -117,6 +117,10 @@ pub(crate) struct Hvm {
     /// Why executing the loader's own code did not reach the kernel, when a
     /// loader model then produced the result.
     pub execution_note: Option<String>,
+    /// Reads and key waits of the executing guest, for the explanation.
+    pub exec: super::explain::ExecLog,
+    /// The moment the current int 13h call started.
+    pub int13_at: super::explain::Moment,
     /// When the run started (the wall-clock budget).
     pub started: std::time::Instant,
     pub max_wall: std::time::Duration,
@@ -273,6 +277,8 @@ impl Hvm {
             setup16: None,
             firmware_work: 0,
             execution_note: None,
+            exec: super::explain::ExecLog::default(),
+            int13_at: super::explain::Moment::default(),
             started: std::time::Instant::now(),
             max_wall: opts.max_wall,
         })
@@ -426,6 +432,15 @@ impl Hvm {
             );
         }
         *self.bios.calls.entry(name).or_insert(0) += 1;
+    }
+
+    /// The run's counters now (a phase boundary).
+    pub(crate) fn moment(&self) -> super::explain::Moment {
+        super::explain::Moment {
+            time_ns: self.bus.clock.now().0,
+            exits: self.bus.total_exits(),
+            sectors: self.bus.ide.stats.sectors_read,
+        }
     }
 
     /// Starts the boot phase `name` now (it lasts until the next mark or
@@ -673,6 +688,8 @@ fn setup_error(image: String, opts: &HvmOptions, message: String) -> HvmReport {
         e820: Vec::new(),
         disk: None,
         stages: Vec::new(),
+        disk_reads: Vec::new(),
+        prediction: None,
         phases: Vec::new(),
         trace_level: opts.trace_level,
         trace: Vec::new(),
@@ -847,6 +864,18 @@ impl Hvm {
         }
         let ide = self.bus.ide.stats;
         let d = self.bios.drive;
+        // An executed boot is explained from what it executed: the reads
+        // by file, the phases they start, the menus module's prediction.
+        let (disk_reads, prediction) = if self.bus.linux_watch {
+            let exec = std::mem::take(&mut self.exec);
+            let (reads, marks) = super::explain::explain_reads(&self.image, &exec, &end);
+            for (m, name) in marks {
+                self.bus.trace.mark_at(SimTime(m.time_ns), name, m.exits, m.sectors);
+            }
+            (reads, super::explain::predict(&self.image, &end))
+        } else {
+            (Vec::new(), None)
+        };
         HvmReport {
             image,
             memory_bytes: self.bios.ram_size,
@@ -883,6 +912,8 @@ impl Hvm {
                 ata: self.bios.ata,
             }),
             stages: std::mem::take(&mut self.bios.stages),
+            disk_reads,
+            prediction,
             phases: self.bus.trace.phases(self.bus.clock.now(), self.bus.total_exits(), ide.sectors_read),
             trace_level: self.bus.trace.level(),
             trace_dropped: self.bus.trace.dropped,

@@ -335,7 +335,7 @@ pub fn discover_pygrub_at(disk: &Disk, offset: u64) -> Result<Discovery, String>
         })?
     };
     let mut d = Discovery { loader: Loader::Pygrub, probes: Vec::new(), config: None };
-    pygrub_try(disk, &mut d, offset, Some(volume));
+    pygrub_try(disk, &mut d, offset, Some(volume), true);
     Ok(d)
 }
 
@@ -433,8 +433,31 @@ pub fn pygrub_offsets(disk: &Disk) -> Vec<(u64, Option<Volume>)> {
 }
 
 fn discover_pygrub(disk: &Disk, d: &mut Discovery) {
-    for (offset, volume) in pygrub_offsets(disk) {
-        pygrub_try(disk, d, offset, volume);
+    discover_configs(disk, d, true);
+}
+
+/// pygrub's search for the config (its `cfg_list` paths) on every volume
+/// (logical partitions and LVs too, in disk order), through boot-sim's own
+/// filesystem readers, whatever pygrub's libfsimage could mount: the
+/// configs a loader that reads every filesystem (GRUB 2 with its `xfs` and
+/// `btrfs` modules) finds. The HVM path predicts an executed boot from it.
+pub fn discover_any_fs(disk: &Disk) -> Discovery {
+    let mut d = Discovery { loader: Loader::Pygrub, probes: Vec::new(), config: None };
+    discover_configs(disk, &mut d, false);
+    d
+}
+
+fn discover_configs(disk: &Disk, d: &mut Discovery, pygrub_fs_only: bool) {
+    // pygrub looks at the primary partitions (and a GPT's entries) only;
+    // a loader installed on a logical partition or an LV reads its config
+    // there, so the search for any loader goes through every volume.
+    let places = if pygrub_fs_only {
+        pygrub_offsets(disk)
+    } else {
+        disk.volumes().iter().map(|v| (v.start_bytes, Some(v.clone()))).collect()
+    };
+    for (offset, volume) in places {
+        pygrub_try(disk, d, offset, volume, pygrub_fs_only);
         if d.config.is_some() {
             return;
         }
@@ -443,7 +466,7 @@ fn discover_pygrub(disk: &Disk, d: &mut Discovery) {
 
 /// One offset of pygrub's loop: open the filesystem, find the first
 /// `cfg_list` file, parse it as pygrub does.
-fn pygrub_try(disk: &Disk, d: &mut Discovery, offset: u64, volume: Option<Volume>) {
+fn pygrub_try(disk: &Disk, d: &mut Discovery, offset: u64, volume: Option<Volume>, pygrub_fs_only: bool) {
     let device = match &volume {
         Some(v) => format!("{} (offset {offset})", v.names.linux),
         None => format!("offset {offset}"),
@@ -452,8 +475,12 @@ fn pygrub_try(disk: &Disk, d: &mut Discovery, offset: u64, volume: Option<Volume
     // xenfsimage.open: no libfsimage plugin mounts it. pygrub's loop
     // swallows the exception and tries the next offset.
     let probed = volume.as_ref().map(|v| disk.probe(v));
-    let support =
-        probed.as_ref().and_then(|r| r.as_ref().ok()).and_then(Option::as_ref).map(|p| FsReader::Pygrub.support(p));
+    let support = probed
+        .as_ref()
+        .filter(|_| pygrub_fs_only)
+        .and_then(|r| r.as_ref().ok())
+        .and_then(Option::as_ref)
+        .map(|p| FsReader::Pygrub.support(p));
     let refused = match support {
         Some(Support::CannotMount(why)) => Some(format!("xenfsimage.open fails: {why}")),
         Some(Support::CannotFindFiles(why)) => {
