@@ -148,6 +148,32 @@ fn extents_shorter_than_the_file_are_an_error_not_a_short_load() {
     halted_with(&boot(img, ""), "simboot: error: the map's sectors end before the file does: /boot/vmlinuz");
 }
 
+/// Byte offset in the image of entry `entry`'s kernel file, from its first
+/// extent in the map (3 entries: the extent table is the map's 5th sector).
+fn kernel_offset(img: &[u8], entry: usize) -> usize {
+    let map = map_offset(img);
+    let e = map + 512 * (1 + entry);
+    let first = usize::from(u16::from_le_bytes([img[e + 328], img[e + 329]]));
+    let ext = map + 512 * 4 + 8 * first;
+    u32::from_le_bytes(img[ext..ext + 4].try_into().unwrap()) as usize * 512
+}
+
+#[test]
+fn init_size_from_the_runtime_start_must_fit_in_ram() {
+    let mut img = image_bytes();
+    let k = kernel_offset(&img, 0);
+    assert_eq!(&img[k + 0x202..k + 0x206], b"HdrS");
+    // A relocatable 2.15 kernel: runtime start align_up(1 MiB, 2 MiB) =
+    // 2 MiB; init_size 1 GiB - 1 MiB then ends 1 MiB past the 1 GiB guest.
+    img[k + 0x260..k + 0x264].copy_from_slice(&((1u32 << 30) - (1 << 20)).to_le_bytes());
+    halted_with(&boot(img.clone(), ""), "simboot: error: the kernel does not fit in the RAM at 1 MiB: /boot/vmlinuz");
+    // 2 MiB less and it fits (the initrd then goes above it).
+    img[k + 0x260..k + 0x264].copy_from_slice(&((1u32 << 30) - (4 << 20)).to_le_bytes());
+    let r = boot(img, "");
+    let (_, info) = entry(&r);
+    assert!(info.initrd_addr.unwrap() >= (1 << 30) - (2 << 20), "{:#x?}", info.initrd_addr);
+}
+
 #[test]
 fn an_mbr_without_stage_2_says_so() {
     let mut img = image_bytes();
