@@ -1049,3 +1049,75 @@ fn simboot_reaches_the_32_bit_entry_as_under_qemu() {
     assert_eq!((le32(0x214), le32(0x228), Some(le32(0x21C))), (info.kernel_load, info.cmd_line_ptr, info.initrd_size));
     assert!(zp[0x1E8] > 0, "QEMU's E820 entries");
 }
+
+/// simboot installed (its installer from `boot_sim_fixtures::simboot`, the
+/// sectors from debugfs) on an ext2 disk with Debian's cloud kernel and a
+/// tiny initrd: QEMU + SeaBIOS boot it until the kernel prints `Command
+/// line:` and `RAMDISK:` (so simboot's boot_params and loads work for a
+/// real kernel), boot-sim executes it to the 32-bit entry with the same
+/// command line, screen and initrd size, and both files equal the disk's.
+#[test]
+fn simboot_boots_debians_kernel_as_under_qemu() {
+    use boot_sim_fixtures::simboot::{self, FileSectors};
+
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let Some(kernel) = boot_sim::loaders::debian_kernel() else { return };
+    let scratch = Scratch::new("simboot-debian");
+    let menu = "default 0\ntimeout 1\ntitle Debian (simboot)\n\
+                kernel /boot/vmlinuz root=/dev/sda1 ro console=ttyS0\ninitrd /boot/initrd.img\n";
+    let kernel_bytes = std::fs::read(&kernel.path).unwrap();
+    let initrd = boot_sim::loaders::tiny_initrd();
+    let files = [
+        ("boot/vmlinuz", kernel_bytes.clone()),
+        ("boot/initrd.img", initrd.clone()),
+        ("boot/grub/menu.lst", menu.as_bytes().to_vec()),
+    ];
+    let Some(img) = ext2_disk_mib(&scratch.0, &files, 32) else { return };
+    let sizes = [("/boot/vmlinuz", kernel_bytes.len()), ("/boot/initrd.img", initrd.len())];
+    let Some(debugfs) = interop_tool("debugfs") else { return };
+    // The kernel has all-zero blocks, which mke2fs -d leaves unallocated:
+    // the installer maps them as holes.
+    let sectors = |path: &str| -> Result<FileSectors, boot_sim_fixtures::FixtureError> {
+        let size = sizes.iter().find(|(p, _)| *p == path).expect("a file of the menu").1 as u64;
+        let out = Command::new(&debugfs)
+            .args(["-R", &format!("stat {path}")])
+            .arg(format!("{}?offset=1048576", img.display()))
+            .output()
+            .unwrap();
+        let runs = simboot::parse_debugfs_stat(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        simboot::file_sectors(size, &runs, 1024, 2048)
+    };
+    let map = simboot::build_map(&simboot::parse_menu(menu).unwrap(), &sectors).unwrap();
+    let mut disk = std::fs::read(&img).unwrap();
+    simboot::install(&mut disk, &map, 2048).unwrap();
+    std::fs::write(&img, &disk).unwrap();
+
+    let q = boot_sim::loaders::qemu_to_command_line(&qemu, &img, &scratch.0, 512, Duration::from_secs(120));
+    let Some(line) = &q.cmdline else { panic!("QEMU: no \"Command line:\" in {:?}:\n{}", q.elapsed, q.serial) };
+    eprintln!("QEMU + TCG: simboot to the kernel's \"Command line:\" in {:?}", q.elapsed);
+    assert_eq!(line, "root=/dev/sda1 ro console=ttyS0");
+    let ramdisk = q.ramdisk.as_deref().expect("the kernel's RAMDISK: line");
+    // "RAMDISK: [mem 0xA-0xB]": the initrd the kernel found, its size
+    // rounded up to pages (arch/x86/kernel/setup.c reserve_initrd).
+    let (a, b) = ramdisk.trim_start_matches("RAMDISK: [mem ").trim_end_matches(']').split_once('-').unwrap();
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(hex(b) - hex(a) + 1, (initrd.len() as u64).next_multiple_of(4096), "{ramdisk}");
+
+    let opts = HvmOptions { memory: 512 << 20, ata: AtaConfig::QEMU, boot_menu_wait_ms: None, ..HvmOptions::default() };
+    let started = Instant::now();
+    let r = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
+    let EndState::KernelEntry { info, .. } = &r.end else { panic!("boot-sim: {}\n{:#?}", r.reason, r.screen) };
+    eprintln!(
+        "boot-sim: simboot to the 32-bit entry of {} in {:?} ({} instructions)",
+        kernel.version,
+        started.elapsed(),
+        r.counters.instructions
+    );
+    assert_eq!(r.execution_note, None);
+    assert_eq!(&info.cmdline, line);
+    assert_eq!(info.initrd_size, Some(initrd.len() as u32));
+    assert_eq!(info.checks.len(), 2);
+    assert!(info.checks.iter().all(|c| c.ok), "{:?}", info.checks);
+    let mask = |rows: &[String]| rows.iter().map(|r| without_initrd_address(r)).collect::<Vec<_>>();
+    assert_eq!(mask(&r.screen), mask(&q.screen), "boot-sim {:#?}\nQEMU {:#?}", r.screen, q.screen);
+}
