@@ -175,6 +175,30 @@ fn init_size_from_the_runtime_start_must_fit_in_ram() {
 }
 
 #[test]
+fn a_protocol_older_than_2_02_is_refused() {
+    let mut img = image_bytes();
+    let k = kernel_offset(&img, 0);
+    img[k + 0x206..k + 0x208].copy_from_slice(&0x0201u16.to_le_bytes());
+    halted_with(&boot(img, ""), "simboot: error: boot protocol 0x00000201 is before 2.02: /boot/vmlinuz");
+}
+
+#[test]
+fn a_read_past_the_disk_is_an_error_with_its_lba() {
+    let mut img = image_bytes();
+    let map = map_offset(&img);
+    // Entry 0's first kernel extent: LBA 100000 on a 6144-sector disk.
+    let first = usize::from(u16::from_le_bytes([img[map + 512 + 328], img[map + 512 + 329]]));
+    let ext = map + 512 * 4 + 8 * first;
+    img[ext..ext + 4].copy_from_slice(&100_000u32.to_le_bytes());
+    fix_checksum(&mut img, map);
+    let r = boot(img, "");
+    assert!(matches!(r.end, EndState::Halted { .. }), "{:?}", r.end);
+    let line =
+        r.screen.iter().find(|l| l.starts_with("simboot: error: disk read error")).expect("simboot's read error");
+    assert!(line.trim_end().ends_with(") at LBA 100000"), "{line}");
+}
+
+#[test]
 fn an_mbr_without_stage_2_says_so() {
     let mut img = image_bytes();
     img[0x1A6..0x1A8].copy_from_slice(&[0, 0]);
