@@ -140,6 +140,12 @@ struct QemuStop {
     /// Text page 0, trailing blanks removed, trailing empty rows dropped.
     screen: Vec<String>,
     debugcon: String,
+    /// ESI, and the 4 KiB at ESI with the command line its `cmd_line_ptr`
+    /// (0x228) points to: boot_params at a 32-bit kernel entry (boot.rst);
+    /// empty where ESI is no address in the guest's RAM.
+    esi: u32,
+    zero_page: Vec<u8>,
+    cmdline: String,
 }
 
 /// A minimal GDB remote-protocol client (packets `$data#cc`, acks `+`).
@@ -223,13 +229,16 @@ enum Until<'a> {
     After(Duration),
 }
 
+/// RAM of the QEMU guests of [`qemu_until`] (and boot-sim's, to compare).
+const QEMU_MIB: u32 = 64;
+
 /// Boots `image` (a scratch copy; QEMU also gets `snapshot=on`) in QEMU +
 /// SeaBIOS until `until` or `max` (then `hit` is `None`).
 fn qemu_until(qemu: &Path, image: &Path, until: Until<'_>, max: Duration) -> QemuStop {
     let dir = Scratch::new("qemu");
     let sock = dir.0.join("gdb.sock");
     let dbg = dir.0.join("debugcon.txt");
-    let mut child = qemu::tcg_command(qemu, image, 64, 60)
+    let mut child = qemu::tcg_command(qemu, image, QEMU_MIB, 60)
         .args(["-vga", "std", "-S"])
         .arg("-chardev")
         .arg(format!("socket,id=gdb0,path={},server=on,wait=off", sock.display()))
@@ -301,7 +310,18 @@ fn qemu_until(qemu: &Path, image: &Path, until: Until<'_>, max: Duration) -> Qem
         let (cs, eip) = cs_ip(&mut gdb);
         let screen = text_page(&gdb.read_mem(0xB8000, 80 * 25 * 2));
         let debugcon = String::from_utf8_lossy(&std::fs::read(&dbg).unwrap_or_default()).into_owned();
-        QemuStop { hit, cs, eip, screen, debugcon }
+        // x86-64 `g` layout: RAX RBX RCX RDX RSI…, 8 bytes each.
+        let esi = le_hex(&gdb.cmd("g")[64..72]) as u32;
+        let (mut zero_page, mut cmdline) = (Vec::new(), String::new());
+        if (0x500..QEMU_MIB << 20).contains(&esi) {
+            zero_page = gdb.read_mem(esi, 0x1000);
+            let ptr = u32::from_le_bytes(zero_page[0x228..0x22C].try_into().unwrap());
+            if (0x500..QEMU_MIB << 20).contains(&ptr) {
+                let b = gdb.read_mem(ptr, 256);
+                cmdline = b.iter().take_while(|&&c| c != 0).map(|&c| char::from(c)).collect();
+            }
+        }
+        QemuStop { hit, cs, eip, screen, debugcon, esi, zero_page, cmdline }
     }));
     kill_group(&mut child);
     match result {
@@ -963,4 +983,141 @@ fn grub_legacy_menu_scrolls_as_under_qemu() {
     let r = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
     assert!(matches!(r.end, EndState::WaitingForKey { .. }), "{}", r.reason);
     assert_eq!(without_memory(&r.screen), without_memory(&q_rows), "boot-sim (left) vs QEMU (right)");
+}
+
+// ---------------------------------------------------------------------------
+// simboot (boot-sim's own loader, fixtures/bootcode/simboot-*.asm) on the
+// committed hvm-simboot.img: QEMU + SeaBIOS run it to the kernel's 32-bit
+// entry (a breakpoint at code32_start 0x100000); boot-sim executes it to the
+// same instruction. The screens, ESI and boot_params are compared; the
+// E820 table and the initrd address follow each firmware's memory map.
+// ---------------------------------------------------------------------------
+
+/// `row` with the address after "Loading the initrd: N bytes at " cut off.
+fn without_initrd_address(row: &str) -> String {
+    match row.find(" bytes at 0x") {
+        Some(i) if row.starts_with("  Loading the initrd: ") => row[..i].to_string(),
+        _ => row.to_string(),
+    }
+}
+
+#[test]
+fn simboot_reaches_the_32_bit_entry_as_under_qemu() {
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let img = fixture("images/hvm-simboot.img");
+    let q = qemu_until(&qemu, &img, Until::Executes(&[0x10_0000]), Duration::from_secs(50));
+    // `hit` is worked out as a real-mode CS:IP; here CS is the flat
+    // __BOOT_CS, so the stop is checked by CS and EIP themselves.
+    assert_eq!((q.cs, q.eip), (0x10, 0x10_0000), "QEMU: {:#?}", q.screen);
+    assert_eq!(q.esi, 0x4_0000, "QEMU: {q:#?}");
+
+    let opts = HvmOptions {
+        memory: u64::from(QEMU_MIB) << 20,
+        ata: AtaConfig::QEMU,
+        boot_menu_wait_ms: None,
+        loader_model: false,
+        stop_at_handoff: false,
+        ..HvmOptions::default()
+    };
+    let r = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
+    let EndState::KernelEntry { at, info } = &r.end else { panic!("boot-sim: {}\n{:#?}", r.reason, r.screen) };
+    assert_eq!((at.cs, at.linear), (q.cs, q.eip));
+    assert_eq!(info.regs.esi, Some(q.esi));
+    assert_eq!(info.cmdline, q.cmdline);
+    assert_eq!(q.cmdline, "root=/dev/sda1 ro console=ttyS0");
+
+    let mask = |rows: &[String]| rows.iter().map(|r| without_initrd_address(r)).collect::<Vec<_>>();
+    assert_eq!(mask(&r.screen), mask(&q.screen), "boot-sim {:#?}\nQEMU {:#?}", r.screen, q.screen);
+    assert!(q.screen.iter().any(|l| l == "  Booting 'boot-sim fixture kernel'"), "{:#?}", q.screen);
+
+    // QEMU's boot_params: the kernel's setup header byte for byte with the
+    // fields simboot writes (type_of_loader, ramdisk_image/size,
+    // cmd_line_ptr), equal to what boot-sim decoded; the initrd address
+    // follows each firmware's E820 top (QEMU's SeaBIOS reserves its own
+    // tables below the end of RAM).
+    let zp = &q.zero_page;
+    let le32 = |at: usize| u32::from_le_bytes(zp[at..at + 4].try_into().unwrap());
+    let (qa, oa) = (le32(0x218), info.initrd_addr.unwrap());
+    assert!(qa % 0x1000 == 0 && oa % 0x1000 == 0 && qa <= oa && oa - qa <= 1 << 20, "{qa:#x} vs {oa:#x}");
+    let mut want = std::fs::read(fixture("kernels/bzimage-gzip.bin")).unwrap()[..0x400].to_vec();
+    want[0x210] = 0xFF;
+    want[0x218..0x21C].copy_from_slice(&qa.to_le_bytes());
+    want[0x21C..0x220].copy_from_slice(&20000u32.to_le_bytes());
+    want[0x228..0x22C].copy_from_slice(&0x4_1000u32.to_le_bytes());
+    let end = 0x202 + usize::from(want[0x201]);
+    assert_eq!(zp[0x1F1..end], want[0x1F1..end]);
+    assert_eq!((le32(0x214), le32(0x228), Some(le32(0x21C))), (info.kernel_load, info.cmd_line_ptr, info.initrd_size));
+    assert!(zp[0x1E8] > 0, "QEMU's E820 entries");
+}
+
+/// simboot installed (its installer from `boot_sim_fixtures::simboot`, the
+/// sectors from debugfs) on an ext2 disk with Debian's cloud kernel and a
+/// tiny initrd: QEMU + SeaBIOS boot it until the kernel prints `Command
+/// line:` and `RAMDISK:` (so simboot's boot_params and loads work for a
+/// real kernel), boot-sim executes it to the 32-bit entry with the same
+/// command line, screen and initrd size, and both files equal the disk's.
+#[test]
+fn simboot_boots_debians_kernel_as_under_qemu() {
+    use boot_sim_fixtures::simboot::{self, FileSectors};
+
+    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
+    let Some(kernel) = boot_sim::loaders::debian_kernel() else { return };
+    let scratch = Scratch::new("simboot-debian");
+    let menu = "default 0\ntimeout 1\ntitle Debian (simboot)\n\
+                kernel /boot/vmlinuz root=/dev/sda1 ro console=ttyS0\ninitrd /boot/initrd.img\n";
+    let kernel_bytes = std::fs::read(&kernel.path).unwrap();
+    let initrd = boot_sim::loaders::tiny_initrd();
+    let files = [
+        ("boot/vmlinuz", kernel_bytes.clone()),
+        ("boot/initrd.img", initrd.clone()),
+        ("boot/grub/menu.lst", menu.as_bytes().to_vec()),
+    ];
+    let Some(img) = ext2_disk_mib(&scratch.0, &files, 32) else { return };
+    let sizes = [("/boot/vmlinuz", kernel_bytes.len()), ("/boot/initrd.img", initrd.len())];
+    let Some(debugfs) = interop_tool("debugfs") else { return };
+    // The kernel has all-zero blocks, which mke2fs -d leaves unallocated:
+    // the installer maps them as holes.
+    let sectors = |path: &str| -> Result<FileSectors, boot_sim_fixtures::FixtureError> {
+        let size = sizes.iter().find(|(p, _)| *p == path).expect("a file of the menu").1 as u64;
+        let out = Command::new(&debugfs)
+            .args(["-R", &format!("stat {path}")])
+            .arg(format!("{}?offset=1048576", img.display()))
+            .output()
+            .unwrap();
+        let runs = simboot::parse_debugfs_stat(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        simboot::file_sectors(size, &runs, 1024, 2048)
+    };
+    let map = simboot::build_map(&simboot::parse_menu(menu).unwrap(), &sectors).unwrap();
+    let mut disk = std::fs::read(&img).unwrap();
+    simboot::install(&mut disk, &map, 2048).unwrap();
+    std::fs::write(&img, &disk).unwrap();
+
+    let q = boot_sim::loaders::qemu_to_command_line(&qemu, &img, &scratch.0, 512, Duration::from_secs(120));
+    let Some(line) = &q.cmdline else { panic!("QEMU: no \"Command line:\" in {:?}:\n{}", q.elapsed, q.serial) };
+    eprintln!("QEMU + TCG: simboot to the kernel's \"Command line:\" in {:?}", q.elapsed);
+    assert_eq!(line, "root=/dev/sda1 ro console=ttyS0");
+    let ramdisk = q.ramdisk.as_deref().expect("the kernel's RAMDISK: line");
+    // "RAMDISK: [mem 0xA-0xB]": the initrd the kernel found, its size
+    // rounded up to pages (arch/x86/kernel/setup.c reserve_initrd).
+    let (a, b) = ramdisk.trim_start_matches("RAMDISK: [mem ").trim_end_matches(']').split_once('-').unwrap();
+    let hex = |s: &str| u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(hex(b) - hex(a) + 1, (initrd.len() as u64).next_multiple_of(4096), "{ramdisk}");
+
+    let opts = HvmOptions { memory: 512 << 20, ata: AtaConfig::QEMU, boot_menu_wait_ms: None, ..HvmOptions::default() };
+    let started = Instant::now();
+    let r = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
+    let EndState::KernelEntry { info, .. } = &r.end else { panic!("boot-sim: {}\n{:#?}", r.reason, r.screen) };
+    eprintln!(
+        "boot-sim: simboot to the 32-bit entry of {} in {:?} ({} instructions)",
+        kernel.version,
+        started.elapsed(),
+        r.counters.instructions
+    );
+    assert_eq!(r.execution_note, None);
+    assert_eq!(&info.cmdline, line);
+    assert_eq!(info.initrd_size, Some(initrd.len() as u32));
+    assert_eq!(info.checks.len(), 2);
+    assert!(info.checks.iter().all(|c| c.ok), "{:?}", info.checks);
+    let mask = |rows: &[String]| rows.iter().map(|r| without_initrd_address(r)).collect::<Vec<_>>();
+    assert_eq!(mask(&r.screen), mask(&q.screen), "boot-sim {:#?}\nQEMU {:#?}", r.screen, q.screen);
 }

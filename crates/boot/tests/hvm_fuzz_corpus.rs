@@ -31,4 +31,9 @@ fn seeds_reach_their_expected_end() {
     assert!(matches!(end("bad-loop.bin"), EndState::Spinning { .. }));
     assert!(matches!(end("bad-triple.bin"), EndState::TripleFault { .. }));
     assert!(matches!(end("no-signature.bin"), EndState::NoBootableDevice { .. }));
+    // simboot's MBR (hvm-simboot.img's sector 0): the harness's LBA 1.. is
+    // a byte pattern, not stage 2, and simboot says so.
+    let r = boot::hvm::fuzz::boot(&std::fs::read(corpus().join("simboot-mbr.bin")).unwrap());
+    assert!(matches!(r.end, EndState::Halted { .. }), "{:?}", r.end);
+    assert!(r.console.contains("simboot: stage 2 magic missing"), "{}", r.console);
 }
