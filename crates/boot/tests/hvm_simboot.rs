@@ -57,8 +57,21 @@ fn the_default_entry_boots_by_execution_to_the_32_bit_entry() {
     // Every byte of both files as the disk holds them.
     assert_eq!(info.checks.len(), 2, "{:?}", info.checks);
     assert!(info.checks.iter().all(|c| c.ok), "{:?}", info.checks);
-    // type_of_loader 0xFF: no assigned id (boot.rst).
-    assert_eq!(info.loader, "boot loader (type_of_loader 0xff)");
+    // type_of_loader 0xFF: no assigned id (boot.rst); the banner names it.
+    assert_eq!(info.loader, "simboot 1.0");
+    // Explained from what executed: the reads of both files, a phase for
+    // each load, the countdown, and the menus module's prediction from the
+    // same menu.lst agreeing with the execution.
+    for (role, path) in [("kernel", "/boot/vmlinuz"), ("initrd", "/boot/initrd.img")] {
+        let read = r.disk_reads.iter().find(|d| d.role.as_deref() == Some(role)).expect(role);
+        assert!(matches!(&read.owner, disk_image::owners::Owner::File { path: p, .. } if p == path), "{read:?}");
+    }
+    let names: Vec<&str> = r.phases.iter().map(|p| p.name.as_str()).collect();
+    assert!(names.iter().any(|n| n.starts_with("the loader waits for a key (100 empty polls, 5.0 s")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("load the kernel (hd0,msdos1)/boot/vmlinuz")), "{names:?}");
+    assert!(names.iter().any(|n| n.starts_with("load the initrd (hd0,msdos1)/boot/initrd.img")), "{names:?}");
+    let p = r.prediction.as_ref().expect("a prediction from menu.lst");
+    assert_eq!((p.entry_title.as_str(), p.agrees), ("boot-sim fixture kernel", Some(true)), "{p:?}");
 }
 
 #[test]
@@ -97,6 +110,12 @@ fn down_then_enter_boots_the_second_entry() {
     assert!(r.screen.iter().any(|l| l.trim_end() == "  > boot-sim fixture kernel (xz, single user)"));
     // A key stopped the countdown at 5.
     assert!(!r.console.contains("automatically in 4 s."));
+    // The menus module predicts the default entry; the execution, which a
+    // key moved, is the result and the report names each difference.
+    let p = r.prediction.as_ref().expect("a prediction from menu.lst");
+    assert_eq!(p.agrees, Some(false), "{p:?}");
+    assert!(p.differences.iter().any(|d| d.starts_with("entry: predicted 'boot-sim fixture kernel'")), "{p:?}");
+    assert!(p.differences.iter().any(|d| d.starts_with("kernel: predicted (hd0,0)/boot/vmlinuz,")), "{p:?}");
 }
 
 #[test]

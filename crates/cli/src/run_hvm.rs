@@ -72,19 +72,25 @@ pub(crate) fn render_text(out: &mut Out, a: &RunArgs<'_>, r: &HvmReport) -> Resu
     // legacy's menu box and arrows) are shown as the VGA shows them.
     let drawn = |c: char| matches!(u32::from(c), 0x10..=0x1F | 0x80..=0xFF);
     let console: String = r.console.chars().map(|c| if drawn(c) { cp437(c as u8) } else { c }).collect();
+    // Text placed with cursor moves (int 10h AH=02h) runs together in the
+    // transcript: a line wider than the screen is shown as the text page.
+    let positioned = r.counters.bios_calls.contains_key("int 10h AH=02h")
+        && r.console.lines().any(|l| l.chars().count() > usize::from(boot::hvm::console::COLS));
     // GRUB 2 ends its lines with "\n\r" (kern/term.c), the others with "\r\n".
     for line in console.replace("\n\r", "\n").replace("\r\n", "\n").replace('\r', "\n").lines() {
         // From the first drawn line on (a menu placed with cursor moves,
         // then whatever follows on the same transcript line), the text
         // page tells more than the transcript: it is shown below.
-        if line.chars().any(|c| matches!(u32::from(c), 0x2190..=0x21FF | 0x2500..=0x25FF)) {
+        let squashed = positioned && line.chars().count() > usize::from(boot::hvm::console::COLS);
+        if squashed || line.chars().any(|c| matches!(u32::from(c), 0x2190..=0x21FF | 0x2500..=0x25FF)) {
             writeln!(out, "  | [a screen drawn with cursor moves: see the screen at the end]")?;
             break;
         }
         writeln!(out, "  | {line}")?;
     }
-    // A drawn screen (cursor moves, boxes) reads better as the text page.
-    if r.console.chars().any(drawn) {
+    // A drawn screen (cursor moves, boxes) reads better as the text page:
+    // the transcript keeps the characters but not where they went.
+    if r.console.chars().any(drawn) || positioned {
         writeln!(out, "screen at the end:")?;
         for line in &r.screen {
             writeln!(out, "  | {line}")?;

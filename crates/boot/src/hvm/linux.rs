@@ -119,6 +119,12 @@ fn loader_name(type_of_loader: u8, console: &str) -> String {
             None => "GRUB legacy".into(),
         },
         t if t >> 4 == 0x3 => "SYSLINUX".into(),
+        // 0xFF: a loader without an assigned id (boot.rst); boot-sim's own
+        // simboot (fixtures/bootcode) says who it is in its banner.
+        0xFF => match banner_version("simboot ") {
+            Some(v) => format!("simboot {v}"),
+            None => "boot loader (type_of_loader 0xff, no assigned id)".into(),
+        },
         t => format!("boot loader (type_of_loader {t:#04x})"),
     }
 }
@@ -317,5 +323,7 @@ mod tests {
         assert_eq!(loader_name(0x71, "    GNU GRUB  version 0.97  (639K lower"), "GRUB legacy 0.97");
         assert_eq!(loader_name(0x30, ""), "SYSLINUX");
         assert_eq!(loader_name(0x21, ""), "boot loader (type_of_loader 0x21)");
+        assert_eq!(loader_name(0xFF, "simboot 1.0 (boot-sim's own boot loader)\r\n"), "simboot 1.0");
+        assert_eq!(loader_name(0xFF, ""), "boot loader (type_of_loader 0xff, no assigned id)");
     }
 }
