@@ -493,3 +493,90 @@ mod copy_loops {
         }
     }
 }
+
+/// GRUB 2's Reed-Solomon `pol_evaluate` loop (x86::idiom) run in one step
+/// equals the same code single-stepped: registers, EFLAGS, the instruction
+/// count, also when a budget cuts the run anywhere.
+mod pol_evaluate {
+    use proptest::prelude::*;
+    use x86::{Cpu, Exit, RamBus, SegReg, Segment};
+
+    const CODE: u32 = 0x1000;
+    const POL: u32 = 0x10000;
+    const POWX: u32 = 0x20000;
+    const LOGX: u32 = 0x20200;
+
+    /// mov ebx,POL ; mov eax,degree ; mov edx,log_xn ; mov edi,log_x ;
+    /// xor esi,esi ; L: (the loop as GCC -Os compiles it) ; out: hlt
+    fn program(degree: u32, log_xn: u32, log_x: u32) -> Vec<u8> {
+        let mut c = vec![0xBB];
+        c.extend_from_slice(&POL.to_le_bytes());
+        c.push(0xB8);
+        c.extend_from_slice(&degree.to_le_bytes());
+        c.push(0xBA);
+        c.extend_from_slice(&log_xn.to_le_bytes());
+        c.push(0xBF);
+        c.extend_from_slice(&log_x.to_le_bytes());
+        c.extend_from_slice(&[0x31, 0xF6]);
+        c.extend_from_slice(&[0x85, 0xC0, 0x78, 0x2B, 0x0F, 0xB6, 0x0C, 0x03, 0x84, 0xC9, 0x74, 0x10, 0x0F, 0xB6, 0x89]);
+        c.extend_from_slice(&LOGX.to_le_bytes());
+        c.extend_from_slice(&[0x8A, 0x8C, 0x0A]);
+        c.extend_from_slice(&POWX.to_le_bytes());
+        c.extend_from_slice(&[0x31, 0xCE, 0x01, 0xFA, 0x81, 0xFA, 0xFE, 0x00, 0x00, 0x00, 0x7E, 0x06]);
+        c.extend_from_slice(&[0x81, 0xEA, 0xFF, 0x00, 0x00, 0x00, 0x48, 0xEB, 0xD1, 0xF4]);
+        c
+    }
+
+    fn machine(code: &[u8], pol: &[u8], tables: &[u8]) -> (Cpu, RamBus) {
+        let mut bus = RamBus::new(1 << 20);
+        bus.load(CODE, code);
+        bus.load(POL, pol);
+        bus.load(POWX, tables);
+        let mut cpu = Cpu::new(0, 0);
+        let flat = |code: bool| {
+            Segment::from_descriptor(
+                if code { 8 } else { 16 },
+                if code { 0x00CF_9B00_0000_FFFF } else { 0x00CF_9300_0000_FFFF },
+            )
+        };
+        cpu.regs.cr0 |= 1;
+        cpu.regs.seg[SegReg::Cs as usize] = flat(true);
+        for s in [SegReg::Ds, SegReg::Es, SegReg::Ss] {
+            cpu.regs.seg[s as usize] = flat(false);
+        }
+        cpu.regs.eip = CODE;
+        (cpu, bus)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn fused_equals_stepped(
+            pol in proptest::collection::vec(prop_oneof![Just(0u8), any::<u8>()], 1..600),
+            tables in proptest::collection::vec(any::<u8>(), 1024),
+            log_xn in 0u32..255, log_x in 0u32..255, budget in 1u64..5000,
+        ) {
+            let code = program(pol.len() as u32 - 1, log_xn, log_x);
+            let (mut want, mut wbus) = machine(&code, &pol, &tables);
+            let mut steps = 0;
+            while want.run(&mut wbus, 1) != Ok(Exit::Halt) {
+                steps += 1;
+                prop_assert!(steps < 1_000_000);
+            }
+            let (mut cpu, mut bus) = machine(&code, &pol, &tables);
+            prop_assert_eq!(cpu.run(&mut bus, 10_000_000), Ok(Exit::Halt));
+            prop_assert_eq!(&cpu.regs.gpr, &want.regs.gpr);
+            prop_assert_eq!(cpu.regs.eflags, want.regs.eflags);
+            prop_assert_eq!(cpu.counters.instructions, want.counters.instructions);
+            let (mut cpu, mut bus) = machine(&code, &pol, &tables);
+            let mut guard = 0;
+            while cpu.run(&mut bus, budget) != Ok(Exit::Halt) {
+                guard += 1;
+                prop_assert!(guard < 1_000_000);
+            }
+            prop_assert_eq!(&cpu.regs.gpr, &want.regs.gpr);
+            prop_assert_eq!(cpu.regs.eflags, want.regs.eflags);
+            prop_assert_eq!(cpu.counters.instructions, want.counters.instructions);
+        }
+    }
+}
