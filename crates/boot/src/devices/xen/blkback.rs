@@ -28,7 +28,9 @@ use std::sync::Arc;
 
 use disk_image::ReadAt;
 
-use crate::machine::{CostKey, EventKind, GuestPhysAddr, MemoryError, PAGE_SIZE, RingStage, units::PAGE_SHIFT};
+use crate::machine::{
+    CostKey, EventKind, GuestMemory, GuestPhysAddr, MemoryError, PAGE_SIZE, RingStage, units::PAGE_SHIFT,
+};
 
 use super::XenPlatform;
 use super::blkif::*;
@@ -453,19 +455,12 @@ impl Blkback {
                 }
                 if status == BLKIF_RSP_OKAY {
                     x.sim.record(media_ns, EventKind::DiskRead { sector, bytes });
-                    let mut off = sector * SECTOR;
-                    for (s, h) in segs.iter().zip(&held) {
+                    let places = segs.iter().zip(&held).map(|(s, h)| {
                         let len = u64::from(s.nsec) * SECTOR;
-                        let addr = GuestPhysAddr((held_frame(*h) << PAGE_SHIFT) + u64::from(s.first) * SECTOR);
-                        let ok = match x.memory.slice_mut(addr, len) {
-                            Ok(dst) => self.image.read_exact_at(off, dst).is_ok(),
-                            Err(_) => false,
-                        };
-                        if !ok {
-                            status = BLKIF_RSP_ERROR; // the bio failed
-                            break;
-                        }
-                        off += len;
+                        (GuestPhysAddr((held_frame(*h) << PAGE_SHIFT) + u64::from(s.first) * SECTOR), len)
+                    });
+                    if !read_runs(&*self.image, &mut x.memory, sector * SECTOR, places) {
+                        status = BLKIF_RSP_ERROR; // the bio failed
                     }
                 }
                 self.release(x, &held);
@@ -526,6 +521,54 @@ impl Blkback {
         }
         Ok(())
     }
+}
+
+/// Reads the image from byte `off` into the segments' guest ranges
+/// `(address, length)`, in order, as one bio: segments that follow each
+/// other in guest memory (a frontend's data pages usually do) are read
+/// with one `pread`, so a 44 KiB request costs the host one system call
+/// instead of eleven. The simulated device sees the same request either
+/// way. A run that does not lie wholly inside the image is read segment by
+/// segment, so that the segments before the failing one hold their data
+/// (and count as touched) exactly as a per-segment bio leaves them.
+/// Returns whether every segment was read.
+fn read_runs(
+    image: &dyn ReadAt,
+    memory: &mut GuestMemory,
+    mut off: u64,
+    places: impl Iterator<Item = (GuestPhysAddr, u64)>,
+) -> bool {
+    let read_one = |memory: &mut GuestMemory, addr: GuestPhysAddr, len: u64, off: u64| match memory.slice_mut(addr, len)
+    {
+        Ok(dst) => image.read_exact_at(off, dst).is_ok(),
+        Err(_) => false,
+    };
+    let read_run = |memory: &mut GuestMemory, run: &[(GuestPhysAddr, u64)], off: u64| {
+        let len: u64 = run.iter().map(|r| r.1).sum();
+        if off.checked_add(len).is_some_and(|end| end <= image.size()) {
+            return read_one(memory, run[0].0, len, off);
+        }
+        let mut at = off;
+        run.iter().all(|&(a, l)| {
+            let ok = read_one(memory, a, l, at);
+            at += l;
+            ok
+        })
+    };
+    let mut run: Vec<(GuestPhysAddr, u64)> = Vec::with_capacity(BLKIF_MAX_SEGMENTS_PER_REQUEST);
+    for (addr, len) in places {
+        if let Some(&(a, l)) = run.last()
+            && a.0.checked_add(l) != Some(addr.0)
+        {
+            if !read_run(memory, &run, off) {
+                return false;
+            }
+            off += run.iter().map(|r| r.1).sum::<u64>();
+            run.clear();
+        }
+        run.push((addr, len));
+    }
+    run.is_empty() || read_run(memory, &run, off)
 }
 
 fn held_frame(h: Held) -> u64 {
