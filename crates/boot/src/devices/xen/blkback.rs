@@ -576,3 +576,68 @@ fn held_frame(h: Held) -> u64 {
         Held::Mapped(m) | Held::Persistent(_, m) => m.frame.0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// An image of `len` bytes (byte i = i as u8) that counts its reads.
+    struct Counted {
+        len: u64,
+        reads: AtomicUsize,
+    }
+
+    impl ReadAt for Counted {
+        fn size(&self) -> u64 {
+            self.len
+        }
+        fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> disk_image::Result<()> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            if offset + buf.len() as u64 > self.len {
+                return Err(disk_image::DiskError::Unsupported { what: format!("read past {}", self.len) });
+            }
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (offset + i as u64) as u8;
+            }
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "counted".into()
+        }
+    }
+
+    fn page(n: u64) -> GuestPhysAddr {
+        GuestPhysAddr(n * PAGE_SIZE)
+    }
+
+    #[test]
+    fn contiguous_segments_are_one_read_and_land_in_order() {
+        let img = Counted { len: 1 << 20, reads: AtomicUsize::new(0) };
+        let mut mem = GuestMemory::new(64 * PAGE_SIZE).unwrap();
+        // Pages 3, 4, 5 follow each other; then page 9; then a half page at 10.
+        let places = [(page(3), PAGE_SIZE), (page(4), PAGE_SIZE), (page(5), PAGE_SIZE), (page(9), PAGE_SIZE)];
+        let places = places.into_iter().chain([(page(10), 512)]);
+        assert!(read_runs(&img, &mut mem, 1000, places));
+        assert_eq!(img.reads.load(Ordering::Relaxed), 2, "two runs: pages 3-5, then pages 9-10");
+        let want = |off: u64, len: u64| (off..off + len).map(|i| i as u8).collect::<Vec<_>>();
+        assert_eq!(mem.slice(page(3), 3 * PAGE_SIZE).unwrap(), want(1000, 3 * PAGE_SIZE));
+        assert_eq!(mem.slice(page(9), PAGE_SIZE).unwrap(), want(1000 + 3 * PAGE_SIZE, PAGE_SIZE));
+        assert_eq!(mem.slice(page(10), 512).unwrap(), want(1000 + 4 * PAGE_SIZE, 512));
+        assert_eq!(mem.touched_pages(), 5);
+    }
+
+    #[test]
+    fn a_run_past_the_image_end_fails_after_the_segments_before_it() {
+        // Two segments fit, the third runs past the end: as per-segment
+        // reads, the first two hold their data and the third is refused.
+        let img = Counted { len: 2 * PAGE_SIZE + 100, reads: AtomicUsize::new(0) };
+        let mut mem = GuestMemory::new(16 * PAGE_SIZE).unwrap();
+        let places = [(page(1), PAGE_SIZE), (page(2), PAGE_SIZE), (page(3), PAGE_SIZE)];
+        assert!(!read_runs(&img, &mut mem, 0, places.into_iter()));
+        assert_eq!(img.reads.load(Ordering::Relaxed), 3);
+        assert_eq!(mem.slice(page(2), 4).unwrap(), [0, 1, 2, 3]);
+        assert_eq!(mem.read_u32(page(3)).unwrap(), 0, "the failed segment got no data");
+    }
+}
