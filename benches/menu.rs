@@ -60,6 +60,14 @@ fn bench(c: &mut Criterion) {
             black_box(select::choose(&disk, &d, &EntryRequest::Default).unwrap().entry.index)
         })
     });
+    // As `boot-sim menu` opens it: each volume opened once, answers remembered.
+    c.bench_function("menu_run/pv-whole-disk/pygrub_memoized", |b| {
+        b.iter(|| {
+            let disk = Disk::open_memoized(&img).unwrap();
+            let d = discover::discover(&disk, Loader::Pygrub);
+            black_box(select::choose(&disk, &d, &EntryRequest::Default).unwrap().entry.index)
+        })
+    });
 }
 
 criterion_group!(benches, bench);

@@ -20,7 +20,9 @@ pub fn run(
     offset: Option<u64>,
     as_json: bool,
 ) -> Result<(), Exit> {
-    let disk = Disk::open(image)?;
+    // Each volume opened once for all the lookups below (pygrub's config
+    // search, then its and GRUB's look at the chosen entry's files).
+    let disk = Disk::open_memoized(image)?;
     let request = entry.map_or(EntryRequest::Default, EntryRequest::parse);
     if offset.is_some() && loaders != [Loader::Pygrub] {
         return Err(Exit::Error("--offset is pygrub's option: use it with --loader pygrub".into()));

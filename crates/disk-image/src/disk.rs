@@ -6,12 +6,12 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::error::{DiskError, Result};
-use crate::fs::Filesystem;
 use crate::fs::btrfs::BtrfsFs;
 use crate::fs::ext::ExtFs;
 use crate::fs::fat::FatFs;
 use crate::fs::probe::{self, FsKind, FsProbe};
 use crate::fs::xfs::XfsFs;
+use crate::fs::{self, Filesystem};
 use crate::lvm::{self, LvmScan};
 use crate::partition::{self, DeviceNames, Partition, PartitionTable, Role, Scheme};
 use crate::read::{RawImage, ReadAt, Window};
@@ -59,6 +59,30 @@ pub struct Disk {
     table: PartitionTable,
     volumes: Vec<Volume>,
     lvm: LvmScan,
+    /// Probes and open filesystems kept per volume ([`Disk::open_memoized`]).
+    memo: Option<VolumeMemo>,
+}
+
+/// What [`Disk::open_memoized`] keeps: each volume's probe and its one
+/// open filesystem, keyed by where the volume's bytes are.
+#[derive(Default)]
+struct VolumeMemo {
+    probes: std::cell::RefCell<Vec<(VolumeKey, Option<FsProbe>)>>,
+    opened: std::cell::RefCell<Vec<(VolumeKey, std::rc::Rc<fs::Memo>)>>,
+}
+
+/// A volume's identity: its bytes' place on the disk, or its LV.
+#[derive(Clone, PartialEq, Eq)]
+struct VolumeKey {
+    start: u64,
+    len: u64,
+    lv: Option<LvRef>,
+}
+
+impl VolumeKey {
+    fn of(v: &Volume) -> VolumeKey {
+        VolumeKey { start: v.start_bytes, len: v.len_bytes, lv: v.lvm.clone() }
+    }
 }
 
 impl std::fmt::Debug for Disk {
@@ -71,6 +95,18 @@ impl Disk {
     /// Opens an image file read-only and reads its partition table.
     pub fn open(path: impl AsRef<std::path::Path>) -> Result<Disk> {
         Disk::from_reader(Arc::new(RawImage::open(path)?))
+    }
+
+    /// [`Disk::open`] for one-shot questions (`menu`): each volume is probed
+    /// and its filesystem opened once, however many lookups name it, and the
+    /// filesystem's answers are remembered ([`fs::Memo`]). What is read and
+    /// reported is what [`Disk::open`] gives; only repeated reads are saved.
+    /// Not for a disk whose reads are simulated (a loader's I/O over a PV
+    /// ring), where every read counts.
+    pub fn open_memoized(path: impl AsRef<std::path::Path>) -> Result<Disk> {
+        let mut disk = Disk::open(path)?;
+        disk.memo = Some(VolumeMemo::default());
+        Ok(disk)
     }
 
     /// Reads the partition table and the LVM2 volume groups on it; the
@@ -120,7 +156,7 @@ impl Disk {
                 })
                 .collect()
         };
-        Ok(Disk { reader, table, volumes, lvm: LvmScan::default() })
+        Ok(Disk { reader, table, volumes, lvm: LvmScan::default(), memo: None })
     }
 
     /// Scans the partitions (or the whole disk) for LVM2 PVs and appends
@@ -228,7 +264,14 @@ impl Disk {
         if v.partition.as_ref().is_some_and(|p| p.role == Role::Extended) {
             return Ok(None);
         }
-        probe::probe(&self.window(v))
+        let Some(memo) = &self.memo else { return probe::probe(&self.window(v)) };
+        let key = VolumeKey::of(v);
+        if let Some((_, p)) = memo.probes.borrow().iter().find(|(k, _)| *k == key) {
+            return Ok(p.clone());
+        }
+        let p = probe::probe(&self.window(v))?;
+        memo.probes.borrow_mut().push((key, p.clone()));
+        Ok(p)
     }
 
     /// Opens the filesystem on a volume for reading files.
@@ -239,6 +282,17 @@ impl Disk {
     /// [`Disk::open_fs`] with the volume's [`Disk::probe`] already made (a
     /// loader that checks what it can mount reads the signatures once).
     pub fn open_probed(&self, v: &Volume, probe: Option<FsProbe>) -> Result<Box<dyn Filesystem>> {
+        let Some(memo) = &self.memo else { return self.open_probed_fresh(v, probe) };
+        let key = VolumeKey::of(v);
+        if let Some((_, fs)) = memo.opened.borrow().iter().find(|(k, _)| *k == key) {
+            return Ok(Box::new(fs::Shared(fs.clone())));
+        }
+        let fs = std::rc::Rc::new(fs::Memo::new(self.open_probed_fresh(v, probe)?));
+        memo.opened.borrow_mut().push((key, fs.clone()));
+        Ok(Box::new(fs::Shared(fs)))
+    }
+
+    fn open_probed_fresh(&self, v: &Volume, probe: Option<FsProbe>) -> Result<Box<dyn Filesystem>> {
         match probe {
             Some(p) if p.kind.is_ext() => Ok(Box::new(ExtFs::open(self.window(v))?)),
             Some(p) if p.kind == FsKind::Xfs => Ok(Box::new(XfsFs::open(self.window(v))?)),

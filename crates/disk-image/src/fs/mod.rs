@@ -197,3 +197,141 @@ pub fn read_resolved(fs: &dyn Filesystem, path: &str, max_len: u64) -> Result<(R
         _ => Err(DiskError::path(path, PathErrorKind::Other, "not a regular file")),
     }
 }
+
+/// An error [`Memo`] can hand out again: everything but I/O errors, which
+/// are retried (the next read may succeed).
+#[derive(Clone)]
+enum Remembered {
+    Path { path: String, detail: String, kind: PathErrorKind },
+    Corrupt { what: String, offset: crate::units::ByteOffset, detail: String },
+    Unsupported { what: String },
+}
+
+impl Remembered {
+    fn of(e: &DiskError) -> Option<Remembered> {
+        match e {
+            DiskError::Path { path, detail, kind } => {
+                Some(Remembered::Path { path: path.clone(), detail: detail.clone(), kind: *kind })
+            }
+            DiskError::Corrupt { what, offset, detail } => {
+                Some(Remembered::Corrupt { what: what.clone(), offset: *offset, detail: detail.clone() })
+            }
+            DiskError::Unsupported { what } => Some(Remembered::Unsupported { what: what.clone() }),
+            DiskError::Io { .. } => None,
+        }
+    }
+
+    fn error(&self) -> DiskError {
+        match self.clone() {
+            Remembered::Path { path, detail, kind } => DiskError::Path { path, detail, kind },
+            Remembered::Corrupt { what, offset, detail } => DiskError::Corrupt { what, offset, detail },
+            Remembered::Unsupported { what } => DiskError::Unsupported { what },
+        }
+    }
+}
+
+/// Answers already given, by question.
+type Answers<K, T> = std::cell::RefCell<std::collections::HashMap<K, std::result::Result<T, Remembered>>>;
+
+/// A filesystem whose answers are remembered: `stat`, `read_link`,
+/// `list_dir` and whole-file reads of small files (configs) are asked of the
+/// filesystem once per path, and every later question is answered from
+/// memory, the same answer, error included (I/O errors excepted). For
+/// one-shot commands that ask the same questions many times (`menu`:
+/// pygrub's config search, GRUB's and pygrub's file lookups for the same
+/// entry): the filesystem is read-only, so the answers cannot change.
+/// Never used where the reads themselves are simulated (a loader's I/O
+/// through a PV ring), since answering from memory skips them.
+pub struct Memo {
+    inner: Box<dyn Filesystem>,
+    stats: Answers<String, Node>,
+    links: Answers<String, String>,
+    dirs: Answers<String, Vec<DirEntry>>,
+    files: Answers<(String, u64), std::rc::Rc<[u8]>>,
+}
+
+/// Files up to this size are remembered by [`Memo`] (a config, a grubenv).
+const MEMO_FILE_MAX: u64 = 1 << 20;
+
+impl Memo {
+    pub fn new(inner: Box<dyn Filesystem>) -> Memo {
+        Memo {
+            inner,
+            stats: Default::default(),
+            links: Default::default(),
+            dirs: Default::default(),
+            files: Default::default(),
+        }
+    }
+
+    fn answer<K: std::hash::Hash + Eq, T: Clone>(
+        answers: &Answers<K, T>,
+        key: K,
+        ask: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        if let Some(a) = answers.borrow().get(&key) {
+            return a.clone().map_err(|r| r.error());
+        }
+        let got = ask();
+        let kept = match &got {
+            Ok(v) => Some(Ok(v.clone())),
+            Err(e) => Remembered::of(e).map(Err),
+        };
+        if let Some(kept) = kept {
+            answers.borrow_mut().insert(key, kept);
+        }
+        got
+    }
+}
+
+impl Filesystem for Memo {
+    fn stat(&self, path: &str) -> Result<Node> {
+        Memo::answer(&self.stats, path.to_string(), || self.inner.stat(path))
+    }
+
+    fn read_link(&self, path: &str) -> Result<String> {
+        Memo::answer(&self.links, path.to_string(), || self.inner.read_link(path))
+    }
+
+    fn read_file(&self, path: &str, max_len: u64) -> Result<Vec<u8>> {
+        if max_len > MEMO_FILE_MAX {
+            return self.inner.read_file(path, max_len);
+        }
+        Memo::answer(&self.files, (path.to_string(), max_len), || self.inner.read_file(path, max_len).map(Into::into))
+            .map(|d| d.to_vec())
+    }
+
+    fn read_file_into(&self, path: &str, max_len: u64, sink: &mut dyn FileSink) -> Result<usize> {
+        self.inner.read_file_into(path, max_len, sink)
+    }
+
+    fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
+        Memo::answer(&self.dirs, path.to_string(), || self.inner.list_dir(path))
+    }
+}
+
+/// One [`Memo`] shared by every opener of the same volume (see
+/// `Disk::open_memoized`).
+pub(crate) struct Shared(pub(crate) std::rc::Rc<Memo>);
+
+impl Filesystem for Shared {
+    fn stat(&self, path: &str) -> Result<Node> {
+        self.0.stat(path)
+    }
+
+    fn read_link(&self, path: &str) -> Result<String> {
+        self.0.read_link(path)
+    }
+
+    fn read_file(&self, path: &str, max_len: u64) -> Result<Vec<u8>> {
+        self.0.read_file(path, max_len)
+    }
+
+    fn read_file_into(&self, path: &str, max_len: u64, sink: &mut dyn FileSink) -> Result<usize> {
+        self.0.read_file_into(path, max_len, sink)
+    }
+
+    fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>> {
+        self.0.list_dir(path)
+    }
+}

@@ -28,7 +28,9 @@ use std::sync::Arc;
 
 use disk_image::ReadAt;
 
-use crate::machine::{CostKey, EventKind, GuestPhysAddr, MemoryError, PAGE_SIZE, RingStage, units::PAGE_SHIFT};
+use crate::machine::{
+    CostKey, EventKind, GuestMemory, GuestPhysAddr, MemoryError, PAGE_SIZE, RingStage, units::PAGE_SHIFT,
+};
 
 use super::XenPlatform;
 use super::blkif::*;
@@ -453,19 +455,12 @@ impl Blkback {
                 }
                 if status == BLKIF_RSP_OKAY {
                     x.sim.record(media_ns, EventKind::DiskRead { sector, bytes });
-                    let mut off = sector * SECTOR;
-                    for (s, h) in segs.iter().zip(&held) {
+                    let places = segs.iter().zip(&held).map(|(s, h)| {
                         let len = u64::from(s.nsec) * SECTOR;
-                        let addr = GuestPhysAddr((held_frame(*h) << PAGE_SHIFT) + u64::from(s.first) * SECTOR);
-                        let ok = match x.memory.slice_mut(addr, len) {
-                            Ok(dst) => self.image.read_exact_at(off, dst).is_ok(),
-                            Err(_) => false,
-                        };
-                        if !ok {
-                            status = BLKIF_RSP_ERROR; // the bio failed
-                            break;
-                        }
-                        off += len;
+                        (GuestPhysAddr((held_frame(*h) << PAGE_SHIFT) + u64::from(s.first) * SECTOR), len)
+                    });
+                    if !read_runs(&*self.image, &mut x.memory, sector * SECTOR, places) {
+                        status = BLKIF_RSP_ERROR; // the bio failed
                     }
                 }
                 self.release(x, &held);
@@ -528,8 +523,121 @@ impl Blkback {
     }
 }
 
+/// Reads the image from byte `off` into the segments' guest ranges
+/// `(address, length)`, in order, as one bio: segments that follow each
+/// other in guest memory (a frontend's data pages usually do) are read
+/// with one `pread`, so a 44 KiB request costs the host one system call
+/// instead of eleven. The simulated device sees the same request either
+/// way. A run that does not lie wholly inside the image is read segment by
+/// segment, so that the segments before the failing one hold their data
+/// (and count as touched) exactly as a per-segment bio leaves them.
+/// Returns whether every segment was read.
+fn read_runs(
+    image: &dyn ReadAt,
+    memory: &mut GuestMemory,
+    mut off: u64,
+    places: impl Iterator<Item = (GuestPhysAddr, u64)>,
+) -> bool {
+    let read_one = |memory: &mut GuestMemory, addr: GuestPhysAddr, len: u64, off: u64| match memory.slice_mut(addr, len)
+    {
+        Ok(dst) => image.read_exact_at(off, dst).is_ok(),
+        Err(_) => false,
+    };
+    let read_run = |memory: &mut GuestMemory, run: &[(GuestPhysAddr, u64)], off: u64| {
+        let len: u64 = run.iter().map(|r| r.1).sum();
+        if off.checked_add(len).is_some_and(|end| end <= image.size()) {
+            return read_one(memory, run[0].0, len, off);
+        }
+        let mut at = off;
+        run.iter().all(|&(a, l)| {
+            let ok = read_one(memory, a, l, at);
+            at += l;
+            ok
+        })
+    };
+    let mut run: Vec<(GuestPhysAddr, u64)> = Vec::with_capacity(BLKIF_MAX_SEGMENTS_PER_REQUEST);
+    for (addr, len) in places {
+        if let Some(&(a, l)) = run.last()
+            && a.0.checked_add(l) != Some(addr.0)
+        {
+            if !read_run(memory, &run, off) {
+                return false;
+            }
+            off += run.iter().map(|r| r.1).sum::<u64>();
+            run.clear();
+        }
+        run.push((addr, len));
+    }
+    run.is_empty() || read_run(memory, &run, off)
+}
+
 fn held_frame(h: Held) -> u64 {
     match h {
         Held::Mapped(m) | Held::Persistent(_, m) => m.frame.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// An image of `len` bytes (byte i = i as u8) that counts its reads.
+    struct Counted {
+        len: u64,
+        reads: AtomicUsize,
+    }
+
+    impl ReadAt for Counted {
+        fn size(&self) -> u64 {
+            self.len
+        }
+        fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> disk_image::Result<()> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            if offset + buf.len() as u64 > self.len {
+                return Err(disk_image::DiskError::Unsupported { what: format!("read past {}", self.len) });
+            }
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (offset + i as u64) as u8;
+            }
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "counted".into()
+        }
+    }
+
+    fn page(n: u64) -> GuestPhysAddr {
+        GuestPhysAddr(n * PAGE_SIZE)
+    }
+
+    #[test]
+    fn contiguous_segments_are_one_read_and_land_in_order() {
+        let img = Counted { len: 1 << 20, reads: AtomicUsize::new(0) };
+        let mut mem = GuestMemory::new(64 * PAGE_SIZE).unwrap();
+        // Pages 3, 4, 5 follow each other; then page 9; then a half page at 10.
+        let places = [(page(3), PAGE_SIZE), (page(4), PAGE_SIZE), (page(5), PAGE_SIZE), (page(9), PAGE_SIZE)];
+        let places = places.into_iter().chain([(page(10), 512)]);
+        assert!(read_runs(&img, &mut mem, 1000, places));
+        assert_eq!(img.reads.load(Ordering::Relaxed), 2, "two runs: pages 3-5, then pages 9-10");
+        let want = |off: u64, len: u64| (off..off + len).map(|i| i as u8).collect::<Vec<_>>();
+        assert_eq!(mem.slice(page(3), 3 * PAGE_SIZE).unwrap(), want(1000, 3 * PAGE_SIZE));
+        assert_eq!(mem.slice(page(9), PAGE_SIZE).unwrap(), want(1000 + 3 * PAGE_SIZE, PAGE_SIZE));
+        assert_eq!(mem.slice(page(10), 512).unwrap(), want(1000 + 4 * PAGE_SIZE, 512));
+        assert_eq!(mem.touched_pages(), 5);
+    }
+
+    #[test]
+    fn a_run_past_the_image_end_fails_after_the_segments_before_it() {
+        // Two segments fit, the third runs past the end: as per-segment
+        // reads, the first two hold their data and the third is refused.
+        let img = Counted { len: 2 * PAGE_SIZE + 100, reads: AtomicUsize::new(0) };
+        let mut mem = GuestMemory::new(16 * PAGE_SIZE).unwrap();
+        let places = [(page(1), PAGE_SIZE), (page(2), PAGE_SIZE), (page(3), PAGE_SIZE)];
+        assert!(!read_runs(&img, &mut mem, 0, places.into_iter()));
+        assert_eq!(img.reads.load(Ordering::Relaxed), 3);
+        assert_eq!(mem.slice(page(2), 4).unwrap(), [0, 1, 2, 3]);
+        assert_eq!(mem.read_u32(page(3)).unwrap(), 0, "the failed segment got no data");
     }
 }
