@@ -109,7 +109,7 @@ fn qemu_case(
 
 /// boot-sim on the image QEMU booted: the kernel entry with the command
 /// line the kernel printed under QEMU.
-fn boot_sim_case(case: &str, img: &Path, q: &QemuBoot, version: &str) {
+fn boot_sim_case(case: &str, img: &Path, q: &QemuBoot, version: &str) -> boot::hvm::HvmReport {
     let opts = HvmOptions {
         ata: AtaConfig::QEMU,
         boot_menu_wait_ms: None,
@@ -211,6 +211,7 @@ fn boot_sim_case(case: &str, img: &Path, q: &QemuBoot, version: &str) {
     assert_eq!(size, Some(tiny_initrd().len() as u64), "{case}: boot-sim's initrd size (left)");
     let end = info.initrd_addr.map(u64::from).zip(size).map(|(a, s)| a + s);
     assert!(end.is_some_and(|e| e <= u64::from(MEM_MIB) << 20), "{case}: initrd outside RAM: {:?}", info.initrd_addr);
+    r
 }
 
 fn legacy(case: &str, layout: LegacyLayout) {
@@ -225,7 +226,18 @@ fn grub2(case: &str, version: Grub2Version, layout: Grub2Layout) {
             Grub2Version::V2_06 => "2.06",
             Grub2Version::V2_12 => "2.12",
         };
-        boot_sim_case(case, &img, &q, v);
+        let r = boot_sim_case(case, &img, &q, v);
+        // GRUB 2 measures its menu timeout with the TSC it calibrated
+        // against PIT channel 2 (tsc_pit.c): `set timeout=1` is one second
+        // of empty key polls on the simulated clock, twenty of 50 ms.
+        let wait = r.phases.iter().find(|p| p.name.starts_with("the loader waits for a key"));
+        let wait = wait.unwrap_or_else(|| panic!("{case}: no key wait among the phases: {:#?}", r.phases));
+        assert!(
+            (950_000_000..=1_100_000_000).contains(&wait.duration_ns()),
+            "{case}: GRUB 2's timeout=1 lasted {} ns: {}",
+            wait.duration_ns(),
+            wait.name
+        );
     }
 }
 

@@ -104,6 +104,8 @@ pub struct HvmBus {
     pub platform: XenPlatformState,
     /// COM1.
     pub uart: super::uart::Uart,
+    /// The 8254 timer and port 0x61 (GRUB 2 calibrates its TSC with them).
+    pub pit: super::pit::Pit,
     /// Watch for control reaching Linux's code ([`Bus::new_code`]).
     pub linux_watch: bool,
     /// What the watch saw, taken by the run loop.
@@ -153,6 +155,7 @@ impl HvmBus {
             ns_per_port: ns,
             platform: XenPlatformState::default(),
             uart: super::uart::Uart::default(),
+            pit: super::pit::Pit::default(),
             linux_watch: false,
             linux_hit: None,
         }
@@ -160,7 +163,7 @@ impl HvmBus {
 
     #[inline]
     fn kernel_handled(port: u16) -> bool {
-        matches!(port, 0x20 | 0x21 | 0xA0 | 0xA1 | 0x40..=0x43 | 0x70 | 0x71 | 0x4D0 | 0x4D1 | PORT_DEBUGCON)
+        matches!(port, 0x20 | 0x21 | 0xA0 | 0xA1 | 0x40..=0x43 | 0x61 | 0x70 | 0x71 | 0x4D0 | 0x4D1 | PORT_DEBUGCON)
     }
 
     /// Counts and charges one exit.
@@ -391,6 +394,8 @@ impl Bus for HvmBus {
             self.platform.read(port, size.bytes() as u8)
         } else if super::uart::Uart::claims(port) {
             u32::from(self.uart.read(port))
+        } else if super::pit::Pit::claims(port) {
+            u32::from(self.pit.read(port, self.clock.now().0))
         } else {
             match port {
                 PORT_A20 => u32::from(self.port92),
@@ -420,6 +425,10 @@ impl Bus for HvmBus {
         }
         if super::uart::Uart::claims(port) {
             self.uart.write(port, value as u8);
+            return;
+        }
+        if super::pit::Pit::claims(port) {
+            self.pit.write(port, value as u8, self.clock.now().0);
             return;
         }
         if XenPlatformState::claims(port) {

@@ -27,6 +27,7 @@ pub mod grub;
 pub mod grub2;
 pub mod ide;
 pub mod linux;
+pub mod pit;
 pub mod platform;
 pub mod pvhvm;
 pub mod syslinux;
