@@ -123,8 +123,14 @@ mkfs_btrfs="$(command -v mkfs.btrfs || echo /usr/sbin/mkfs.btrfs)"
 if [ -x "$mkfs_btrfs" ] && ! "$mkfs_btrfs" --help 2>&1 | grep -q -- '--compress'; then
   apt_update_once
   echo "interop-setup: btrfs-progs from bookworm-backports (mkfs.btrfs --compress)"
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
-    -t bookworm-backports btrfs-progs >/dev/null ||
+  # Retried after a fresh `apt-get update`: on a machine whose backports
+  # source appeared after the first update, the first try finds no such
+  # release ("invalid for APT::Default-Release").
+  backports_btrfs() {
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
+      -t bookworm-backports btrfs-progs >/dev/null
+  }
+  backports_btrfs || { "${sudo[@]}" apt-get update -q >/dev/null && backports_btrfs; } ||
     echo "interop-setup: no btrfs-progs >= 6.13 (add bookworm-backports to the apt sources)" >&2
 fi
 
