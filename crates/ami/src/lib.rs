@@ -16,11 +16,13 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod firstboot;
 pub mod footprint;
 pub mod image;
 pub mod instance_types;
 pub mod model;
 pub mod registry;
+pub mod userdata;
 
 pub use error::AmiError;
 pub use footprint::{BLOCK_SIZE, Footprint, FootprintEntry, footprint};
