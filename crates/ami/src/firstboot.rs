@@ -320,7 +320,7 @@ fn dpkg_version(fs: &dyn Filesystem) -> Option<String> {
 }
 
 fn init_system(fs: &dyn Filesystem, cmdline: &str) -> InitSystem {
-    let init = cmdline.split_whitespace().filter_map(|a| a.strip_prefix("init=")).last().unwrap_or("/sbin/init");
+    let init = cmdline.split_whitespace().filter_map(|a| a.strip_prefix("init=")).next_back().unwrap_or("/sbin/init");
     let Ok(r) = resolve(fs, init, 16) else {
         return InitSystem::Unknown { why: format!("{init} is not on the root filesystem") };
     };

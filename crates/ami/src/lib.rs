@@ -15,6 +15,7 @@
 //! integrity) and the boot itself, which the CLI runs with `boot`.
 #![forbid(unsafe_code)]
 
+pub mod bootstrap;
 mod error;
 pub mod firstboot;
 pub mod footprint;
@@ -22,6 +23,7 @@ pub mod image;
 pub mod instance_types;
 pub mod model;
 pub mod registry;
+pub mod rootfs;
 pub mod userdata;
 
 pub use error::AmiError;

@@ -289,8 +289,9 @@ impl<'a> Walker<'a> {
             return Err(MimeError(format!("more than {MAX_PARTS} parts")));
         }
         let mut text: String = self.lines[body..stop].iter().map(|l| l.text).collect();
-        if stop < end && !self.seps.is_empty() {
-            // The line end before a boundary belongs to the boundary.
+        if !self.seps.is_empty() {
+            // The line end before a boundary belongs to the boundary (and
+            // Python drops the last one at the end of the input too).
             let n = strip_eol(&text).len();
             text.truncate(n);
         }
@@ -447,7 +448,7 @@ mod tests {
         assert!(leaves("Content-Type: multipart/mixed; boundary=b\n\n--a\n\nx\n").unwrap().is_empty());
         // A part with no close boundary keeps what it has.
         let l = leaves("Content-Type: multipart/mixed; boundary=b\n\n--b\n\nx\n").unwrap();
-        assert_eq!(l[0].payload, b"x\n");
+        assert_eq!(l[0].payload, b"x");
     }
 
     #[test]

@@ -183,7 +183,8 @@ pub struct Part {
 }
 
 /// An `#include` / `#include-once` part: URLs cloud-init fetches at boot
-/// and processes as user-data. boot-sim does not fetch them.
+/// and processes as user-data. boot-sim does not fetch them. A URL that
+/// fails to fetch fails the whole user-data (`ERROR_ON_USER_DATA_FAILURE`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Include {
     pub urls: Vec<String>,
@@ -298,8 +299,17 @@ impl Processor {
         let mut ctype_orig = Some(declared.clone());
         let mut was_compressed = false;
         if DECOMP_TYPES.contains(&declared.as_str()) {
+            // Since 20.3 `features.ERROR_ON_USER_DATA_FAILURE` is True:
+            // `_handle_error` raises, and the whole user-data fails.
             let failed = |why: String| {
-                format!("Failed decompressing payload from {declared} of length {} due to: {why}", payload.len())
+                Err(Stop(
+                    format!(
+                        "cloud-init fails on the user-data (ERROR_ON_USER_DATA_FAILURE): Failed decompressing \
+                         payload from {declared} of length {} due to: {why}",
+                        payload.len()
+                    ),
+                    false,
+                ))
             };
             match gzip::gunzip(&payload, self.budget) {
                 Gunzip::Data(d) if std::str::from_utf8(&d).is_ok() => {
@@ -308,21 +318,12 @@ impl Processor {
                     ctype_orig = None;
                     was_compressed = true;
                 }
-                Gunzip::Data(_) => {
-                    self.a.warnings.push(failed("the decompressed data is not UTF-8".into()));
-                    return Ok(());
-                }
+                Gunzip::Data(_) => return failed("the decompressed data is not UTF-8".into()),
                 Gunzip::TooLarge { limit } => {
                     return Err(Stop(format!("a gzip part decompresses past boot-sim's {limit}-byte budget"), true));
                 }
-                Gunzip::NotGzip => {
-                    self.a.warnings.push(failed("Not a gzipped file".into()));
-                    return Ok(());
-                }
-                Gunzip::Bad(why) => {
-                    self.a.warnings.push(failed(why));
-                    return Ok(());
-                }
+                Gunzip::NotGzip => return failed("Not a gzipped file".into()),
+                Gunzip::Bad(why) => return failed(why),
             }
         }
         let ctype_orig = ctype_orig.unwrap_or_else(|| "text/plain".into());
@@ -368,7 +369,7 @@ impl Processor {
         self.a.parts.push(Part {
             index,
             filename: filename.unwrap_or_else(|| format!("part-{index:03}")),
-            declared_type: declared.filter(|d| *d != ctype),
+            declared_type: declared.filter(|d| *d != ctype && d != "text/x-not-multipart"),
             content_type: ctype,
             kind,
             was_compressed,
