@@ -177,3 +177,92 @@ fn parts_match_cloud_init_user_data_processor() {
     }
     assert!(bad.is_empty(), "{} of {} cases differ:\n{}", bad.len(), cases.len(), bad.join("\n"));
 }
+
+/// Runs a debugfs command script on an ext2 image (writable).
+fn debugfs(img: &std::path::Path, script: &str) {
+    let debugfs = boot_sim::find_tool("debugfs").unwrap();
+    let f = img.with_extension("debugfs");
+    std::fs::write(&f, script).unwrap();
+    let out = Command::new(debugfs).arg("-w").arg("-f").arg(&f).arg(img).output().unwrap();
+    assert!(out.status.success(), "debugfs: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Debian's cloud-init files laid out as its package lays them out (copied
+/// from the unpacked package at test time) on a copy of the pv-kernel
+/// fixture, systemd enabled as `deb-systemd-helper` enables it, then
+/// `datasource_list` set by a `cloud.cfg.d` file: without Ec2 nothing runs,
+/// with it the script runs in cloud-final.
+#[test]
+fn debian_cloud_init_layout_on_an_image() {
+    let Some((_python, pkg)) = debian_cloud_init() else { return };
+    if boot_sim::interop_tool("debugfs").is_none() {
+        return;
+    }
+    let Some(mke2fs) = boot_sim::interop_tool("mke2fs") else { return };
+    let root = pkg.parent().unwrap().parent().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    let copy = |rel: &str| {
+        let to = tree.join(rel);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root.join(rel), &to).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    };
+    let link = |target: &str, at: &str| {
+        let at = tree.join(at);
+        std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, at).unwrap();
+    };
+    copy("etc/cloud/cloud.cfg");
+    copy("etc/cloud/cloud.cfg.d/05_logging.cfg");
+    copy("usr/lib/python3/dist-packages/cloudinit/version.py");
+    copy("lib/systemd/system-generators/cloud-init-generator");
+    for s in ["cloud-init-local", "cloud-init", "cloud-config", "cloud-final"] {
+        let u = format!("lib/systemd/system/{s}.service");
+        copy(&u);
+        // As deb-systemd-helper enable links a WantedBy=cloud-init.target unit.
+        link(&format!("/{u}"), &format!("etc/systemd/system/cloud-init.target.wants/{s}.service"));
+    }
+    // systemd itself: any file; /sbin/init links to it.
+    std::fs::write(tree.join("lib/systemd/systemd"), b"\x7fELF").unwrap();
+    link("/lib/systemd/systemd", "sbin/init");
+    std::fs::write(
+        tree.join("etc/cloud/cloud.cfg.d/90_dpkg.cfg"),
+        "datasource_list: [ NoCloud, ConfigDrive, OpenStack ]\n",
+    )
+    .unwrap();
+    let img = dir.path().join("ci.img");
+    let out =
+        Command::new(mke2fs).args(["-q", "-F", "-t", "ext4", "-d"]).arg(&tree).arg(&img).arg("8M").output().unwrap();
+    assert!(out.status.success(), "mke2fs: {}", String::from_utf8_lossy(&out.stderr));
+
+    let ud = userdata::analyse(b"#!/bin/bash\necho hi\n#cloud-config is not this\n");
+    let judge = |img: &std::path::Path| {
+        let image: std::sync::Arc<dyn disk_image::ReadAt> =
+            std::sync::Arc::new(disk_image::RawImage::open(img).unwrap());
+        let r = ami::rootfs::open(image, "root=/dev/xvda ro", None).unwrap();
+        let fb = ami::firstboot::inspect(&*r.fs, "root=/dev/xvda ro");
+        (ami::bootstrap::judge(&ud, &fb), fb)
+    };
+    let (v, fb) = judge(&img);
+    let ci = fb.cloud_init.as_ref().expect("cloud-init found");
+    assert_eq!(ci.version.as_deref(), Some("22.4.2"));
+    assert_eq!(ci.datasource_list.from, "/etc/cloud/cloud.cfg.d/90_dpkg.cfg");
+    assert!(ami::firstboot::CloudInit::has_module(&ci.cloud_final_modules.value, "scripts-user"));
+    assert_eq!(ci.cloud_final_modules.from, "/etc/cloud/cloud.cfg");
+    assert!(ci.services.iter().all(|s| s.enabled), "{:?}", ci.services);
+    assert!(matches!(fb.init, ami::firstboot::InitSystem::Systemd { .. }));
+    assert!(!v.runs && v.summary.contains("Ec2 is not in datasource_list"), "{v:?}");
+
+    // A later file adds Ec2: it wins over 90_dpkg.cfg.
+    let cfg = dir.path().join("99_ec2.cfg");
+    std::fs::write(&cfg, "datasource_list: [ Ec2, None ]\n").unwrap();
+    debugfs(&img, &format!("write {} /etc/cloud/cloud.cfg.d/99_ec2.cfg\n", cfg.display()));
+    let (v, _) = judge(&img);
+    assert!(v.runs && v.blocker.is_none(), "{v:?}");
+    assert!(v.items[0].when.as_deref().unwrap().contains("scripts-user"), "{v:?}");
+
+    // Masking cloud-final stops the script (it is the stage that runs it).
+    debugfs(&img, "symlink /etc/systemd/system/cloud-final.service /dev/null\n");
+    let (v, _) = judge(&img);
+    assert!(!v.runs && v.items[0].why_not.as_deref().unwrap().contains("masked"), "{v:?}");
+}
