@@ -197,12 +197,15 @@ pub fn inspect(fs: &dyn Filesystem, cmdline: &str) -> FirstBoot {
     }
     let mut config_errors = Vec::new();
     let mut loaded: Vec<(String, Yaml)> = Vec::new();
+    // One budget for all the files: a cloud.cfg.d of many alias bombs
+    // costs no more than one.
+    let mut budget = yaml::Budget::default();
     for f in &files {
         let Some(bytes) = read(fs, f, MAX_CFG) else {
             config_errors.push(format!("{f}: cannot be read (over {MAX_CFG} bytes?)"));
             continue;
         };
-        match yaml::load(&String::from_utf8_lossy(&bytes)) {
+        match yaml::load_within(&String::from_utf8_lossy(&bytes), &mut budget) {
             Ok(Some(v @ Yaml::Map(_))) => loaded.push((f.clone(), v)),
             Ok(None) => {}
             Ok(Some(v)) => config_errors.push(format!("{f}: the root is a {}, not a mapping", v.type_name())),

@@ -19,6 +19,7 @@ pub mod bootstrap;
 mod error;
 pub mod firstboot;
 pub mod footprint;
+pub mod fuzzing;
 pub mod image;
 pub mod instance_types;
 pub mod model;

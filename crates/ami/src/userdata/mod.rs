@@ -27,8 +27,9 @@
 //!
 //! Untrusted bytes, bounded: gzip output ([`MAX_DECOMPRESSED`] over all
 //! layers), MIME parts and nesting ([`mime::MAX_PARTS`],
-//! [`mime::MAX_DEPTH`]), YAML nodes after alias expansion and nesting
-//! ([`yaml::MAX_NODES`], [`yaml::MAX_DEPTH`]). Past a bound the analysis
+//! [`mime::MAX_DEPTH`]), YAML nodes and scalar bytes after alias expansion,
+//! over all the parts' documents together ([`yaml::MAX_NODES`],
+//! [`yaml::MAX_BYTES`]), and nesting ([`yaml::MAX_DEPTH`]). Past a bound the analysis
 //! says so ([`Analysis::error`]) instead of answering.
 
 pub mod gzip;
@@ -215,6 +216,9 @@ struct Processor {
     a: Analysis,
     /// Decompressed bytes left.
     budget: usize,
+    /// What the YAML of all `#cloud-config` and `#cloud-config-archive`
+    /// parts may still build.
+    yaml: yaml::Budget,
 }
 
 /// The first line of `b`, at most 80 characters.
@@ -241,6 +245,7 @@ pub fn analyse(raw: &[u8]) -> Analysis {
             bound: false,
         },
         budget: MAX_DECOMPRESSED,
+        yaml: yaml::Budget::default(),
     };
     if let Err(e) = p.convert(raw, true) {
         p.a.error = Some(e.0);
@@ -353,7 +358,7 @@ impl Processor {
         }
         let index = self.a.parts.len() + 1;
         let kind = PartKind::of(&ctype);
-        let cloud_config = (kind == PartKind::CloudConfig).then(|| cloud_config(&payload));
+        let cloud_config = (kind == PartKind::CloudConfig).then(|| cloud_config(&payload, &mut self.yaml));
         let rendered_type = (kind == PartKind::Jinja).then(|| {
             let body = payload.iter().position(|&c| c == b'\n').map_or(&[][..], |i| &payload[i + 1..]);
             type_from_starts_with(body).unwrap_or("none (cloud-init ignores the template)").to_string()
@@ -413,7 +418,7 @@ impl Processor {
     /// or a mapping with `content`, `type`, `filename`.
     fn archive(&mut self, payload: &[u8]) -> Result<(), Stop> {
         let text = String::from_utf8_lossy(payload);
-        let entries = match yaml::load(&text) {
+        let entries = match yaml::load_within(&text, &mut self.yaml) {
             Ok(Some(Yaml::Seq(v))) => v,
             Ok(_) => {
                 self.a.warnings.push("Failed loading yaml blob: the cloud-config-archive is not a list".into());
@@ -446,10 +451,10 @@ impl Processor {
 
 /// `util.load_yaml(payload)` for a `#cloud-config` part: one YAML
 /// document whose root is a mapping.
-fn cloud_config(payload: &[u8]) -> CloudConfig {
+fn cloud_config(payload: &[u8], budget: &mut yaml::Budget) -> CloudConfig {
     let text = String::from_utf8_lossy(payload);
     let bad = |message: String| YamlError { line: 1, column: 1, message, bound: false };
-    match yaml::load(&text) {
+    match yaml::load_within(&text, budget) {
         Ok(Some(v @ Yaml::Map(_))) => {
             CloudConfig { keys: v.keys().into_iter().map(str::to_string).collect(), error: None, value: Some(v) }
         }

@@ -13,7 +13,9 @@
 //! laughs" document loads instantly and then costs exponential time in
 //! whatever walks it (cloud-init's merging, schema validation, `runcmd`
 //! rendering). boot-sim expands aliases as copies and counts every node,
-//! stopping at [`MAX_NODES`]; nesting stops at [`MAX_DEPTH`].
+//! stopping at [`MAX_NODES`], and every scalar byte, stopping at
+//! [`MAX_BYTES`] (one long anchored string aliased many times); nesting
+//! stops at [`MAX_DEPTH`].
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -24,6 +26,8 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Tag};
 pub const MAX_NODES: usize = 200_000;
 /// Collections nested in one another.
 pub const MAX_DEPTH: usize = 256;
+/// Scalar bytes (aliases counted as the bytes they copy) in one document.
+pub const MAX_BYTES: usize = 64 << 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Yaml {
@@ -136,11 +140,53 @@ enum Frame {
     Map(usize, Vec<(Yaml, Yaml)>, Option<Yaml>),
 }
 
+/// What several documents may still build, together: a user-data's
+/// `#cloud-config` and `#cloud-config-archive` parts (up to
+/// [`super::mime::MAX_PARTS`] of them), or an image's configuration files,
+/// share one budget, so that many small alias bombs cost no more than one.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// Nodes left.
+    pub nodes: usize,
+    /// Scalar bytes left.
+    pub bytes: usize,
+}
+
+impl Default for Budget {
+    /// [`MAX_NODES`] and [`MAX_BYTES`].
+    fn default() -> Budget {
+        Budget { nodes: MAX_NODES, bytes: MAX_BYTES }
+    }
+}
+
 /// Loads the single document of `text`; an empty stream is `Ok(None)`.
+/// The document alone is bounded by [`MAX_NODES`] and [`MAX_BYTES`].
 pub fn load(text: &str) -> Result<Option<Yaml>, YamlError> {
-    let mut anchors: HashMap<usize, (Yaml, usize)> = HashMap::new();
-    let mut stack: Vec<Frame> = Vec::new();
+    load_within(text, &mut Budget::default())
+}
+
+/// [`load`] within what is left of `budget`, which the document's nodes
+/// and bytes (aliases expanded) are taken from, loaded or not.
+pub fn load_within(text: &str, budget: &mut Budget) -> Result<Option<Yaml>, YamlError> {
+    let (max_nodes, max_bytes) = (budget.nodes, budget.bytes);
     let mut nodes = 0usize;
+    let mut bytes = 0usize;
+    let r = load_counted(text, max_nodes, max_bytes, &mut nodes, &mut bytes);
+    budget.nodes = max_nodes.saturating_sub(nodes);
+    budget.bytes = max_bytes.saturating_sub(bytes);
+    r
+}
+
+fn load_counted(
+    text: &str,
+    max_nodes: usize,
+    max_bytes: usize,
+    nodes: &mut usize,
+    bytes: &mut usize,
+) -> Result<Option<Yaml>, YamlError> {
+    let over = |n: usize, b: usize| over(n, b, max_nodes, max_bytes);
+    let mut anchors: HashMap<usize, (Yaml, Size)> = HashMap::new();
+    let mut stack: Vec<Frame> = Vec::new();
     let mut doc: Option<Yaml> = None;
     let mut docs = 0usize;
     let err = |line: usize, col: usize, m: String, bound: bool| YamlError { line, column: col + 1, message: m, bound };
@@ -165,7 +211,7 @@ pub fn load(text: &str) -> Result<Option<Yaml>, YamlError> {
                 if stack.len() >= MAX_DEPTH {
                     return Err(err(line, col, format!("collections nested more than {MAX_DEPTH} deep"), true));
                 }
-                nodes += 1;
+                *nodes += 1;
                 stack.push(match ev {
                     Event::SequenceStart(..) => Frame::Seq(a, Vec::new()),
                     _ => Frame::Map(a, Vec::new(), None),
@@ -173,33 +219,34 @@ pub fn load(text: &str) -> Result<Option<Yaml>, YamlError> {
                 continue;
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(a, v)) => (Yaml::Seq(v), a, 0),
+                Some(Frame::Seq(a, v)) => (Yaml::Seq(v), a, Size::default()),
                 _ => continue,
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(a, v, _)) => (Yaml::Map(v), a, 0),
+                Some(Frame::Map(a, v, _)) => (Yaml::Map(v), a, Size::default()),
                 _ => continue,
             },
             Event::Scalar(v, style, a, tag) => {
-                nodes += 1;
-                (scalar(v, style, tag.as_ref()), a, 0)
+                *nodes += 1;
+                *bytes = bytes.saturating_add(v.len());
+                (scalar(v, style, tag.as_ref()), a, Size::default())
             }
             Event::Alias(id) => {
                 let Some((v, n)) = anchors.get(&id) else {
                     return Err(err(line, col, "found undefined alias".into(), false));
                 };
+                // Checked before the copy is made.
+                if let Some(m) = over(nodes.saturating_add(n.nodes), bytes.saturating_add(n.bytes)) {
+                    return Err(err(line, col, m, true));
+                }
                 (v.clone(), 0, *n)
             }
             _ => continue,
         };
-        nodes = nodes.saturating_add(size);
-        if nodes > MAX_NODES {
-            return Err(err(
-                line,
-                col,
-                format!("more than {MAX_NODES} nodes once aliases are expanded (an alias bomb?)"),
-                true,
-            ));
+        *nodes = nodes.saturating_add(size.nodes);
+        *bytes = bytes.saturating_add(size.bytes);
+        if let Some(m) = over(*nodes, *bytes) {
+            return Err(err(line, col, m, true));
         }
         if anchor != 0 {
             anchors.insert(anchor, (node.clone(), count(&node)));
@@ -216,12 +263,44 @@ pub fn load(text: &str) -> Result<Option<Yaml>, YamlError> {
     Ok(doc)
 }
 
-/// Nodes in a value (bounded by [`MAX_NODES`] by construction).
-fn count(y: &Yaml) -> usize {
+/// Why a document of `nodes` nodes and `bytes` scalar bytes is past
+/// `max_nodes` or `max_bytes`.
+fn over(nodes: usize, bytes: usize, max_nodes: usize, max_bytes: usize) -> Option<String> {
+    let whose = |max: usize, of: usize| {
+        if max < of { " (what is left of the budget the user-data's YAML documents share)" } else { "" }
+    };
+    if nodes > max_nodes {
+        Some(format!(
+            "more than {max_nodes} nodes once aliases are expanded{} (an alias bomb?)",
+            whose(max_nodes, MAX_NODES)
+        ))
+    } else if bytes > max_bytes {
+        Some(format!(
+            "more than {max_bytes} bytes of scalars once aliases are expanded{} (an alias bomb?)",
+            whose(max_bytes, MAX_BYTES)
+        ))
+    } else {
+        None
+    }
+}
+
+/// What a value adds when an alias copies it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    /// Scalar bytes (string bytes; 8 for any other scalar).
+    bytes: usize,
+}
+
+/// The size of a value (bounded by [`MAX_NODES`] and [`MAX_BYTES`] by
+/// construction).
+fn count(y: &Yaml) -> Size {
+    let add = |a: Size, b: Size| Size { nodes: a.nodes + b.nodes, bytes: a.bytes + b.bytes };
     match y {
-        Yaml::Seq(v) => 1 + v.iter().map(count).sum::<usize>(),
-        Yaml::Map(m) => 1 + m.iter().map(|(k, v)| count(k) + count(v)).sum::<usize>(),
-        _ => 1,
+        Yaml::Seq(v) => v.iter().map(count).fold(Size { nodes: 1, bytes: 0 }, add),
+        Yaml::Map(m) => m.iter().map(|(k, v)| add(count(k), count(v))).fold(Size { nodes: 1, bytes: 0 }, add),
+        Yaml::Str(s) => Size { nodes: 1, bytes: s.len() },
+        _ => Size { nodes: 1, bytes: 8 },
     }
 }
 
@@ -317,6 +396,16 @@ mod tests {
         }
         let e = load(&s).unwrap_err();
         assert!(e.bound && e.message.contains("alias"), "{e}");
+        // One long string, aliased: few nodes, many bytes.
+        let long = format!("s: &s \"{}\"\nl: [{}]\n", "x".repeat(1 << 20), "*s, ".repeat(100));
+        let e = load(&long).unwrap_err();
+        assert!(e.bound && e.message.contains("bytes"), "{e}");
+        // Many small documents share one budget.
+        let mut b = Budget { nodes: 10, bytes: 1000 };
+        assert!(load_within("[a, b, c]", &mut b).is_ok());
+        assert_eq!(b.nodes, 6);
+        assert!(load_within("[a, b, c, d, e, f]", &mut b).unwrap_err().bound);
+        assert_eq!(b.nodes, 0);
         let deep = "[".repeat(10_000);
         let e = load(&deep).unwrap_err();
         assert!(e.message.contains("deep") || e.message.contains("recursion"), "{e}");
