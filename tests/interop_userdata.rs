@@ -266,3 +266,90 @@ fn debian_cloud_init_layout_on_an_image() {
     let (v, _) = judge(&img);
     assert!(!v.runs && v.items[0].why_not.as_deref().unwrap().contains("masked"), "{v:?}");
 }
+
+/// `#cloud-config` documents for the schema check: valid ones, and ones
+/// with errors at the top, in nested items, in enums, in formats.
+fn schema_cases() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("runcmd-ok", "runcmd:\n  - echo hi\n  - [ls, -l]\npackages: [nginx, [curl, '7.0']]\n"),
+        ("runcmd-string", "runcmd: \"echo hi\"\n"),
+        ("runcmd-item-dict", "runcmd:\n  - {a: 1}\n"),
+        ("bootcmd-ok", "bootcmd:\n  - [sh, -c, 'echo boot']\n"),
+        ("package-update-yes", "package_update: yes\npackage_upgrade: off\n"),
+        ("package-update-string", "package_update: \"maybe\"\n"),
+        (
+            "users-ok",
+            "users:\n  - default\n  - name: web\n    groups: [adm, sudo]\n    shell: /bin/bash\n    sudo: ['ALL=(ALL) NOPASSWD:ALL']\n    lock_passwd: true\n",
+        ),
+        ("users-groups-int", "users:\n  - name: a\n    groups: 5\n"),
+        ("users-expiredate-ok", "users:\n  - name: a\n    expiredate: '2030-01-31'\n"),
+        ("users-expiredate-bad", "users:\n  - name: a\n    expiredate: 'next tuesday'\n"),
+        (
+            "write-files-ok",
+            "write_files:\n  - path: /etc/motd\n    content: hello\n    permissions: '0644'\n    owner: root:root\n    encoding: b64\n",
+        ),
+        ("write-files-no-path", "write_files:\n  - content: hello\n"),
+        ("write-files-bad-encoding", "write_files:\n  - path: /x\n    encoding: rot13\n"),
+        ("power-state-ok", "power_state:\n  mode: reboot\n  delay: now\n"),
+        ("power-state-bad-mode", "power_state:\n  mode: explode\n"),
+        ("unknown-key", "runncmd:\n  - echo typo\nmy_own_key: 1\n"),
+        ("deprecated-key", "apt_update: true\n"),
+        ("hostname-not-checked", "fqdn: 'not a host name!'\nhostname: web\n"),
+        ("ssh-authorized-keys-string", "ssh_authorized_keys: 'ssh-rsa AAAA'\n"),
+        ("ssh-keys-ok", "ssh_authorized_keys: ['ssh-rsa AAAA x@y']\nssh_pwauth: true\n"),
+        ("timezone-int", "timezone: 5\n"),
+        (
+            "apt-sources-ok",
+            "apt:\n  sources:\n    a:\n      source: 'deb http://x y z'\n      keyserver: 'not a uri'\n",
+        ),
+        ("ntp-servers-ok", "ntp:\n  enabled: true\n  servers: [a.example]\n"),
+        ("growpart-bad-mode", "growpart:\n  mode: sometimes\n"),
+        ("final-message-list", "final_message: [a]\n"),
+    ]
+}
+
+/// `cloud-init schema --config-file FILE` of Debian's package (run from
+/// the unpacked package with /usr/bin/python3) and boot-sim's schema check
+/// agree on which `#cloud-config` files are valid. Deprecations are not
+/// errors for either (cloud-init prints them and says "Valid cloud-config").
+#[test]
+fn schema_check_agrees_with_cloud_init_schema() {
+    let Some((python, pkg)) = debian_cloud_init() else { return };
+    let root = pkg.parent().unwrap().parent().unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+    let cli = root.join("usr/bin/cloud-init");
+    let dir = tempfile::tempdir().unwrap();
+    let mut bad = Vec::new();
+    let (mut valid, mut invalid) = (0, 0);
+    for (name, body) in schema_cases() {
+        let text = format!("#cloud-config\n{body}");
+        let f = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&f, &text).unwrap();
+        let out = Command::new(&python)
+            .env("PYTHONPATH", &pkg)
+            .arg(&cli)
+            .args(["schema", "--config-file"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let theirs = match out.status.code() {
+            Some(0) if said.contains("Valid cloud-config") => true,
+            Some(1) if said.contains("Cloud config schema errors") => false,
+            _ => panic!("{name}: cloud-init schema: {:?}\n{said}", out.status),
+        };
+        let a = userdata::analyse(text.as_bytes());
+        let cc = a.parts[0].cloud_config.as_ref().unwrap_or_else(|| panic!("{name}: not a #cloud-config part"));
+        assert!(cc.error.is_none(), "{name}: {:?}", cc.error);
+        let mine = cc.schema_errors.is_empty();
+        if theirs {
+            valid += 1
+        } else {
+            invalid += 1
+        }
+        if mine != theirs {
+            bad.push(format!("{name}: boot-sim {:?}\n  cloud-init: {}", cc.schema_errors, said.trim()));
+        }
+    }
+    assert!(bad.is_empty(), "{} of {} cases differ:\n{}", bad.len(), valid + invalid, bad.join("\n"));
+    assert!(valid >= 8 && invalid >= 8, "{valid} valid, {invalid} invalid: the cases should cover both");
+}

@@ -263,6 +263,19 @@ pub fn judge(a: &Analysis, fb: &FirstBoot) -> Verdict {
             i.urls.join(" ")
         ));
     }
+    for p in &a.parts {
+        if let Some(cc) = &p.cloud_config
+            && !cc.schema_errors.is_empty()
+        {
+            let errs: Vec<String> = cc.schema_errors.iter().map(|e| e.to_string()).collect();
+            notes.push(format!(
+                "{} does not match cloud-init's schema (cloud-init logs \"Invalid cloud-config provided\" and runs the \
+                 modules anyway; check with: cloud-init schema --config-file FILE): {}",
+                p.filename,
+                errs.join("; ")
+            ));
+        }
+    }
     if let Some(ci) = &fb.cloud_init {
         match &ci.version {
             Some(v) if !v.starts_with(MODELLED_CLOUD_INIT) => notes.push(format!(

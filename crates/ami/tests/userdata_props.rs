@@ -196,3 +196,20 @@ fn mime_part_bomb_is_bounded() {
     assert!(a.bound && a.parts.is_empty(), "{:?}", a.error);
     assert!(MAX_DECOMPRESSED > m.len());
 }
+
+/// A `#cloud-config` with schema errors still runs (cloud-init only warns);
+/// the verdict says what cloud-init will log.
+#[test]
+fn schema_errors_are_notes_not_blockers() {
+    let a = userdata::analyse(b"#cloud-config\nruncmd:\n  - echo hi\npackage_update: maybe\n");
+    let cc = a.parts[0].cloud_config.as_ref().unwrap();
+    assert_eq!(cc.schema_errors.len(), 1, "{:?}", cc.schema_errors);
+    assert_eq!(cc.schema_errors[0].path, "package_update");
+    let v = ami::bootstrap::judge(&a, &ami::fuzzing::debian_first_boot());
+    assert!(v.runs, "{v:?}");
+    assert!(
+        v.notes.iter().any(|n| n.contains("Invalid cloud-config provided") && n.contains("package_update")),
+        "{:?}",
+        v.notes
+    );
+}

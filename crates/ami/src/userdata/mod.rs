@@ -34,6 +34,7 @@
 
 pub mod gzip;
 pub mod mime;
+pub mod schema;
 pub mod yaml;
 
 use serde::Serialize;
@@ -150,7 +151,11 @@ pub struct CloudConfig {
     /// root that is not a mapping, an empty document.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<YamlError>,
-    /// The loaded document (for the schema check).
+    /// Errors against cloud-init's schema ([`schema`]): cloud-init warns
+    /// "Invalid cloud-config provided" and still runs the modules.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema_errors: Vec<schema::SchemaError>,
+    /// The loaded document.
     #[serde(skip)]
     pub value: Option<Yaml>,
 }
@@ -455,19 +460,28 @@ fn cloud_config(payload: &[u8], budget: &mut yaml::Budget) -> CloudConfig {
     let text = String::from_utf8_lossy(payload);
     let bad = |message: String| YamlError { line: 1, column: 1, message, bound: false };
     match yaml::load_within(&text, budget) {
-        Ok(Some(v @ Yaml::Map(_))) => {
-            CloudConfig { keys: v.keys().into_iter().map(str::to_string).collect(), error: None, value: Some(v) }
-        }
+        Ok(Some(v @ Yaml::Map(_))) => CloudConfig {
+            keys: v.keys().into_iter().map(str::to_string).collect(),
+            error: None,
+            schema_errors: schema::validate(&v.to_json()),
+            value: Some(v),
+        },
         Ok(Some(v)) => CloudConfig {
             keys: Vec::new(),
+            schema_errors: Vec::new(),
             error: Some(bad(format!(
                 "Yaml load allows (<class 'dict'>,) root types, but got {} instead",
                 v.type_name()
             ))),
             value: None,
         },
-        Ok(None) => CloudConfig { keys: Vec::new(), error: Some(bad("empty cloud config".into())), value: None },
-        Err(e) => CloudConfig { keys: Vec::new(), error: Some(e), value: None },
+        Ok(None) => CloudConfig {
+            keys: Vec::new(),
+            error: Some(bad("empty cloud config".into())),
+            schema_errors: Vec::new(),
+            value: None,
+        },
+        Err(e) => CloudConfig { keys: Vec::new(), error: Some(e), schema_errors: Vec::new(), value: None },
     }
 }
 
