@@ -169,4 +169,6 @@ bash "$(dirname "$0")/interop-kernel.sh" || status=1
 bash "$(dirname "$0")/interop-hvm.sh" || status=1
 # Real loader installers (GRUB 0.97 shell, GRUB 2.06/2.12 grub-install).
 bash "$(dirname "$0")/interop-loaders.sh" || status=1
+# Debian's cloud-init (unpacked) and its Python dependencies.
+bash "$(dirname "$0")/interop-cloud-init.sh" || status=1
 exit "$status"

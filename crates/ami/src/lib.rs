@@ -15,12 +15,17 @@
 //! integrity) and the boot itself, which the CLI runs with `boot`.
 #![forbid(unsafe_code)]
 
+pub mod bootstrap;
 mod error;
+pub mod firstboot;
 pub mod footprint;
+pub mod fuzzing;
 pub mod image;
 pub mod instance_types;
 pub mod model;
 pub mod registry;
+pub mod rootfs;
+pub mod userdata;
 
 pub use error::AmiError;
 pub use footprint::{BLOCK_SIZE, Footprint, FootprintEntry, footprint};

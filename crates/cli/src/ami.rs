@@ -58,6 +58,10 @@ enum AmiCommand {
         /// KEY=VALUE, repeatable.
         #[arg(long = "tag", value_name = "KEY=VALUE")]
         tags: Vec<String>,
+        /// Refused: in EC2 user-data belongs to a launch, not to an AMI
+        /// (give it to `ami launch --user-data`).
+        #[arg(long, value_name = "FILE")]
+        user_data: Option<PathBuf>,
     },
     /// All AMIs, oldest first.
     List {
@@ -104,7 +108,14 @@ enum AmiCommand {
     /// with their PV loader, HVM AMIs through the firmware. The root device
     /// type picks the cost model's disk (ebs-gp3 or instance-store).
     ///
-    /// Exit status 1 when the launch is refused or the image does not boot.
+    /// With --user-data: whether the user-data will run on this image, when
+    /// and as whom, read as cloud-init 22.4.2 reads it, against the
+    /// first-boot machinery (cloud-init, its datasources and modules, the
+    /// init system's links) of the root filesystem the booted entry's
+    /// root= names.
+    ///
+    /// Exit status 1 when the launch is refused, the image does not boot,
+    /// or nothing in the given user-data will run.
     ///
     /// Example: boot-sim ami launch ami-0123456789abcdef0 --instance-type m1.small
     Launch {
@@ -128,6 +139,13 @@ enum AmiCommand {
         /// HVM: keystrokes for int 16h.
         #[arg(long, default_value = "")]
         keys: String,
+        /// User-data for the instance (raw; gzip is accepted). EC2 limits
+        /// it to 16 KB before base64 encoding.
+        #[arg(long, value_name = "FILE", conflicts_with = "user_data_base64")]
+        user_data: Option<PathBuf>,
+        /// User-data given base64-encoded (as the EC2 API takes it).
+        #[arg(long, value_name = "FILE")]
+        user_data_base64: Option<PathBuf>,
     },
     /// Storage a chain of AMIs (made from one another, ordered by
     /// creation) takes: instance-store AMIs a full copy each; EBS-backed
@@ -161,7 +179,23 @@ pub fn run(out: &mut Out, args: AmiArgs) -> Result<(), Exit> {
     let mut reg = open_registry(args.registry.as_deref())?;
     let json = args.json;
     match args.command {
-        AmiCommand::Register { image, name, virtualization_type, root_device_type, loader, owner, region, tags } => {
+        AmiCommand::Register { user_data: Some(_), .. } => Err(Exit::Error(
+            "ami register takes no --user-data: in EC2 user-data is given to each launch (RunInstances \
+             --user-data), not stored in the AMI (RegisterImage has no user-data parameter); pass it to \
+             `boot-sim ami launch AMI --instance-type TYPE --user-data FILE`"
+                .into(),
+        )),
+        AmiCommand::Register {
+            image,
+            name,
+            virtualization_type,
+            root_device_type,
+            loader,
+            owner,
+            region,
+            tags,
+            user_data: None,
+        } => {
             let tags = tags
                 .iter()
                 .map(|t| {
@@ -284,9 +318,24 @@ pub fn run(out: &mut Out, args: AmiArgs) -> Result<(), Exit> {
             writeln!(out, "{}: owner {}; {}", a.id, a.owner, permissions_text(&a))?;
             Ok(())
         }
-        AmiCommand::Launch { ami, instance_type, account: acct, entry, memory, max_instructions, keys } => {
+        AmiCommand::Launch {
+            ami,
+            instance_type,
+            account: acct,
+            entry,
+            memory,
+            max_instructions,
+            keys,
+            user_data,
+            user_data_base64,
+        } => {
             let acct = account(&acct)?;
             let id = reg.resolve(&ami).map_err(err)?.id;
+            let user_data = match (user_data, user_data_base64) {
+                (Some(p), _) => Some(crate::userdata::read(&p, false)?),
+                (None, Some(p)) => Some(crate::userdata::read(&p, true)?),
+                (None, None) => None,
+            };
             launch(
                 out,
                 &reg,
@@ -298,6 +347,7 @@ pub fn run(out: &mut Out, args: AmiArgs) -> Result<(), Exit> {
                 memory,
                 max_instructions,
                 &keys,
+                user_data.as_deref(),
             )
         }
         AmiCommand::Footprint { amis } => {
@@ -369,7 +419,26 @@ fn launch(
     memory_mib: u64,
     max_instructions: u64,
     keys: &str,
+    user_data: Option<&[u8]>,
 ) -> Result<(), Exit> {
+    if let Some(ud) = user_data
+        && ud.len() > ami::userdata::EC2_MAX_USER_DATA
+    {
+        let why = format!(
+            "the user-data is {} bytes; EC2 limits user-data to {} bytes (16 KB) in raw form, before base64 encoding \
+             (gzip it, or fetch the rest at boot with #include)",
+            ud.len(),
+            ami::userdata::EC2_MAX_USER_DATA
+        );
+        if json {
+            out.json(
+                &json!({"type": "refused", "ami": id, "instance_type": instance_type, "account": acct, "reason": why}),
+            )?;
+        } else {
+            writeln!(out, "Launch refused: {why}")?;
+        }
+        return Err(Exit::NotBootable);
+    }
     let mut bar = None;
     let mut progress = |done: u64, total: u64| {
         bar.get_or_insert_with(|| Progress::bytes(total, &format!("checking the image of {id}"), !json)).set(done);
@@ -443,10 +512,18 @@ fn launch(
         read_mib: 16,
     };
     let image: Arc<dyn disk_image::ReadAt> = Arc::new(plan.image);
-    match mode {
-        Mode::Hvm => crate::run_hvm::run(out, &run_args, image, cost),
-        _ => crate::run::run_pv(out, &run_args, image, cost),
-    }
+    let entry = match mode {
+        Mode::Hvm => crate::run_hvm::run_entry(out, &run_args, image.clone(), cost),
+        _ => crate::run::run_pv_entry(out, &run_args, image.clone(), cost),
+    };
+    let Some(ud) = user_data else {
+        return match (mode, entry?) {
+            (Mode::Hvm, _) | (_, Some(_)) => Ok(()),
+            (_, None) => Err(Exit::NotBootable),
+        };
+    };
+    let entry = entry?;
+    crate::userdata::report(out, json, image, entry.as_ref(), ud)
 }
 
 fn footprint(out: &mut Out, reg: &Registry, json: bool, ids: &[String]) -> Result<(), Exit> {

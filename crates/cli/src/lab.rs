@@ -6,6 +6,9 @@
 //!   `run`) on the student's copy and reports each condition of a good
 //!   repair (lab 3) or migration (lab 4, [`lab4`]) with boot-sim's own
 //!   diagnosis when it does not hold.
+//! - Lab 7 fixes an image so that a bootstrap script runs: `lab check 7
+//!   IMAGE` runs `ami launch --user-data`'s library code on the copy with
+//!   the lab's script ([`lab7`]).
 //! - Labs 1, 2, 5 and 6 ask questions: `lab check N ANSWERS.toml` marks the
 //!   answers that are values ([`answers`]) against a key computed from the
 //!   bundled fixtures ([`keys`]). Explanations are not marked: every lab
@@ -14,6 +17,7 @@
 mod answers;
 mod keys;
 mod lab4;
+mod lab7;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,12 +46,16 @@ pub enum LabCommand {
         json: bool,
     },
     /// Check a lab's result: a repaired image (lab 3), a migrated image
-    /// (lab 4), or an answers file (labs 1, 2, 5, 6).
+    /// (lab 4), an image whose bootstrap script runs (lab 7), or an answers
+    /// file (labs 1, 2, 5, 6).
     ///
     /// Lab 3: runs boot-sim's diagnosis on the repaired copy and reports
     /// every condition of a good repair; the part is taken from --part, or
     /// else from the image's file name (lab3/no-signature.img is part A).
     /// Lab 4: every condition an HVM boot needs, ending with the HVM boot.
+    /// Lab 7: what the lab's script needs from the image (cloud-init, Ec2
+    /// in datasource_list, its services, scripts-user), ending with the
+    /// verdict of `ami launch --user-data` on it.
     /// Labs 1, 2, 5, 6: marks each answer of the TOML answers file (one
     /// [qN] table per question) correct, wrong (with a hint) or missing,
     /// against values computed from the bundled fixtures.
@@ -56,17 +64,18 @@ pub enum LabCommand {
     ///
     /// Examples: boot-sim lab check 3 lab3/no-signature.img
     ///           boot-sim lab check 4 lab4/hvm.img
+    ///           boot-sim lab check 7 lab7/web.img
     ///           boot-sim lab check 1 lab1/answers.toml
     Check {
         /// The lab number (see `boot-sim lab list`).
         lab: u8,
-        /// The image (labs 3 and 4) or the answers file (labs 1, 2, 5, 6).
+        /// The image (labs 3, 4 and 7) or the answers file (labs 1, 2, 5, 6).
         #[arg(value_name = "IMAGE|ANSWERS")]
         image: PathBuf,
         /// The part of the lab (A–E for lab 3).
         #[arg(long)]
         part: Option<char>,
-        /// JSON Lines: one check (lab 3, 4) or answer (labs 1, 2, 5, 6) object
+        /// JSON Lines: one check (lab 3, 4, 7) or answer (labs 1, 2, 5, 6) object
         /// each, then a result object.
         #[arg(long)]
         json: bool,
@@ -96,6 +105,8 @@ pub enum CheckKind {
     RepairedImage,
     /// Lab 4: the image migrated to HVM.
     MigratedImage,
+    /// Lab 7: the image fixed so that the lab's bootstrap script runs.
+    BootstrappedImage,
     /// A TOML answers file.
     Answers,
 }
@@ -166,6 +177,14 @@ pub const LABS: &[Lab] = &[
         parts: &[],
         check: CheckKind::Answers,
     },
+    Lab {
+        number: 7,
+        title: "A bootstrap script that does not run, and why",
+        file: Some("docs/labs/lab7-bootstrap.md"),
+        missing: None,
+        parts: &[],
+        check: CheckKind::BootstrappedImage,
+    },
 ];
 
 pub fn run(out: &mut Out, cmd: LabCommand) -> Result<(), Exit> {
@@ -202,6 +221,9 @@ fn list(out: &mut Out, as_json: bool) -> Result<(), Exit> {
             }
             CheckKind::MigratedImage => {
                 writeln!(out, "    boot-sim lab check {} IMAGE: the image migrated to HVM", lab.number)?;
+            }
+            CheckKind::BootstrappedImage => {
+                writeln!(out, "    boot-sim lab check {} IMAGE: the image on which the lab's script runs", lab.number)?;
             }
             CheckKind::Answers => {
                 writeln!(out, "    boot-sim lab check {} ANSWERS.toml: the answers to its questions", lab.number)?;
@@ -253,6 +275,7 @@ fn check(out: &mut Out, number: u8, image: &Path, part: Option<char>, as_json: b
     match lab.check {
         CheckKind::RepairedImage => {}
         CheckKind::MigratedImage => return check_migrated(out, number, image, as_json),
+        CheckKind::BootstrappedImage => return check_bootstrapped(out, number, image, as_json),
         CheckKind::Answers => return check_answers(out, number, image, as_json),
     }
     // What the path is comes first: a FIFO is not a lab 3 part.
@@ -305,6 +328,31 @@ fn check_migrated(out: &mut Out, number: u8, image: &Path, as_json: bool) -> Res
         }
     }
     if migrated { Ok(()) } else { Err(Exit::NotBootable) }
+}
+
+/// Lab 7: what the lab's script needs from the image, and the verdict.
+fn check_bootstrapped(out: &mut Out, number: u8, image: &Path, as_json: bool) -> Result<(), Exit> {
+    let conditions = lab7::check(image)?;
+    let runs = conditions.iter().all(|c| c.passed);
+    if as_json {
+        for c in &conditions {
+            out.json(&json!({"type": "check", "lab": number, "check": c.check, "passed": c.passed,
+                "detail": c.detail}))?;
+        }
+        out.json(&json!({"type": "result", "lab": number, "image": image.display().to_string(), "runs": runs}))?;
+    } else {
+        writeln!(out, "Lab {number} (the bootstrap script): {}", image.display())?;
+        for c in &conditions {
+            writeln!(out, "  {}  {}: {}", if c.passed { "pass" } else { "FAIL" }, c.check, c.detail)?;
+        }
+        let failed = conditions.iter().filter(|c| !c.passed).count();
+        if runs {
+            writeln!(out, "Fixed: the script runs on this image.")?;
+        } else {
+            writeln!(out, "Not fixed yet: {failed} of {} conditions fail.", conditions.len())?;
+        }
+    }
+    if runs { Ok(()) } else { Err(Exit::NotBootable) }
 }
 
 /// The answer key of a lab whose check is an answers file.

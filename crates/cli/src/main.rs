@@ -19,6 +19,7 @@ mod run_hvm;
 mod run_pvhvm;
 mod svg;
 mod timeline;
+mod userdata;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -93,6 +93,25 @@ pub fn run_pv(
     image: std::sync::Arc<dyn disk_image::ReadAt>,
     cost: boot::machine::CostModel,
 ) -> Result<(), Exit> {
+    run_pv_entry(out, a, image, cost)?.map(|_| ()).ok_or(Exit::NotBootable)
+}
+
+/// What the loader handed the kernel: its command line and the device it
+/// read the kernel from, in GRUB's naming (`ami launch --user-data` finds
+/// the root filesystem from them).
+#[derive(Debug, Clone)]
+pub struct KernelEntry {
+    pub cmdline: String,
+    pub kernel_device: Option<String>,
+}
+
+/// [`run_pv`], returning the kernel entry (`None`: cannot boot, rendered).
+pub fn run_pv_entry(
+    out: &mut Out,
+    a: &RunArgs<'_>,
+    image: std::sync::Arc<dyn disk_image::ReadAt>,
+    cost: boot::machine::CostModel,
+) -> Result<Option<KernelEntry>, Exit> {
     let opts = pv_options(a, cost)?;
     let (run, _memory) = pv::run(image, &opts).map_err(|e| Exit::Error(e.to_string()))?;
     if a.json {
@@ -100,10 +119,12 @@ pub fn run_pv(
     } else {
         render_text(out, a, &run)?;
     }
-    match run.outcome {
-        PvOutcome::Booted(_) => Ok(()),
-        PvOutcome::CannotBoot(_) => Err(Exit::NotBootable),
-    }
+    Ok(match &run.outcome {
+        PvOutcome::Booted(b) => {
+            Some(KernelEntry { cmdline: b.choice.cmdline.clone(), kernel_device: Some(b.choice.kernel.device.clone()) })
+        }
+        PvOutcome::CannotBoot(_) => None,
+    })
 }
 
 fn probe_text(o: &ProbeOutcome) -> String {

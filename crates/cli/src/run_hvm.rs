@@ -13,6 +13,16 @@ use crate::output::{Exit, Out, human_size};
 use crate::run::RunArgs;
 
 pub fn run(out: &mut Out, a: &RunArgs<'_>, image: Arc<dyn ReadAt>, cost: CostModel) -> Result<(), Exit> {
+    run_entry(out, a, image, cost).map(|_| ())
+}
+
+/// [`run`], returning the kernel entry when the boot reached one.
+pub fn run_entry(
+    out: &mut Out,
+    a: &RunArgs<'_>,
+    image: Arc<dyn ReadAt>,
+    cost: CostModel,
+) -> Result<Option<crate::run::KernelEntry>, Exit> {
     let opts = options(a, cost)?;
     let r = hvm::run(image, &opts);
     if let EndState::SetupError { message } = &r.end {
@@ -23,11 +33,12 @@ pub fn run(out: &mut Out, a: &RunArgs<'_>, image: Arc<dyn ReadAt>, cost: CostMod
     } else {
         render_text(out, a, &r)?;
     }
-    match r.end {
-        EndState::KernelEntry { .. }
-        | EndState::HandOff { .. }
-        | EndState::Halted { .. }
-        | EndState::WaitingForKey { .. } => Ok(()),
+    match &r.end {
+        EndState::KernelEntry { info, .. } => Ok(Some(crate::run::KernelEntry {
+            cmdline: info.cmdline.clone(),
+            kernel_device: info.kernel.find(')').map(|i| info.kernel[..=i].to_string()),
+        })),
+        EndState::HandOff { .. } | EndState::Halted { .. } | EndState::WaitingForKey { .. } => Ok(None),
         _ => Err(Exit::NotBootable),
     }
 }

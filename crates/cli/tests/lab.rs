@@ -1,7 +1,9 @@
 //! `boot-sim lab list | check`: lab 3's broken fixtures fail the check, and
 //! copies repaired the way the lab teaches pass it; lab 4's PV image fails
 //! the migration check and a copy migrated the way the lab teaches passes
-//! it; answers files for labs 1, 2, 5 and 6 are marked per question.
+//! it; lab 7's image fails the bootstrap check where the lab says, and a
+//! copy fixed the way the lab teaches passes it; answers files for labs 1,
+//! 2, 5 and 6 are marked per question.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -32,20 +34,25 @@ fn list_names_every_lab_and_the_checkable_parts() {
     let o = boot_sim(&["lab", "list"]);
     assert!(o.status.success());
     let s = stdout(&o);
-    for n in 1..=6 {
+    for n in 1..=7 {
         assert!(s.lines().any(|l| l.trim_start().starts_with(&format!("{n}  "))), "{s}");
     }
     assert!(s.contains("boot-sim lab check 3 IMAGE: parts A, B, C, D, E"), "{s}");
     assert!(s.contains("boot-sim lab check 4 IMAGE: the image migrated to HVM"), "{s}");
     assert!(s.contains("boot-sim lab check 5 ANSWERS.toml"), "{s}");
+    assert!(s.contains("boot-sim lab check 7 IMAGE: the image on which the lab's script runs"), "{s}");
     let o = boot_sim(&["lab", "list", "--json"]);
     let labs: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(labs.len(), 6);
+    assert_eq!(labs.len(), 7);
     assert_eq!(labs[2]["checks"].as_array().unwrap().len(), 5);
     assert_eq!(labs[3]["file"], "docs/labs/lab4-pv-to-hvm.md");
     assert_eq!(labs[4]["file"], "docs/labs/lab5-emulation-cost.md");
     let kinds: Vec<&str> = labs.iter().map(|l| l["check"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["answers", "answers", "repaired-image", "migrated-image", "answers", "answers"]);
+    assert_eq!(
+        kinds,
+        ["answers", "answers", "repaired-image", "migrated-image", "answers", "answers", "bootstrapped-image"]
+    );
+    assert_eq!(labs[6]["file"], "docs/labs/lab7-bootstrap.md");
 }
 
 #[test]
@@ -250,6 +257,81 @@ fn half_migrations_fail_where_the_lab_says() {
 }
 
 // ------------------------------------------------------- answers files
+
+/// Lab 7's fixes done in place in the files' data blocks of
+/// `pv-cloud-init.img`, keeping their lengths (debugfs in the lab): Ec2 in
+/// `90_dpkg.cfg`'s `datasource_list` (in NoCloud's place, padded with
+/// blanks YAML drops), `scripts-user` in `99_hardening.cfg`'s
+/// `cloud_final_modules` (in ssh-authkey-fingerprints' place, plus a
+/// comment line).
+fn bootstrap_fixed(dir: &Path, datasource: bool, scripts_user: bool) -> PathBuf {
+    let mut img = read_fixture("pv-cloud-init.img");
+    let mut replace = |from: &str, to: &str| {
+        assert_eq!(from.len(), to.len());
+        let at = img.windows(from.len()).position(|w| w == from.as_bytes()).expect(from);
+        img[at..at + from.len()].copy_from_slice(to.as_bytes());
+    };
+    if datasource {
+        replace("[ NoCloud, ConfigDrive", "[ Ec2    , ConfigDrive");
+    }
+    if scripts_user {
+        replace(
+            " - scripts-per-instance\n - ssh-authkey-fingerprints\n",
+            " - scripts-per-instance\n - scripts-user\n#scripts ok\n",
+        );
+    }
+    let p = dir.join(format!("web-{datasource}-{scripts_user}.img"));
+    std::fs::write(&p, img).unwrap();
+    p
+}
+
+#[test]
+fn the_cloud_init_image_fails_the_bootstrap_check_where_the_lab_says() {
+    let o = boot_sim(&["lab", "check", "7", fixture("pv-cloud-init.img").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let s = stdout(&o);
+    let fails = fail_lines(&s);
+    assert_eq!(fails.len(), 3, "{s}");
+    assert!(fails[0].contains("Ec2 is in datasource_list: [NoCloud, ConfigDrive, OpenStack, None] (from /etc/cloud/cloud.cfg.d/90_dpkg.cfg)"), "{s}");
+    assert!(
+        fails[1].contains(
+            "scripts-user is in cloud_final_modules: 5 modules (from /etc/cloud/cloud.cfg.d/99_hardening.cfg)"
+        ),
+        "{s}"
+    );
+    assert!(fails[2].contains("the lab's script (lab7/boot.sh) runs: Ec2 is not in datasource_list"), "{s}");
+    assert!(s.contains("pass  cloud-init is installed: 22.4.2"), "{s}");
+    assert!(s.ends_with("Not fixed yet: 3 of 7 conditions fail.\n"), "{s}");
+}
+
+#[test]
+fn a_copy_fixed_as_lab7_teaches_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Only the datasource: the script is read but scripts-user is missing.
+    let half = bootstrap_fixed(dir.path(), true, false);
+    let s = stdout(&boot_sim(&["lab", "check", "7", half.to_str().unwrap()]));
+    let fails = fail_lines(&s);
+    assert_eq!(fails.len(), 2, "{s}");
+    assert!(fails[1].contains("part-001 (text/x-shellscript): scripts-user is not in cloud_final_modules"), "{s}");
+    // Both fixes.
+    let good = bootstrap_fixed(dir.path(), true, true);
+    let o = boot_sim(&["lab", "check", "7", good.to_str().unwrap()]);
+    let s = stdout(&o);
+    assert!(o.status.success(), "{s}");
+    assert_eq!(s.lines().filter(|l| l.starts_with("  pass  ")).count(), 7, "{s}");
+    assert!(s.contains("once per instance, by scripts-user in cloud-final.service"), "{s}");
+    assert!(s.ends_with("Fixed: the script runs on this image.\n"), "{s}");
+    let o = boot_sim(&["lab", "check", "7", good.to_str().unwrap(), "--json"]);
+    assert!(o.status.success());
+    let objs: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(objs.len(), 8);
+    assert!(objs[..7].iter().all(|c| c["type"] == "check" && c["passed"] == true), "{objs:?}");
+    assert_eq!(objs[7]["runs"], true);
+    // The other way round: scripts-user alone does not help on EC2.
+    let other = bootstrap_fixed(dir.path(), false, true);
+    let s = stdout(&boot_sim(&["lab", "check", "7", other.to_str().unwrap()]));
+    assert_eq!(fail_lines(&s).len(), 2, "{s}");
+}
 
 fn answers(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join("answers.toml");
