@@ -49,6 +49,20 @@ impl InteropPolicy {
     }
 }
 
+/// Deterministic bytes that differ per seed and position (xorshift32), so
+/// a block read from the wrong place shows in a comparison.
+pub fn pattern_bytes(seed: u32, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
 /// Finds an executable on `PATH` or in the usual sbin directories (sfdisk,
 /// debugfs and mke2fs live in /usr/sbin, which is not on every user's PATH).
 pub fn find_tool(name: &str) -> Option<PathBuf> {

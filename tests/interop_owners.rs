@@ -25,15 +25,7 @@ const SECTORS: u64 = 16384;
 
 /// Deterministic bytes no two sectors of which are equal.
 fn content(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    boot_sim::pattern_bytes(seed, len)
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -97,12 +89,7 @@ fn case(kind: &str, block: u64) {
     // The disk: an MBR with one partition, the filesystem in it.
     let disk = dir.0.join("disk.img");
     std::fs::File::create(&disk).unwrap().set_len((START + SECTORS) * 512).unwrap();
-    let mut sf = Command::new(&sfdisk);
-    sf.arg("-q").arg(&disk).stdin(std::process::Stdio::piped());
-    let mut child = sf.spawn().unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(format!("start={START}, size={SECTORS}, type=83\n").as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
+    boot_sim::grub_legacy_image::sfdisk_script(&sfdisk, &disk, &format!("start={START}, size={SECTORS}, type=83\n"));
     let fs_bytes = std::fs::read(&fs_img).unwrap();
     let f = std::fs::OpenOptions::new().write(true).open(&disk).unwrap();
     use std::os::unix::fs::FileExt;

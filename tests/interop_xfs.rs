@@ -108,15 +108,7 @@ impl Drop for Mount {
 
 /// Bytes that differ per file and position, so a misplaced block shows.
 fn pattern(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).max(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    boot_sim::pattern_bytes(seed, len)
 }
 
 /// A proto file being written, and the tree it describes.

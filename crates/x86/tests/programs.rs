@@ -5,6 +5,30 @@
 
 use x86::{AccessSize, Bus, Cpu, Error, Exit, RamBus, SegReg};
 
+/// A 1 MiB machine in flat 32-bit protected mode (CS, DS, ES, SS 4 GiB
+/// segments), `loads` placed in RAM, EIP at `entry`: where the idiom tests
+/// run GCC's loops.
+fn flat32_machine(entry: u32, loads: &[(u32, &[u8])]) -> (Cpu, RamBus) {
+    let mut bus = RamBus::new(1 << 20);
+    for (at, bytes) in loads {
+        bus.load(*at, bytes);
+    }
+    let mut cpu = Cpu::new(0, 0);
+    let flat = |code: bool| {
+        x86::Segment::from_descriptor(
+            if code { 8 } else { 16 },
+            if code { 0x00CF_9B00_0000_FFFF } else { 0x00CF_9300_0000_FFFF },
+        )
+    };
+    cpu.regs.cr0 |= 1;
+    cpu.regs.seg[SegReg::Cs as usize] = flat(true);
+    for s in [SegReg::Ds, SegReg::Es, SegReg::Ss] {
+        cpu.regs.seg[s as usize] = flat(false);
+    }
+    cpu.regs.eip = entry;
+    (cpu, bus)
+}
+
 /// A RAM bus that also records port traffic and the A20 gate at port 0x92.
 struct TestBus {
     ram: RamBus,
@@ -406,7 +430,7 @@ fn hlt_in_loop_resumes() {
 /// room to fuse), for forward and backward copies, overlapping or not.
 mod copy_loops {
     use proptest::prelude::*;
-    use x86::{Cpu, Exit, Gpr, RamBus, SegReg, Segment};
+    use x86::{Cpu, Exit, Gpr, RamBus};
 
     const CODE: u32 = 0x1000;
 
@@ -434,23 +458,7 @@ mod copy_loops {
     }
 
     fn machine(code: &[u8], data: &[u8]) -> (Cpu, RamBus) {
-        let mut bus = RamBus::new(1 << 20);
-        bus.load(CODE, code);
-        bus.load(0x10000, data);
-        let mut cpu = Cpu::new(0, 0);
-        let flat = |code: bool| {
-            Segment::from_descriptor(
-                if code { 8 } else { 16 },
-                if code { 0x00CF_9B00_0000_FFFF } else { 0x00CF_9300_0000_FFFF },
-            )
-        };
-        cpu.regs.cr0 |= 1;
-        cpu.regs.seg[SegReg::Cs as usize] = flat(true);
-        for s in [SegReg::Ds, SegReg::Es, SegReg::Ss] {
-            cpu.regs.seg[s as usize] = flat(false);
-        }
-        cpu.regs.eip = CODE;
-        (cpu, bus)
+        super::flat32_machine(CODE, &[(CODE, code), (0x10000, data)])
     }
 
     fn stepped(code: &[u8], data: &[u8]) -> (Cpu, RamBus) {
@@ -499,7 +507,7 @@ mod copy_loops {
 /// count, also when a budget cuts the run anywhere.
 mod pol_evaluate {
     use proptest::prelude::*;
-    use x86::{Cpu, Exit, RamBus, SegReg, Segment};
+    use x86::{Cpu, Exit, RamBus};
 
     const CODE: u32 = 0x1000;
     const POL: u32 = 0x10000;
@@ -530,24 +538,7 @@ mod pol_evaluate {
     }
 
     fn machine(code: &[u8], pol: &[u8], tables: &[u8]) -> (Cpu, RamBus) {
-        let mut bus = RamBus::new(1 << 20);
-        bus.load(CODE, code);
-        bus.load(POL, pol);
-        bus.load(POWX, tables);
-        let mut cpu = Cpu::new(0, 0);
-        let flat = |code: bool| {
-            Segment::from_descriptor(
-                if code { 8 } else { 16 },
-                if code { 0x00CF_9B00_0000_FFFF } else { 0x00CF_9300_0000_FFFF },
-            )
-        };
-        cpu.regs.cr0 |= 1;
-        cpu.regs.seg[SegReg::Cs as usize] = flat(true);
-        for s in [SegReg::Ds, SegReg::Es, SegReg::Ss] {
-            cpu.regs.seg[s as usize] = flat(false);
-        }
-        cpu.regs.eip = CODE;
-        (cpu, bus)
+        super::flat32_machine(CODE, &[(CODE, code), (POL, pol), (POWX, tables)])
     }
 
     proptest! {
