@@ -2,10 +2,12 @@
 //! 0.97 stage1 + stage2 (Debian's grub-legacy) on an ext2 partition with
 //! Debian's cloud kernel and a small initrd, built as tests/interop_hvm.rs
 //! builds it ([`boot_sim::grub_legacy_image::debian_kernel_image`]), from
-//! power-on through SeaBIOS, stage1's interpreted reads of stage2, the
-//! GRUB model's menu (a 5-second visible countdown, on the simulated
-//! clock: it costs the host nothing) and its int 13h reads of the 13 MiB
-//! kernel, to the kernel's 16-bit setup entry. Skipped with a message when
+//! power-on through SeaBIOS, stage1's interpreted reads of stage2, GRUB
+//! 0.97's own code executed (its menu: a 5-second visible countdown, on the
+//! simulated clock, costing the host nothing; its int 13h reads of the 13
+//! MiB kernel), Linux's real-mode setup, to the kernel's 32-bit entry, and
+//! the report's explanation (the reads matched to /boot's files, the menus
+//! module's prediction). Skipped with a message when
 //! the Debian files or the image tools are absent
 //! (`bash scripts/interop-setup.sh`).
 
