@@ -193,6 +193,13 @@ fn uniform(s: &[u8]) -> bool {
 /// files, filesystems and areas it touched. Never fails: what cannot be
 /// read goes to the area around it.
 pub fn attribute(reader: Arc<dyn ReadAt>, reads: &[(u64, u64)], limits: Limits) -> ReadOwners {
+    let disk = Disk::from_reader(reader.clone()).ok();
+    attribute_in(&reader, disk.as_ref(), reads, limits)
+}
+
+/// [`attribute`] for a caller that has the disk open already (`None`: its
+/// table could not be read, so only the areas around the reads count).
+pub fn attribute_in(reader: &Arc<dyn ReadAt>, disk: Option<&Disk>, reads: &[(u64, u64)], limits: Limits) -> ReadOwners {
     let sector = SECTOR_SIZE as usize;
     let disk_sectors = reader.size() / SECTOR_SIZE;
     // The distinct sectors read, their contents' keys (zero sectors apart).
@@ -249,7 +256,7 @@ pub fn attribute(reader: Arc<dyn ReadAt>, reads: &[(u64, u64)], limits: Limits) 
     // Every file whose bytes a read sector equals; resolved below.
     let mut claims: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut budget = Budget { limits, files: 0, bytes: 0, skipped: 0 };
-    if let Ok(disk) = Disk::from_reader(reader.clone()) {
+    if let Some(disk) = disk {
         if disk.table().scheme == Scheme::Gpt {
             owners.push(Owner::GptTables);
             areas.gpt = Some(owners.len() - 1);

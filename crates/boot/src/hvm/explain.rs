@@ -150,6 +150,7 @@ fn role(device: &str, path: &str, kernel: Option<&str>, initrd: Option<&str>) ->
 /// Splits the reads among their owners and derives the phase marks.
 pub(crate) fn explain_reads(
     image: &Arc<dyn ReadAt>,
+    disk: Option<&Disk>,
     log: &ExecLog,
     end: &EndState,
 ) -> (Vec<DiskReads>, Vec<DerivedMark>) {
@@ -165,7 +166,7 @@ pub(crate) fn explain_reads(
         return (Vec::new(), marks);
     }
     let spans: Vec<(u64, u64)> = log.reads.iter().map(|r| (r.lba, r.sectors)).collect();
-    let map = owners::attribute(image.clone(), &spans, Limits::default());
+    let map = owners::attribute_in(image, disk, &spans, Limits::default());
     let (kernel, initrd) = match end {
         EndState::KernelEntry { info, .. } => {
             let ok = |what: &str| info.checks.iter().find(|c| c.what == what && c.ok).map(|c| c.detail.clone());
@@ -174,6 +175,14 @@ pub(crate) fn explain_reads(
         _ => (None, None),
     };
     let owners = &map.owners;
+    // Each file's role, once.
+    let roles: Vec<Option<&'static str>> = owners
+        .iter()
+        .map(|o| match o {
+            Owner::File { device, path, .. } => Some(role(device, path, kernel.as_deref(), initrd.as_deref())),
+            _ => None,
+        })
+        .collect();
     let mut per: Vec<Option<DiskReads>> = vec![None; owners.len()];
     let mut order = Vec::new();
     let mut last_role: Option<&'static str> = None;
@@ -185,12 +194,7 @@ pub(crate) fn explain_reads(
             let entry = slot.get_or_insert_with(|| {
                 order.push(owner);
                 let o = &owners[owner];
-                let role = match o {
-                    Owner::File { device, path, .. } => {
-                        Some(role(device, path, kernel.as_deref(), initrd.as_deref()).to_string())
-                    }
-                    _ => None,
-                };
+                let role = roles[owner].map(str::to_string);
                 DiskReads { owner: o.clone(), what: o.describe(), role, reads: 0, sectors: 0, first_ns: r.at.time_ns }
             });
             entry.reads += u64::from(!again);
@@ -201,10 +205,9 @@ pub(crate) fn explain_reads(
         // work; a read counts for the file most of its file sectors belong
         // to (GRUB 0.97 reads whole tracks, GRUB 2 whole cache blocks,
         // neighbours included; metadata read alongside does not count).
-        let files = touched.iter().filter(|(o, _)| matches!(owners[*o], Owner::File { .. }));
+        let files = touched.iter().filter(|(o, _)| roles[*o].is_some());
         let Some(&(owner, _)) = files.max_by_key(|&&(o, n)| (n, std::cmp::Reverse(o))) else { continue };
-        let Owner::File { device, path, size, .. } = &owners[owner] else { continue };
-        let role = role(device, path, kernel.as_deref(), initrd.as_deref());
+        let (Owner::File { device, path, size, .. }, Some(role)) = (&owners[owner], roles[owner]) else { continue };
         let first = principal.insert(owner);
         let name = match role {
             "config" | "kernel" | "initrd" | "loader" if first => {
@@ -251,10 +254,9 @@ fn path_of(s: &str) -> &str {
 /// The menus module's prediction for the disk (its config found where
 /// pygrub looks, on any filesystem boot-sim reads, GRUB 2 evaluated), and
 /// where the execution differs. `None` when no config it knows is found.
-pub(crate) fn predict(image: &Arc<dyn ReadAt>, end: &EndState) -> Option<Prediction> {
-    let disk = Disk::from_reader(image.clone()).ok()?;
-    let d = discover::discover_any_fs(&disk);
-    let choice = select::choose(&disk, &d, &EntryRequest::Default).ok()?;
+pub(crate) fn predict(disk: &Disk, end: &EndState) -> Option<Prediction> {
+    let d = discover::discover_any_fs(disk);
+    let choice = select::choose(disk, &d, &EntryRequest::Default).ok()?;
     let mut p = Prediction {
         by: "boot-sim's menus module (the config found where pygrub looks, read as pygrub reads it)".into(),
         config: format!("{}{}", choice.config.device, choice.config.path),

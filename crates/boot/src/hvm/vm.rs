@@ -868,11 +868,13 @@ impl Hvm {
         // by file, the phases they start, the menus module's prediction.
         let (disk_reads, prediction) = if self.bus.linux_watch {
             let exec = std::mem::take(&mut self.exec);
-            let (reads, marks) = super::explain::explain_reads(&self.image, &exec, &end);
+            // One open of the disk for both (its table, LVM scan, probes).
+            let disk = disk_image::Disk::from_reader(self.image.clone()).ok();
+            let (reads, marks) = super::explain::explain_reads(&self.image, disk.as_ref(), &exec, &end);
             for (m, name) in marks {
                 self.bus.trace.mark_at(SimTime(m.time_ns), name, m.exits, m.sectors);
             }
-            (reads, super::explain::predict(&self.image, &end))
+            (reads, disk.as_ref().and_then(|d| super::explain::predict(d, &end)))
         } else {
             (Vec::new(), None)
         };
