@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use boot_sim::grub_legacy_image::{run_tool, sfdisk_script};
 use boot_sim::interop_tool;
+use boot_sim::scratch_disk::{run_tool, sfdisk_script};
 use disk_image::menu::discover::{self, Loader};
 use disk_image::menu::select::{self, EntryRequest};
 use disk_image::{Disk, fs, inspect};

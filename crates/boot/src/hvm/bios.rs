@@ -341,10 +341,8 @@ impl Hvm {
         }
         self.bios.int13_sectors += sectors;
         if from_guest {
-            if self.bus.linux_watch {
-                let at = self.int13_at;
-                self.exec.read(lba, sectors, at);
-            }
+            let at = self.int13_at;
+            self.exec.read(lba, sectors, at);
             self.note_loaded(lba, sectors, buf);
         }
     }
@@ -536,23 +534,21 @@ impl Hvm {
                 }
                 None => {
                     self.set_zf(true);
-                    if self.bios.idle_skip {
-                        // The guest busy-waits for a key (a menu countdown,
-                        // a prompt): its time passes on the simulated clock.
-                        let at = self.moment();
-                        self.bus.clock.advance(super::vm::IDLE_POLL_NS);
-                        self.exec.empty_poll(at, self.bus.clock.now().0);
-                        self.bios.idle_ns += super::vm::IDLE_POLL_NS;
-                        self.update_ticks();
-                        if self.bios.idle_ns >= super::vm::MAX_IDLE_NS {
-                            self.bios.end = Some(EndState::WaitingForKey {
-                                at: self.loc(),
-                                function: format!(
-                                    "int 16h AH={ah:02X}h polled for {} s of guest time with no key",
-                                    super::vm::MAX_IDLE_NS / 1_000_000_000
-                                ),
-                            });
-                        }
+                    // The guest busy-waits for a key (a menu countdown,
+                    // a prompt): its time passes on the simulated clock.
+                    let at = self.moment();
+                    self.bus.clock.advance(super::vm::IDLE_POLL_NS);
+                    self.exec.empty_poll(at, self.bus.clock.now().0);
+                    self.bios.idle_ns += super::vm::IDLE_POLL_NS;
+                    self.update_ticks();
+                    if self.bios.idle_ns >= super::vm::MAX_IDLE_NS {
+                        self.bios.end = Some(EndState::WaitingForKey {
+                            at: self.loc(),
+                            function: format!(
+                                "int 16h AH={ah:02X}h polled for {} s of guest time with no key",
+                                super::vm::MAX_IDLE_NS / 1_000_000_000
+                            ),
+                        });
                     }
                 }
             },

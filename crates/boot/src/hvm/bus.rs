@@ -106,8 +106,6 @@ pub struct HvmBus {
     pub uart: super::uart::Uart,
     /// The 8254 timer and port 0x61 (GRUB 2 calibrates its TSC with them).
     pub pit: super::pit::Pit,
-    /// Watch for control reaching Linux's code ([`Bus::new_code`]).
-    pub linux_watch: bool,
     /// What the watch saw, taken by the run loop.
     pub linux_hit: Option<LinuxHit>,
 }
@@ -156,7 +154,6 @@ impl HvmBus {
             platform: XenPlatformState::default(),
             uart: super::uart::Uart::default(),
             pit: super::pit::Pit::default(),
-            linux_watch: false,
             linux_hit: None,
         }
     }
@@ -502,7 +499,7 @@ impl Bus for HvmBus {
     }
 
     fn new_code(&mut self, linear: u32, regs: &x86::Registers) -> bool {
-        if !self.linux_watch || self.linux_hit.is_some() {
+        if self.linux_hit.is_some() {
             return false;
         }
         let cs = &regs.seg[x86::SegReg::Cs as usize];

@@ -249,13 +249,7 @@ fn hvm_boot(r: &HvmReport) -> Condition {
         EndState::KernelEntry { info, .. } => condition(
             name,
             true,
-            format!(
-                "{} entry {} loads {}, cmdline {:?}",
-                info.loader,
-                info.entry_index.map_or_else(|| format!("{:?}", info.entry_title), |i| i.to_string()),
-                info.kernel,
-                info.cmdline
-            ),
+            format!("{} entry {:?} loads {}, cmdline {:?}", info.loader, info.entry_title, info.kernel, info.cmdline),
         ),
         _ => condition(name, false, r.reason.clone()),
     }
