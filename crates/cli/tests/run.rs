@@ -171,7 +171,7 @@ fn result(o: &Output) -> serde_json::Value {
 
 #[test]
 fn pvhvm_unplugs_ide_and_reads_the_root_filesystem_over_the_ring() {
-    use boot::hvm::platform;
+    use boot::devices::platform;
     let img = image("hvm-simboot.img");
     let o = boot_sim(&["run", &img, "--mode", "pvhvm", "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -21,23 +21,20 @@
 //! the loader did on the way is explained from what executed ([`explain`]).
 //!
 //! Layout: `vm` is the machine (CPU, bus, BIOS state) and its run loop;
-//! `firmware` and `bios` are hvmloader's and SeaBIOS's work; the
-//! devices the guest reaches through ports are [`bus`] (the port and memory
-//! map), [`ide`], [`pit`], [`uart`] and [`platform`]; [`console`] is the VGA
-//! text screen; [`trace`] the one timeline of the run.
+//! `firmware` and `bios` are hvmloader's and SeaBIOS's work; [`bus`] is the
+//! port and memory map that routes the guest to the devices, which live
+//! beside the PV ones in [`crate::devices`] (IDE, PIT, COM1's UART, the Xen
+//! platform device); [`console`] is the VGA text screen; [`trace`] the
+//! run's timeline.
 
 mod bios;
 pub mod bus;
 pub mod console;
 pub mod explain;
 mod firmware;
-pub mod ide;
 pub mod linux;
-pub mod pit;
-pub mod platform;
 pub mod pvhvm;
 pub mod trace;
-pub mod uart;
 mod vm;
 
 use std::collections::BTreeMap;
@@ -47,9 +44,9 @@ use std::sync::Arc;
 use disk_image::ReadAt;
 use serde::Serialize;
 
+pub use crate::devices::ide::{BMIDE_BASE, Chs, IdeController, Translation};
 pub use bus::{Origin, PortStat};
 pub use console::transcript_text;
-pub use ide::{BMIDE_BASE, Chs, IdeController, Translation};
 pub use linux::{EntryCheck, EntryRegs, KernelEntryInfo, PROTECTED_MODE};
 pub use trace::{HvmEvent, HvmPhase, TimedEvent, TraceLevel};
 

@@ -349,7 +349,7 @@ mod tests {
         let initrd = info.initrd_addr.zip(info.initrd_size).map(|(a, l)| (u64::from(a), u64::from(l)));
         let run = switch_and_read(&mut hvm, image, &opts, kernel_end, initrd).expect("switch");
         assert!(hvm.bus.platform.ide_unplugged() && hvm.bus.ide.is_unplugged());
-        let unplug = run.switch.exits_by_port.iter().find(|p| p.port == crate::hvm::platform::XEN_IOPORT_BASE);
+        let unplug = run.switch.exits_by_port.iter().find(|p| p.port == crate::devices::platform::XEN_IOPORT_BASE);
         assert!(unplug.is_some_and(|p| p.writes >= 1), "{:?}", run.switch.exits_by_port);
         assert_eq!(hvm.bus.platform.unplugged, run.switch.platform.unplug_mask);
         assert!(run.io.ring_requests > 0);
@@ -362,7 +362,7 @@ mod tests {
         assert_eq!(hvm.bus.ide.stats.sectors_read, after.sectors_read);
         assert_eq!(hvm.bus.ide.stats.commands, after.commands);
         use x86::Bus;
-        assert_eq!(hvm.bus.port_in(crate::hvm::ide::reg::STATUS_CMD, x86::AccessSize::Byte), 0);
+        assert_eq!(hvm.bus.port_in(crate::devices::ide::reg::STATUS_CMD, x86::AccessSize::Byte), 0);
     }
 
     #[test]

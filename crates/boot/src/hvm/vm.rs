@@ -9,9 +9,9 @@ use x86::{Cpu, Error as CpuError, Exit, Gpr, SegReg, flags, vector_name};
 
 use super::bus::{HvmBus, LinuxHit, Origin};
 use super::console::{COLS, Console, ROWS, TEXT_BASE, cell_offset, transcript_text};
-use super::ide::{Chs, IdeController, Translation, guess_geometry};
 use super::trace::{HvmEvent, HvmTrace};
 use super::{AtaConfig, DiskInfo, E820Entry, EndState, HvmCounters, HvmOptions, HvmReport, Loc, StageLoad};
+use crate::devices::ide::{Chs, IdeController, Translation, guess_geometry};
 use crate::machine::memory::MAX_GUEST_MEMORY as MAX_GUEST_MEMORY_HVM;
 use crate::machine::{GuestMemory, SimTime};
 
