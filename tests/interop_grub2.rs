@@ -356,7 +356,10 @@ fn grub2_menu_and_keys_as_under_qemu() {
     assert!(matches!(down.end, EndState::WaitingForKey { .. }), "{}", down.reason);
     let booted = boot_sim_keys(&img, "{down}\n");
     let EndState::KernelEntry { info, .. } = &booted.end else { panic!("boot-sim: {}", booted.reason) };
-    assert_eq!(info.entry_title, "Debian GNU/Linux, second entry");
+    // GRUB 2 prints "Booting `…'" only when it boots on its own (timeout,
+    // fallback: normal/menu.c notify_booting), not for an entry chosen with
+    // Enter; the command line says which entry ran.
+    assert_eq!(info.entry_title, "");
     assert_eq!(info.cmdline, format!("{cmdline} second"));
 
     let countdown = |r: &[String]| r.len() > 22 && r[22].starts_with(COUNTDOWN);

@@ -57,6 +57,9 @@ pub(crate) struct BiosState {
     pub ram_size: u64,
     /// Guest time spent polling for keys that never came, since the last key.
     pub idle_ns: u64,
+    /// Timer ticks (IRQ 0) the guest has been given through its own int 08h
+    /// handler, counted from power-on.
+    pub timer_ticks: u64,
     /// Consecutive `hlt`s woken only by the timer, with no BIOS call between.
     pub idle_halts: u64,
 }
@@ -72,6 +75,13 @@ const MAX_IDLE_HALTS: u64 = 2000;
 /// a billion instructions. (Assumption, not a measurement: real hardware
 /// polls every few microseconds; only the loader's own timeouts matter.)
 pub(crate) const IDLE_POLL_NS: u64 = 50_000_000;
+/// Guest time the loader polls for input before the next `--keys` key is
+/// typed: 200 ms, a person's pace between keys (QEMU's interop tests send
+/// keys 200–300 ms apart). Keys are not type-ahead: a loader that drains
+/// the keyboard before its prompt, or reads an Esc sequence's next byte
+/// within a few ticks (syslinux's `get_key`), sees them as it would see a
+/// person typing, one at a time while it waits.
+pub(crate) const KEY_GAP_NS: u64 = 200_000_000;
 /// Guest time of empty polls after which the run ends waiting for a key
 /// (a menu with no timeout, a rescue prompt): 2 minutes, longer than the
 /// menu timeouts cloud images use (0 to 30 s).
@@ -247,6 +257,7 @@ impl Hvm {
                 boot_fail_wait_ms: opts.boot_fail_wait_ms,
                 ram_size: opts.memory,
                 idle_ns: 0,
+                timer_ticks: 0,
                 idle_halts: 0,
             },
             instr_ns_done: 0,
@@ -639,6 +650,7 @@ impl Hvm {
                     let now = self.bus.clock.now().0;
                     self.bus.clock.advance(tick - now % tick);
                     self.update_ticks();
+                    self.bios.timer_ticks = self.ticks_now();
                     match self.cpu.deliver_interrupt(&mut self.bus, 0x08) {
                         Ok(Some(Exit::Shutdown { vector })) => return triple(self.loc(), vector),
                         Ok(_) => {}
@@ -682,9 +694,57 @@ impl Hvm {
             if self.bios.end.is_none() && self.cpu.location().linear == stub_lin + 2 {
                 let f = (stacked & !flags::ARITH) | (self.cpu.regs.eflags & flags::ARITH);
                 self.bus.w16(sp + 4, f as u16);
+                if vector == 0x16 {
+                    self.timer_after_poll(sp);
+                }
             }
         } else {
             self.service(vector, false);
+        }
+    }
+
+    /// Timer ticks since power-on by the simulated clock (IRQ 0 at
+    /// 1,193,182 / 65,536 Hz).
+    fn ticks_now(&self) -> u64 {
+        (u128::from(self.bus.clock.now().0) * 1_193_182 / (65_536 * 1_000_000_000)) as u64
+    }
+
+    /// IRQ 0 for a guest that polls int 16h with its own timer handler.
+    ///
+    /// SeaBIOS's int 16h AH=01h calls `yield()` (src/kbd.c `check_key` →
+    /// src/stacks.c), which runs with interrupts enabled, so the timer
+    /// interrupt reaches whatever handler the guest hooked into vector 08h
+    /// while it polls. syslinux 6 counts its `TIMEOUT` in jiffies from such
+    /// a handler (core/timer.inc); without the interrupt its countdown never
+    /// ends. An empty poll moves the simulated clock 50 ms; when a tick
+    /// boundary has passed since the guest's handler last ran, the call
+    /// returns as the stub's `iret` would (`sp`: the caller's frame) and
+    /// IRQ 0 is taken at the caller's next instruction, whatever the
+    /// caller's IF (SeaBIOS enables interrupts inside the call; the handler's
+    /// `iret` restores the caller's flags, as returning from the BIOS would).
+    /// A guest that left vector 08h to the BIOS needs nothing: the BDA tick
+    /// count follows the clock.
+    fn timer_after_poll(&mut self, sp: u32) {
+        let ticks = self.ticks_now();
+        if ticks <= self.bios.timer_ticks {
+            return;
+        }
+        let bios_handler = u32::from(BIOS_SEG) << 16 | u32::from(stub_offset(0x08));
+        if self.bus.r32(0x08 * 4) == bios_handler {
+            return;
+        }
+        let stacked = self.bus.r16(sp + 4);
+        self.bios.timer_ticks = ticks;
+        let (ip, cs) = (self.bus.r16(sp), self.bus.r16(sp + 2));
+        let esp = &mut self.cpu.regs.gpr[Gpr::Esp as usize];
+        *esp = (*esp & 0xFFFF_0000) | (*esp as u16).wrapping_add(6) as u32;
+        self.cpu.regs.seg[SegReg::Cs as usize] = x86::Segment::real(cs, true);
+        self.cpu.regs.eip = u32::from(ip);
+        self.cpu.regs.eflags = (self.cpu.regs.eflags & 0xFFFF_0000) | u32::from(stacked) | 0x2;
+        match self.cpu.deliver_interrupt(&mut self.bus, 0x08) {
+            Ok(Some(Exit::Shutdown { vector })) => self.bios.end = Some(triple(self.loc(), vector)),
+            Ok(_) => {}
+            Err(e) => self.bios.end = Some(cpu_stopped(&e)),
         }
     }
 
