@@ -701,6 +701,31 @@ impl Hvm {
         } else {
             self.service(vector, false);
         }
+        if vector == 0x08 {
+            self.user_timer_tick();
+        }
+    }
+
+    /// Whether the guest pointed interrupt vector `v` away from the BIOS's
+    /// own handler (its stub, or the `iret` every unserved vector gets).
+    fn guest_hooked(&self, v: u8) -> bool {
+        let ivt = self.bus.r32(u32::from(v) * 4);
+        let bios = |off: u16| u32::from(BIOS_SEG) << 16 | u32::from(off);
+        ivt != bios(stub_offset(v)) && ivt != bios(IRET_OFFICIAL)
+    }
+
+    /// The end of SeaBIOS's IRQ 0 handler (src/clock.c `handle_08`): the
+    /// user timer tick, int 1Ch, when the guest hooked it. Its handler
+    /// returns to where the BIOS's int 08h was going to return.
+    fn user_timer_tick(&mut self) {
+        if self.bios.end.is_some() || !self.guest_hooked(0x1C) {
+            return;
+        }
+        match self.cpu.deliver_interrupt(&mut self.bus, 0x1C) {
+            Ok(Some(Exit::Shutdown { vector })) => self.bios.end = Some(triple(self.loc(), vector)),
+            Ok(_) => {}
+            Err(e) => self.bios.end = Some(cpu_stopped(&e)),
+        }
     }
 
     /// Timer ticks since power-on by the simulated clock (IRQ 0 at
@@ -714,23 +739,23 @@ impl Hvm {
     /// SeaBIOS's int 16h AH=01h calls `yield()` (src/kbd.c `check_key` →
     /// src/stacks.c), which runs with interrupts enabled, so the timer
     /// interrupt reaches whatever handler the guest hooked into vector 08h
-    /// while it polls. syslinux 6 counts its `TIMEOUT` in jiffies from such
-    /// a handler (core/timer.inc); without the interrupt its countdown never
-    /// ends. An empty poll moves the simulated clock 50 ms; when a tick
+    /// while it polls, and SeaBIOS's own handler (src/clock.c `handle_08`)
+    /// calls int 1Ch, the user timer tick. syslinux 6 counts its `TIMEOUT`
+    /// in jiffies from an int 1Ch hook (core/bios.c `bios_timer_init`:
+    /// `BIOS_timer_hook`); without the tick its countdown never ends. An empty poll moves the simulated clock 50 ms; when a tick
     /// boundary has passed since the guest's handler last ran, the call
     /// returns as the stub's `iret` would (`sp`: the caller's frame) and
     /// IRQ 0 is taken at the caller's next instruction, whatever the
     /// caller's IF (SeaBIOS enables interrupts inside the call; the handler's
     /// `iret` restores the caller's flags, as returning from the BIOS would).
-    /// A guest that left vector 08h to the BIOS needs nothing: the BDA tick
+    /// A guest that hooked neither 08h nor 1Ch needs nothing: the BDA tick
     /// count follows the clock.
     fn timer_after_poll(&mut self, sp: u32) {
         let ticks = self.ticks_now();
         if ticks <= self.bios.timer_ticks {
             return;
         }
-        let bios_handler = u32::from(BIOS_SEG) << 16 | u32::from(stub_offset(0x08));
-        if self.bus.r32(0x08 * 4) == bios_handler {
+        if !self.guest_hooked(0x08) && !self.guest_hooked(0x1C) {
             return;
         }
         let stacked = self.bus.r16(sp + 4);
