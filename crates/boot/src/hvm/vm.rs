@@ -695,11 +695,14 @@ impl Hvm {
                 let f = (stacked & !flags::ARITH) | (self.cpu.regs.eflags & flags::ARITH);
                 self.bus.w16(sp + 4, f as u16);
                 if vector == 0x16 {
-                    self.timer_after_poll(sp);
+                    self.timer_after_poll(Some(sp));
                 }
             }
         } else {
             self.service(vector, false);
+            if vector == 0x16 && self.bios.end.is_none() {
+                self.timer_after_poll(None);
+            }
         }
         if vector == 0x08 {
             self.user_timer_tick();
@@ -744,13 +747,13 @@ impl Hvm {
     /// in jiffies from an int 1Ch hook (core/bios.c `bios_timer_init`:
     /// `BIOS_timer_hook`); without the tick its countdown never ends. An empty poll moves the simulated clock 50 ms; when a tick
     /// boundary has passed since the guest's handler last ran, the call
-    /// returns as the stub's `iret` would (`sp`: the caller's frame) and
-    /// IRQ 0 is taken at the caller's next instruction, whatever the
+    /// returns (through the stub, `frame` is the caller's frame: as its
+    /// `iret` would) and IRQ 0 is taken at the caller's next instruction, whatever the
     /// caller's IF (SeaBIOS enables interrupts inside the call; the handler's
     /// `iret` restores the caller's flags, as returning from the BIOS would).
     /// A guest that hooked neither 08h nor 1Ch needs nothing: the BDA tick
     /// count follows the clock.
-    fn timer_after_poll(&mut self, sp: u32) {
+    fn timer_after_poll(&mut self, frame: Option<u32>) {
         let ticks = self.ticks_now();
         if ticks <= self.bios.timer_ticks {
             return;
@@ -758,14 +761,16 @@ impl Hvm {
         if !self.guest_hooked(0x08) && !self.guest_hooked(0x1C) {
             return;
         }
-        let stacked = self.bus.r16(sp + 4);
         self.bios.timer_ticks = ticks;
-        let (ip, cs) = (self.bus.r16(sp), self.bus.r16(sp + 2));
-        let esp = &mut self.cpu.regs.gpr[Gpr::Esp as usize];
-        *esp = (*esp & 0xFFFF_0000) | (*esp as u16).wrapping_add(6) as u32;
-        self.cpu.regs.seg[SegReg::Cs as usize] = x86::Segment::real(cs, true);
-        self.cpu.regs.eip = u32::from(ip);
-        self.cpu.regs.eflags = (self.cpu.regs.eflags & 0xFFFF_0000) | u32::from(stacked) | 0x2;
+        // Called through the stub: leave it as its `iret` would.
+        if let Some(sp) = frame {
+            let (ip, cs, stacked) = (self.bus.r16(sp), self.bus.r16(sp + 2), self.bus.r16(sp + 4));
+            let esp = &mut self.cpu.regs.gpr[Gpr::Esp as usize];
+            *esp = (*esp & 0xFFFF_0000) | u32::from((*esp as u16).wrapping_add(6));
+            self.cpu.regs.seg[SegReg::Cs as usize] = x86::Segment::real(cs, true);
+            self.cpu.regs.eip = u32::from(ip);
+            self.cpu.regs.eflags = (self.cpu.regs.eflags & 0xFFFF_0000) | u32::from(stacked) | 0x2;
+        }
         match self.cpu.deliver_interrupt(&mut self.bus, 0x08) {
             Ok(Some(Exit::Shutdown { vector })) => self.bios.end = Some(triple(self.loc(), vector)),
             Ok(_) => {}
