@@ -515,11 +515,24 @@ pub mod qemu {
 /// (fixtures/tests/simboot_install.rs). Every function returns `None`
 /// (after the interop gate's message) when a tool is missing.
 pub mod lab4 {
+    use std::io::Write;
     use std::path::{Path, PathBuf};
-    use std::process::Command;
+    use std::process::{Command, Stdio};
 
-    use super::grub_legacy_image::{run_tool, sfdisk_script};
     use super::{fixture, interop_tool};
+
+    /// Runs `cmd` with `stdin`, failing the test with its stderr.
+    fn run(cmd: &mut Command, stdin: &str) {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
 
     /// Byte offset of the partition the lab creates (LBA 2048).
     pub const OFFSET: u64 = 2048 * 512;
@@ -534,9 +547,8 @@ pub mod lab4 {
         let img = dir.join(name);
         let pv = std::fs::read(fixture("images/pv-migrate.img")).unwrap();
         std::fs::write(&img, vec![0u8; 4 << 20]).unwrap();
-        sfdisk_script(
-            &sfdisk,
-            &img,
+        run(
+            Command::new(&sfdisk).args(["-q", "--no-reread", "--no-tell-kernel"]).arg(&img),
             &format!("label: dos\nlabel-id: 0x5eed0412\nstart={start}, size={}, type=83, bootable\n", pv.len() / 512),
         );
         let mut disk = std::fs::read(&img).unwrap();
@@ -558,7 +570,7 @@ pub mod lab4 {
             if write {
                 c.arg("-w");
             }
-            run_tool(c.args(["-R", &req]).arg(&target));
+            run(c.args(["-R", &req]).arg(&target), "");
         };
         debugfs_do(false, format!("dump {path} {}", local.display()));
         let text = std::fs::read_to_string(&local).unwrap();
