@@ -355,3 +355,77 @@ pub mod qemu {
         std::fs::write(img, disk).unwrap();
     }
 }
+
+/// Lab 4's steps (docs/labs/lab4-pv-to-hvm.md) on a copy of
+/// `pv-migrate.img`, with the real tools a student uses: `sfdisk` for the
+/// partition table and `debugfs` to edit files in the partition. Shared by
+/// the lab check's tests (crates/cli/tests/lab.rs) and simboot-install's
+/// (fixtures/tests/simboot_install.rs). Every function returns `None`
+/// (after the interop gate's message) when a tool is missing.
+pub mod lab4 {
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+
+    use super::{fixture, interop_tool};
+
+    /// Runs `cmd` with `stdin`, failing the test with its stderr.
+    fn run(cmd: &mut Command, stdin: &str) {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Byte offset of the partition the lab creates (LBA 2048).
+    pub const OFFSET: u64 = 2048 * 512;
+
+    /// Step 2: a 4 MiB disk `dir/name` with one bootable Linux partition
+    /// from LBA 2048 (disk signature 0x5eed0412) and pv-migrate.img's
+    /// file system copied into it; `start` moves the partition (a
+    /// too-small gap), copying the file system there instead.
+    pub fn partitioned(dir: &Path, name: &str, start: u64) -> Option<PathBuf> {
+        let sfdisk = interop_tool("sfdisk")?;
+        interop_tool("debugfs")?;
+        let img = dir.join(name);
+        let pv = std::fs::read(fixture("images/pv-migrate.img")).unwrap();
+        std::fs::write(&img, vec![0u8; 4 << 20]).unwrap();
+        run(
+            Command::new(&sfdisk).args(["-q", "--no-reread", "--no-tell-kernel"]).arg(&img),
+            &format!("label: dos\nlabel-id: 0x5eed0412\nstart={start}, size={}, type=83, bootable\n", pv.len() / 512),
+        );
+        let mut disk = std::fs::read(&img).unwrap();
+        let at = start as usize * 512;
+        disk[at..at + pv.len()].copy_from_slice(&pv);
+        std::fs::write(&img, disk).unwrap();
+        Some(img)
+    }
+
+    /// Step 4: replaces the file `path` of the partition at `offset` by
+    /// `edit` of its text, as the lab does it: `debugfs dump`, edit, `rm`,
+    /// `write`.
+    pub fn edit_file(img: &Path, offset: u64, path: &str, edit: impl FnOnce(&str) -> String) -> Option<()> {
+        let debugfs = interop_tool("debugfs")?;
+        let target = format!("{}?offset={offset}", img.display());
+        let local = img.with_extension(format!("{}.edit", path.rsplit('/').next().unwrap_or("file")));
+        let debugfs_do = |write: bool, req: String| {
+            let mut c = Command::new(&debugfs);
+            if write {
+                c.arg("-w");
+            }
+            run(c.args(["-R", &req]).arg(&target), "");
+        };
+        debugfs_do(false, format!("dump {path} {}", local.display()));
+        let text = std::fs::read_to_string(&local).unwrap();
+        std::fs::write(&local, edit(&text)).unwrap();
+        debugfs_do(true, format!("rm {path}"));
+        debugfs_do(true, format!("write {} {path}", local.display()));
+        std::fs::remove_file(&local).unwrap();
+        Some(())
+    }
+}
