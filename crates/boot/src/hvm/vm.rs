@@ -440,7 +440,8 @@ impl Hvm {
 
     /// Records a disk read whose first sector is a loader stage
     /// `inspect` knows by its bytes (GRUB legacy's start sector, GRUB 2's
-    /// diskboot.img, SYSLINUX's ldlinux.sys), and starts a phase named for
+    /// diskboot.img, SYSLINUX's ldlinux.sys, simboot's stage 2), and starts
+    /// a phase named for
     /// it. Only a name for the timeline: the stage's code runs like any
     /// other, and nothing depends on recognising it.
     pub(crate) fn note_loaded(&mut self, lba: u64, sectors: u64, dest: u32) {
@@ -453,6 +454,7 @@ impl Hvm {
             NextStage::GrubLegacyStart { loads } => (format!("GRUB legacy {loads}"), "start sector"),
             NextStage::Grub2Diskboot => ("GRUB 2 core.img".to_string(), "start sector"),
             NextStage::SyslinuxLdlinux { .. } => ("SYSLINUX ldlinux.sys".to_string(), "first sector"),
+            NextStage::SimbootStage2 => ("simboot stage 2".to_string(), "loaded"),
             _ => return,
         };
         self.bios.stages.push(StageLoad { stage: stage.clone(), lba, address: dest });
