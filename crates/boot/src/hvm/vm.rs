@@ -438,12 +438,11 @@ impl Hvm {
         self.bus.trace.mark(t, name.into(), exits, sectors);
     }
 
-    /// Records a disk read whose first sector is a loader stage
-    /// `inspect` knows by its bytes (GRUB legacy's start sector, GRUB 2's
+    /// Records a disk read whose first sector is a loader stage `inspect`
+    /// knows by its bytes (GRUB legacy's start sector, GRUB 2's
     /// diskboot.img, SYSLINUX's ldlinux.sys, simboot's stage 2), and starts
-    /// a phase named for
-    /// it. Only a name for the timeline: the stage's code runs like any
-    /// other, and nothing depends on recognising it.
+    /// a phase named for it. Only a name for the timeline: the stage's code
+    /// runs like any other, and nothing depends on recognising it.
     pub(crate) fn note_loaded(&mut self, lba: u64, sectors: u64, dest: u32) {
         if sectors == 0 || self.bios.boots == 0 && lba == 0 && dest == 0x7C00 {
             return;
