@@ -86,8 +86,42 @@ impl Default for Counters {
 const CACHE_BITS: u32 = 13;
 const CACHE_SIZE: usize = 1 << CACHE_BITS;
 
+/// Code granules: the unit of write tracking for the decode cache. A write
+/// anywhere in a granule that holds cached code makes every cached
+/// instruction with a byte in it re-check its bytes before it runs again;
+/// 256 bytes keeps a real-mode stack just below a boot sector (SP = 0x7C00)
+/// out of the boot sector's own granules.
+const GRANULE_BITS: u32 = 8;
+/// Slots of the granule table (direct mapped by granule number: 4096 slots
+/// cover 1 MiB without two granules sharing a slot).
+const GRANULE_SLOTS: usize = 1 << 12;
+/// Marks a granule slot that no code has claimed.
+const NO_GRANULE: u32 = u32::MAX;
+
+/// The write generation of one code granule.
+#[derive(Clone, Copy, Debug)]
+struct Granule {
+    /// Granule number (linear address >> [`GRANULE_BITS`]) owning the slot.
+    number: u32,
+    /// Bumped by every write into the owning granule and whenever another
+    /// granule takes the slot over, so it never returns to a value a cached
+    /// instruction was stamped with.
+    generation: u64,
+}
+
 fn empty_entry() -> Decoded {
-    Decoded { instr: Instruction::new(), bytes: 0, byte_mask: 0, tag: u64::MAX, op32: false, addr32: false, size: 0 }
+    Decoded {
+        instr: Instruction::new(),
+        bytes: 0,
+        byte_mask: 0,
+        tag: u64::MAX,
+        epoch: 0,
+        slots: [0; 2],
+        generations: [u64::MAX; 2],
+        op32: false,
+        addr32: false,
+        size: 0,
+    }
 }
 
 /// One decoded instruction and the bytes it was decoded from.
@@ -101,6 +135,14 @@ pub(crate) struct Decoded {
     /// Linear address it was decoded at, plus 1 << 32 for 32-bit code;
     /// `u64::MAX` marks an empty slot.
     pub(crate) tag: u64,
+    /// [`Cpu`]'s memory epoch when the bytes were last checked.
+    epoch: u64,
+    /// Granule-table slots of the first and last instruction byte, and their
+    /// generations when the bytes were last checked: while all three stamps
+    /// match, no write can have reached the instruction and it runs without
+    /// looking at memory.
+    slots: [u16; 2],
+    generations: [u64; 2],
     /// 32-bit operand size (code size XOR 0x66).
     pub(crate) op32: bool,
     /// 32-bit address size (code size XOR 0x67).
@@ -197,6 +239,14 @@ pub struct Cpu {
     hooks: [u64; 4],
     pub(crate) a20_mask: u32,
     cache: Vec<Decoded>,
+    /// Write generations of the granules that hold cached code.
+    granules: Vec<Granule>,
+    /// Bumped whenever memory may have changed in a way the CPU did not see
+    /// as a write of its own: a new [`Cpu::run`] (the embedder may have
+    /// written memory in between: firmware services, DMA) and every port
+    /// access (a device may do DMA). Cached instructions stamped with an
+    /// older epoch re-check their bytes before they run.
+    epoch: u64,
     pub(crate) scratch: Vec<u8>,
     /// Instruction count at which the current `run` must stop.
     pub(crate) budget_end: u64,
@@ -219,6 +269,8 @@ impl Cpu {
             hooks: [0; 4],
             a20_mask: u32::MAX,
             cache: vec![empty_entry(); CACHE_SIZE],
+            granules: vec![Granule { number: NO_GRANULE, generation: 0 }; GRANULE_SLOTS],
+            epoch: 0,
             scratch: Vec::new(),
             budget_end: 0,
         }
@@ -259,8 +311,9 @@ impl Cpu {
     }
 
     /// Drops every cached decoded instruction. Never needed for correctness
-    /// (each cached instruction is compared with the bytes in memory before
-    /// use); offered for embedders that replace all of memory.
+    /// (a cached instruction is compared with the bytes in memory again
+    /// before it runs whenever memory may have changed under it, see
+    /// [`Cpu::run`]); offered for embedders that replace all of memory.
     pub fn flush_decode_cache(&mut self) {
         for e in &mut self.cache {
             e.tag = u64::MAX;
@@ -270,7 +323,17 @@ impl Cpu {
     /// Runs until an [`Exit`] or an [`Error`], executing at most
     /// `max_instructions` instructions (counted as in
     /// [`Counters::instructions`]).
+    ///
+    /// Self-modifying code and memory written by the embedder are seen: a
+    /// cached decoded instruction runs again without re-reading its bytes
+    /// only while nothing can have written them: no write by this CPU into
+    /// its 256-byte granules (instructions, pushes, string bulk copies), no
+    /// port access (a device may do DMA) and no return from `run` (the
+    /// embedder may write memory between runs) since the bytes were last
+    /// compared. Everything else the [`Bus`] does must leave memory as it
+    /// is (see the trait's documentation).
     pub fn run<B: Bus + ?Sized>(&mut self, bus: &mut B, max_instructions: u64) -> Result<Exit, Error> {
+        self.memory_may_have_changed();
         self.refresh_a20(bus);
         self.budget_end = self.counters.instructions.saturating_add(max_instructions);
         // The cache is moved out while running so that executing an entry
@@ -337,6 +400,64 @@ impl Cpu {
         self.refresh_a20(bus);
         let here = self.regs.eip;
         self.exception(bus, vector, None, here)
+    }
+
+    /// Makes every cached instruction compare its bytes with memory before it
+    /// runs again.
+    #[inline]
+    pub(crate) fn memory_may_have_changed(&mut self) {
+        self.epoch += 1;
+    }
+
+    /// Records a write by the CPU of `len` (≥ 1) bytes at physical `addr`
+    /// (wrapping at 4 GiB like the bus's multi-byte accesses).
+    #[inline]
+    pub(crate) fn note_write(&mut self, addr: u32, len: u32) {
+        let first = addr >> GRANULE_BITS;
+        let end = addr.wrapping_add(len - 1);
+        self.bump_granule(first);
+        if end >> GRANULE_BITS != first {
+            self.note_write_range(first, end);
+        }
+    }
+
+    #[cold]
+    fn note_write_range(&mut self, first: u32, end: u32) {
+        let last = end >> GRANULE_BITS;
+        if end < first << GRANULE_BITS {
+            // Wrapped at 4 GiB.
+            for g in first..=(u32::MAX >> GRANULE_BITS) {
+                self.bump_granule(g);
+            }
+            for g in 0..=last {
+                self.bump_granule(g);
+            }
+        } else {
+            for g in first..=last {
+                self.bump_granule(g);
+            }
+        }
+    }
+
+    #[inline]
+    fn bump_granule(&mut self, g: u32) {
+        let s = &mut self.granules[g as usize & (GRANULE_SLOTS - 1)];
+        if s.number == g {
+            s.generation += 1;
+        }
+    }
+
+    /// Takes the slot of the granule holding physical `addr` for it and
+    /// returns the slot and its generation.
+    fn claim_granule(&mut self, addr: u32) -> (u16, u64) {
+        let g = addr >> GRANULE_BITS;
+        let slot = g as usize & (GRANULE_SLOTS - 1);
+        let s = &mut self.granules[slot];
+        if s.number != g {
+            s.number = g;
+            s.generation += 1;
+        }
+        (slot as u16, s.generation)
     }
 
     pub(crate) fn refresh_a20<B: Bus + ?Sized>(&mut self, bus: &B) {
@@ -476,34 +597,68 @@ impl Cpu {
         }
     }
 
-    /// Fetches (from the cache when the bytes still match) the instruction at
+    /// Fetches (from the cache while its stamps say nothing can have written
+    /// the bytes, else after comparing them with memory) the instruction at
     /// CS:EIP and checks it against the CS limit.
     #[inline]
     fn fetch<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut [Decoded]) -> Ex<usize> {
-        let cs = self.regs.seg[SegReg::Cs as usize];
+        let cs = &self.regs.seg[SegReg::Cs as usize];
         let eip = self.regs.eip;
-        if eip > cs.limit {
+        let limit = cs.limit;
+        if eip > limit {
             return Err(Fault::Exception(GP, Some(0)));
         }
         let linear = cs.base.wrapping_add(eip) & self.a20_mask;
+        let tag = u64::from(linear) | (u64::from(cs.big()) << 32);
+        let slot = (linear as usize) & (CACHE_SIZE - 1);
+        let e = &cache[slot];
+        if e.tag != tag
+            || e.epoch != self.epoch
+            || self.granules[usize::from(e.slots[0])].generation != e.generations[0]
+            || self.granules[usize::from(e.slots[1])].generation != e.generations[1]
+        {
+            self.refill(bus, cache, slot, linear, tag)?;
+        }
+        let len = cache[slot].instr.len() as u32;
+        if u64::from(eip) + u64::from(len) - 1 > u64::from(limit) {
+            return Err(Fault::Exception(GP, Some(0)));
+        }
+        Ok(slot)
+    }
+
+    /// The slow half of [`Cpu::fetch`]: compares the cached bytes with
+    /// memory, decodes again if they differ, and stamps the entry.
+    #[cold]
+    #[inline(never)]
+    fn refill<B: Bus + ?Sized>(
+        &mut self,
+        bus: &mut B,
+        cache: &mut [Decoded],
+        slot: usize,
+        linear: u32,
+        tag: u64,
+    ) -> Ex<()> {
         let mut raw = [0u8; 16];
         self.fetch_bytes(bus, linear, &mut raw);
         let word = u128::from_le_bytes(raw);
-        let code32 = cs.big();
-        let tag = u64::from(linear) | (u64::from(code32) << 32);
-        let slot = (linear as usize) & (CACHE_SIZE - 1);
         let e = &cache[slot];
         if e.tag != tag || (word & e.byte_mask) != e.bytes {
-            cache[slot] = self.decode(&raw, code32, tag)?;
+            cache[slot] = self.decode(&raw, tag >> 32 != 0, tag)?;
             if bus.new_code(linear, &self.regs) {
                 return Err(Fault::NewCode);
             }
         }
         let len = cache[slot].instr.len() as u32;
-        if u64::from(eip) + u64::from(len) - 1 > u64::from(cs.limit) {
-            return Err(Fault::Exception(GP, Some(0)));
-        }
-        Ok(slot)
+        let last = linear.wrapping_add(len - 1) & self.a20_mask;
+        // Consecutive granules (also across the A20 or 4 GiB wrap) never
+        // share a slot, so the second claim leaves the first one's stamp.
+        let (s0, g0) = self.claim_granule(linear);
+        let (s1, g1) = self.claim_granule(last);
+        let e = &mut cache[slot];
+        e.epoch = self.epoch;
+        e.slots = [s0, s1];
+        e.generations = [g0, g1];
+        Ok(())
     }
 
     #[cold]
@@ -534,7 +689,18 @@ impl Cpu {
             OpKind::Memory => mem_size(instr.memory_size()),
             _ => 0,
         };
-        Ok(Decoded { instr, bytes, byte_mask, tag, op32: code32 ^ p66, addr32: code32 ^ p67, size })
+        Ok(Decoded {
+            instr,
+            bytes,
+            byte_mask,
+            tag,
+            epoch: 0,
+            slots: [0; 2],
+            generations: [u64::MAX; 2],
+            op32: code32 ^ p66,
+            addr32: code32 ^ p67,
+            size,
+        })
     }
 
     // ---- registers ----
@@ -608,14 +774,17 @@ impl Cpu {
 
     /// Writes `size` (1, 2, 4) bytes at a linear address.
     #[inline]
-    pub(crate) fn wr<B: Bus + ?Sized>(&self, bus: &mut B, linear: u32, size: u32, v: u32) {
+    pub(crate) fn wr<B: Bus + ?Sized>(&mut self, bus: &mut B, linear: u32, size: u32, v: u32) {
         let a = linear & self.a20_mask;
         if self.a20_mask != u32::MAX && (a & 0xF_FFFF) + size > 0x10_0000 {
             for i in 0..size {
-                bus.write_u8(linear.wrapping_add(i) & self.a20_mask, (v >> (8 * i)) as u8);
+                let b = linear.wrapping_add(i) & self.a20_mask;
+                self.note_write(b, 1);
+                bus.write_u8(b, (v >> (8 * i)) as u8);
             }
             return;
         }
+        self.note_write(a, size);
         match size {
             1 => bus.write_u8(a, v as u8),
             2 => bus.write_u16(a, v as u16),
@@ -632,7 +801,14 @@ impl Cpu {
 
     /// Writes `size` bytes at `seg`:`off` with limit checks.
     #[inline]
-    pub(crate) fn write_seg<B: Bus + ?Sized>(&self, bus: &mut B, seg: usize, off: u32, size: u32, v: u32) -> Ex<()> {
+    pub(crate) fn write_seg<B: Bus + ?Sized>(
+        &mut self,
+        bus: &mut B,
+        seg: usize,
+        off: u32,
+        size: u32,
+        v: u32,
+    ) -> Ex<()> {
         let l = self.lin(seg, off, size)?;
         self.wr(bus, l, size, v);
         Ok(())

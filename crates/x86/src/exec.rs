@@ -834,6 +834,7 @@ impl Cpu {
                     if i.op1_kind() == OpKind::Register { self.regs.gpr[2] as u16 } else { u16::from(i.immediate8()) };
                 self.port_count(port, false, 1);
                 let v = bus.port_in(port, AccessSize::from_bytes(sz)) & mask(sz);
+                self.memory_may_have_changed();
                 self.set_reg(i.op0_register(), v);
             }
             M::Out => {
@@ -843,6 +844,7 @@ impl Cpu {
                 self.port_count(port, true, 1);
                 let v = self.get_reg(i.op1_register()) & mask(sz);
                 bus.port_out(port, AccessSize::from_bytes(sz), v);
+                self.memory_may_have_changed();
                 self.refresh_a20(bus);
             }
             M::Cli => self.set_flag(flags::IF, false),
@@ -942,6 +944,7 @@ impl Cpu {
             }
             M::Rdtsc => {
                 let t = bus.tsc(self.counters.instructions);
+                self.memory_may_have_changed();
                 self.regs.gpr[0] = t as u32;
                 self.regs.gpr[2] = (t >> 32) as u32;
             }
