@@ -8,6 +8,7 @@ use iced_x86::{Decoder, DecoderOptions, Instruction, OpKind, Register};
 use crate::bus::Bus;
 use crate::cpuid::CpuidConfig;
 use crate::error::{Bytes, Error, Location};
+use crate::fast::{Fast, Mem};
 use crate::state::{Registers, SegReg, Segment, cr0, flags};
 
 /// Why [`Cpu::run`] handed control back. None of these is an error: the
@@ -95,33 +96,26 @@ const GRANULE_BITS: u32 = 8;
 /// Slots of the granule table (direct mapped by granule number: 4096 slots
 /// cover 1 MiB without two granules sharing a slot).
 const GRANULE_SLOTS: usize = 1 << 12;
-/// Marks a granule slot that no code has claimed.
-const NO_GRANULE: u32 = u32::MAX;
 
-/// The write generation of one code granule.
-#[derive(Clone, Copy, Debug)]
-struct Granule {
-    /// Granule number (linear address >> [`GRANULE_BITS`]) owning the slot.
-    number: u32,
+/// The decoded-instruction cache, direct mapped by linear address. The map
+/// holds entry numbers plus one (0: empty slot), so a new CPU costs only
+/// zeroed memory and entries exist only for code that ran.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DecodeCache {
+    map: Vec<u32>,
+    pub(crate) entries: Vec<Decoded>,
+}
+
+/// Write generations of the code granules, direct mapped by granule number
+/// (all zero in a new CPU: no granule owns a slot).
+#[derive(Clone, Debug)]
+struct Granules {
+    /// Granule number + 1 owning each slot (0: none).
+    owner: Vec<u32>,
     /// Bumped by every write into the owning granule and whenever another
     /// granule takes the slot over, so it never returns to a value a cached
     /// instruction was stamped with.
-    generation: u64,
-}
-
-fn empty_entry() -> Decoded {
-    Decoded {
-        instr: Instruction::new(),
-        bytes: 0,
-        byte_mask: 0,
-        tag: u64::MAX,
-        epoch: 0,
-        slots: [0; 2],
-        generations: [u64::MAX; 2],
-        op32: false,
-        addr32: false,
-        size: 0,
-    }
+    generation: Vec<u64>,
 }
 
 /// One decoded instruction and the bytes it was decoded from.
@@ -149,6 +143,12 @@ pub(crate) struct Decoded {
     pub(crate) addr32: bool,
     /// Size in bytes of operand 0 when it is a register or memory operand.
     pub(crate) size: u8,
+    /// Instruction length in bytes.
+    pub(crate) len: u8,
+    /// The pre-decoded form the fast path runs, if any.
+    pub(crate) fast: Fast,
+    /// The memory operand in pre-decoded form (for [`Fast`] forms).
+    pub(crate) mem: Mem,
 }
 
 /// How an interrupt was raised (SDM Vol. 3A §6.4 "Sources of Interrupts").
@@ -238,9 +238,9 @@ pub struct Cpu {
     pub stop_on_self_jump: bool,
     hooks: [u64; 4],
     pub(crate) a20_mask: u32,
-    cache: Vec<Decoded>,
+    pub(crate) cache: DecodeCache,
     /// Write generations of the granules that hold cached code.
-    granules: Vec<Granule>,
+    granules: Granules,
     /// Bumped whenever memory may have changed in a way the CPU did not see
     /// as a write of its own: a new [`Cpu::run`] (the embedder may have
     /// written memory in between: firmware services, DMA) and every port
@@ -250,6 +250,10 @@ pub struct Cpu {
     pub(crate) scratch: Vec<u8>,
     /// Instruction count at which the current `run` must stop.
     pub(crate) budget_end: u64,
+    /// Decode everything for the general interpreter only (the tests that
+    /// compare the fast forms with it).
+    #[cfg(test)]
+    pub(crate) general_only: bool,
 }
 
 impl Cpu {
@@ -268,11 +272,13 @@ impl Cpu {
             stop_on_self_jump: false,
             hooks: [0; 4],
             a20_mask: u32::MAX,
-            cache: vec![empty_entry(); CACHE_SIZE],
-            granules: vec![Granule { number: NO_GRANULE, generation: 0 }; GRANULE_SLOTS],
+            cache: DecodeCache::default(),
+            granules: Granules { owner: vec![0; GRANULE_SLOTS], generation: vec![0; GRANULE_SLOTS] },
             epoch: 0,
             scratch: Vec::new(),
             budget_end: 0,
+            #[cfg(test)]
+            general_only: false,
         }
     }
 
@@ -315,9 +321,8 @@ impl Cpu {
     /// before it runs whenever memory may have changed under it, see
     /// [`Cpu::run`]); offered for embedders that replace all of memory.
     pub fn flush_decode_cache(&mut self) {
-        for e in &mut self.cache {
-            e.tag = u64::MAX;
-        }
+        self.cache.map.fill(0);
+        self.cache.entries.clear();
     }
 
     /// Runs until an [`Exit`] or an [`Error`], executing at most
@@ -337,17 +342,17 @@ impl Cpu {
         self.refresh_a20(bus);
         self.budget_end = self.counters.instructions.saturating_add(max_instructions);
         // The cache is moved out while running so that executing an entry
-        // borrows it instead of copying the ~100-byte entry per instruction.
+        // borrows it instead of copying the ~150-byte entry per instruction.
         let mut cache = std::mem::take(&mut self.cache);
-        if cache.len() != CACHE_SIZE {
-            cache = vec![empty_entry(); CACHE_SIZE];
+        if cache.map.len() != CACHE_SIZE {
+            cache.map = vec![0; CACHE_SIZE];
         }
         let r = self.run_loop(bus, &mut cache);
         self.cache = cache;
         r
     }
 
-    fn run_loop<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut [Decoded]) -> Result<Exit, Error> {
+    fn run_loop<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut DecodeCache) -> Result<Exit, Error> {
         loop {
             if self.counters.instructions >= self.budget_end {
                 return Ok(Exit::InstructionLimit);
@@ -355,7 +360,15 @@ impl Cpu {
             let start = self.regs.eip;
             let trap = self.regs.eflags & flags::TF != 0;
             let result = match self.fetch(bus, cache) {
-                Ok(slot) => self.exec(bus, &cache[slot]),
+                Ok(k) => {
+                    let d = &cache.entries[k];
+                    if d.fast == Fast::General {
+                        self.exec(bus, d)
+                    } else {
+                        self.regs.eip = start.wrapping_add(u32::from(d.len));
+                        self.exec_fast(bus, d, start).map(|()| None)
+                    }
+                }
                 Err(f) => Err(f),
             };
             self.counters.instructions += 1;
@@ -441,9 +454,9 @@ impl Cpu {
 
     #[inline]
     fn bump_granule(&mut self, g: u32) {
-        let s = &mut self.granules[g as usize & (GRANULE_SLOTS - 1)];
-        if s.number == g {
-            s.generation += 1;
+        let slot = g as usize & (GRANULE_SLOTS - 1);
+        if self.granules.owner[slot] == g + 1 {
+            self.granules.generation[slot] += 1;
         }
     }
 
@@ -452,12 +465,11 @@ impl Cpu {
     fn claim_granule(&mut self, addr: u32) -> (u16, u64) {
         let g = addr >> GRANULE_BITS;
         let slot = g as usize & (GRANULE_SLOTS - 1);
-        let s = &mut self.granules[slot];
-        if s.number != g {
-            s.number = g;
-            s.generation += 1;
+        if self.granules.owner[slot] != g + 1 {
+            self.granules.owner[slot] = g + 1;
+            self.granules.generation[slot] += 1;
         }
-        (slot as u16, s.generation)
+        (slot as u16, self.granules.generation[slot])
     }
 
     pub(crate) fn refresh_a20<B: Bus + ?Sized>(&mut self, bus: &B) {
@@ -601,7 +613,7 @@ impl Cpu {
     /// the bytes, else after comparing them with memory) the instruction at
     /// CS:EIP and checks it against the CS limit.
     #[inline]
-    fn fetch<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut [Decoded]) -> Ex<usize> {
+    fn fetch<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut DecodeCache) -> Ex<usize> {
         let cs = &self.regs.seg[SegReg::Cs as usize];
         let eip = self.regs.eip;
         let limit = cs.limit;
@@ -611,19 +623,23 @@ impl Cpu {
         let linear = cs.base.wrapping_add(eip) & self.a20_mask;
         let tag = u64::from(linear) | (u64::from(cs.big()) << 32);
         let slot = (linear as usize) & (CACHE_SIZE - 1);
-        let e = &cache[slot];
-        if e.tag != tag
-            || e.epoch != self.epoch
-            || self.granules[usize::from(e.slots[0])].generation != e.generations[0]
-            || self.granules[usize::from(e.slots[1])].generation != e.generations[1]
-        {
-            self.refill(bus, cache, slot, linear, tag)?;
+        let mut k = cache.map[slot] as usize;
+        let fresh = k != 0 && {
+            let e = &cache.entries[k - 1];
+            e.tag == tag
+                && e.epoch == self.epoch
+                && self.granules.generation[usize::from(e.slots[0])] == e.generations[0]
+                && self.granules.generation[usize::from(e.slots[1])] == e.generations[1]
+        };
+        if !fresh {
+            k = self.refill(bus, cache, slot, linear, tag)?;
         }
-        let len = cache[slot].instr.len() as u32;
+        let k = k - 1;
+        let len = u32::from(cache.entries[k].len);
         if u64::from(eip) + u64::from(len) - 1 > u64::from(limit) {
             return Err(Fault::Exception(GP, Some(0)));
         }
-        Ok(slot)
+        Ok(k)
     }
 
     /// The slow half of [`Cpu::fetch`]: compares the cached bytes with
@@ -633,32 +649,43 @@ impl Cpu {
     fn refill<B: Bus + ?Sized>(
         &mut self,
         bus: &mut B,
-        cache: &mut [Decoded],
+        cache: &mut DecodeCache,
         slot: usize,
         linear: u32,
         tag: u64,
-    ) -> Ex<()> {
+    ) -> Ex<usize> {
         let mut raw = [0u8; 16];
         self.fetch_bytes(bus, linear, &mut raw);
         let word = u128::from_le_bytes(raw);
-        let e = &cache[slot];
-        if e.tag != tag || (word & e.byte_mask) != e.bytes {
-            cache[slot] = self.decode(&raw, tag >> 32 != 0, tag)?;
+        let mut k = cache.map[slot] as usize;
+        let stale = k == 0 || {
+            let e = &cache.entries[k - 1];
+            e.tag != tag || (word & e.byte_mask) != e.bytes
+        };
+        if stale {
+            let d = self.decode(&raw, tag >> 32 != 0, tag)?;
+            if k == 0 {
+                cache.entries.push(d);
+                k = cache.entries.len();
+                cache.map[slot] = k as u32;
+            } else {
+                cache.entries[k - 1] = d;
+            }
             if bus.new_code(linear, &self.regs) {
                 return Err(Fault::NewCode);
             }
         }
-        let len = cache[slot].instr.len() as u32;
+        let len = u32::from(cache.entries[k - 1].len);
         let last = linear.wrapping_add(len - 1) & self.a20_mask;
         // Consecutive granules (also across the A20 or 4 GiB wrap) never
         // share a slot, so the second claim leaves the first one's stamp.
         let (s0, g0) = self.claim_granule(linear);
         let (s1, g1) = self.claim_granule(last);
-        let e = &mut cache[slot];
+        let e = &mut cache.entries[k - 1];
         e.epoch = self.epoch;
         e.slots = [s0, s1];
         e.generations = [g0, g1];
-        Ok(())
+        Ok(k)
     }
 
     #[cold]
@@ -689,7 +716,14 @@ impl Cpu {
             OpKind::Memory => mem_size(instr.memory_size()),
             _ => 0,
         };
+        let (op32, addr32) = (code32 ^ p66, code32 ^ p67);
+        let (fast, mem) = crate::fast::classify(&instr, op32, addr32);
+        #[cfg(test)]
+        let (fast, mem) = if self.general_only { (Fast::General, mem) } else { (fast, mem) };
         Ok(Decoded {
+            len: len as u8,
+            fast,
+            mem,
             instr,
             bytes,
             byte_mask,
@@ -697,8 +731,8 @@ impl Cpu {
             epoch: 0,
             slots: [0; 2],
             generations: [u64::MAX; 2],
-            op32: code32 ^ p66,
-            addr32: code32 ^ p67,
+            op32,
+            addr32,
             size,
         })
     }

@@ -161,7 +161,7 @@ impl Cpu {
 
     /// Evaluates condition `cc` (SDM Vol. 1 appendix B).
     #[inline]
-    fn cond(&self, cc: u8) -> bool {
+    pub(crate) fn cond(&self, cc: u8) -> bool {
         use flags::{CF, OF, PF, SF, ZF};
         let f = self.regs.eflags;
         let r = match cc >> 1 {

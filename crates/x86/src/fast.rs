@@ -1,0 +1,615 @@
+//! Pre-decoded forms of the commonest instructions, run without iced-x86's
+//! operand accessors: everything the semantics need (register slots, the
+//! memory operand's base/index/scale/displacement/segment, the immediate,
+//! the branch displacement) is worked out once when the instruction is
+//! decoded and kept in its cache entry.
+//!
+//! Each form does exactly what the general arm of `exec.rs` for the same
+//! instruction does (the same flags, the same order of limit checks and
+//! memory accesses); anything else is [`Fast::General`] and goes through
+//! `exec.rs`. The property and idiom tests compare both paths' results with
+//! single-stepping and hand-computed states.
+
+use iced_x86::{Code, Instruction, Mnemonic as M, OpKind, Register};
+
+use crate::alu::{self, ShiftKind, mask};
+use crate::bus::Bus;
+use crate::cpu::{Cpu, Decoded, Ex};
+use crate::state::flags;
+
+/// A general register operand as a slot of `Registers::gpr`: the value is
+/// `(gpr[idx] >> shift) & mask` (AH..BH: shift 8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RegRef {
+    idx: u8,
+    shift: u8,
+    mask: u32,
+}
+
+impl RegRef {
+    /// The general register `r` (8, 16 or 32 bits), or `None` for any other
+    /// register (segment, control, debug, 64-bit).
+    pub(crate) fn of(r: Register) -> Option<RegRef> {
+        let n = r as usize;
+        let (idx, shift, mask) = match n {
+            1..=4 => (n - 1, 0, 0xFF),
+            5..=8 => (n - 5, 8, 0xFF),
+            21..=28 => (n - 21, 0, 0xFFFF),
+            37..=44 => (n - 37, 0, u32::MAX),
+            _ => return None,
+        };
+        Some(RegRef { idx: idx as u8, shift, mask })
+    }
+}
+
+/// The memory operand of an instruction in the form `Cpu::ea` computes it:
+/// `(disp + base + (index << scale)) & amask` in segment `seg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Mem {
+    disp: u32,
+    amask: u32,
+    /// Slot of the base register, 8 for none.
+    base: u8,
+    /// Slot of the index register, 8 for none.
+    index: u8,
+    scale: u8,
+    /// Segment register number (ES = 0 … GS = 5).
+    seg: u8,
+}
+
+impl Mem {
+    const NONE: Mem = Mem { disp: 0, amask: 0, base: 8, index: 8, scale: 0, seg: 3 };
+
+    fn of(i: &Instruction, addr32: bool) -> Option<Mem> {
+        let slot = |r: Register| -> Option<u8> {
+            if r == Register::None {
+                return Some(8);
+            }
+            // 16-bit addressing uses the 16-bit registers, 32-bit the 32-bit
+            // ones; the full slot is added and the sum masked to the address
+            // size, which is the same modulo 2^16.
+            RegRef::of(r).filter(|g| g.shift == 0 && g.mask != 0xFF).map(|g| g.idx)
+        };
+        let seg = (i.memory_segment() as usize).checked_sub(Register::ES as usize).filter(|&s| s < 6)?;
+        Some(Mem {
+            disp: i.memory_displacement32(),
+            amask: if addr32 { u32::MAX } else { 0xFFFF },
+            base: slot(i.memory_base())?,
+            index: slot(i.memory_index())?,
+            scale: i.memory_index_scale().trailing_zeros() as u8,
+            seg: seg as u8,
+        })
+    }
+}
+
+/// A source or destination operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Opnd {
+    Reg(RegRef),
+    /// The entry's [`Mem`] operand.
+    Mem,
+    /// An immediate, already extended and masked to the operand size as
+    /// `exec.rs` uses it.
+    Imm(u32),
+}
+
+/// Two-operand arithmetic/logic, plus MOV (no flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AluOp {
+    Add,
+    Or,
+    Adc,
+    Sbb,
+    And,
+    Sub,
+    Xor,
+    Cmp,
+    Test,
+    Mov,
+}
+
+/// What the fast path runs for an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fast {
+    /// The general interpreter (`exec.rs`).
+    General,
+    Alu {
+        op: AluOp,
+        size: u8,
+        dst: Opnd,
+        src: Opnd,
+    },
+    IncDec {
+        dec: bool,
+        size: u8,
+        dst: Opnd,
+    },
+    /// MOVZX/MOVSX from a `ssize`-byte source.
+    Extend {
+        signed: bool,
+        ssize: u8,
+        dst: RegRef,
+        src: Opnd,
+    },
+    Lea {
+        dst: RegRef,
+    },
+    Shift {
+        kind: ShiftKind,
+        size: u8,
+        dst: Opnd,
+        count: Opnd,
+    },
+    /// Jcc: taken when condition `cc` holds; the target is
+    /// `(start + disp) & amask`.
+    Jcc {
+        cc: u8,
+        disp: u32,
+        amask: u32,
+    },
+    /// A near relative JMP that is neither `jmp $` nor a backward
+    /// `jmp rel8` in 32-bit code (those have their own handling in exec.rs).
+    Jmp {
+        disp: u32,
+        amask: u32,
+    },
+    /// Near relative CALL pushing a `size`-byte return address.
+    Call {
+        disp: u32,
+        amask: u32,
+        size: u8,
+    },
+    /// Near RET without an immediate, popping `size` bytes.
+    Ret {
+        size: u8,
+    },
+    /// PUSH of a general register or an immediate, `size` bytes.
+    Push {
+        size: u8,
+        src: Opnd,
+    },
+    /// POP into a general register, `size` bytes.
+    Pop {
+        size: u8,
+        dst: RegRef,
+    },
+}
+
+/// Condition code number (SDM Vol. 2A §B.1.4.7 table B-10) of a Jcc.
+fn jcc_cc(m: M) -> Option<u8> {
+    Some(match m {
+        M::Jo => 0,
+        M::Jno => 1,
+        M::Jb => 2,
+        M::Jae => 3,
+        M::Je => 4,
+        M::Jne => 5,
+        M::Jbe => 6,
+        M::Ja => 7,
+        M::Js => 8,
+        M::Jns => 9,
+        M::Jp => 10,
+        M::Jnp => 11,
+        M::Jl => 12,
+        M::Jge => 13,
+        M::Jle => 14,
+        M::Jg => 15,
+        _ => return None,
+    })
+}
+
+/// Works out the fast form of `i` (decoded at IP 0) and its memory operand.
+pub(crate) fn classify(i: &Instruction, op32: bool, addr32: bool) -> (Fast, Mem) {
+    let Some(mem) = (0..i.op_count()).any(|k| i.op_kind(k) == OpKind::Memory).then(|| Mem::of(i, addr32)) else {
+        return (classify_ops(i, op32, false).unwrap_or(Fast::General), Mem::NONE);
+    };
+    match mem {
+        Some(m) => (classify_ops(i, op32, true).unwrap_or(Fast::General), m),
+        None => (Fast::General, Mem::NONE),
+    }
+}
+
+fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
+    let opnd = |k: u32, size: u32| -> Option<Opnd> {
+        Some(match i.op_kind(k) {
+            OpKind::Register => Opnd::Reg(RegRef::of(i.op_register(k))?),
+            OpKind::Memory => Opnd::Mem,
+            OpKind::Immediate8 => Opnd::Imm(u32::from(i.immediate8()) & mask(size)),
+            OpKind::Immediate16 => Opnd::Imm(u32::from(i.immediate16()) & mask(size)),
+            OpKind::Immediate32 => Opnd::Imm(i.immediate32() & mask(size)),
+            OpKind::Immediate8to16 => Opnd::Imm(u32::from(i.immediate8to16() as u16) & mask(size)),
+            OpKind::Immediate8to32 => Opnd::Imm(i.immediate8to32() as u32 & mask(size)),
+            _ => return None,
+        })
+    };
+    let size0 = || -> Option<u32> {
+        let size = match i.op0_kind() {
+            OpKind::Register => u32::from(crate::cpu::reg_size(i.op0_register())),
+            OpKind::Memory => u32::from(crate::cpu::mem_size(i.memory_size())),
+            _ => return None,
+        };
+        matches!(size, 1 | 2 | 4).then_some(size)
+    };
+    let near = |k: u32| -> Option<(u32, u32)> {
+        match i.op_kind(k) {
+            OpKind::NearBranch16 => Some((u32::from(i.near_branch16()), 0xFFFF)),
+            OpKind::NearBranch32 => Some((i.near_branch32(), u32::MAX)),
+            _ => None,
+        }
+    };
+    let m = i.mnemonic();
+    let alu = match m {
+        M::Add => Some(AluOp::Add),
+        M::Or => Some(AluOp::Or),
+        M::Adc => Some(AluOp::Adc),
+        M::Sbb => Some(AluOp::Sbb),
+        M::And => Some(AluOp::And),
+        M::Sub => Some(AluOp::Sub),
+        M::Xor => Some(AluOp::Xor),
+        M::Cmp => Some(AluOp::Cmp),
+        M::Test => Some(AluOp::Test),
+        M::Mov => Some(AluOp::Mov),
+        _ => None,
+    };
+    if let Some(op) = alu {
+        if i.op_count() != 2 {
+            return None;
+        }
+        let size = size0()?;
+        let dst = opnd(0, size)?;
+        let src = opnd(1, size)?;
+        if matches!(dst, Opnd::Imm(_)) {
+            return None;
+        }
+        return Some(Fast::Alu { op, size: size as u8, dst, src });
+    }
+    Some(match m {
+        M::Inc | M::Dec => {
+            let size = size0()?;
+            Fast::IncDec { dec: m == M::Dec, size: size as u8, dst: opnd(0, size)? }
+        }
+        M::Movzx | M::Movsx => {
+            let ssize = match i.op1_kind() {
+                OpKind::Register => u32::from(crate::cpu::reg_size(i.op1_register())),
+                OpKind::Memory => u32::from(crate::cpu::mem_size(i.memory_size())),
+                _ => return None,
+            };
+            if !matches!(ssize, 1 | 2) {
+                return None;
+            }
+            let dst = RegRef::of(i.op0_register())?;
+            Fast::Extend { signed: m == M::Movsx, ssize: ssize as u8, dst, src: opnd(1, ssize)? }
+        }
+        M::Lea if has_mem => Fast::Lea { dst: RegRef::of(i.op0_register())? },
+        M::Shl | M::Sal | M::Shr | M::Sar => {
+            let size = size0()?;
+            let kind = match m {
+                M::Shr => ShiftKind::Shr,
+                M::Sar => ShiftKind::Sar,
+                _ => ShiftKind::Shl,
+            };
+            Fast::Shift { kind, size: size as u8, dst: opnd(0, size)?, count: opnd(1, 1)? }
+        }
+        M::Jo
+        | M::Jno
+        | M::Jb
+        | M::Jae
+        | M::Je
+        | M::Jne
+        | M::Jbe
+        | M::Ja
+        | M::Js
+        | M::Jns
+        | M::Jp
+        | M::Jnp
+        | M::Jl
+        | M::Jge
+        | M::Jle
+        | M::Jg => {
+            let (disp, amask) = near(0)?;
+            Fast::Jcc { cc: jcc_cc(m)?, disp, amask }
+        }
+        M::Jmp => {
+            let (disp, amask) = near(0)?;
+            let self_jump = disp & amask == 0;
+            let backward_rel8_32 = i.code() == Code::Jmp_rel8_32 && (disp as i32) < 0;
+            if self_jump || backward_rel8_32 {
+                return None;
+            }
+            Fast::Jmp { disp, amask }
+        }
+        M::Call => {
+            let (disp, amask) = near(0)?;
+            Fast::Call { disp, amask, size: if amask == 0xFFFF { 2 } else { 4 } }
+        }
+        M::Ret if i.op_count() == 0 => Fast::Ret { size: if i.code() == Code::Retnw { 2 } else { 4 } },
+        M::Push => {
+            let size = if op32 { 4 } else { 2 };
+            let src = match i.op0_kind() {
+                OpKind::Register => Opnd::Reg(RegRef::of(i.op0_register())?),
+                OpKind::Immediate8to16 => Opnd::Imm(u32::from(i.immediate8to16() as u16)),
+                OpKind::Immediate8to32 => Opnd::Imm(i.immediate8to32() as u32),
+                OpKind::Immediate16 => Opnd::Imm(u32::from(i.immediate16())),
+                OpKind::Immediate32 => Opnd::Imm(i.immediate32()),
+                _ => return None,
+            };
+            Fast::Push { size, src }
+        }
+        M::Pop if i.op0_kind() == OpKind::Register => {
+            Fast::Pop { size: if op32 { 4 } else { 2 }, dst: RegRef::of(i.op0_register())? }
+        }
+        _ => return None,
+    })
+}
+
+impl Cpu {
+    #[inline(always)]
+    fn reg(&self, r: RegRef) -> u32 {
+        (self.regs.gpr[usize::from(r.idx & 7)] >> r.shift) & r.mask
+    }
+
+    #[inline(always)]
+    fn set(&mut self, r: RegRef, v: u32) {
+        let g = &mut self.regs.gpr[usize::from(r.idx & 7)];
+        *g = (*g & !(r.mask << r.shift)) | ((v & r.mask) << r.shift);
+    }
+
+    #[inline(always)]
+    fn fast_ea(&self, m: &Mem) -> u32 {
+        let mut a = m.disp;
+        if m.base < 8 {
+            a = a.wrapping_add(self.regs.gpr[usize::from(m.base)]);
+        }
+        if m.index < 8 {
+            a = a.wrapping_add(self.regs.gpr[usize::from(m.index)] << m.scale);
+        }
+        a & m.amask
+    }
+
+    /// Linear address of the memory operand for `size` bytes (limit
+    /// checked).
+    #[inline(always)]
+    fn fast_lin(&self, m: &Mem, size: u32) -> Ex<u32> {
+        self.lin(usize::from(m.seg), self.fast_ea(m), size)
+    }
+
+    /// Reads operand `o` of `size` bytes, giving the linear address when it
+    /// is the memory operand.
+    #[inline(always)]
+    fn fast_read<B: Bus + ?Sized>(&self, bus: &mut B, d: &Decoded, o: Opnd, size: u32) -> Ex<(u32, u32)> {
+        Ok(match o {
+            Opnd::Reg(r) => (self.reg(r), 0),
+            Opnd::Imm(v) => (v, 0),
+            Opnd::Mem => {
+                let a = self.fast_lin(&d.mem, size)?;
+                (self.rd(bus, a, size), a)
+            }
+        })
+    }
+
+    #[inline(always)]
+    fn fast_write<B: Bus + ?Sized>(&mut self, bus: &mut B, o: Opnd, lin: u32, size: u32, v: u32) {
+        match o {
+            Opnd::Reg(r) => self.set(r, v),
+            Opnd::Mem => self.wr(bus, lin, size, v),
+            Opnd::Imm(_) => {}
+        }
+    }
+
+    /// Runs a [`Fast`] form other than [`Fast::General`]; EIP is already past
+    /// the instruction, `start` is its offset.
+    #[inline(always)]
+    pub(crate) fn exec_fast<B: Bus + ?Sized>(&mut self, bus: &mut B, d: &Decoded, start: u32) -> Ex<()> {
+        match d.fast {
+            Fast::General => unreachable!("the run loop sends general instructions to exec"),
+            Fast::Alu { op, size, dst, src } => {
+                let size = u32::from(size);
+                if op == AluOp::Mov {
+                    let (v, _) = self.fast_read(bus, d, src, size)?;
+                    let lin = match dst {
+                        Opnd::Mem => self.fast_lin(&d.mem, size)?,
+                        _ => 0,
+                    };
+                    self.fast_write(bus, dst, lin, size, v);
+                    return Ok(());
+                }
+                let (a, lin) = self.fast_read(bus, d, dst, size)?;
+                let (b, _) = self.fast_read(bus, d, src, size)?;
+                let b = b & mask(size);
+                let cf = self.regs.eflags & flags::CF;
+                let (r, f) = match op {
+                    AluOp::Add => alu::add(a, b, 0, size),
+                    AluOp::Adc => alu::add(a, b, cf, size),
+                    AluOp::Sub | AluOp::Cmp => alu::sub(a, b, 0, size),
+                    AluOp::Sbb => alu::sub(a, b, cf, size),
+                    AluOp::Or => (a | b, alu::logic(a | b, size)),
+                    AluOp::Xor => (a ^ b, alu::logic(a ^ b, size)),
+                    _ => (a & b, alu::logic(a & b, size)),
+                };
+                self.set_arith(f);
+                if !matches!(op, AluOp::Cmp | AluOp::Test) {
+                    self.fast_write(bus, dst, lin, size, r);
+                }
+            }
+            Fast::IncDec { dec, size, dst } => {
+                let size = u32::from(size);
+                let (a, lin) = self.fast_read(bus, d, dst, size)?;
+                let (r, f) = if dec { alu::sub(a, 1, 0, size) } else { alu::add(a, 1, 0, size) };
+                self.set_arith((f & !flags::CF) | (self.regs.eflags & flags::CF));
+                self.fast_write(bus, dst, lin, size, r);
+            }
+            Fast::Extend { signed, ssize, dst, src } => {
+                let ss = u32::from(ssize);
+                let (v, _) = self.fast_read(bus, d, src, ss)?;
+                self.set(dst, if signed { alu::sext(v, ss) } else { v });
+            }
+            Fast::Lea { dst } => {
+                let a = self.fast_ea(&d.mem);
+                self.set(dst, a);
+            }
+            Fast::Shift { kind, size, dst, count } => {
+                let size = u32::from(size);
+                let (a, lin) = self.fast_read(bus, d, dst, size)?;
+                let (c, _) = self.fast_read(bus, d, count, 1)?;
+                if let Some((r, f)) = alu::shift(kind, a, c, size) {
+                    self.set_arith(f);
+                    self.fast_write(bus, dst, lin, size, r);
+                }
+            }
+            Fast::Jcc { cc, disp, amask } => {
+                if self.cond(cc) {
+                    self.regs.eip = start.wrapping_add(disp) & amask;
+                }
+            }
+            Fast::Jmp { disp, amask } => self.regs.eip = start.wrapping_add(disp) & amask,
+            Fast::Call { disp, amask, size } => {
+                let size = u32::from(size);
+                let next = self.regs.eip;
+                self.push(bus, size, next & mask(size))?;
+                self.regs.eip = start.wrapping_add(disp) & amask;
+            }
+            Fast::Ret { size } => {
+                let t = self.pop(bus, u32::from(size))?;
+                self.regs.eip = t;
+            }
+            Fast::Push { size, src } => {
+                let size = u32::from(size);
+                let (v, _) = self.fast_read(bus, d, src, size)?;
+                self.push(bus, size, v)?;
+            }
+            Fast::Pop { size, dst } => {
+                let v = self.pop(bus, u32::from(size))?;
+                self.set(dst, v);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Cpu, RamBus, SegReg, Segment};
+
+    /// xorshift64: deterministic test inputs without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// Opcode bytes of the forms the fast path handles (ALU, MOV, INC/DEC,
+    /// shifts, Jcc, JMP/CALL/RET, PUSH/POP, LEA, MOVZX/MOVSX), mixed into
+    /// the random code so they are common.
+    const FAST_OPCODES: &[&[u8]] = &[
+        &[0x01],
+        &[0x03],
+        &[0x11],
+        &[0x19],
+        &[0x21],
+        &[0x29],
+        &[0x31],
+        &[0x39],
+        &[0x85],
+        &[0x80],
+        &[0x81],
+        &[0x83],
+        &[0x88],
+        &[0x89],
+        &[0x8A],
+        &[0x8B],
+        &[0xC6],
+        &[0xC7],
+        &[0xB8],
+        &[0xB4],
+        &[0x40],
+        &[0x4B],
+        &[0xFE],
+        &[0xFF],
+        &[0xC1],
+        &[0xD1],
+        &[0xD3],
+        &[0x74],
+        &[0x75],
+        &[0x7C],
+        &[0x0F, 0x85],
+        &[0xEB],
+        &[0xE8],
+        &[0xC3],
+        &[0x50],
+        &[0x5E],
+        &[0x6A],
+        &[0x68],
+        &[0x8D],
+        &[0x0F, 0xB6],
+        &[0x0F, 0xBF],
+        &[0x66],
+        &[0x67],
+        &[0x26],
+    ];
+
+    fn program(rng: &mut Rng) -> Vec<u8> {
+        let mut code = Vec::new();
+        while code.len() < 200 {
+            let r = rng.next();
+            if r.is_multiple_of(3) {
+                code.push((r >> 8) as u8);
+            } else {
+                code.extend_from_slice(FAST_OPCODES[(r >> 8) as usize % FAST_OPCODES.len()]);
+                code.push((r >> 16) as u8);
+                code.push((r >> 24) as u8);
+            }
+        }
+        code
+    }
+
+    fn machine(code: &[u8], regs: [u32; 8], flat32: bool, general_only: bool) -> (Cpu, RamBus) {
+        let mut bus = RamBus::new(1 << 20);
+        bus.load(0x7C00, code);
+        let mut cpu = Cpu::new(0, 0x7C00);
+        cpu.general_only = general_only;
+        cpu.regs.gpr = regs;
+        if flat32 {
+            cpu.regs.cr0 |= 1;
+            cpu.regs.seg[SegReg::Cs as usize] = Segment::from_descriptor(8, 0x00CF_9B00_0000_FFFF);
+            for s in [SegReg::Ds, SegReg::Es, SegReg::Ss] {
+                cpu.regs.seg[s as usize] = Segment::from_descriptor(16, 0x00CF_9300_0000_FFFF);
+            }
+            cpu.regs.eip = 0x7C00;
+            cpu.regs.gpr[4] = 0x9_0000 + (regs[4] & 0xFFFC);
+        }
+        for (k, b) in bus.ram[0x1_0000..0x2_0000].iter_mut().enumerate() {
+            *b = (k as u8).wrapping_mul(37);
+        }
+        (cpu, bus)
+    }
+
+    /// Runs random code, rich in the fast forms, with and without the fast
+    /// path: registers, flags, memory, counts and the end must be equal.
+    #[test]
+    fn fast_forms_equal_the_general_interpreter() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut fast_runs = 0;
+        for case in 0..3000 {
+            let code = program(&mut rng);
+            let regs = [0; 8].map(|_| rng.next() as u32);
+            let flat32 = case % 2 == 1;
+            let (mut a, mut bus_a) = machine(&code, regs, flat32, false);
+            let (mut b, mut bus_b) = machine(&code, regs, flat32, true);
+            let ra = a.run(&mut bus_a, 2000);
+            let rb = b.run(&mut bus_b, 2000);
+            assert_eq!(ra, rb, "case {case}: exit");
+            assert_eq!(a.regs, b.regs, "case {case}: registers");
+            assert_eq!(a.counters, b.counters, "case {case}: counters");
+            assert!(bus_a.ram == bus_b.ram, "case {case}: memory");
+            if a.cache.entries.iter().any(|e| e.fast != super::Fast::General) {
+                fast_runs += 1;
+            }
+        }
+        assert!(fast_runs > 2500, "fast forms exercised in {fast_runs} cases");
+    }
+}
