@@ -10,7 +10,7 @@
 use crate::state::flags::{AF, CF, OF, PF, SF, ZF};
 
 /// Mask of an operand of `size` bytes.
-#[inline]
+#[inline(always)]
 pub const fn mask(size: u32) -> u32 {
     match size {
         1 => 0xFF,
@@ -20,7 +20,7 @@ pub const fn mask(size: u32) -> u32 {
 }
 
 /// Sign bit of an operand of `size` bytes.
-#[inline]
+#[inline(always)]
 pub const fn sign(size: u32) -> u32 {
     match size {
         1 => 0x80,
@@ -30,7 +30,7 @@ pub const fn sign(size: u32) -> u32 {
 }
 
 /// Sign-extends a `size`-byte value to 32 bits.
-#[inline]
+#[inline(always)]
 pub const fn sext(v: u32, size: u32) -> u32 {
     match size {
         1 => v as u8 as i8 as i32 as u32,
@@ -40,7 +40,7 @@ pub const fn sext(v: u32, size: u32) -> u32 {
 }
 
 /// SF, ZF and PF of a result (PF: even parity of the low byte).
-#[inline]
+#[inline(always)]
 pub const fn szp(res: u32, size: u32) -> u32 {
     let mut f = 0;
     if res & mask(size) == 0 {
@@ -59,7 +59,7 @@ pub const fn szp(res: u32, size: u32) -> u32 {
 }
 
 /// ADD/ADC: `a + b + carry_in`. Returns the result and all six flags.
-#[inline]
+#[inline(always)]
 pub const fn add(a: u32, b: u32, carry_in: u32, size: u32) -> (u32, u32) {
     let m = mask(size);
     let wide = (a as u64) + (b as u64) + (carry_in as u64);
@@ -79,7 +79,7 @@ pub const fn add(a: u32, b: u32, carry_in: u32, size: u32) -> (u32, u32) {
 
 /// SUB/SBB/CMP/NEG: `a - b - borrow_in`. Returns the result and all six
 /// flags.
-#[inline]
+#[inline(always)]
 pub const fn sub(a: u32, b: u32, borrow_in: u32, size: u32) -> (u32, u32) {
     let m = mask(size);
     let res = a.wrapping_sub(b).wrapping_sub(borrow_in) & m;
@@ -98,7 +98,7 @@ pub const fn sub(a: u32, b: u32, borrow_in: u32, size: u32) -> (u32, u32) {
 
 /// AND/OR/XOR/TEST flags: CF = OF = 0, AF cleared (undefined), SF/ZF/PF from
 /// the result.
-#[inline]
+#[inline(always)]
 pub const fn logic(res: u32, size: u32) -> u32 {
     szp(res, size)
 }

@@ -131,6 +131,9 @@ pub(crate) struct Decoded {
     pub(crate) tag: u64,
     /// [`Cpu`]'s memory epoch when the bytes were last checked.
     epoch: u64,
+    /// [`Cpu`]'s change count when the stamps below were last checked: while
+    /// it is unchanged nothing at all can have changed code.
+    checked: u64,
     /// Granule-table slots of the first and last instruction byte, and their
     /// generations when the bytes were last checked: while all three stamps
     /// match, no write can have reached the instruction and it runs without
@@ -247,6 +250,10 @@ pub struct Cpu {
     /// access (a device may do DMA). Cached instructions stamped with an
     /// older epoch re-check their bytes before they run.
     epoch: u64,
+    /// Counts everything that can make a cached instruction stale: epoch
+    /// bumps, writes into code granules and granule slot take-overs. An
+    /// entry checked at the current count is valid without looking further.
+    changes: u64,
     pub(crate) scratch: Vec<u8>,
     /// Instruction count at which the current `run` must stop.
     pub(crate) budget_end: u64,
@@ -275,6 +282,7 @@ impl Cpu {
             cache: DecodeCache::default(),
             granules: Granules { owner: vec![0; GRANULE_SLOTS], generation: vec![0; GRANULE_SLOTS] },
             epoch: 0,
+            changes: 0,
             scratch: Vec::new(),
             budget_end: 0,
             #[cfg(test)]
@@ -353,14 +361,19 @@ impl Cpu {
     }
 
     fn run_loop<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut DecodeCache) -> Result<Exit, Error> {
+        // Code that ran in order the first time sits in consecutive entries,
+        // so the entry after the last one is the first guess for the next
+        // instruction; `fetch` checks it by its tag like a map hit.
+        let mut hint = usize::MAX;
         loop {
             if self.counters.instructions >= self.budget_end {
                 return Ok(Exit::InstructionLimit);
             }
             let start = self.regs.eip;
             let trap = self.regs.eflags & flags::TF != 0;
-            let result = match self.fetch(bus, cache) {
+            let result = match self.fetch(bus, cache, hint) {
                 Ok(k) => {
+                    hint = k + 1;
                     let d = &cache.entries[k];
                     if d.fast == Fast::General {
                         self.exec(bus, d)
@@ -420,6 +433,7 @@ impl Cpu {
     #[inline]
     pub(crate) fn memory_may_have_changed(&mut self) {
         self.epoch += 1;
+        self.changes += 1;
     }
 
     /// Records a write by the CPU of `len` (≥ 1) bytes at physical `addr`
@@ -457,6 +471,7 @@ impl Cpu {
         let slot = g as usize & (GRANULE_SLOTS - 1);
         if self.granules.owner[slot] == g + 1 {
             self.granules.generation[slot] += 1;
+            self.changes += 1;
         }
     }
 
@@ -468,6 +483,7 @@ impl Cpu {
         if self.granules.owner[slot] != g + 1 {
             self.granules.owner[slot] = g + 1;
             self.granules.generation[slot] += 1;
+            self.changes += 1;
         }
         (slot as u16, self.granules.generation[slot])
     }
@@ -613,7 +629,7 @@ impl Cpu {
     /// the bytes, else after comparing them with memory) the instruction at
     /// CS:EIP and checks it against the CS limit.
     #[inline]
-    fn fetch<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut DecodeCache) -> Ex<usize> {
+    fn fetch<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut DecodeCache, hint: usize) -> Ex<usize> {
         let cs = &self.regs.seg[SegReg::Cs as usize];
         let eip = self.regs.eip;
         let limit = cs.limit;
@@ -623,13 +639,22 @@ impl Cpu {
         let linear = cs.base.wrapping_add(eip) & self.a20_mask;
         let tag = u64::from(linear) | (u64::from(cs.big()) << 32);
         let slot = (linear as usize) & (CACHE_SIZE - 1);
-        let mut k = cache.map[slot] as usize;
+        // An entry with this tag can only be the one its map slot holds.
+        let mut k = match cache.entries.get(hint) {
+            Some(e) if e.tag == tag => hint + 1,
+            _ => cache.map[slot] as usize,
+        };
         let fresh = k != 0 && {
-            let e = &cache.entries[k - 1];
+            let e = &mut cache.entries[k - 1];
             e.tag == tag
-                && e.epoch == self.epoch
-                && self.granules.generation[usize::from(e.slots[0])] == e.generations[0]
-                && self.granules.generation[usize::from(e.slots[1])] == e.generations[1]
+                && (e.checked == self.changes
+                    || (e.epoch == self.epoch
+                        && self.granules.generation[usize::from(e.slots[0])] == e.generations[0]
+                        && self.granules.generation[usize::from(e.slots[1])] == e.generations[1]
+                        && {
+                            e.checked = self.changes;
+                            true
+                        }))
         };
         if !fresh {
             k = self.refill(bus, cache, slot, linear, tag)?;
@@ -685,6 +710,7 @@ impl Cpu {
         e.epoch = self.epoch;
         e.slots = [s0, s1];
         e.generations = [g0, g1];
+        e.checked = self.changes;
         Ok(k)
     }
 
@@ -729,6 +755,7 @@ impl Cpu {
             byte_mask,
             tag,
             epoch: 0,
+            checked: u64::MAX,
             slots: [0; 2],
             generations: [u64::MAX; 2],
             op32,
