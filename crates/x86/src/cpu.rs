@@ -366,6 +366,9 @@ impl Cpu {
         // instruction; `fetch` checks it by its tag like a map hit.
         let mut hint = usize::MAX;
         loop {
+            if self.regs.eflags & flags::TF == 0 {
+                self.run_fast(bus, cache, &mut hint);
+            }
             if self.counters.instructions >= self.budget_end {
                 return Ok(Exit::InstructionLimit);
             }
@@ -414,6 +417,52 @@ impl Cpu {
                 }
             }
         }
+    }
+
+    /// Runs cached, unchanged [`Fast`] forms back to back for as long as the
+    /// budget lasts, and returns before anything else: an instruction that
+    /// is not cached, may be stale, is not a fast form, crosses the CS limit
+    /// or faults (EIP is then back on it and nothing else changed), for
+    /// [`Cpu::run_loop`]'s general step to handle. Fast forms change neither
+    /// CS, A20 nor TF, so those are read once.
+    #[inline(always)]
+    fn run_fast<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &DecodeCache, hint: &mut usize) {
+        let cs = &self.regs.seg[SegReg::Cs as usize];
+        let (base, limit) = (cs.base, u64::from(cs.limit));
+        let code32 = u64::from(cs.big()) << 32;
+        let a20 = self.a20_mask;
+        let left = self.budget_end.saturating_sub(self.counters.instructions);
+        let mut done = 0u64;
+        let mut h = *hint;
+        while done < left {
+            let eip = self.regs.eip;
+            let linear = base.wrapping_add(eip) & a20;
+            let tag = u64::from(linear) | code32;
+            let k = match cache.entries.get(h) {
+                Some(e) if e.tag == tag => h,
+                _ => match cache.map[(linear as usize) & (CACHE_SIZE - 1)] {
+                    0 => break,
+                    m => m as usize - 1,
+                },
+            };
+            let d = &cache.entries[k];
+            if d.tag != tag
+                || d.checked != self.changes
+                || matches!(d.fast, Fast::General)
+                || u64::from(eip) + u64::from(d.len) - 1 > limit
+            {
+                break;
+            }
+            self.regs.eip = eip.wrapping_add(u32::from(d.len));
+            if self.exec_fast(bus, d, eip).is_err() {
+                self.regs.eip = eip;
+                break;
+            }
+            done += 1;
+            h = k + 1;
+        }
+        self.counters.instructions += done;
+        *hint = h;
     }
 
     /// Delivers interrupt `vector` through the IVT (real mode) or IDT
