@@ -113,6 +113,38 @@ pub(crate) enum AluOp {
 pub(crate) enum Fast {
     /// The general interpreter (`exec.rs`).
     General,
+    /// Register-register and register-immediate ALU/MOV forms of 16 and 32
+    /// bits, the bulk of loop bodies, with the size in the variant so the
+    /// masks and sign bits are constants. `dst`/`src` are slots of
+    /// `Registers::gpr`.
+    AluRR32 {
+        op: AluOp,
+        dst: u8,
+        src: u8,
+    },
+    AluRR16 {
+        op: AluOp,
+        dst: u8,
+        src: u8,
+    },
+    AluRI32 {
+        op: AluOp,
+        dst: u8,
+        imm: u32,
+    },
+    AluRI16 {
+        op: AluOp,
+        dst: u8,
+        imm: u32,
+    },
+    IncDec32 {
+        dec: bool,
+        reg: u8,
+    },
+    IncDec16 {
+        dec: bool,
+        reg: u8,
+    },
     Alu {
         op: AluOp,
         size: u8,
@@ -261,12 +293,24 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
         if matches!(dst, Opnd::Imm(_)) {
             return None;
         }
-        return Some(Fast::Alu { op, size: size as u8, dst, src });
+        let wide = |r: RegRef| (r.shift == 0 && r.mask != 0xFF).then_some(r.idx);
+        return Some(match (size, dst, src) {
+            (4, Opnd::Reg(d), Opnd::Reg(r)) => Fast::AluRR32 { op, dst: wide(d)?, src: wide(r)? },
+            (2, Opnd::Reg(d), Opnd::Reg(r)) => Fast::AluRR16 { op, dst: wide(d)?, src: wide(r)? },
+            (4, Opnd::Reg(d), Opnd::Imm(imm)) => Fast::AluRI32 { op, dst: wide(d)?, imm },
+            (2, Opnd::Reg(d), Opnd::Imm(imm)) => Fast::AluRI16 { op, dst: wide(d)?, imm },
+            _ => Fast::Alu { op, size: size as u8, dst, src },
+        });
     }
     Some(match m {
         M::Inc | M::Dec => {
             let size = size0()?;
-            Fast::IncDec { dec: m == M::Dec, size: size as u8, dst: opnd(0, size)? }
+            let dec = m == M::Dec;
+            match (size, opnd(0, size)?) {
+                (4, Opnd::Reg(r)) => Fast::IncDec32 { dec, reg: r.idx },
+                (2, Opnd::Reg(r)) => Fast::IncDec16 { dec, reg: r.idx },
+                (_, dst) => Fast::IncDec { dec, size: size as u8, dst },
+            }
         }
         M::Movzx | M::Movsx => {
             let ssize = match i.op1_kind() {
@@ -342,7 +386,67 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
     })
 }
 
+/// Result, flags and whether the result is written, of `op` on `SIZE`-byte
+/// operands (`b` already masked) with carry-in `cf`, as exec.rs computes it.
+#[inline(always)]
+fn alu_apply<const SIZE: u32>(op: AluOp, a: u32, b: u32, cf: u32) -> (u32, u32, bool) {
+    match op {
+        AluOp::Add => {
+            let (r, f) = alu::add(a, b, 0, SIZE);
+            (r, f, true)
+        }
+        AluOp::Adc => {
+            let (r, f) = alu::add(a, b, cf, SIZE);
+            (r, f, true)
+        }
+        AluOp::Sub => {
+            let (r, f) = alu::sub(a, b, 0, SIZE);
+            (r, f, true)
+        }
+        AluOp::Cmp => {
+            let (r, f) = alu::sub(a, b, 0, SIZE);
+            (r, f, false)
+        }
+        AluOp::Sbb => {
+            let (r, f) = alu::sub(a, b, cf, SIZE);
+            (r, f, true)
+        }
+        AluOp::Or => (a | b, alu::logic(a | b, SIZE), true),
+        AluOp::Xor => (a ^ b, alu::logic(a ^ b, SIZE), true),
+        AluOp::And => (a & b, alu::logic(a & b, SIZE), true),
+        AluOp::Test => (a & b, alu::logic(a & b, SIZE), false),
+        AluOp::Mov => (b, 0, true),
+    }
+}
+
 impl Cpu {
+    /// A register-register or register-immediate ALU/MOV form of `SIZE`
+    /// (2 or 4) bytes on register slot `dst`.
+    #[inline(always)]
+    fn alu_reg<const SIZE: u32>(&mut self, op: AluOp, dst: u8, b: u32) {
+        let m = mask(SIZE);
+        let g = self.regs.gpr[usize::from(dst & 7)];
+        let a = g & m;
+        let cf = self.regs.eflags & flags::CF;
+        let (r, f, write) = alu_apply::<SIZE>(op, a, b & m, cf);
+        if op != AluOp::Mov {
+            self.set_arith(f);
+        }
+        if write {
+            self.regs.gpr[usize::from(dst & 7)] = (g & !m) | r;
+        }
+    }
+
+    /// INC/DEC of a `SIZE`-byte (2 or 4) register slot: CF is kept.
+    #[inline(always)]
+    fn inc_dec_reg<const SIZE: u32>(&mut self, dec: bool, reg: u8) {
+        let m = mask(SIZE);
+        let g = self.regs.gpr[usize::from(reg & 7)];
+        let (r, f) = if dec { alu::sub(g & m, 1, 0, SIZE) } else { alu::add(g & m, 1, 0, SIZE) };
+        self.set_arith((f & !flags::CF) | (self.regs.eflags & flags::CF));
+        self.regs.gpr[usize::from(reg & 7)] = (g & !m) | r;
+    }
+
     #[inline(always)]
     fn reg(&self, r: RegRef) -> u32 {
         (self.regs.gpr[usize::from(r.idx & 7)] >> r.shift) & r.mask
@@ -402,6 +506,12 @@ impl Cpu {
     pub(crate) fn exec_fast<B: Bus + ?Sized>(&mut self, bus: &mut B, d: &Decoded, start: u32) -> Ex<()> {
         match d.fast {
             Fast::General => unreachable!("the run loop sends general instructions to exec"),
+            Fast::AluRR32 { op, dst, src } => self.alu_reg::<4>(op, dst, self.regs.gpr[usize::from(src & 7)]),
+            Fast::AluRR16 { op, dst, src } => self.alu_reg::<2>(op, dst, self.regs.gpr[usize::from(src & 7)]),
+            Fast::AluRI32 { op, dst, imm } => self.alu_reg::<4>(op, dst, imm),
+            Fast::AluRI16 { op, dst, imm } => self.alu_reg::<2>(op, dst, imm),
+            Fast::IncDec32 { dec, reg } => self.inc_dec_reg::<4>(dec, reg),
+            Fast::IncDec16 { dec, reg } => self.inc_dec_reg::<2>(dec, reg),
             Fast::Alu { op, size, dst, src } => {
                 let size = u32::from(size);
                 if op == AluOp::Mov {
