@@ -429,27 +429,34 @@ impl Cpu {
     fn run_fast<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &DecodeCache, hint: &mut usize) {
         let cs = &self.regs.seg[SegReg::Cs as usize];
         let (base, limit) = (cs.base, u64::from(cs.limit));
+        // Offsets up to here leave room for the longest instruction (15
+        // bytes) inside the limit; beyond it the exact check runs.
+        let roomy = i64::from(cs.limit) - 14;
         let code32 = u64::from(cs.big()) << 32;
         let a20 = self.a20_mask;
         let left = self.budget_end.saturating_sub(self.counters.instructions);
+        let map = &cache.map[..CACHE_SIZE];
         let mut done = 0u64;
         let mut h = *hint;
         while done < left {
             let eip = self.regs.eip;
             let linear = base.wrapping_add(eip) & a20;
             let tag = u64::from(linear) | code32;
-            let k = match cache.entries.get(h) {
-                Some(e) if e.tag == tag => h,
-                _ => match cache.map[(linear as usize) & (CACHE_SIZE - 1)] {
-                    0 => break,
-                    m => m as usize - 1,
-                },
+            let (k, d) = match cache.entries.get(h) {
+                Some(e) if e.tag == tag => (h, e),
+                _ => {
+                    let Some(k) = (map[(linear as usize) & (CACHE_SIZE - 1)] as usize).checked_sub(1) else {
+                        break;
+                    };
+                    match cache.entries.get(k) {
+                        Some(e) if e.tag == tag => (k, e),
+                        _ => break,
+                    }
+                }
             };
-            let d = &cache.entries[k];
-            if d.tag != tag
-                || d.checked != self.changes
+            if d.checked != self.changes
                 || matches!(d.fast, Fast::General)
-                || u64::from(eip) + u64::from(d.len) - 1 > limit
+                || (i64::from(eip) > roomy && u64::from(eip) + u64::from(d.len) - 1 > limit)
             {
                 break;
             }
