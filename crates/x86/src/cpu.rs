@@ -381,8 +381,10 @@ impl Cpu {
                     if d.fast == Fast::General {
                         self.exec(bus, d)
                     } else {
-                        self.regs.eip = start.wrapping_add(u32::from(d.len));
-                        self.exec_fast(bus, d, start).map(|()| None)
+                        self.exec_fast(bus, d, start).map(|next| {
+                            self.regs.eip = next;
+                            None
+                        })
                     }
                 }
                 Err(f) => Err(f),
@@ -434,12 +436,12 @@ impl Cpu {
         let roomy = i64::from(cs.limit) - 14;
         let code32 = u64::from(cs.big()) << 32;
         let a20 = self.a20_mask;
-        let left = self.budget_end.saturating_sub(self.counters.instructions);
+        let budget = self.budget_end.saturating_sub(self.counters.instructions);
         let map = &cache.map[..CACHE_SIZE];
-        let mut done = 0u64;
+        let mut left = budget;
         let mut h = *hint;
-        while done < left {
-            let eip = self.regs.eip;
+        let mut eip = self.regs.eip;
+        while left > 0 {
             let linear = base.wrapping_add(eip) & a20;
             let tag = u64::from(linear) | code32;
             let (k, d) = match cache.entries.get(h) {
@@ -460,15 +462,15 @@ impl Cpu {
             {
                 break;
             }
-            self.regs.eip = eip.wrapping_add(u32::from(d.len));
-            if self.exec_fast(bus, d, eip).is_err() {
-                self.regs.eip = eip;
-                break;
+            match self.exec_fast(bus, d, eip) {
+                Ok(next) => eip = next,
+                Err(_) => break,
             }
-            done += 1;
+            left -= 1;
             h = k + 1;
         }
-        self.counters.instructions += done;
+        self.regs.eip = eip;
+        self.counters.instructions += budget - left;
         *hint = h;
     }
 

@@ -500,10 +500,13 @@ impl Cpu {
         }
     }
 
-    /// Runs a [`Fast`] form other than [`Fast::General`]; EIP is already past
-    /// the instruction, `start` is its offset.
+    /// Runs a [`Fast`] form other than [`Fast::General`] at offset `start`
+    /// and returns the offset of the next instruction (`self.regs.eip` is
+    /// neither read nor written: the caller keeps EIP). On a fault nothing
+    /// has changed.
     #[inline(always)]
-    pub(crate) fn exec_fast<B: Bus + ?Sized>(&mut self, bus: &mut B, d: &Decoded, start: u32) -> Ex<()> {
+    pub(crate) fn exec_fast<B: Bus + ?Sized>(&mut self, bus: &mut B, d: &Decoded, start: u32) -> Ex<u32> {
+        let next = start.wrapping_add(u32::from(d.len));
         match d.fast {
             Fast::General => unreachable!("the run loop sends general instructions to exec"),
             Fast::AluRR32 { op, dst, src } => self.alu_reg::<4>(op, dst, self.regs.gpr[usize::from(src & 7)]),
@@ -521,7 +524,7 @@ impl Cpu {
                         _ => 0,
                     };
                     self.fast_write(bus, dst, lin, size, v);
-                    return Ok(());
+                    return Ok(next);
                 }
                 let (a, lin) = self.fast_read(bus, d, dst, size)?;
                 let (b, _) = self.fast_read(bus, d, src, size)?;
@@ -568,19 +571,17 @@ impl Cpu {
             }
             Fast::Jcc { cc, disp, amask } => {
                 if self.cond(cc) {
-                    self.regs.eip = start.wrapping_add(disp) & amask;
+                    return Ok(start.wrapping_add(disp) & amask);
                 }
             }
-            Fast::Jmp { disp, amask } => self.regs.eip = start.wrapping_add(disp) & amask,
+            Fast::Jmp { disp, amask } => return Ok(start.wrapping_add(disp) & amask),
             Fast::Call { disp, amask, size } => {
                 let size = u32::from(size);
-                let next = self.regs.eip;
                 self.push(bus, size, next & mask(size))?;
-                self.regs.eip = start.wrapping_add(disp) & amask;
+                return Ok(start.wrapping_add(disp) & amask);
             }
             Fast::Ret { size } => {
-                let t = self.pop(bus, u32::from(size))?;
-                self.regs.eip = t;
+                return self.pop(bus, u32::from(size));
             }
             Fast::Push { size, src } => {
                 let size = u32::from(size);
@@ -592,7 +593,7 @@ impl Cpu {
                 self.set(dst, v);
             }
         }
-        Ok(())
+        Ok(next)
     }
 }
 
