@@ -19,7 +19,7 @@ const SEG_FIRST: usize = Register::ES as usize;
 
 /// Condition code number (SDM Vol. 2A §B.1.4.7, table B-10: the `tttn`
 /// field) of a Jcc/SETcc/CMOVcc mnemonic.
-fn cc_of(m: M) -> u8 {
+pub(crate) fn cc_of(m: M) -> u8 {
     match m {
         M::Jo | M::Seto | M::Cmovo => 0,
         M::Jno | M::Setno | M::Cmovno => 1,

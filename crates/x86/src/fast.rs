@@ -205,29 +205,41 @@ pub(crate) enum Fast {
         size: u8,
         dst: RegRef,
     },
+    /// NOT (`neg` false) or NEG.
+    NotNeg {
+        neg: bool,
+        size: u8,
+        dst: Opnd,
+    },
+    /// SETcc of condition `cc` into a byte.
+    Setcc {
+        cc: u8,
+        dst: Opnd,
+    },
+    /// CMOVcc: the source is read (and may fault) whatever the condition.
+    Cmovcc {
+        cc: u8,
+        size: u8,
+        dst: RegRef,
+        src: Opnd,
+    },
+    /// XCHG of two operands, at most one of them in memory.
+    Xchg {
+        size: u8,
+        a: Opnd,
+        b: Opnd,
+    },
+    /// CBW, CWDE, CWD, CDQ.
+    Convert(Convert),
 }
 
-/// Condition code number (SDM Vol. 2A §B.1.4.7 table B-10) of a Jcc.
-fn jcc_cc(m: M) -> Option<u8> {
-    Some(match m {
-        M::Jo => 0,
-        M::Jno => 1,
-        M::Jb => 2,
-        M::Jae => 3,
-        M::Je => 4,
-        M::Jne => 5,
-        M::Jbe => 6,
-        M::Ja => 7,
-        M::Js => 8,
-        M::Jns => 9,
-        M::Jp => 10,
-        M::Jnp => 11,
-        M::Jl => 12,
-        M::Jge => 13,
-        M::Jle => 14,
-        M::Jg => 15,
-        _ => return None,
-    })
+/// The accumulator sign extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Convert {
+    Cbw,
+    Cwde,
+    Cwd,
+    Cdq,
 }
 
 /// Works out the fast form of `i` (decoded at IP 0) and its memory operand.
@@ -325,6 +337,58 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
             Fast::Extend { signed: m == M::Movsx, ssize: ssize as u8, dst, src: opnd(1, ssize)? }
         }
         M::Lea if has_mem => Fast::Lea { dst: RegRef::of(i.op0_register())? },
+        M::Not | M::Neg => {
+            let size = size0()?;
+            Fast::NotNeg { neg: m == M::Neg, size: size as u8, dst: opnd(0, size)? }
+        }
+        M::Seto
+        | M::Setno
+        | M::Setb
+        | M::Setae
+        | M::Sete
+        | M::Setne
+        | M::Setbe
+        | M::Seta
+        | M::Sets
+        | M::Setns
+        | M::Setp
+        | M::Setnp
+        | M::Setl
+        | M::Setge
+        | M::Setle
+        | M::Setg => Fast::Setcc { cc: crate::exec::cc_of(m), dst: opnd(0, 1)? },
+        M::Cmovo
+        | M::Cmovno
+        | M::Cmovb
+        | M::Cmovae
+        | M::Cmove
+        | M::Cmovne
+        | M::Cmovbe
+        | M::Cmova
+        | M::Cmovs
+        | M::Cmovns
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovl
+        | M::Cmovge
+        | M::Cmovle
+        | M::Cmovg => {
+            let size = size0()?;
+            let dst = RegRef::of(i.op0_register())?;
+            Fast::Cmovcc { cc: crate::exec::cc_of(m), size: size as u8, dst, src: opnd(1, size)? }
+        }
+        M::Xchg if i.op_count() == 2 => {
+            let size = size0()?;
+            let (a, b) = (opnd(0, size)?, opnd(1, size)?);
+            if matches!(a, Opnd::Imm(_)) || matches!(b, Opnd::Imm(_)) || (a == Opnd::Mem && b == Opnd::Mem) {
+                return None;
+            }
+            Fast::Xchg { size: size as u8, a, b }
+        }
+        M::Cbw => Fast::Convert(Convert::Cbw),
+        M::Cwde => Fast::Convert(Convert::Cwde),
+        M::Cwd => Fast::Convert(Convert::Cwd),
+        M::Cdq => Fast::Convert(Convert::Cdq),
         M::Shl | M::Sal | M::Shr | M::Sar => {
             let size = size0()?;
             let kind = match m {
@@ -351,7 +415,7 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
         | M::Jle
         | M::Jg => {
             let (disp, amask) = near(0)?;
-            Fast::Jcc { cc: jcc_cc(m)?, disp, amask }
+            Fast::Jcc { cc: crate::exec::cc_of(m), disp, amask }
         }
         M::Jmp => {
             let (disp, amask) = near(0)?;
@@ -588,6 +652,51 @@ impl Cpu {
                 let (v, _) = self.fast_read(bus, d, src, size)?;
                 self.push(bus, size, v)?;
             }
+            Fast::NotNeg { neg, size, dst } => {
+                let size = u32::from(size);
+                let (a, lin) = self.fast_read(bus, d, dst, size)?;
+                let r = if neg {
+                    let (r, f) = alu::sub(0, a, 0, size);
+                    self.set_arith(f);
+                    r
+                } else {
+                    !a & mask(size)
+                };
+                self.fast_write(bus, dst, lin, size, r);
+            }
+            Fast::Setcc { cc, dst } => {
+                let lin = match dst {
+                    Opnd::Mem => self.fast_lin(&d.mem, 1)?,
+                    _ => 0,
+                };
+                let v = u32::from(self.cond(cc));
+                self.fast_write(bus, dst, lin, 1, v);
+            }
+            Fast::Cmovcc { cc, size, dst, src } => {
+                let (v, _) = self.fast_read(bus, d, src, u32::from(size))?;
+                if self.cond(cc) {
+                    self.set(dst, v);
+                }
+            }
+            Fast::Xchg { size, a, b } => {
+                let size = u32::from(size);
+                let (va, la) = self.fast_read(bus, d, a, size)?;
+                let (vb, lb) = self.fast_read(bus, d, b, size)?;
+                self.fast_write(bus, a, la, size, vb);
+                self.fast_write(bus, b, lb, size, va);
+            }
+            Fast::Convert(c) => {
+                let eax = self.regs.gpr[0];
+                match c {
+                    Convert::Cbw => self.regs.gpr[0] = (eax & !0xFFFF) | (alu::sext(eax & 0xFF, 1) & 0xFFFF),
+                    Convert::Cwde => self.regs.gpr[0] = alu::sext(eax & 0xFFFF, 2),
+                    Convert::Cwd => {
+                        let dx = if eax & 0x8000 != 0 { 0xFFFF } else { 0 };
+                        self.regs.gpr[2] = (self.regs.gpr[2] & !0xFFFF) | dx;
+                    }
+                    Convert::Cdq => self.regs.gpr[2] = if eax & 0x8000_0000 != 0 { u32::MAX } else { 0 },
+                }
+            }
             Fast::Pop { size, dst } => {
                 let v = self.pop(bus, u32::from(size))?;
                 self.set(dst, v);
@@ -658,6 +767,17 @@ mod tests {
         &[0x8D],
         &[0x0F, 0xB6],
         &[0x0F, 0xBF],
+        &[0xF7],
+        &[0xF6],
+        &[0x0F, 0x94],
+        &[0x0F, 0x9F],
+        &[0x0F, 0x44],
+        &[0x0F, 0x4C],
+        &[0x86],
+        &[0x87],
+        &[0x93],
+        &[0x98],
+        &[0x99],
         &[0x66],
         &[0x67],
         &[0x26],
