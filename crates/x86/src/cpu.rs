@@ -126,8 +126,7 @@ pub(crate) struct Decoded {
     pub(crate) bytes: u128,
     /// Mask selecting the `len` instruction bytes of a 16-byte fetch.
     pub(crate) byte_mask: u128,
-    /// Linear address it was decoded at, plus 1 << 32 for 32-bit code;
-    /// `u64::MAX` marks an empty slot.
+    /// Linear address it was decoded at, plus 1 << 32 for 32-bit code.
     pub(crate) tag: u64,
     /// [`Cpu`]'s memory epoch when the bytes were last checked.
     epoch: u64,
