@@ -288,6 +288,34 @@ fn write_to_the_second_granule_of_a_straddling_instruction_is_seen() {
 }
 
 #[test]
+fn write_to_code_whose_granule_slot_was_taken_over_is_seen() {
+    // Code 1 MiB apart shares the decode cache's granule slot: running the
+    // code at 0x107C00 takes the slot over from 0x7C00's granule, so the
+    // patch it writes there is not counted against that granule; the first
+    // code must still see it when it runs again.
+    let (mut cpu, mut bus) = boot(&[
+        0xB0, 0x11, // 7C00 X: mov al,0x11
+        0x80, 0xFB, 0x01, // 7C02 cmp bl,1
+        0x74, 0x07, // 7C05 je 7C0E
+        0xB3, 0x01, // 7C07 mov bl,1
+        0xEA, 0x10, 0x7C, 0xFF, 0xFF, // 7C09 jmp FFFF:7C10 (linear 0x107C00)
+        0xF4, // 7C0E hlt
+    ]);
+    bus.ram.load(
+        0x10_7C00,
+        &[
+            0x31, 0xC0, // xor ax,ax
+            0x8E, 0xD8, // mov ds,ax
+            0xC6, 0x06, 0x01, 0x7C, 0x22, // mov byte [0x7C01],0x22
+            0xEA, 0x00, 0x7C, 0x00, 0x00, // jmp 0000:7C00
+        ],
+    );
+    assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.gpr[0] & 0xFF, 0x22);
+    assert_eq!(cpu.counters.instructions, 13);
+}
+
+#[test]
 fn divide_error_goes_through_the_ivt() {
     let (mut cpu, mut bus) = boot(include_bytes!("programs/divzero.bin"));
     assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Halt));
