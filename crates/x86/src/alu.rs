@@ -10,7 +10,7 @@
 use crate::state::flags::{AF, CF, OF, PF, SF, ZF};
 
 /// Mask of an operand of `size` bytes.
-#[inline]
+#[inline(always)]
 pub const fn mask(size: u32) -> u32 {
     match size {
         1 => 0xFF,
@@ -20,7 +20,7 @@ pub const fn mask(size: u32) -> u32 {
 }
 
 /// Sign bit of an operand of `size` bytes.
-#[inline]
+#[inline(always)]
 pub const fn sign(size: u32) -> u32 {
     match size {
         1 => 0x80,
@@ -30,7 +30,7 @@ pub const fn sign(size: u32) -> u32 {
 }
 
 /// Sign-extends a `size`-byte value to 32 bits.
-#[inline]
+#[inline(always)]
 pub const fn sext(v: u32, size: u32) -> u32 {
     match size {
         1 => v as u8 as i8 as i32 as u32,
@@ -39,66 +39,56 @@ pub const fn sext(v: u32, size: u32) -> u32 {
     }
 }
 
-/// SF, ZF and PF of a result (PF: even parity of the low byte).
-#[inline]
+/// PF for each low result byte (even parity), a table because POPCNT is
+/// not in the x86-64 baseline.
+const PARITY: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        if (i as u32).count_ones() & 1 == 0 {
+            t[i] = PF as u8;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// SF, ZF and PF of a result (PF: even parity of the low byte). Branch
+/// free: it runs for nearly every interpreted instruction.
+#[inline(always)]
 pub const fn szp(res: u32, size: u32) -> u32 {
-    let mut f = 0;
-    if res & mask(size) == 0 {
-        f |= ZF;
-    }
-    if res & sign(size) != 0 {
-        f |= SF;
-    }
-    // Parity of the low byte without POPCNT (not in the x86-64 baseline):
-    // fold to a nibble and index the 16-bit odd-parity table 0x6996.
-    let nib = (res ^ (res >> 4)) & 0xF;
-    if (0x6996u32 >> nib) & 1 == 0 {
-        f |= PF;
-    }
-    f
+    let zf = ((res & mask(size) == 0) as u32) * ZF;
+    let sf = ((res & sign(size) != 0) as u32) * SF;
+    zf | sf | PARITY[(res & 0xFF) as usize] as u32
 }
 
 /// ADD/ADC: `a + b + carry_in`. Returns the result and all six flags.
-#[inline]
+#[inline(always)]
 pub const fn add(a: u32, b: u32, carry_in: u32, size: u32) -> (u32, u32) {
     let m = mask(size);
     let wide = (a as u64) + (b as u64) + (carry_in as u64);
     let res = (wide as u32) & m;
-    let mut f = szp(res, size);
-    if wide > m as u64 {
-        f |= CF;
-    }
-    if (a ^ b ^ res) & 0x10 != 0 {
-        f |= AF;
-    }
-    if (a ^ res) & (b ^ res) & sign(size) != 0 {
-        f |= OF;
-    }
-    (res, f)
+    let cf = ((wide > m as u64) as u32) * CF;
+    let af = (a ^ b ^ res) & AF;
+    let of = (((a ^ res) & (b ^ res) & sign(size) != 0) as u32) * OF;
+    (res, szp(res, size) | cf | af | of)
 }
 
 /// SUB/SBB/CMP/NEG: `a - b - borrow_in`. Returns the result and all six
 /// flags.
-#[inline]
+#[inline(always)]
 pub const fn sub(a: u32, b: u32, borrow_in: u32, size: u32) -> (u32, u32) {
     let m = mask(size);
     let res = a.wrapping_sub(b).wrapping_sub(borrow_in) & m;
-    let mut f = szp(res, size);
-    if (a as u64) < (b as u64) + (borrow_in as u64) {
-        f |= CF;
-    }
-    if (a ^ b ^ res) & 0x10 != 0 {
-        f |= AF;
-    }
-    if (a ^ b) & (a ^ res) & sign(size) != 0 {
-        f |= OF;
-    }
-    (res, f)
+    let cf = (((a as u64) < (b as u64) + (borrow_in as u64)) as u32) * CF;
+    let af = (a ^ b ^ res) & AF;
+    let of = (((a ^ b) & (a ^ res) & sign(size) != 0) as u32) * OF;
+    (res, szp(res, size) | cf | af | of)
 }
 
 /// AND/OR/XOR/TEST flags: CF = OF = 0, AF cleared (undefined), SF/ZF/PF from
 /// the result.
-#[inline]
+#[inline(always)]
 pub const fn logic(res: u32, size: u32) -> u32 {
     szp(res, size)
 }

@@ -49,9 +49,17 @@ impl AccessSize {
 /// Only [`Bus::read_u8`], [`Bus::write_u8`], [`Bus::port_in`] and
 /// [`Bus::port_out`] are required; everything else has a correct default
 /// built on them, and a RAM-backed bus overrides the bulk methods with slice
-/// copies for speed (the decoded-instruction cache validates every cached
-/// instruction against [`Bus::read_code`], and `rep movs/stos/ins/outs` use
+/// copies for speed (the decoded-instruction cache re-checks cached
+/// instructions with [`Bus::read_code`], and `rep movs/stos/ins/outs` use
 /// the bulk methods).
+///
+/// Memory changes the CPU's decoded-instruction cache sees: the CPU's own
+/// writes through this trait (each changes only the bytes it addresses),
+/// anything during a port method (`port_in`, `port_out`, the string forms:
+/// a device may do DMA there) or [`Bus::tsc`], and anything between two
+/// [`crate::Cpu::run`] calls (firmware services, DMA, loading images). The
+/// read methods, [`Bus::a20_enabled`] and [`Bus::new_code`] must leave
+/// memory as it is.
 pub trait Bus {
     /// Reads one byte of physical memory. Unbacked addresses read as the bus
     /// decides (real hardware floats to 0xFF).
@@ -116,10 +124,10 @@ pub trait Bus {
     }
 
     /// Instruction fetch: fills `buf` with the 16 bytes at `addr` (the
-    /// longest x86 instruction is 15 bytes). Called once per executed
-    /// instruction to validate the decode cache, so a RAM-backed bus should
-    /// make it a slice copy. Reads of unbacked bytes past the instruction
-    /// must not have side effects.
+    /// longest x86 instruction is 15 bytes). Called to decode and, after
+    /// memory may have changed, to re-check a cached instruction, so a
+    /// RAM-backed bus should make it a slice copy. Reads of unbacked bytes
+    /// past the instruction must not have side effects.
     fn read_code(&mut self, addr: u32, buf: &mut [u8; 16]) {
         self.read_bytes(addr, buf);
     }
@@ -173,7 +181,8 @@ pub trait Bus {
     /// then, so this is not called again for it). Embedders use it to catch
     /// control reaching a place they recognise from memory contents (a
     /// kernel's entry point) at the cost of a check per decode, not per
-    /// instruction. The default never stops.
+    /// instruction. It may read memory but must not write it (the
+    /// instruction is already decoded). The default never stops.
     fn new_code(&mut self, _linear: u32, _regs: &crate::Registers) -> bool {
         false
     }

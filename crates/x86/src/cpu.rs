@@ -8,6 +8,7 @@ use iced_x86::{Decoder, DecoderOptions, Instruction, OpKind, Register};
 use crate::bus::Bus;
 use crate::cpuid::CpuidConfig;
 use crate::error::{Bytes, Error, Location};
+use crate::fast::{Fast, Mem};
 use crate::state::{Registers, SegReg, Segment, cr0, flags};
 
 /// Why [`Cpu::run`] handed control back. None of these is an error: the
@@ -86,8 +87,35 @@ impl Default for Counters {
 const CACHE_BITS: u32 = 13;
 const CACHE_SIZE: usize = 1 << CACHE_BITS;
 
-fn empty_entry() -> Decoded {
-    Decoded { instr: Instruction::new(), bytes: 0, byte_mask: 0, tag: u64::MAX, op32: false, addr32: false, size: 0 }
+/// Code granules: the unit of write tracking for the decode cache. A write
+/// anywhere in a granule that holds cached code makes every cached
+/// instruction with a byte in it re-check its bytes before it runs again;
+/// 256 bytes keeps a real-mode stack just below a boot sector (SP = 0x7C00)
+/// out of the boot sector's own granules.
+const GRANULE_BITS: u32 = 8;
+/// Slots of the granule table (direct mapped by granule number: 4096 slots
+/// cover 1 MiB without two granules sharing a slot).
+const GRANULE_SLOTS: usize = 1 << 12;
+
+/// The decoded-instruction cache, direct mapped by linear address. The map
+/// holds entry numbers plus one (0: empty slot), so a new CPU costs only
+/// zeroed memory and entries exist only for code that ran.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DecodeCache {
+    map: Vec<u32>,
+    pub(crate) entries: Vec<Decoded>,
+}
+
+/// Write generations of the code granules, direct mapped by granule number
+/// (all zero in a new CPU: no granule owns a slot).
+#[derive(Clone, Debug)]
+struct Granules {
+    /// Granule number + 1 owning each slot (0: none).
+    owner: Vec<u32>,
+    /// Bumped by every write into the owning granule and whenever another
+    /// granule takes the slot over, so it never returns to a value a cached
+    /// instruction was stamped with.
+    generation: Vec<u64>,
 }
 
 /// One decoded instruction and the bytes it was decoded from.
@@ -98,15 +126,31 @@ pub(crate) struct Decoded {
     pub(crate) bytes: u128,
     /// Mask selecting the `len` instruction bytes of a 16-byte fetch.
     pub(crate) byte_mask: u128,
-    /// Linear address it was decoded at, plus 1 << 32 for 32-bit code;
-    /// `u64::MAX` marks an empty slot.
+    /// Linear address it was decoded at, plus 1 << 32 for 32-bit code.
     pub(crate) tag: u64,
+    /// [`Cpu`]'s memory epoch when the bytes were last checked.
+    epoch: u64,
+    /// [`Cpu`]'s change count when the stamps below were last checked: while
+    /// it is unchanged nothing at all can have changed code.
+    checked: u64,
+    /// Granule-table slots of the first and last instruction byte, and their
+    /// generations when the bytes were last checked: while all three stamps
+    /// match, no write can have reached the instruction and it runs without
+    /// looking at memory.
+    slots: [u16; 2],
+    generations: [u64; 2],
     /// 32-bit operand size (code size XOR 0x66).
     pub(crate) op32: bool,
     /// 32-bit address size (code size XOR 0x67).
     pub(crate) addr32: bool,
     /// Size in bytes of operand 0 when it is a register or memory operand.
     pub(crate) size: u8,
+    /// Instruction length in bytes.
+    pub(crate) len: u8,
+    /// The pre-decoded form the fast path runs, if any.
+    pub(crate) fast: Fast,
+    /// The memory operand in pre-decoded form (for [`Fast`] forms).
+    pub(crate) mem: Mem,
 }
 
 /// How an interrupt was raised (SDM Vol. 3A §6.4 "Sources of Interrupts").
@@ -196,10 +240,26 @@ pub struct Cpu {
     pub stop_on_self_jump: bool,
     hooks: [u64; 4],
     pub(crate) a20_mask: u32,
-    cache: Vec<Decoded>,
+    pub(crate) cache: DecodeCache,
+    /// Write generations of the granules that hold cached code.
+    granules: Granules,
+    /// Bumped whenever memory may have changed in a way the CPU did not see
+    /// as a write of its own: a new [`Cpu::run`] (the embedder may have
+    /// written memory in between: firmware services, DMA) and every port
+    /// access (a device may do DMA). Cached instructions stamped with an
+    /// older epoch re-check their bytes before they run.
+    epoch: u64,
+    /// Counts everything that can make a cached instruction stale: epoch
+    /// bumps, writes into code granules and granule slot take-overs. An
+    /// entry checked at the current count is valid without looking further.
+    changes: u64,
     pub(crate) scratch: Vec<u8>,
     /// Instruction count at which the current `run` must stop.
     pub(crate) budget_end: u64,
+    /// Decode everything for the general interpreter only (the tests that
+    /// compare the fast forms with it).
+    #[cfg(test)]
+    pub(crate) general_only: bool,
 }
 
 impl Cpu {
@@ -218,9 +278,14 @@ impl Cpu {
             stop_on_self_jump: false,
             hooks: [0; 4],
             a20_mask: u32::MAX,
-            cache: vec![empty_entry(); CACHE_SIZE],
+            cache: DecodeCache::default(),
+            granules: Granules { owner: vec![0; GRANULE_SLOTS], generation: vec![0; GRANULE_SLOTS] },
+            epoch: 0,
+            changes: 0,
             scratch: Vec::new(),
             budget_end: 0,
+            #[cfg(test)]
+            general_only: false,
         }
     }
 
@@ -259,40 +324,68 @@ impl Cpu {
     }
 
     /// Drops every cached decoded instruction. Never needed for correctness
-    /// (each cached instruction is compared with the bytes in memory before
-    /// use); offered for embedders that replace all of memory.
+    /// (a cached instruction is compared with the bytes in memory again
+    /// before it runs whenever memory may have changed under it, see
+    /// [`Cpu::run`]); offered for embedders that replace all of memory.
     pub fn flush_decode_cache(&mut self) {
-        for e in &mut self.cache {
-            e.tag = u64::MAX;
-        }
+        self.cache.map.fill(0);
+        self.cache.entries.clear();
     }
 
     /// Runs until an [`Exit`] or an [`Error`], executing at most
     /// `max_instructions` instructions (counted as in
     /// [`Counters::instructions`]).
+    ///
+    /// Self-modifying code and memory written by the embedder are seen: a
+    /// cached decoded instruction runs again without re-reading its bytes
+    /// only while nothing can have written them: no write by this CPU into
+    /// its 256-byte granules (instructions, pushes, string bulk copies), no
+    /// port access (a device may do DMA) and no return from `run` (the
+    /// embedder may write memory between runs) since the bytes were last
+    /// compared. Everything else the [`Bus`] does must leave memory as it
+    /// is (see the trait's documentation).
     pub fn run<B: Bus + ?Sized>(&mut self, bus: &mut B, max_instructions: u64) -> Result<Exit, Error> {
+        self.memory_may_have_changed();
         self.refresh_a20(bus);
         self.budget_end = self.counters.instructions.saturating_add(max_instructions);
         // The cache is moved out while running so that executing an entry
-        // borrows it instead of copying the ~100-byte entry per instruction.
+        // borrows it instead of copying the ~150-byte entry per instruction.
         let mut cache = std::mem::take(&mut self.cache);
-        if cache.len() != CACHE_SIZE {
-            cache = vec![empty_entry(); CACHE_SIZE];
+        if cache.map.len() != CACHE_SIZE {
+            cache.map = vec![0; CACHE_SIZE];
         }
         let r = self.run_loop(bus, &mut cache);
         self.cache = cache;
         r
     }
 
-    fn run_loop<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut [Decoded]) -> Result<Exit, Error> {
+    fn run_loop<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut DecodeCache) -> Result<Exit, Error> {
+        // Code that ran in order the first time sits in consecutive entries,
+        // so the entry after the last one is the first guess for the next
+        // instruction; `fetch` checks it by its tag like a map hit.
+        let mut hint = usize::MAX;
         loop {
+            if self.regs.eflags & flags::TF == 0 {
+                self.run_fast(bus, cache, &mut hint);
+            }
             if self.counters.instructions >= self.budget_end {
                 return Ok(Exit::InstructionLimit);
             }
             let start = self.regs.eip;
             let trap = self.regs.eflags & flags::TF != 0;
-            let result = match self.fetch(bus, cache) {
-                Ok(slot) => self.exec(bus, &cache[slot]),
+            let result = match self.fetch(bus, cache, hint) {
+                Ok(k) => {
+                    hint = k + 1;
+                    let d = &cache.entries[k];
+                    if d.fast == Fast::General {
+                        self.exec(bus, d)
+                    } else {
+                        self.exec_fast(bus, d, start).map(|next| {
+                            self.regs.eip = next;
+                            None
+                        })
+                    }
+                }
                 Err(f) => Err(f),
             };
             self.counters.instructions += 1;
@@ -327,6 +420,59 @@ impl Cpu {
         }
     }
 
+    /// Runs cached, unchanged [`Fast`] forms back to back for as long as the
+    /// budget lasts, and returns before anything else: an instruction that
+    /// is not cached, may be stale, is not a fast form, crosses the CS limit
+    /// or faults (EIP is then back on it and nothing else changed), for
+    /// [`Cpu::run_loop`]'s general step to handle. Fast forms change neither
+    /// CS, A20 nor TF, so those are read once.
+    #[inline(always)]
+    fn run_fast<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &DecodeCache, hint: &mut usize) {
+        let cs = &self.regs.seg[SegReg::Cs as usize];
+        let (base, limit) = (cs.base, u64::from(cs.limit));
+        // Offsets up to here leave room for the longest instruction (15
+        // bytes) inside the limit; beyond it the exact check runs.
+        let roomy = i64::from(cs.limit) - 14;
+        let code32 = u64::from(cs.big()) << 32;
+        let a20 = self.a20_mask;
+        let budget = self.budget_end.saturating_sub(self.counters.instructions);
+        let map = &cache.map[..CACHE_SIZE];
+        let mut left = budget;
+        let mut h = *hint;
+        let mut eip = self.regs.eip;
+        while left > 0 {
+            let linear = base.wrapping_add(eip) & a20;
+            let tag = u64::from(linear) | code32;
+            let (k, d) = match cache.entries.get(h) {
+                Some(e) if e.tag == tag => (h, e),
+                _ => {
+                    let Some(k) = (map[(linear as usize) & (CACHE_SIZE - 1)] as usize).checked_sub(1) else {
+                        break;
+                    };
+                    match cache.entries.get(k) {
+                        Some(e) if e.tag == tag => (k, e),
+                        _ => break,
+                    }
+                }
+            };
+            if d.checked != self.changes
+                || matches!(d.fast, Fast::General)
+                || (i64::from(eip) > roomy && u64::from(eip) + u64::from(d.len) - 1 > limit)
+            {
+                break;
+            }
+            match self.exec_fast(bus, d, eip) {
+                Ok(next) => eip = next,
+                Err(_) => break,
+            }
+            left -= 1;
+            h = k + 1;
+        }
+        self.regs.eip = eip;
+        self.counters.instructions += budget - left;
+        *hint = h;
+    }
+
     /// Delivers interrupt `vector` through the IVT (real mode) or IDT
     /// (protected mode) as an external interrupt would be: pushes FLAGS,
     /// CS, IP, clears IF/TF and continues at the handler. Used by embedders
@@ -337,6 +483,66 @@ impl Cpu {
         self.refresh_a20(bus);
         let here = self.regs.eip;
         self.exception(bus, vector, None, here)
+    }
+
+    /// Makes every cached instruction compare its bytes with memory before it
+    /// runs again.
+    #[inline]
+    pub(crate) fn memory_may_have_changed(&mut self) {
+        self.epoch += 1;
+        self.changes += 1;
+    }
+
+    /// Records a write by the CPU of `len` (≥ 1) bytes at physical `addr`
+    /// (wrapping at 4 GiB like the bus's multi-byte accesses).
+    #[inline]
+    pub(crate) fn note_write(&mut self, addr: u32, len: u32) {
+        let first = addr >> GRANULE_BITS;
+        let end = addr.wrapping_add(len - 1);
+        self.bump_granule(first);
+        if end >> GRANULE_BITS != first {
+            self.note_write_range(first, end);
+        }
+    }
+
+    #[cold]
+    fn note_write_range(&mut self, first: u32, end: u32) {
+        let last = end >> GRANULE_BITS;
+        if end < first << GRANULE_BITS {
+            // Wrapped at 4 GiB.
+            for g in first..=(u32::MAX >> GRANULE_BITS) {
+                self.bump_granule(g);
+            }
+            for g in 0..=last {
+                self.bump_granule(g);
+            }
+        } else {
+            for g in first..=last {
+                self.bump_granule(g);
+            }
+        }
+    }
+
+    #[inline]
+    fn bump_granule(&mut self, g: u32) {
+        let slot = g as usize & (GRANULE_SLOTS - 1);
+        if self.granules.owner[slot] == g + 1 {
+            self.granules.generation[slot] += 1;
+            self.changes += 1;
+        }
+    }
+
+    /// Takes the slot of the granule holding physical `addr` for it and
+    /// returns the slot and its generation.
+    fn claim_granule(&mut self, addr: u32) -> (u16, u64) {
+        let g = addr >> GRANULE_BITS;
+        let slot = g as usize & (GRANULE_SLOTS - 1);
+        if self.granules.owner[slot] != g + 1 {
+            self.granules.owner[slot] = g + 1;
+            self.granules.generation[slot] += 1;
+            self.changes += 1;
+        }
+        (slot as u16, self.granules.generation[slot])
     }
 
     pub(crate) fn refresh_a20<B: Bus + ?Sized>(&mut self, bus: &B) {
@@ -476,34 +682,93 @@ impl Cpu {
         }
     }
 
-    /// Fetches (from the cache when the bytes still match) the instruction at
+    /// Fetches (from the cache while its stamps say nothing can have written
+    /// the bytes, else after comparing them with memory) the instruction at
     /// CS:EIP and checks it against the CS limit.
     #[inline]
-    fn fetch<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut [Decoded]) -> Ex<usize> {
-        let cs = self.regs.seg[SegReg::Cs as usize];
+    fn fetch<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut DecodeCache, hint: usize) -> Ex<usize> {
+        let cs = &self.regs.seg[SegReg::Cs as usize];
         let eip = self.regs.eip;
-        if eip > cs.limit {
+        let limit = cs.limit;
+        if eip > limit {
             return Err(Fault::Exception(GP, Some(0)));
         }
         let linear = cs.base.wrapping_add(eip) & self.a20_mask;
+        let tag = u64::from(linear) | (u64::from(cs.big()) << 32);
+        let slot = (linear as usize) & (CACHE_SIZE - 1);
+        // An entry with this tag can only be the one its map slot holds.
+        let mut k = match cache.entries.get(hint) {
+            Some(e) if e.tag == tag => hint + 1,
+            _ => cache.map[slot] as usize,
+        };
+        let fresh = k != 0 && {
+            let e = &mut cache.entries[k - 1];
+            e.tag == tag
+                && (e.checked == self.changes
+                    || (e.epoch == self.epoch
+                        && self.granules.generation[usize::from(e.slots[0])] == e.generations[0]
+                        && self.granules.generation[usize::from(e.slots[1])] == e.generations[1]
+                        && {
+                            e.checked = self.changes;
+                            true
+                        }))
+        };
+        if !fresh {
+            k = self.refill(bus, cache, slot, linear, tag)?;
+        }
+        let k = k - 1;
+        let len = u32::from(cache.entries[k].len);
+        if u64::from(eip) + u64::from(len) - 1 > u64::from(limit) {
+            return Err(Fault::Exception(GP, Some(0)));
+        }
+        Ok(k)
+    }
+
+    /// The slow half of [`Cpu::fetch`]: compares the cached bytes with
+    /// memory, decodes again if they differ, and stamps the entry.
+    #[cold]
+    #[inline(never)]
+    fn refill<B: Bus + ?Sized>(
+        &mut self,
+        bus: &mut B,
+        cache: &mut DecodeCache,
+        slot: usize,
+        linear: u32,
+        tag: u64,
+    ) -> Ex<usize> {
         let mut raw = [0u8; 16];
         self.fetch_bytes(bus, linear, &mut raw);
         let word = u128::from_le_bytes(raw);
-        let code32 = cs.big();
-        let tag = u64::from(linear) | (u64::from(code32) << 32);
-        let slot = (linear as usize) & (CACHE_SIZE - 1);
-        let e = &cache[slot];
-        if e.tag != tag || (word & e.byte_mask) != e.bytes {
-            cache[slot] = self.decode(&raw, code32, tag)?;
+        let mut k = cache.map[slot] as usize;
+        let stale = k == 0 || {
+            let e = &cache.entries[k - 1];
+            e.tag != tag || (word & e.byte_mask) != e.bytes
+        };
+        if stale {
+            let d = self.decode(&raw, tag >> 32 != 0, tag)?;
+            if k == 0 {
+                cache.entries.push(d);
+                k = cache.entries.len();
+                cache.map[slot] = k as u32;
+            } else {
+                cache.entries[k - 1] = d;
+            }
             if bus.new_code(linear, &self.regs) {
                 return Err(Fault::NewCode);
             }
         }
-        let len = cache[slot].instr.len() as u32;
-        if u64::from(eip) + u64::from(len) - 1 > u64::from(cs.limit) {
-            return Err(Fault::Exception(GP, Some(0)));
-        }
-        Ok(slot)
+        let len = u32::from(cache.entries[k - 1].len);
+        let last = linear.wrapping_add(len - 1) & self.a20_mask;
+        // Consecutive granules (also across the A20 or 4 GiB wrap) never
+        // share a slot, so the second claim leaves the first one's stamp.
+        let (s0, g0) = self.claim_granule(linear);
+        let (s1, g1) = self.claim_granule(last);
+        let e = &mut cache.entries[k - 1];
+        e.epoch = self.epoch;
+        e.slots = [s0, s1];
+        e.generations = [g0, g1];
+        e.checked = self.changes;
+        Ok(k)
     }
 
     #[cold]
@@ -534,7 +799,26 @@ impl Cpu {
             OpKind::Memory => mem_size(instr.memory_size()),
             _ => 0,
         };
-        Ok(Decoded { instr, bytes, byte_mask, tag, op32: code32 ^ p66, addr32: code32 ^ p67, size })
+        let (op32, addr32) = (code32 ^ p66, code32 ^ p67);
+        let (fast, mem) = crate::fast::classify(&instr, op32, addr32);
+        #[cfg(test)]
+        let (fast, mem) = if self.general_only { (Fast::General, mem) } else { (fast, mem) };
+        Ok(Decoded {
+            len: len as u8,
+            fast,
+            mem,
+            instr,
+            bytes,
+            byte_mask,
+            tag,
+            epoch: 0,
+            checked: u64::MAX,
+            slots: [0; 2],
+            generations: [u64::MAX; 2],
+            op32,
+            addr32,
+            size,
+        })
     }
 
     // ---- registers ----
@@ -608,14 +892,17 @@ impl Cpu {
 
     /// Writes `size` (1, 2, 4) bytes at a linear address.
     #[inline]
-    pub(crate) fn wr<B: Bus + ?Sized>(&self, bus: &mut B, linear: u32, size: u32, v: u32) {
+    pub(crate) fn wr<B: Bus + ?Sized>(&mut self, bus: &mut B, linear: u32, size: u32, v: u32) {
         let a = linear & self.a20_mask;
         if self.a20_mask != u32::MAX && (a & 0xF_FFFF) + size > 0x10_0000 {
             for i in 0..size {
-                bus.write_u8(linear.wrapping_add(i) & self.a20_mask, (v >> (8 * i)) as u8);
+                let b = linear.wrapping_add(i) & self.a20_mask;
+                self.note_write(b, 1);
+                bus.write_u8(b, (v >> (8 * i)) as u8);
             }
             return;
         }
+        self.note_write(a, size);
         match size {
             1 => bus.write_u8(a, v as u8),
             2 => bus.write_u16(a, v as u16),
@@ -632,7 +919,14 @@ impl Cpu {
 
     /// Writes `size` bytes at `seg`:`off` with limit checks.
     #[inline]
-    pub(crate) fn write_seg<B: Bus + ?Sized>(&self, bus: &mut B, seg: usize, off: u32, size: u32, v: u32) -> Ex<()> {
+    pub(crate) fn write_seg<B: Bus + ?Sized>(
+        &mut self,
+        bus: &mut B,
+        seg: usize,
+        off: u32,
+        size: u32,
+        v: u32,
+    ) -> Ex<()> {
         let l = self.lin(seg, off, size)?;
         self.wr(bus, l, size, v);
         Ok(())

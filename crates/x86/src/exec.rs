@@ -19,7 +19,7 @@ const SEG_FIRST: usize = Register::ES as usize;
 
 /// Condition code number (SDM Vol. 2A §B.1.4.7, table B-10: the `tttn`
 /// field) of a Jcc/SETcc/CMOVcc mnemonic.
-fn cc_of(m: M) -> u8 {
+pub(crate) fn cc_of(m: M) -> u8 {
     match m {
         M::Jo | M::Seto | M::Cmovo => 0,
         M::Jno | M::Setno | M::Cmovno => 1,
@@ -161,7 +161,7 @@ impl Cpu {
 
     /// Evaluates condition `cc` (SDM Vol. 1 appendix B).
     #[inline]
-    fn cond(&self, cc: u8) -> bool {
+    pub(crate) fn cond(&self, cc: u8) -> bool {
         use flags::{CF, OF, PF, SF, ZF};
         let f = self.regs.eflags;
         let r = match cc >> 1 {
@@ -834,6 +834,7 @@ impl Cpu {
                     if i.op1_kind() == OpKind::Register { self.regs.gpr[2] as u16 } else { u16::from(i.immediate8()) };
                 self.port_count(port, false, 1);
                 let v = bus.port_in(port, AccessSize::from_bytes(sz)) & mask(sz);
+                self.memory_may_have_changed();
                 self.set_reg(i.op0_register(), v);
             }
             M::Out => {
@@ -843,6 +844,7 @@ impl Cpu {
                 self.port_count(port, true, 1);
                 let v = self.get_reg(i.op1_register()) & mask(sz);
                 bus.port_out(port, AccessSize::from_bytes(sz), v);
+                self.memory_may_have_changed();
                 self.refresh_a20(bus);
             }
             M::Cli => self.set_flag(flags::IF, false),
@@ -942,6 +944,7 @@ impl Cpu {
             }
             M::Rdtsc => {
                 let t = bus.tsc(self.counters.instructions);
+                self.memory_may_have_changed();
                 self.regs.gpr[0] = t as u32;
                 self.regs.gpr[2] = (t >> 32) as u32;
             }

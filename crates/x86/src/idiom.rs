@@ -87,6 +87,7 @@ impl Cpu {
             if n == 0 || overlaps(edi, n, target, FORWARD_LEN) || esi.checked_add(n as u32).is_none() {
                 return;
             }
+            self.note_write(edi, n as u32);
             for k in 0..n as u32 {
                 let v = bus.read_u8(esi + k);
                 bus.write_u8(edi + k, v);
@@ -109,6 +110,7 @@ impl Cpu {
             {
                 return;
             }
+            self.note_write(eax + low, n as u32);
             let mut dl = 0;
             for c in (low..ecx).rev() {
                 dl = bus.read_u8(esi + c);

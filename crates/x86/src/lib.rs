@@ -38,6 +38,7 @@ mod cpu;
 mod cpuid;
 mod error;
 mod exec;
+mod fast;
 mod idiom;
 mod state;
 mod string;

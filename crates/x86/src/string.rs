@@ -166,6 +166,7 @@ impl Cpu {
                 c.in_requests += 1;
                 c.in_items += 1;
                 let v = bus.port_in(port, AccessSize::from_bytes(size)) & mask(size);
+                self.memory_may_have_changed();
                 self.wr(bus, l, size, v);
                 self.advance(7, amask, step);
             }
@@ -176,6 +177,7 @@ impl Cpu {
                 c.out_requests += 1;
                 c.out_items += 1;
                 bus.port_out(port, AccessSize::from_bytes(size), v);
+                self.memory_may_have_changed();
                 self.refresh_a20(bus);
                 self.advance(6, amask, step);
             }
@@ -236,6 +238,7 @@ impl Cpu {
                 if overlaps && ((!df && dst > src) || (df && dst < src)) {
                     return Ok(0);
                 }
+                self.note_write(dst, bytes);
                 bus.copy_bytes(dst, src, bytes);
                 self.advance(6, amask, moved);
                 self.advance(7, amask, moved);
@@ -249,6 +252,7 @@ impl Cpu {
                 let chunk = bytes.min(4096) as usize;
                 buf.clear();
                 buf.extend((0..chunk).map(|k| pat[k % size as usize]));
+                self.note_write(dst, bytes);
                 let mut off = 0u32;
                 while off < bytes {
                     let len = (bytes - off).min(chunk as u32);
@@ -267,9 +271,11 @@ impl Cpu {
                 buf.clear();
                 buf.resize(bytes as usize, 0);
                 bus.port_in_string(port, AccessSize::from_bytes(size), &mut buf);
+                self.memory_may_have_changed();
                 if df {
                     reverse_elements(&mut buf, size as usize);
                 }
+                self.note_write(dst, bytes);
                 bus.write_bytes(dst, &buf);
                 self.scratch = buf;
                 let c = self.counters.ports.entry(port).or_default();
@@ -290,6 +296,7 @@ impl Cpu {
                     reverse_elements(&mut buf, size as usize);
                 }
                 bus.port_out_string(port, AccessSize::from_bytes(size), &buf);
+                self.memory_may_have_changed();
                 self.scratch = buf;
                 let c = self.counters.ports.entry(port).or_default();
                 c.out_requests += 1;

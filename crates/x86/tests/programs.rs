@@ -37,6 +37,9 @@ struct TestBus {
     string_ins: Vec<(u16, AccessSize, usize)>,
     string_outs: Vec<(u16, AccessSize, Vec<u8>)>,
     in_value: u32,
+    /// A bus-master device: an `out` to the port writes the bytes at the
+    /// address through the bus's bulk write, as disk DMA does mid-run.
+    dma: Option<(u16, u32, Vec<u8>)>,
 }
 
 impl TestBus {
@@ -48,6 +51,7 @@ impl TestBus {
             string_ins: Vec::new(),
             string_outs: Vec::new(),
             in_value: 0,
+            dma: None,
         }
     }
 }
@@ -71,6 +75,11 @@ impl Bus for TestBus {
     fn port_out(&mut self, port: u16, size: AccessSize, value: u32) {
         if port == 0x92 {
             self.ram.a20 = value & 2 != 0;
+        }
+        if let Some((p, at, data)) = self.dma.clone()
+            && p == port
+        {
+            self.ram.write_bytes(at, &data);
         }
         self.outs.push((port, size, value));
     }
@@ -187,6 +196,123 @@ fn memory_written_by_the_embedder_is_seen() {
     assert_eq!(cpu.run(&mut bus, 50), Ok(Exit::InstructionLimit));
     bus.ram.load(0x7C00, &[0xF4]);
     assert_eq!(cpu.run(&mut bus, 50), Ok(Exit::Halt));
+}
+
+/// A loop whose first instruction is `mov al,0x11` at 0x7C02 and whose
+/// second pass is started by `patch` (2 bytes at 0x7C0B) after the first
+/// pass ran it; AL shows which bytes the second pass executed.
+fn patch_loop(patch: [u8; 2]) -> (Cpu, TestBus) {
+    let code = [
+        0xB3, 0x00, // 7C00 mov bl,0
+        0xB0, 0x11, // 7C02 X: mov al,0x11
+        0xFE, 0xC3, // 7C04 inc bl
+        0x80, 0xFB, 0x02, // 7C06 cmp bl,2
+        0x74, 0x04, // 7C09 je 7C0F
+        patch[0], patch[1], // 7C0B
+        0xEB, 0xF3, // 7C0D jmp X
+        0xF4, // 7C0F hlt
+    ];
+    boot(&code)
+}
+
+#[test]
+fn dma_into_executed_code_is_seen() {
+    // out 0xDA,al: the device overwrites the immediate of the executed
+    // `mov al,0x11` through Bus::write_bytes inside the port access.
+    let (mut cpu, mut bus) = patch_loop([0xE6, 0xDA]);
+    bus.dma = Some((0xDA, 0x7C03, vec![0x22]));
+    assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.gpr[0] & 0xFF, 0x22, "second pass ran the bytes the DMA wrote");
+    assert_eq!(cpu.counters.instructions, 12);
+}
+
+#[test]
+fn firmware_write_into_executed_code_is_seen() {
+    // int 0x13, hooked: the firmware writes the new immediate with
+    // Bus::write_bytes before the guest jumps back.
+    let (mut cpu, mut bus) = patch_loop([0xCD, 0x13]);
+    cpu.hook_interrupt(0x13, true);
+    assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Interrupt { vector: 0x13 }));
+    Bus::write_bytes(&mut bus, 0x7C03, &[0x22]);
+    assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.gpr[0] & 0xFF, 0x22, "second pass ran the bytes the firmware wrote");
+}
+
+#[test]
+fn rep_stos_over_executed_code_is_seen() {
+    let code = [
+        0x31, 0xC0, // 7C00 xor ax,ax
+        0x8E, 0xC0, // 7C02 mov es,ax
+        0x31, 0xDB, // 7C04 xor bx,bx
+        0xB7, 0x55, // 7C06 X: mov bh,0x55
+        0xFE, 0xC3, // 7C08 inc bl
+        0x80, 0xFB, 0x02, // 7C0A cmp bl,2
+        0x74, 0x0F, // 7C0D je 7C1E
+        0xBF, 0x06, 0x7C, // 7C0F mov di,X
+        0xB9, 0x02, 0x00, // 7C12 mov cx,2
+        0xB0, 0x90, // 7C15 mov al,0x90 (nop)
+        0xFC, // 7C17 cld
+        0xF3, 0xAA, // 7C18 rep stosb: X becomes nop ; nop (one bulk write)
+        0x30, 0xFF, // 7C1A xor bh,bh
+        0xEB, 0xE8, // 7C1C jmp X
+        0xF4, // 7C1E hlt
+    ];
+    let (mut cpu, mut bus) = boot(&code);
+    assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.gpr[3], 0x0002, "second pass ran nop ; nop, not mov bh,0x55");
+}
+
+#[test]
+fn write_to_the_second_granule_of_a_straddling_instruction_is_seen() {
+    // `mov al,0x11` at 0x7CFF has its immediate in the next 256-byte
+    // granule (0x7D00), where the patch lands.
+    let mut code = vec![0x90; 0x110];
+    code[..9].copy_from_slice(&[
+        0x31, 0xC0, // 7C00 xor ax,ax
+        0x8E, 0xD8, // 7C02 mov ds,ax
+        0x31, 0xDB, // 7C04 xor bx,bx
+        0xE9, 0xF6, 0x00, // 7C06 jmp 7CFF
+    ]);
+    code[0xFF..].copy_from_slice(&[
+        0xB0, 0x11, // 7CFF X: mov al,0x11
+        0xFE, 0xC3, // 7D01 inc bl
+        0x80, 0xFB, 0x02, // 7D03 cmp bl,2
+        0x74, 0x07, // 7D06 je 7D0F
+        0xC6, 0x06, 0x00, 0x7D, 0x22, // 7D08 mov byte [0x7D00],0x22
+        0xEB, 0xF0, // 7D0D jmp X
+        0xF4, // 7D0F hlt
+    ]);
+    let (mut cpu, mut bus) = boot(&code);
+    assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.gpr[0] & 0xFF, 0x22);
+}
+
+#[test]
+fn write_to_code_whose_granule_slot_was_taken_over_is_seen() {
+    // Code 1 MiB apart shares the decode cache's granule slot: running the
+    // code at 0x107C00 takes the slot over from 0x7C00's granule, so the
+    // patch it writes there is not counted against that granule; the first
+    // code must still see it when it runs again.
+    let (mut cpu, mut bus) = boot(&[
+        0xB0, 0x11, // 7C00 X: mov al,0x11
+        0x80, 0xFB, 0x01, // 7C02 cmp bl,1
+        0x74, 0x07, // 7C05 je 7C0E
+        0xB3, 0x01, // 7C07 mov bl,1
+        0xEA, 0x10, 0x7C, 0xFF, 0xFF, // 7C09 jmp FFFF:7C10 (linear 0x107C00)
+        0xF4, // 7C0E hlt
+    ]);
+    bus.ram.load(
+        0x10_7C00,
+        &[
+            0x31, 0xC0, // xor ax,ax
+            0x8E, 0xD8, // mov ds,ax
+            0xC6, 0x06, 0x01, 0x7C, 0x22, // mov byte [0x7C01],0x22
+            0xEA, 0x00, 0x7C, 0x00, 0x00, // jmp 0000:7C00
+        ],
+    );
+    assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Halt));
+    assert_eq!(cpu.regs.gpr[0] & 0xFF, 0x22);
+    assert_eq!(cpu.counters.instructions, 13);
 }
 
 #[test]
