@@ -36,10 +36,15 @@ fn debian_kernel() -> Option<PathBuf> {
     }
 }
 
+/// A scratch path of its own for every call: the tests run in parallel
+/// and decompress the same codecs (two `payload-Lz4` files once raced, one
+/// test removing the other's input).
 fn scratch(name: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = workspace_root().join("target/interop/tmp-kernel");
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{}-{name}", std::process::id()))
+    dir.join(format!("{}-{n}-{name}", std::process::id()))
 }
 
 fn le(b: &[u8], at: usize, n: usize) -> u64 {
