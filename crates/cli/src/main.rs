@@ -152,7 +152,9 @@ enum Command {
         /// (menu.c32) read them: `{down}\n` boots the second entry, a key
         /// that moves the highlight stops the countdown; at SYSLINUX's
         /// `boot:` prompt (PROMPT 1, or Esc in menu.c32) type a label and
-        /// arguments: `linux single\n`.
+        /// arguments: `linux single\n`. Keys are typed one at a time while
+        /// the loader waits for input (200 ms of its polling before each, a
+        /// person's pace), not ahead of it.
         #[arg(long, default_value = "")]
         keys: String,
         /// Show the trace. PV: every hypercall, grant op, ring request and
