@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use boot::machine::DiskProfile;
-use disk_image::menu::discover::Loader;
+use boot_config::discover::Loader;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

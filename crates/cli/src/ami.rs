@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use ami::{Account, Ami, AmiError, RegisterRequest, Registry, RootDeviceType, VirtualizationType, format_unix_time};
 use boot::machine::{CostModel, CostParams};
+use boot_config::discover::Loader;
 use clap::{Args, Subcommand};
-use disk_image::menu::discover::Loader;
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};

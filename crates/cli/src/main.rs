@@ -125,7 +125,7 @@ enum Command {
         mode: run::Mode,
         /// The PV loader (see `boot-sim menu --help`).
         #[arg(long, default_value = "pvgrub-aws", value_parser = parse_loader)]
-        loader: disk_image::menu::discover::Loader,
+        loader: boot_config::discover::Loader,
         /// Boot this entry instead of the default: an index from 0, or a title.
         #[arg(long)]
         entry: Option<String>,
@@ -192,7 +192,7 @@ enum Command {
         image: PathBuf,
         /// The PV loader (see `boot-sim menu --help`).
         #[arg(long, default_value = "pvgrub-aws", value_parser = parse_loader)]
-        loader: disk_image::menu::discover::Loader,
+        loader: boot_config::discover::Loader,
         /// Guest memory in MiB.
         #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=16384))]
         memory: u64,
@@ -269,10 +269,10 @@ enum Command {
 }
 
 #[derive(Debug, Clone)]
-struct LoaderArg(Vec<disk_image::menu::discover::Loader>);
+struct LoaderArg(Vec<boot_config::discover::Loader>);
 
 fn parse_loaders(s: &str) -> Result<LoaderArg, String> {
-    use disk_image::menu::discover::Loader;
+    use boot_config::discover::Loader;
     if s == "all" {
         return Ok(LoaderArg(Loader::ALL.to_vec()));
     }
@@ -281,8 +281,8 @@ fn parse_loaders(s: &str) -> Result<LoaderArg, String> {
         .ok_or_else(|| format!("unknown loader {s:?}; expected pvgrub-aws, pvgrub-hd0, pvgrub-hd00, pygrub or all"))
 }
 
-fn parse_loader(s: &str) -> Result<disk_image::menu::discover::Loader, String> {
-    disk_image::menu::discover::Loader::from_name(s)
+fn parse_loader(s: &str) -> Result<boot_config::discover::Loader, String> {
+    boot_config::discover::Loader::from_name(s)
         .ok_or_else(|| format!("unknown loader {s:?}; expected pvgrub-aws, pvgrub-hd0, pvgrub-hd00 or pygrub"))
 }
 

@@ -16,7 +16,7 @@
 //!   read is an ATA command on the emulated IDE controller with its exits;
 //! - the menu: `config_file` from the stage2 header (`/boot/grub/menu.lst`)
 //!   on the install partition (`install_partition`, header offset 8),
-//!   parsed with [`disk_image::menu::grub_legacy`], default/saved/fallback
+//!   parsed with [`boot_config::grub_legacy`], default/saved/fallback
 //!   as [`select::grub_pick`] and cmain decide; `run_menu` as drawn on the
 //!   BIOS console (the box, the highlighted entry, the help text, the
 //!   countdown on the RTC through int 1Ah, `hiddenmenu`'s "Press `ESC' to
@@ -44,10 +44,10 @@
 use std::cell::Cell;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use disk_image::menu::discover::{self, GRUB_LEGACY_MAX_HOPS};
-use disk_image::menu::grub_error::GrubError;
-use disk_image::menu::select::{self, EntryRequest, Reason};
-use disk_image::menu::{BootPath, Menu, grub_legacy};
+use boot_config::discover::{self, GRUB_LEGACY_MAX_HOPS};
+use boot_config::grub_error::GrubError;
+use boot_config::select::{self, EntryRequest, Reason};
+use boot_config::{BootPath, Menu, grub_legacy};
 use disk_image::{ByteOffset, Disk, DiskError, ReadAt};
 use serde::Serialize;
 use x86::{Gpr, SegReg, Segment, flags};
@@ -860,7 +860,7 @@ impl Stage2 {
     fn cmain(&mut self, header: &Header) -> EndState {
         let config = header.config_file.clone();
         self.dev.invalidate();
-        let (cfg_name, data) = match self.read_file(&config, disk_image::menu::MAX_CONFIG_BYTES) {
+        let (cfg_name, data) = match self.read_file(&config, boot_config::MAX_CONFIG_BYTES) {
             Ok(x) => x,
             Err(Fail::Grub(e, d)) => {
                 return EndState::LoaderStopped {

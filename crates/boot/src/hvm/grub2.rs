@@ -34,7 +34,7 @@
 //!   (Debian's kernel.img carries no "Entering rescue mode..." string).
 //! - `normal/main.c` `grub_normal_execute`: `read_lists`
 //!   (`$prefix/i386-pc/{command,fs,crypto,terminal}.lst`) and
-//!   `$prefix/grub.cfg`, evaluated by [`disk_image::menu::grub2`] over the
+//!   `$prefix/grub.cfg`, evaluated by [`boot_config::grub2`] over the
 //!   disk as GRUB reads it; a missing grub.cfg raises an error GRUB
 //!   ignores and GRUB shows its `grub>` command line.
 //! - `normal/menu.c`: the default (`default_entry`), `timeout` elapsing
@@ -81,10 +81,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use boot_config::disk_context::DiskContext;
+use boot_config::grub2::{self, Evaluation, Grub2Context, Lookup, NodeType, SearchKind};
+use boot_config::{BootPath, DefaultSpec, MAX_CONFIG_BYTES};
 use disk_image::Disk;
-use disk_image::menu::disk_context::DiskContext;
-use disk_image::menu::grub2::{self, Evaluation, Grub2Context, Lookup, NodeType, SearchKind};
-use disk_image::menu::{BootPath, DefaultSpec, MAX_CONFIG_BYTES};
 use x86::{Gpr, SegReg, Segment, flags};
 
 use super::EndState;

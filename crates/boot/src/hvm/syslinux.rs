@@ -74,7 +74,7 @@
 //! modules other than menu.c32/vesamenu.c32 (and the libraries a module
 //! loads: libutil.c32 is not looked for), other non-Linux images, kernels
 //! without `LOAD_HIGH` or before boot protocol 2.02, the ADV, ldlinux.c32's own code (its file must exist and
-//! be an ELF object; the config is read by [`disk_image::menu::extlinux`]
+//! be an ELF object; the config is read by [`boot_config::extlinux`]
 //! and the raw lines `record` needs), ansicon's cursor handling (text goes
 //! to int 10h AH=0Eh with "\n" as CR LF, as on the serial port), the
 //! video-mode reset before the jump, and syslinux's own use of memory:
@@ -86,9 +86,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use boot_config::{EntryKind, extlinux};
 use disk_image::fs::Filesystem;
 use disk_image::fs::ext::ExtFs;
-use disk_image::menu::{EntryKind, extlinux};
 use disk_image::{ReadAt, Window};
 use x86::{Gpr, SegReg, flags};
 
@@ -541,7 +541,7 @@ struct Conf<'a> {
     fs: &'a ExtFs,
     dev: &'a DiskViaBios,
     map: &'a [(u64, u64, u32)],
-    menu: disk_image::menu::Menu,
+    menu: boot_config::Menu,
     text: String,
     g: Globals,
     cfg_dir: String,
@@ -830,7 +830,7 @@ impl Ldlinux {
             for n in ["extlinux.conf", "syslinux.cfg"] {
                 let p = resolve(d, n);
                 if config.is_none()
-                    && let Some(b) = self.read(fs, dev, &p, disk_image::menu::MAX_CONFIG_BYTES)
+                    && let Some(b) = self.read(fs, dev, &p, boot_config::MAX_CONFIG_BYTES)
                 {
                     config = Some((d.to_string(), p, b));
                 }

@@ -13,10 +13,10 @@ use crate::devices::xen::blkfront::BlkfrontConfig;
 use crate::devices::{BlkfrontDisk, PvIo, PvIoConfig};
 use crate::kernel::{self, InspectOptions, KernelReport};
 use crate::machine::{CostModel, GuestMemory, GuestPhysAddr, HostBuffer, PAGE_SIZE, Pfn, Sim, TraceSummary};
+use boot_config::discover::{self, Discovery, FileHit, Loader};
+use boot_config::select::{self, BootChoice, EntryRequest, SelectError};
 use builder::{BuildConfig, BuildInput, DomainLayout, ElfImage, StartInfo, VcpuRegs};
 use disk_image::fs::FileSink;
-use disk_image::menu::discover::{self, Discovery, FileHit, Loader};
-use disk_image::menu::select::{self, BootChoice, EntryRequest, SelectError};
 use disk_image::{Disk, ReadAt};
 
 /// Default guest memory: 1 GiB.
@@ -178,7 +178,7 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemo
     // (read from the image directly, outside the guest's I/O).
     let lvm_hint = match &choice {
         Err(SelectError::NoConfig) => {
-            Disk::from_reader(raw.clone()).ok().and_then(|d| disk_image::lvm::boot_config_hint(&d))
+            Disk::from_reader(raw.clone()).ok().and_then(|d| boot_config::configs::lvm_hint(&d))
         }
         _ => None,
     };
@@ -429,7 +429,7 @@ fn no_menu_hint(disk: &Disk, loader: Loader, lvm_hint: Option<String>) -> String
         return others.join("; ");
     }
     lvm_hint
-        .or_else(|| disk_image::menu::fs_support::unreadable_hint(disk, loader.fs_reader(), loader.name()))
+        .or_else(|| boot_config::fs_support::unreadable_hint(disk, loader.fs_reader(), loader.name()))
         .unwrap_or_else(|| "no PV loader finds a menu on this image".into())
 }
 

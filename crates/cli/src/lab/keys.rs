@@ -8,10 +8,10 @@ use ami::InstanceType;
 use ami::model::{Account, Ami, AmiId, RootDeviceType, VirtualizationType};
 use boot::bench::{self, BenchConfig, IoPath, PathResult, PvSetup, Workload};
 use boot::machine::CostModel;
+use boot_config::discover::{self, Discovery, Loader, ProbeOutcome};
+use boot_config::inspect::{self, DiskReport, VolumeReport};
+use boot_config::select::{self, BootChoice, EntryRequest};
 use disk_image::bootcode::NextStage;
-use disk_image::inspect::{self, DiskReport, VolumeReport};
-use disk_image::menu::discover::{self, Discovery, Loader, ProbeOutcome};
-use disk_image::menu::select::{self, BootChoice, EntryRequest};
 use disk_image::{Disk, RawImage, ReadAt};
 
 use super::answers::{Expected, Key, Sheet, fixture};

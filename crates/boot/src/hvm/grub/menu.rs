@@ -16,7 +16,7 @@
 //! between them: the polls it leaves out would find neither a new second
 //! nor a key.
 
-use disk_image::menu::grub_legacy;
+use boot_config::grub_legacy;
 use x86::Gpr;
 
 use super::{LOADER, Stage2};

@@ -25,10 +25,10 @@
 
 use std::sync::{Arc, Mutex};
 
+use boot_config::discover::{self, GRUB_LEGACY_MAX_HOPS};
+use boot_config::grub_error::GrubError;
 use disk_image::Disk;
 use disk_image::fs::probe::FsKind;
-use disk_image::menu::discover::{self, GRUB_LEGACY_MAX_HOPS};
-use disk_image::menu::grub_error::GrubError;
 use x86::{Gpr, SegReg, Segment};
 
 use super::{Cache, DiskViaBios, Stage2, menu};

@@ -30,7 +30,7 @@
 //! page during the countdown, after `down`, a submenu, and the entries
 //! booted).
 
-use disk_image::menu::grub2::{self, Evaluation};
+use boot_config::grub2::{self, Evaluation};
 use x86::Gpr;
 
 use super::{Grub2, LOADER};

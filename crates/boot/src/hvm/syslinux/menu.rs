@@ -29,7 +29,7 @@
 //! the model draws menu.c32's text screen for it and says so in the trace,
 //! the reason of the boot and the waiting state.
 
-use disk_image::menu::EntryKind;
+use boot_config::EntryKind;
 use x86::Gpr;
 
 use super::{Conf, EndState, Key, Ldlinux, Loaded, SysKey, atoi, keyword, label_cmdline, tenths_to_ms};

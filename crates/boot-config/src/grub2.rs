@@ -37,7 +37,7 @@
 //! - `grub-core/commands/loadenv.c`: `load_env [-f FILE] [--skip-sig]
 //!   [NAME…]` reads `$prefix/grubenv` by default.
 //! - `grub-core/commands/test.c` `test_parse`: the `[`/`test` grammar.
-//! - `grub-core/commands/blscfg.c` (rhboot): see [`super::bls`].
+//! - `grub-core/commands/blscfg.c` (rhboot): see [`crate::bls`].
 //! - `grub-core/loader/i386/linux.c` + `lib/cmdline.c`: the command line
 //!   passed to Linux is `BOOT_IMAGE=` followed by the `linux` arguments,
 //!   kernel path included ([`boot_cmdline`]).
@@ -68,9 +68,9 @@ use nom::Parser;
 use nom::bytes::complete::{tag, take_while, take_while1};
 use nom::combinator::opt;
 
-use super::bls::{self, BlsEntry};
-use super::grubenv;
-use super::{BootPath, DefaultSpec, EntryKind, LineDiag, MAX_CONFIG_BYTES, Menu, MenuEntry, MenuFormat, Submenu};
+use crate::bls::{self, BlsEntry};
+use crate::grubenv;
+use crate::{BootPath, DefaultSpec, EntryKind, LineDiag, MAX_CONFIG_BYTES, Menu, MenuEntry, MenuFormat, Submenu};
 use script::{Cmd, Part, Word};
 
 pub use script::{MAX_NESTING, MAX_TOKENS, MAX_WORD};

@@ -6,8 +6,8 @@
 //! `${saved_entry}`/`${next_entry}` defaults become 0, `if` blocks are
 //! ignored but their bodies are read as if unconditional.
 
-use super::grub_legacy::pygrub_split;
-use super::{BootPath, DefaultSpec, EntryKind, LineDiag, Menu, MenuEntry, MenuFormat};
+use crate::grub_legacy::pygrub_split;
+use crate::{BootPath, DefaultSpec, EntryKind, LineDiag, Menu, MenuEntry, MenuFormat};
 
 /// pygrub's `grub_split(s, 2)` then tuple-unpacking into two names: more
 /// than two pieces is Python's ValueError.

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use disk_image::inspect::{self, read_core_img};
+use boot_config::inspect::{self, read_core_img};
 use disk_image::{Disk, MemImage};
 
 fn fixture() -> Vec<u8> {

@@ -10,7 +10,7 @@
 //! `initrd=` inside `APPEND` counts), ignores `MENU LABEL`/`MENU DEFAULT`
 //! and `ONTIMEOUT`, and uses the `LABEL` as the title.
 
-use super::{BootPath, DefaultSpec, Dialect, EntryKind, LineDiag, Menu, MenuEntry, MenuFormat};
+use crate::{BootPath, DefaultSpec, Dialect, EntryKind, LineDiag, Menu, MenuEntry, MenuFormat};
 
 /// Keywords syslinux knows that do not change what boots.
 const IGNORED: &[&str] = &[

@@ -3,22 +3,22 @@
 
 use serde::Serialize;
 
-use crate::bootcode::{self, BootSector, NextStage};
 use crate::configs::{self, ConfigFormat, FoundConfig};
-use crate::diag::Diagnostic;
-use crate::disk::{Disk, Volume};
-use crate::error::Result;
-use crate::fs::Filesystem;
-use crate::fs::btrfs::{BtrfsFs, BtrfsSummary};
-use crate::fs::probe::FsKind;
-use crate::fs::probe::FsProbe;
-use crate::guid::Guid;
-use crate::lvm::LvmScan;
-use crate::menu::select::{self, EntryRequest};
-use crate::menu::{Menu, MenuFormat, discover};
-use crate::partition::{Role, Scheme};
-use crate::read::ReadAt;
-use crate::units::{Lba, SECTOR_SIZE};
+use crate::select::{self, EntryRequest};
+use crate::{Menu, MenuFormat, discover};
+use disk_image::bootcode::{self, BootSector, NextStage};
+use disk_image::diag::Diagnostic;
+use disk_image::disk::{Disk, Volume};
+use disk_image::error::Result;
+use disk_image::fs::Filesystem;
+use disk_image::fs::btrfs::{BtrfsFs, BtrfsSummary};
+use disk_image::fs::probe::FsKind;
+use disk_image::fs::probe::FsProbe;
+use disk_image::guid::Guid;
+use disk_image::lvm::LvmScan;
+use disk_image::partition::{Role, Scheme};
+use disk_image::read::ReadAt;
+use disk_image::units::{Lba, SECTOR_SIZE};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DiskReport {
@@ -56,7 +56,7 @@ pub struct CoreImgReport {
     /// LBA of diskboot.img (core.img's first sector).
     pub diskboot_lba: u64,
     /// diskboot.img's block list: where the rest of core.img lies.
-    pub blocks: Vec<crate::grub2_core::Block>,
+    pub blocks: Vec<disk_image::grub2_core::Block>,
     /// Sectors of core.img, diskboot.img included.
     pub sectors: u64,
     /// The prefix module: where GRUB looks for normal.mod and grub.cfg.
@@ -90,9 +90,9 @@ fn searched_uuid(config: &str) -> Option<String> {
 
 /// Reads core.img from its diskboot.img sector at `lba`: the block list's
 /// sectors (bounded by `CORE_END`, as `util/mkimage.c` bounds core.img),
-/// then startup_raw and its payload parsed by [`crate::grub2_core::parse_core`].
+/// then startup_raw and its payload parsed by [`disk_image::grub2_core::parse_core`].
 pub fn read_core_img(reader: &dyn ReadAt, lba: u64) -> CoreImgReport {
-    use crate::grub2_core::{CORE_END, STARTUP_ADDR, blocklist, parse_core};
+    use disk_image::grub2_core::{CORE_END, STARTUP_ADDR, blocklist, parse_core};
     let mut r = CoreImgReport {
         diskboot_lba: lba,
         blocks: Vec::new(),
@@ -192,23 +192,23 @@ fn menu_format(f: ConfigFormat) -> Option<MenuFormat> {
 /// gets no entries (the config itself is still listed).
 fn read_menus(
     disk: &Disk,
-    volume: &crate::disk::Volume,
+    volume: &disk_image::disk::Volume,
     fs: &dyn Filesystem,
     configs: &[FoundConfig],
 ) -> Vec<ConfigMenu> {
     let mut out = Vec::new();
     for c in configs {
         let (Some(format), Some(resolved)) = (menu_format(c.format), c.resolved_path.as_ref()) else { continue };
-        let Ok(data) = fs.read_file(resolved, crate::menu::MAX_CONFIG_BYTES) else { continue };
-        let ctx = crate::menu::disk_context::DiskContext::new(disk, volume, resolved);
+        let Ok(data) = fs.read_file(resolved, crate::MAX_CONFIG_BYTES) else { continue };
+        let ctx = crate::disk_context::DiskContext::new(disk, volume, resolved);
         if let Ok(menu) = discover::parse_config(format, &data, resolved, Some(&ctx)) {
             let saved = (format == MenuFormat::GrubLegacy)
                 .then(|| {
                     let dir = c.path.rsplit_once('/').map_or("", |(d, _)| d);
-                    crate::fs::read_resolved(fs, &format!("{dir}/default"), 4096).ok()
+                    disk_image::fs::read_resolved(fs, &format!("{dir}/default"), 4096).ok()
                 })
                 .flatten()
-                .map(|(_, d)| crate::menu::grub_legacy::parse_default_file(&d));
+                .map(|(_, d)| crate::grub_legacy::parse_default_file(&d));
             let default_index = select::grub_pick(&menu, saved, &EntryRequest::Default).ok().map(|p| p.0);
             out.push(ConfigMenu { path: c.path.clone(), menu, default_index });
         }
@@ -246,7 +246,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
     let meant_for_bios = table.scheme != Scheme::None || boot_sector.code != bootcode::BootCode::Empty;
     if !boot_sector.signature && meant_for_bios {
         diagnostics.push(Diagnostic::warning(
-            Some(crate::units::ByteOffset(510)),
+            Some(disk_image::units::ByteOffset(510)),
             "sector 0 has no 0x55AA signature: a BIOS will not boot this disk (SeaBIOS: \"Boot failed: not a bootable disk\")",
         ));
     }
@@ -286,7 +286,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
             Ok(p) => report.fs = p,
             Err(e) => {
                 diagnostics.push(Diagnostic::warning(
-                    Some(crate::units::ByteOffset(v.start_bytes)),
+                    Some(disk_image::units::ByteOffset(v.start_bytes)),
                     format!("{} {}: {e}", v.names.grub, v.names.linux),
                 ));
                 report.fs_error = Some(e.to_string());
@@ -305,7 +305,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
                 }
                 Err(e) => {
                     diagnostics.push(Diagnostic::warning(
-                        Some(crate::units::ByteOffset(v.start_bytes + 0x10000)),
+                        Some(disk_image::units::ByteOffset(v.start_bytes + 0x10000)),
                         format!("{} {}: {e}", v.names.grub, v.names.linux),
                     ));
                     report.fs_error = Some(e.to_string());
@@ -324,7 +324,7 @@ pub fn inspect(disk: &Disk) -> Result<DiskReport> {
                 }
                 Err(e) => {
                     diagnostics.push(Diagnostic::warning(
-                        Some(crate::units::ByteOffset(v.start_bytes + 1024)),
+                        Some(disk_image::units::ByteOffset(v.start_bytes + 1024)),
                         format!("{} {}: {e}", v.names.grub, v.names.linux),
                     ));
                     report.fs_error = Some(e.to_string());

@@ -9,10 +9,10 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::grub2::{Grub2Context, Lookup, NodeType, SearchKind};
-use crate::disk::{Disk, Volume};
-use crate::fs::{self, Filesystem, NodeKind};
-use crate::partition::Role;
+use crate::grub2::{Grub2Context, Lookup, NodeType, SearchKind};
+use disk_image::disk::{Disk, Volume};
+use disk_image::fs::{self, Filesystem, NodeKind};
+use disk_image::partition::Role;
 
 pub struct DiskContext<'d> {
     disk: &'d Disk,

@@ -5,11 +5,11 @@
 
 use std::path::PathBuf;
 
+use boot_config::discover::{self, Loader};
+use boot_config::grub_error::GrubError;
+use boot_config::select::{self, EntryRequest, Reason};
+use boot_config::{DefaultSpec, Dialect, EntryKind, Menu, extlinux, grub_legacy};
 use disk_image::Disk;
-use disk_image::menu::discover::{self, Loader};
-use disk_image::menu::grub_error::GrubError;
-use disk_image::menu::select::{self, EntryRequest, Reason};
-use disk_image::menu::{DefaultSpec, Dialect, EntryKind, Menu, extlinux, grub_legacy};
 use proptest::prelude::*;
 
 fn data(rel: &str) -> Vec<u8> {
@@ -260,7 +260,7 @@ fn fuzz_corpus_replays() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/menu_legacy");
     let mut n = 0;
     for f in std::fs::read_dir(&dir).unwrap() {
-        disk_image::fuzzing::menu_legacy(&std::fs::read(f.unwrap().path()).unwrap());
+        boot_config::fuzzing::menu_legacy(&std::fs::read(f.unwrap().path()).unwrap());
         n += 1;
     }
     assert!(n > 0, "empty corpus {}", dir.display());

@@ -6,10 +6,10 @@
 
 use std::path::PathBuf;
 
-use disk_image::menu::bls;
-use disk_image::menu::grub2::{self, Evaluation, MemContext};
-use disk_image::menu::grubenv::{self, GrubEnv};
-use disk_image::menu::{DefaultSpec, EntryKind, Menu, MenuEntry, MenuFormat};
+use boot_config::bls;
+use boot_config::grub2::{self, Evaluation, MemContext};
+use boot_config::grubenv::{self, GrubEnv};
+use boot_config::{DefaultSpec, EntryKind, Menu, MenuEntry, MenuFormat};
 use proptest::prelude::*;
 
 fn data(rel: &str) -> Vec<u8> {
@@ -847,7 +847,7 @@ fn boot_cmdline_quotes_like_grub_create_loader_cmdline() {
         submenus: vec![],
         position: vec![0],
         root: None,
-        kernel: Some(disk_image::menu::BootPath::parse("(hd0,1)/vmlinuz")),
+        kernel: Some(boot_config::BootPath::parse("(hd0,1)/vmlinuz")),
         args: grub2::loader_cmdline(&["a b", "c\\d", "e'f"]),
         initrd: vec![],
         modules: vec![],

@@ -29,8 +29,8 @@
 
 use serde::Serialize;
 
-use crate::disk::Disk;
-use crate::fs::probe::{FsKind, FsProbe};
+use disk_image::disk::Disk;
+use disk_image::fs::probe::{FsKind, FsProbe};
 
 /// Who reads filesystems in boot-sim's models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

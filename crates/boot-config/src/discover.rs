@@ -21,15 +21,15 @@
 
 use serde::Serialize;
 
-use super::disk_context::DiskContext;
-use super::fs_support::{FsReader, Support};
-use super::grub_error::GrubError;
-use super::grub2::{self, Grub2Context};
-use super::{BootPath, Menu, MenuFormat, bls, extlinux, grub_legacy, pygrub_grub2};
-use crate::disk::{Disk, Volume};
-use crate::error::{DiskError, PathErrorKind};
-use crate::fs::{self, Filesystem, NodeKind};
-use crate::partition::Role;
+use crate::disk_context::DiskContext;
+use crate::fs_support::{FsReader, Support};
+use crate::grub_error::GrubError;
+use crate::grub2::{self, Grub2Context};
+use crate::{BootPath, Menu, MenuFormat, bls, extlinux, grub_legacy, pygrub_grub2};
+use disk_image::disk::{Disk, Volume};
+use disk_image::error::{DiskError, PathErrorKind};
+use disk_image::fs::{self, Filesystem, NodeKind};
+use disk_image::partition::Role;
 
 /// Symlink hops GRUB 0.97's ext2 driver follows (`MAX_LINK_COUNT`).
 pub const GRUB_LEGACY_MAX_HOPS: usize = 5;
@@ -55,7 +55,7 @@ impl Loader {
         }
     }
 
-    /// Whose filesystem readers this loader has ([`super::fs_support`]).
+    /// Whose filesystem readers this loader has ([`crate::fs_support`]).
     pub fn fs_reader(self) -> FsReader {
         match self {
             Loader::Pygrub => FsReader::Pygrub,
@@ -288,10 +288,10 @@ pub fn parse_config(
 /// Parses a config as pygrub reads it (`Err`: the exception it raises).
 pub fn parse_config_pygrub(format: MenuFormat, data: &[u8], config_path: &str) -> Result<Menu, String> {
     match format {
-        MenuFormat::GrubLegacy => Ok(grub_legacy::parse_dialect(data, super::Dialect::Pygrub)),
+        MenuFormat::GrubLegacy => Ok(grub_legacy::parse_dialect(data, crate::Dialect::Pygrub)),
         MenuFormat::Extlinux => {
             let dir = config_path.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
-            Ok(extlinux::parse_dialect(data, dir, super::Dialect::Pygrub))
+            Ok(extlinux::parse_dialect(data, dir, crate::Dialect::Pygrub))
         }
         MenuFormat::Grub2 => pygrub_grub2::parse(data),
         MenuFormat::Bls => Err("pygrub does not read BLS entries".into()),
@@ -301,7 +301,7 @@ pub fn parse_config_pygrub(format: MenuFormat, data: &[u8], config_path: &str) -
 fn load(disk: &Disk, ov: &OpenVolume, hit: FileHit, format: MenuFormat) -> Result<LoadedConfig, FileFailure> {
     let data = ov
         .fs
-        .read_file(&hit.resolved_path, super::MAX_CONFIG_BYTES)
+        .read_file(&hit.resolved_path, crate::MAX_CONFIG_BYTES)
         .map_err(|e| path_failure(&ov.volume.names.grub, &e))?;
     let ctx = DiskContext::new(disk, &ov.volume, &hit.resolved_path);
     let menu = parse_config(format, &data, &hit.resolved_path, Some(&ctx))
@@ -533,7 +533,7 @@ fn pygrub_try(disk: &Disk, d: &mut Discovery, offset: u64, volume: Option<Volume
         Ok(cfg) => {
             // pygrub's own parser decides whether this partition wins:
             // an exception, or no entry with a kernel, moves it on.
-            let data = ov.fs.read_file(&cfg.file.resolved_path, super::MAX_CONFIG_BYTES).unwrap_or_default();
+            let data = ov.fs.read_file(&cfg.file.resolved_path, crate::MAX_CONFIG_BYTES).unwrap_or_default();
             match parse_config_pygrub(format, &data, &cfg.file.resolved_path) {
                 Ok(m) if m.entries.iter().any(|e| e.kernel.is_some()) => {
                     d.probes.push(probe(&path, ProbeOutcome::Found));

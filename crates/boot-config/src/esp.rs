@@ -9,8 +9,8 @@
 
 use serde::Serialize;
 
-use crate::disk::Disk;
-use crate::fs::{self, Filesystem, NodeKind};
+use disk_image::disk::Disk;
+use disk_image::fs::{self, Filesystem, NodeKind};
 
 /// Largest stub read.
 const MAX_STUB: u64 = 64 << 10;

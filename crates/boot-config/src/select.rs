@@ -16,10 +16,10 @@
 
 use serde::Serialize;
 
-use super::discover::{self, Discovery, FileFailure, FileHit, GRUB_LEGACY_MAX_HOPS, LoadedConfig, Loader};
-use super::{BootPath, DefaultSpec, Menu, MenuEntry, MenuFormat, grub2};
-use crate::disk::Disk;
-use crate::fs;
+use crate::discover::{self, Discovery, FileFailure, FileHit, GRUB_LEGACY_MAX_HOPS, LoadedConfig, Loader};
+use crate::{BootPath, DefaultSpec, Menu, MenuEntry, MenuFormat, grub2};
+use disk_image::disk::Disk;
+use disk_image::fs;
 
 /// Which entry the user asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -154,7 +154,7 @@ fn grub_load(disk: &Disk, cfg: &LoadedConfig, e: &MenuEntry) -> Result<(FileHit,
     let default_root = cfg.volume.names.grub.clone();
     let root = e.root.as_deref();
     let kernel_path = e.kernel.as_ref().ok_or_else(|| FileFailure {
-        error: Some(super::grub_error::GrubError::BootCommand),
+        error: Some(crate::grub_error::GrubError::BootCommand),
         detail: format!("entry {:?} loads no kernel", e.title),
     })?;
     let max_hops =
@@ -309,7 +309,7 @@ fn grub2_device_name(disk: &Disk, dev: &str) -> String {
     let inner = dev.trim_matches(['(', ')']);
     match inner.split_once(',') {
         Some((d, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-            let label = if disk.table().scheme == crate::partition::Scheme::Gpt { "gpt" } else { "msdos" };
+            let label = if disk.table().scheme == disk_image::partition::Scheme::Gpt { "gpt" } else { "msdos" };
             format!("({d},{label}{p})")
         }
         _ => format!("({inner})"),
@@ -333,7 +333,7 @@ pub fn choose_pygrub(disk: &Disk, cfg: &LoadedConfig, request: &EntryRequest) ->
             disk.open_fs(&cfg.volume).map(|fs| discover::OpenVolume { volume: cfg.volume.clone(), fs })
         })
         .map_err(|_| SelectError::NoConfig)?;
-    let data = ov.fs.read_file(&cfg.file.resolved_path, super::MAX_CONFIG_BYTES).map_err(|_| SelectError::NoConfig)?;
+    let data = ov.fs.read_file(&cfg.file.resolved_path, crate::MAX_CONFIG_BYTES).map_err(|_| SelectError::NoConfig)?;
     let menu =
         discover::parse_config_pygrub(cfg.format, &data, &cfg.file.resolved_path).map_err(|_| SelectError::NoConfig)?;
     let (index, reason, why) = pygrub_pick(&menu, request)?;

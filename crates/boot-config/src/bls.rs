@@ -35,7 +35,7 @@ use std::cmp::Ordering;
 use nom::Parser;
 use nom::bytes::complete::{take_till, take_while};
 
-use super::{LineDiag, Menu};
+use crate::{LineDiag, Menu};
 
 /// Largest snippet read (real ones are a few hundred bytes).
 pub const MAX_SNIPPET_BYTES: u64 = 64 * 1024;
@@ -310,7 +310,7 @@ pub fn is_default_entry(default: Option<&str>, e: &BlsEntry, idx: usize) -> bool
         Some(t) => (true, t),
         None => (false, d),
     };
-    match super::grub2::strtoul(t) {
+    match crate::grub2::strtoul(t) {
         Some((n, _)) => !neg && usize::try_from(n).is_ok_and(|n| n == idx),
         None => false,
     }
@@ -453,10 +453,10 @@ pub fn generate(e: &BlsEntry, get: &dyn Fn(&str) -> Option<String>) -> Result<Ge
 /// The menu `blscfg` would add for these snippets alone, sorted as GRUB
 /// sorts them, in an environment holding `vars` (`kernelopts` from
 /// grubenv, and `root` for the `($root)` prefix); format
-/// [`super::MenuFormat::Bls`].
+/// [`crate::MenuFormat::Bls`].
 pub fn to_menu(entries: Vec<BlsEntry>, vars: &[(String, String)]) -> Menu {
     let (sorted, dropped) = sort_entries(entries);
-    let mut menu = super::grub2::bls_menu(&sorted, vars);
+    let mut menu = crate::grub2::bls_menu(&sorted, vars);
     for d in dropped {
         menu.diagnostics.push(LineDiag {
             line: 0,

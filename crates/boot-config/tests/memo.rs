@@ -5,10 +5,10 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
+use boot_config::discover::{self, Loader};
+use boot_config::select::{self, EntryRequest};
 use disk_image::Disk;
 use disk_image::fs::{DirEntry, FileSink, Filesystem, Memo, Node};
-use disk_image::menu::discover::{self, Loader};
-use disk_image::menu::select::{self, EntryRequest};
 
 fn fixtures() -> Vec<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images");

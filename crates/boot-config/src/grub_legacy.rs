@@ -22,8 +22,8 @@ use nom::bytes::complete::{tag_no_case, take_while, take_while1};
 use nom::combinator::{map_res, opt, recognize};
 use nom::sequence::preceded;
 
-use super::grub_error::GrubError;
-use super::{BootPath, DefaultSpec, Dialect, EntryKind, LineDiag, Menu, MenuEntry, MenuFormat};
+use crate::grub_error::GrubError;
+use crate::{BootPath, DefaultSpec, Dialect, EntryKind, LineDiag, Menu, MenuEntry, MenuFormat};
 
 /// `NEW_HEAPSIZE` in `stage2/shared.h`: the longest config line GRUB keeps.
 pub const MAX_LINE: usize = 1500;

@@ -1,21 +1,34 @@
-//! Boot menus: what a boot loader reads from its config file, as one model
-//! for every format — GRUB legacy (`menu.lst`/`grub.conf`), GRUB 2
-//! (`grub.cfg`, with `grubenv` and BLS snippets), extlinux/syslinux.
+//! Boot configs: what a boot loader reads from a disk to decide what to
+//! boot — GRUB legacy (`menu.lst`/`grub.conf`), GRUB 2 (`grub.cfg`, with
+//! `grubenv` and BLS snippets, evaluated by a script interpreter),
+//! extlinux/syslinux, EFI `grub.cfg` stubs — and, per loader flavour
+//! (PV-GRUB, pygrub, GRUB 2, ...), where it looks for them ([`discover`]) and
+//! which entry it picks ([`select`]). [`inspect`] joins a disk's layout with
+//! its configs and menus into the report the CLI prints.
 //!
-//! Parsers are faithful to the loader that owns the format (line rules,
-//! separators, what is ignored); where pygrub reads a file differently the
-//! selection code says so. Nothing here reads disks: parsers take bytes,
+//! It owns the loaders' reading of configs and must not know the machine:
+//! no memory, clock, cost model, devices or kernel formats (those are the
+//! `boot` crate's, above it). Disks, partitions and filesystems come from
+//! `disk-image`, below it. Parsers are faithful to the loader that owns the
+//! format (line rules, separators, what is ignored); where pygrub reads a
+//! file differently the selection code says so. Parsers take bytes,
 //! [`discover`] takes filesystems.
+#![forbid(unsafe_code)]
 
 pub mod bls;
+pub mod configs;
 pub mod discover;
 pub mod disk_context;
+pub mod esp;
 pub mod extlinux;
 pub mod fs_support;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grub2;
 pub mod grub_error;
 pub mod grub_legacy;
 pub mod grubenv;
+pub mod inspect;
 pub mod pygrub_grub2;
 pub mod select;
 
