@@ -67,7 +67,7 @@ fn aki(disk: &Disk) -> Result<Expected, Exit> {
 
 fn pv_bootable(image: &str, path: &str) -> Result<bool, Exit> {
     let bytes = crate::cat::read_from_image(&fixture(image)?, path, 64 << 20)?;
-    let report = boot::kernel::inspect(&bytes, &boot::kernel::InspectOptions::default())
+    let report = kernel_image::inspect(&bytes, &kernel_image::InspectOptions::default())
         .map_err(|e| broken(&format!("{image}:{path}: {e}")))?;
     Ok(report.pv.is_some_and(|v| v.bootable))
 }

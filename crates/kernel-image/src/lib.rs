@@ -7,6 +7,13 @@
 //! [`decompress_payload`] gives the decompressed payload itself, and
 //! [`codec::decompress_into`] decompresses straight into a caller's buffer
 //! (guest memory, for the PV domain builder).
+//!
+//! It owns the kernel formats (`Documentation/arch/x86/boot.rst`, the ELF
+//! and Multiboot specs, Xen's `elfnote.h`) and the payload codecs, and must
+//! not know the machine, the disks or the loaders: it takes bytes and gives
+//! plain data. The `boot` crate loads what this crate describes (and
+//! re-exports it as `boot::kernel`).
+#![forbid(unsafe_code)]
 
 pub mod bzimage;
 pub mod codec;
