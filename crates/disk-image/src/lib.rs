@@ -18,7 +18,8 @@ pub mod fs;
 pub mod fuzzing;
 pub mod grub2_core;
 pub mod guid;
-pub mod le;
+/// The little-endian field types on-disk structs are made of (`le-bytes`).
+pub use le_bytes as le;
 pub mod lvm;
 pub mod owners;
 pub mod partition;

@@ -12,6 +12,7 @@
 
 use std::io::Read;
 
+use le_bytes::u32_at;
 use serde::Serialize;
 
 use super::error::KernelError;
@@ -258,11 +259,6 @@ fn read_exact_capped<R: Read>(codec: Codec, mut r: R, dst: &mut [u8]) -> Result<
     }
 }
 
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-
 fn be32(b: &[u8], at: usize) -> Option<u32> {
     let s = b.get(at..at.checked_add(4)?)?;
     Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
@@ -281,7 +277,7 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 /// (guest memory on the PV path), with no buffer in between.
 fn lz4_legacy(payload: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     const WHAT: &str = "LZ4 stream";
-    if le32(payload, 0) != Some(LZ4_LEGACY_MAGIC) {
+    if u32_at(payload, 0) != Some(LZ4_LEGACY_MAGIC) {
         return Err(KernelError::corrupt(WHAT, 0, "LZ4: invalid header (not the legacy frame magic 0x184c2102)"));
     }
     let end = payload.len().saturating_sub(4);
@@ -290,7 +286,7 @@ fn lz4_legacy(payload: &[u8], dst: &mut [u8]) -> Result<usize, KernelError> {
     // Each iteration consumes at least 4 input bytes, so the loop is bounded
     // by the payload length.
     while pos < end {
-        let Some(chunk) = le32(payload, pos) else {
+        let Some(chunk) = u32_at(payload, pos) else {
             return Err(KernelError::corrupt(WHAT, pos as u64, "LZ4: missing data (block size cut off)"));
         };
         if chunk == LZ4_LEGACY_MAGIC {

@@ -2,6 +2,7 @@
 //! boot-sim's own tiny fixture kernels (Multiboot spec 0.6.96 §3.1.1;
 //! Multiboot2 spec §3.1.1).
 
+use le_bytes::u32_at;
 use serde::Serialize;
 
 pub const MULTIBOOT_MAGIC: u32 = 0x1BAD_B002;
@@ -24,28 +25,25 @@ pub struct MultibootHeader {
     pub header_length: Option<u32>,
 }
 
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
 /// Finds the first valid Multiboot 1 header, then Multiboot 2.
 pub fn detect(bytes: &[u8]) -> Option<MultibootHeader> {
     let lim1 = bytes.len().min(MULTIBOOT_SEARCH);
     for off in (0..lim1).step_by(4) {
-        if le32(bytes, off) != Some(MULTIBOOT_MAGIC) {
+        if u32_at(bytes, off) != Some(MULTIBOOT_MAGIC) {
             continue;
         }
-        let (Some(flags), Some(sum)) = (le32(bytes, off + 4), le32(bytes, off + 8)) else { continue };
+        let (Some(flags), Some(sum)) = (u32_at(bytes, off + 4), u32_at(bytes, off + 8)) else { continue };
         if MULTIBOOT_MAGIC.wrapping_add(flags).wrapping_add(sum) == 0 {
             return Some(MultibootHeader { version: 1, offset: off as u64, flags_or_arch: flags, header_length: None });
         }
     }
     let lim2 = bytes.len().min(MULTIBOOT2_SEARCH);
     for off in (0..lim2).step_by(8) {
-        if le32(bytes, off) != Some(MULTIBOOT2_MAGIC) {
+        if u32_at(bytes, off) != Some(MULTIBOOT2_MAGIC) {
             continue;
         }
-        let (Some(arch), Some(len), Some(sum)) = (le32(bytes, off + 4), le32(bytes, off + 8), le32(bytes, off + 12))
+        let (Some(arch), Some(len), Some(sum)) =
+            (u32_at(bytes, off + 4), u32_at(bytes, off + 8), u32_at(bytes, off + 12))
         else {
             continue;
         };
