@@ -107,9 +107,10 @@ pub struct PvRun {
     pub console: Option<String>,
 }
 
-/// Errors that are not the image's fault.
+/// Errors of a PV run that are not the image's fault (the device layer's
+/// own error is [`crate::devices::PvError`]).
 #[derive(Debug, thiserror::Error)]
-pub enum PvError {
+pub enum PvRunError {
     #[error("guest memory: {0}")]
     Memory(#[from] crate::machine::MemoryError),
     #[error("setting up the PV block device: {0}")]
@@ -150,12 +151,12 @@ fn read_hit(disk: &Disk, hit: &FileHit) -> Result<HostBuffer, String> {
 /// clock. Its ring and buffers sit at the top of guest memory and are
 /// released before the domain builder lays out the kernel (PV-GRUB's
 /// kexec). Returns the guest memory as built.
-pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemory), PvError> {
+pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemory), PvRunError> {
     let memory = GuestMemory::new(opts.memory)?;
     let front = BlkfrontConfig::mini_os();
     let scratch_bytes = front.scratch_pages() * PAGE_SIZE;
     if scratch_bytes * 2 > memory.size() {
-        return Err(PvError::TooSmall { memory: memory.size(), scratch: scratch_bytes });
+        return Err(PvRunError::TooSmall { memory: memory.size(), scratch: scratch_bytes });
     }
     let scratch = GuestPhysAddr(memory.size() - scratch_bytes);
     // Detailed events are kept only when asked for (`--trace`, `--json`
@@ -276,7 +277,7 @@ fn build(
     loaded: LoadedKernel,
     opts: &PvOptions,
     limit: u64,
-) -> Result<PvOutcome, PvError> {
+) -> Result<PvOutcome, PvRunError> {
     let LoadedKernel { choice, kernel_bytes, initrd_bytes } = loaded;
     let mut payload_elf = Vec::new();
     let (report, in_guest) = match decompress_in_guest(memory, &kernel_bytes, limit)? {
@@ -362,7 +363,7 @@ fn decompress_in_guest(
     memory: &mut GuestMemory,
     bytes: &[u8],
     limit: u64,
-) -> Result<Option<(KernelReport, Option<(GuestPhysAddr, u64)>)>, PvError> {
+) -> Result<Option<(KernelReport, Option<(GuestPhysAddr, u64)>)>, PvRunError> {
     let opts = InspectOptions::default();
     let Some((codec, loc, len)) = kernel::payload_to_decompress(bytes, &opts) else { return Ok(None) };
     let Ok(header) = kernel::SetupHeader::parse(bytes) else { return Ok(None) };
