@@ -1,6 +1,8 @@
 //! `boot-sim`: a Xen-style boot simulator. This binary parses arguments,
 //! calls the library crates and renders what they return; it is the only
-//! place that prints.
+//! place that prints. It holds no model of its own: what an image, a
+//! config, a kernel or a boot is belongs to the crates below
+//! (docs/architecture.md).
 #![forbid(unsafe_code)]
 
 mod ami;
