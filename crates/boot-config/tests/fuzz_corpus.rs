@@ -4,19 +4,7 @@
 //! targets that reach boot configs (the inspect report); the disk-only ones
 //! replay in `crates/disk-image/tests/fuzz_corpus.rs`.
 
-use std::path::PathBuf;
-
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
-        .map(|e| e.expect("corpus entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "corpus {} is empty", dir.display());
-    files.into_iter().map(|p| (p.clone(), std::fs::read(&p).expect("read corpus file"))).collect()
-}
+use boot_sim_fixtures::fuzz_corpus as corpus;
 
 #[test]
 fn partition_table_corpus_replays() {
