@@ -320,18 +320,34 @@ fn load(disk: &Disk, ov: &OpenVolume, hit: FileHit, format: MenuFormat) -> Resul
     Ok(LoadedConfig { volume: ov.volume.clone(), file: hit, format, menu, saved_default, data })
 }
 
+/// `pygrub --offset=BYTES` named an offset where no volume starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoVolumeAt {
+    pub offset: u64,
+    /// Every volume's Linux name and first byte, for the message.
+    pub starts: Vec<(String, u64)>,
+}
+
+impl std::fmt::Display for NoVolumeAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let starts: Vec<String> = self.starts.iter().map(|(name, at)| format!("{name} {at}")).collect();
+        write!(f, "no partition starts at byte offset {} (partition starts: {})", self.offset, starts.join(", "))
+    }
+}
+
+impl std::error::Error for NoVolumeAt {}
+
 /// pygrub with `--offset=BYTES`: only the filesystem at that byte offset
 /// (pygrub's `part_offs = [int(a)]`), e.g. a logical partition, which
 /// `get_partition_offsets` never lists. `Err` when no volume boot-sim knows
 /// starts there.
-pub fn discover_pygrub_at(disk: &Disk, offset: u64) -> Result<Discovery, String> {
+pub fn discover_pygrub_at(disk: &Disk, offset: u64) -> Result<Discovery, NoVolumeAt> {
     let volume = if offset == 0 {
         disk.whole_disk()
     } else {
-        disk.volumes().iter().find(|v| v.start_bytes == offset).cloned().ok_or_else(|| {
-            let starts: Vec<String> =
-                disk.volumes().iter().map(|v| format!("{} {}", v.names.linux, v.start_bytes)).collect();
-            format!("no partition starts at byte offset {offset} (partition starts: {})", starts.join(", "))
+        disk.volumes().iter().find(|v| v.start_bytes == offset).cloned().ok_or_else(|| NoVolumeAt {
+            offset,
+            starts: disk.volumes().iter().map(|v| (v.names.linux.clone(), v.start_bytes)).collect(),
         })?
     };
     let mut d = Discovery { loader: Loader::Pygrub, probes: Vec::new(), config: None };

@@ -30,7 +30,7 @@ pub fn run(
     let mut any_ok = false;
     for (i, &loader) in loaders.iter().enumerate() {
         let d = match offset {
-            Some(off) => discover::discover_pygrub_at(&disk, off).map_err(Exit::Error)?,
+            Some(off) => discover::discover_pygrub_at(&disk, off).map_err(|e| Exit::Error(e.to_string()))?,
             None => discover::discover(&disk, loader),
         };
         let choice = select::choose(&disk, &d, &request);
