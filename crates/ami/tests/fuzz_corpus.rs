@@ -5,7 +5,7 @@
 
 use ami::userdata::{self, PartKind};
 
-use boot_sim_fixtures::fuzz_corpus as corpus;
+use boot_sim_fixtures::{fuzz_corpus as corpus, replay_fuzz_corpus};
 
 fn seed(name: &str) -> Vec<u8> {
     corpus("userdata").into_iter().find(|(p, _)| p.ends_with(name)).unwrap_or_else(|| panic!("no seed {name}")).1
@@ -13,10 +13,7 @@ fn seed(name: &str) -> Vec<u8> {
 
 #[test]
 fn userdata_corpus_replays() {
-    for (path, data) in corpus("userdata") {
-        eprintln!("replaying {}", path.display());
-        ami::fuzzing::userdata(&data);
-    }
+    replay_fuzz_corpus("userdata", ami::fuzzing::userdata);
 }
 
 /// The seeds are what their names say, so the fuzzer starts from every

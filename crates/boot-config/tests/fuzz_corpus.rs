@@ -4,20 +4,14 @@
 //! targets that reach boot configs (the inspect report); the disk-only ones
 //! replay in `crates/disk-image/tests/fuzz_corpus.rs`.
 
-use boot_sim_fixtures::fuzz_corpus as corpus;
+use boot_sim_fixtures::replay_fuzz_corpus;
 
 #[test]
 fn partition_table_corpus_replays() {
-    for (path, data) in corpus("partition_table") {
-        eprintln!("replaying {}", path.display());
-        boot_config::fuzzing::partition_table(&data);
-    }
+    replay_fuzz_corpus("partition_table", boot_config::fuzzing::partition_table);
 }
 
 #[test]
 fn lvm_metadata_corpus_replays() {
-    for (path, data) in corpus("lvm_metadata") {
-        eprintln!("replaying {}", path.display());
-        boot_config::fuzzing::lvm_metadata(&data);
-    }
+    replay_fuzz_corpus("lvm_metadata", boot_config::fuzzing::lvm_metadata);
 }

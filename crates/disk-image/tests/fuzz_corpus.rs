@@ -2,38 +2,26 @@
 //! same entry points the fuzz targets call, so every input that once found
 //! a bug stays a regression test under plain `cargo test`.
 
-use boot_sim_fixtures::fuzz_corpus as corpus;
+use boot_sim_fixtures::{fuzz_corpus as corpus, replay_fuzz_corpus};
 
 #[test]
 fn fs_walk_corpus_replays() {
-    for (path, data) in corpus("fs_walk") {
-        eprintln!("replaying {}", path.display());
-        disk_image::fuzzing::fs_walk(&data);
-    }
+    replay_fuzz_corpus("fs_walk", disk_image::fuzzing::fs_walk);
 }
 
 #[test]
 fn sector_owners_corpus_replays() {
-    for (path, data) in corpus("sector_owners") {
-        eprintln!("replaying {}", path.display());
-        disk_image::fuzzing::sector_owners(&data);
-    }
+    replay_fuzz_corpus("sector_owners", disk_image::fuzzing::sector_owners);
 }
 
 #[test]
 fn xfs_walk_corpus_replays() {
-    for (path, data) in corpus("xfs_walk") {
-        eprintln!("replaying {}", path.display());
-        disk_image::fuzzing::xfs_walk(&data);
-    }
+    replay_fuzz_corpus("xfs_walk", disk_image::fuzzing::xfs_walk);
 }
 
 #[test]
 fn btrfs_walk_corpus_replays() {
-    for (path, data) in corpus("btrfs_walk") {
-        eprintln!("replaying {}", path.display());
-        disk_image::fuzzing::btrfs_walk(&data);
-    }
+    replay_fuzz_corpus("btrfs_walk", disk_image::fuzzing::btrfs_walk);
 }
 
 /// The `mkfs-*` seeds of btrfs_walk are whole filesystems made by
