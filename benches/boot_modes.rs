@@ -1,11 +1,11 @@
 //! Host speed of one whole boot per mode on the bundled fixtures, with the
 //! options `boot-sim compare` uses (1 GiB guest, default cost model):
 //!
-//! - hvm: `boot::hvm::run` on hvm-grub-legacy.img, SeaBIOS + GRUB legacy
-//!   to the Linux entry; throughput in port exits (VM exits to QEMU).
+//! - hvm: `boot::hvm::run` on hvm-simboot.img, SeaBIOS + simboot
+//!   (executed) to the Linux entry; throughput in port exits (VM exits to QEMU).
 //! - pv: `boot::pv::run` on pv-kernel.img, PV-GRUB's default entry to the
 //!   kernel entry; throughput in blkif ring requests.
-//! - pvhvm: `boot::hvm::pvhvm::run` on hvm-grub-legacy.img, the HVM boot,
+//! - pvhvm: `boot::hvm::pvhvm::run` on hvm-simboot.img, the HVM boot,
 //!   the PV-on-HVM switch and the root-filesystem reads over the ring
 //!   (16 MiB at most); throughput in port exits + ring requests.
 //! - hvm + reads: `boot::hvm::pvhvm::run_hvm_then_read`, the HVM boot and
@@ -26,7 +26,7 @@ fn open(name: &str) -> Arc<dyn ReadAt> {
 }
 
 fn boot_modes(c: &mut Criterion) {
-    let hvm_img = open("hvm-grub-legacy.img");
+    let hvm_img = open("hvm-simboot.img");
     let pv_img = open("pv-kernel.img");
     let hvm_opts = HvmOptions::default();
     let pv_opts = PvOptions::default();
@@ -42,7 +42,7 @@ fn boot_modes(c: &mut Criterion) {
     let mut g = c.benchmark_group("boot_modes");
     g.sample_size(10);
     g.throughput(Throughput::Elements(h.counters.port_exits));
-    g.bench_function("hvm hvm-grub-legacy.img to the kernel entry (port exits)", |b| {
+    g.bench_function("hvm hvm-simboot.img to the kernel entry (port exits)", |b| {
         b.iter(|| black_box(boot::hvm::run(hvm_img.clone(), &hvm_opts)))
     });
     g.throughput(Throughput::Elements(p.sim.ring.requests_pushed));
@@ -50,13 +50,13 @@ fn boot_modes(c: &mut Criterion) {
         b.iter(|| black_box(pv::run(pv_img.clone(), &pv_opts).unwrap()))
     });
     g.throughput(Throughput::Elements(x.hvm.counters.port_exits + sw.switch.port_exits + sw.io.ring_requests));
-    g.bench_function("pvhvm hvm-grub-legacy.img boot, switch, root fs reads (exits + ring requests)", |b| {
+    g.bench_function("pvhvm hvm-simboot.img boot, switch, root fs reads (exits + ring requests)", |b| {
         b.iter(|| black_box(pvhvm::run(hvm_img.clone(), &pvhvm_opts)))
     });
     let (_, reads) = pvhvm::run_hvm_then_read(hvm_img.clone(), &pvhvm_opts);
     let reads = reads.expect("hvm: root fs reads over IDE");
     g.throughput(Throughput::Elements(h.counters.port_exits + reads.exits));
-    g.bench_function("hvm hvm-grub-legacy.img boot, root fs reads over IDE DMA (port exits)", |b| {
+    g.bench_function("hvm hvm-simboot.img boot, root fs reads over IDE DMA (port exits)", |b| {
         b.iter(|| black_box(pvhvm::run_hvm_then_read(hvm_img.clone(), &pvhvm_opts)))
     });
     g.finish();

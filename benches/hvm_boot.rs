@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use boot::hvm::ide::{Chs, IdeController, reg};
+use boot::devices::ide::{Chs, IdeController, reg};
 use boot::hvm::{AtaConfig, HvmOptions, run};
 use boot_sim::fixture;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

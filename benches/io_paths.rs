@@ -9,7 +9,7 @@
 //! handshake) and reading 16 MiB of a synthetic image with the block size
 //! named, every register access / ring request charged to the cost model;
 //! and the `boot` workload run live (the filesystem code reading the
-//! fixture hvm-grub-legacy.img through each path's device).
+//! fixture hvm-simboot.img through each path's device).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -45,13 +45,13 @@ fn bench_paths(c: &mut Criterion) {
     // The boot workload, live: the filesystem code reading the bundled
     // fixture's /boot, /etc and /usr/lib through each path's device.
     let fixture: Arc<dyn ReadAt> =
-        Arc::new(disk_image::RawImage::open(boot_sim::fixture("images/hvm-grub-legacy.img")).unwrap());
+        Arc::new(disk_image::RawImage::open(boot_sim::fixture("images/hvm-simboot.img")).unwrap());
     let w = Workload::boot_read(fixture.clone(), 16 * MIB).unwrap();
     let mut g = c.benchmark_group("io_paths_boot_live");
     g.sample_size(10);
     g.throughput(Throughput::Bytes(w.total_bytes));
     for path in IoPath::ALL {
-        g.bench_function(format!("{}/boot_hvm-grub-legacy", path.name()), |b| {
+        g.bench_function(format!("{}/boot_hvm-simboot", path.name()), |b| {
             b.iter(|| black_box(bench::run_path(fixture.clone(), &cost, path, &w, &config).unwrap()))
         });
     }

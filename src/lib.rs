@@ -122,17 +122,16 @@ pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Disk images with real GRUB legacy, built from the files
-/// `scripts/interop-setup.sh` extracts (Debian's grub-legacy and cloud
-/// kernel) with sfdisk, mke2fs and debugfs: shared by tests/interop_hvm.rs
-/// and benches/hvm_debian.rs. Every function returns `None` (after the
-/// interop gate's message) when a tool or file is missing.
-pub mod grub_legacy_image {
+/// Scratch disks for the interop tests, made with the real tools (sfdisk,
+/// mke2fs): a partition table from an sfdisk script, an ext2 partition
+/// populated by `mke2fs -d`. Functions that need a tool return `None`
+/// (after the interop gate's message) when it is missing.
+pub mod scratch_disk {
     use std::io::Write;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};
 
-    use super::{interop_file, interop_tool};
+    use super::interop_tool;
 
     pub fn run_tool(cmd: &mut Command) {
         let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -179,157 +178,6 @@ pub mod grub_legacy_image {
                 .arg(&img)
                 .arg(((mib - 1) << 10).to_string()),
         );
-        Some(img)
-    }
-
-    pub fn read_u32(b: &[u8], at: usize) -> u32 {
-        u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
-    }
-
-    /// The absolute disk sectors of `path` in the ext2 filesystem of
-    /// partition 1 (LBA 2048, 1 KiB blocks), in file order, from `debugfs -R
-    /// "blocks PATH"`.
-    pub fn file_sectors(img: &Path, path: &str) -> Option<Vec<u32>> {
-        let debugfs = interop_tool("debugfs")?;
-        // `stat`'s BLOCKS list: "(0-11):498-509, (IND):510, (12-116):511-615".
-        // The metadata blocks ((IND), (DIND), (TIND)) are not file data
-        // (`blocks` lists them among the data blocks).
-        let out = Command::new(debugfs)
-            .args(["-R", &format!("stat {path}")])
-            .arg(format!("{}?offset=1048576", img.display()))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "debugfs: {}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let list = text.split("BLOCKS:").nth(1).unwrap_or_default();
-        let list = list.split("TOTAL:").next().unwrap_or_default();
-        let mut blocks: Vec<u32> = Vec::new();
-        for item in list.split([',', '\n']).map(str::trim).filter(|t| !t.is_empty()) {
-            let Some((logical, physical)) = item.split_once(':') else { continue };
-            if !logical.trim_start_matches('(').starts_with(|c: char| c.is_ascii_digit()) {
-                continue;
-            }
-            let (a, b) = physical.split_once('-').unwrap_or((physical, physical));
-            let (a, b): (u32, u32) = (a.trim().parse().unwrap(), b.trim().parse().unwrap());
-            blocks.extend(a..=b);
-        }
-        assert!(!blocks.is_empty(), "debugfs: no blocks for {path}: {text}");
-        Some(blocks.iter().flat_map(|&b| [2048 + 2 * b, 2048 + 2 * b + 1]).collect())
-    }
-
-    /// GRUB 0.97 stage1 as `install` (builtins.c `install_func`) patches it
-    /// for `disk`: the BPB and the partition table copied from the disk's
-    /// sector 0, boot drive 0xFF (use the BIOS's), no forced LBA, the
-    /// floppy probe NOPed, and where stage1 loads the next stage from
-    /// (`stage2_address`, `stage2_sector`, `stage2_segment`).
-    pub fn patch_stage1(stage1: &[u8], disk: &[u8], address: u16, sector: u32, segment: u16) -> Vec<u8> {
-        let mut s1 = stage1.to_vec();
-        s1[3..0x3E].copy_from_slice(&disk[3..0x3E]);
-        s1[0x1B8..0x1FE].copy_from_slice(&disk[0x1B8..0x1FE]);
-        s1[0x40] = 0xFF;
-        s1[0x41] = 0;
-        s1[0x4B] = 0x90;
-        s1[0x4C] = 0x90;
-        s1[0x42..0x44].copy_from_slice(&address.to_le_bytes());
-        s1[0x44..0x48].copy_from_slice(&sector.to_le_bytes());
-        s1[0x48..0x4A].copy_from_slice(&segment.to_le_bytes());
-        s1
-    }
-
-    /// Zeroes the blocklist at the end of a stage's first sector (8-byte
-    /// entries growing down from 0x1F8, ending at a zero start sector).
-    pub fn clear_blocklist(head: &mut [u8]) {
-        let mut i = 0x1FC;
-        while read_u32(head, i) != 0 {
-            head[i - 4..i + 4].fill(0);
-            i -= 8;
-        }
-    }
-
-    /// GRUB 0.97's `install /boot/grub/stage1 (hd0) /boot/grub/stage2 p
-    /// /boot/grub/menu.lst` (what `setup` runs when no Stage 1.5 can be
-    /// embedded), byte for byte as stage2/builtins.c `install_func` does it:
-    /// stage1 as in [`install_grub_legacy`] but STAGE1_STAGE2_ADDRESS 0x8000,
-    /// STAGE1_STAGE2_SEGMENT 0x800 and STAGE1_STAGE2_SECTOR = the disk sector
-    /// of stage2's first 512 bytes; stage2's first sector gets the blocklist
-    /// `disk_read_blocklist_func` builds while reading the rest of the file:
-    /// entries of 8 bytes growing down from 0x1F8 (start sector u32, count
-    /// u16, segment u16), a new entry wherever the sectors stop being
-    /// contiguous, each entry's segment the load address of its first sector
-    /// (0x8200 onwards) >> 4; its second sector gets STAGE2_INSTALLPART (+8) =
-    /// 0x00FFFF ((hd0,0)), STAGE2_FORCE_LBA (+0x11) = 0 and the config file
-    /// name (already "/boot/grub/menu.lst").
-    pub fn install_grub_legacy_stage2(img: &Path, stage1: &[u8], stage2_len: usize, sectors: &[u32]) {
-        let mut disk = std::fs::read(img).unwrap();
-        let n = stage2_len.div_ceil(512);
-        let sectors = &sectors[..n];
-        let s1 = patch_stage1(stage1, &disk, 0x8000, sectors[0], 0x800);
-        let first = sectors[0] as usize * 512;
-        let second = sectors[1] as usize * 512;
-        let mut head = disk[first..first + 512].to_vec();
-        clear_blocklist(&mut head);
-        // disk_read_blocklist_func over sectors[1..].
-        let mut entries: Vec<(u32, u16, u16)> = Vec::new();
-        let mut addr = 0x8200u32;
-        for &s in &sectors[1..] {
-            match entries.last_mut() {
-                Some((start, count, _)) if *start + u32::from(*count) == s => *count += 1,
-                _ => entries.push((s, 1, (addr >> 4) as u16)),
-            }
-            addr += 512;
-        }
-        for (k, (start, count, seg)) in entries.iter().enumerate() {
-            let at = 0x1F8 - 8 * k;
-            assert!(at >= 0x100, "blocklist would not fit (ERR_WONT_FIT)");
-            head[at..at + 4].copy_from_slice(&start.to_le_bytes());
-            head[at + 4..at + 6].copy_from_slice(&count.to_le_bytes());
-            head[at + 6..at + 8].copy_from_slice(&seg.to_le_bytes());
-        }
-        disk[first..first + 512].copy_from_slice(&head);
-        disk[second + 8..second + 12].copy_from_slice(&0x00FFFFu32.to_le_bytes());
-        disk[second + 0x11] = 0;
-        disk[..512].copy_from_slice(&s1);
-        std::fs::write(img, disk).unwrap();
-    }
-
-    /// The menu.lst of [`debian_kernel_image`].
-    pub const DEBIAN_MENU: &[u8] = b"default 0\ntimeout 0\ntitle Debian\nroot (hd0,0)\n\
-        kernel /vmlinuz root=/dev/xvda1 ro console=ttyS0\ninitrd /initrd.img\n";
-
-    /// Real GRUB 0.97 stage1 + stage2 (Debian's grub-legacy, installed as
-    /// `install /boot/grub/stage1 (hd0) /boot/grub/stage2 p
-    /// /boot/grub/menu.lst` does) with Debian's cloud kernel as /vmlinuz,
-    /// a 12,345-byte initrd and [`DEBIAN_MENU`] (or `menu`), on a 24 MiB
-    /// disk in `dir`.
-    pub fn debian_kernel_image(dir: &Path, menu: Option<&[u8]>) -> Option<PathBuf> {
-        let lib = "root/usr/lib/grub/x86_64-pc";
-        let stage1 = interop_file(&format!("{lib}/stage1"))?;
-        let stage2 = interop_file(&format!("{lib}/stage2"))?;
-        // .../root/usr/lib/grub/x86_64-pc/stage1 -> .../root/boot
-        let boot_dir = stage1.ancestors().nth(5)?.join("boot");
-        let vmlinuz = std::fs::read_dir(&boot_dir)
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")));
-        let Some(vmlinuz) = vmlinuz else {
-            return super::missing(&format!("a vmlinuz-* in {}", boot_dir.display()));
-        };
-        let (stage1, stage2) = (std::fs::read(stage1).ok()?, std::fs::read(stage2).ok()?);
-        let kernel = std::fs::read(&vmlinuz).ok()?;
-        let initrd: Vec<u8> = (0..12345u32).map(|i| (i * 7 % 251) as u8).collect();
-        let img = ext2_disk_mib(
-            dir,
-            &[
-                ("boot/grub/stage1", stage1.clone()),
-                ("boot/grub/stage2", stage2.clone()),
-                ("boot/grub/menu.lst", menu.unwrap_or(DEBIAN_MENU).to_vec()),
-                ("vmlinuz", kernel),
-                ("initrd.img", initrd),
-            ],
-            24,
-        )?;
-        let sectors = file_sectors(&img, "/boot/grub/stage2")?;
-        install_grub_legacy_stage2(&img, &stage1, stage2.len(), &sectors);
         Some(img)
     }
 }
@@ -505,5 +353,79 @@ pub mod qemu {
         disk[..512].copy_from_slice(&boot);
         disk[512..512 + core.len()].copy_from_slice(&core);
         std::fs::write(img, disk).unwrap();
+    }
+}
+
+/// Lab 4's steps (docs/labs/lab4-pv-to-hvm.md) on a copy of
+/// `pv-migrate.img`, with the real tools a student uses: `sfdisk` for the
+/// partition table and `debugfs` to edit files in the partition. Shared by
+/// the lab check's tests (crates/cli/tests/lab.rs) and simboot-install's
+/// (fixtures/tests/simboot_install.rs). Every function returns `None`
+/// (after the interop gate's message) when a tool is missing.
+pub mod lab4 {
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Stdio};
+
+    use super::{fixture, interop_tool};
+
+    /// Runs `cmd` with `stdin`, failing the test with its stderr.
+    fn run(cmd: &mut Command, stdin: &str) {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Byte offset of the partition the lab creates (LBA 2048).
+    pub const OFFSET: u64 = 2048 * 512;
+
+    /// Step 2: a 4 MiB disk `dir/name` with one bootable Linux partition
+    /// from LBA 2048 (disk signature 0x5eed0412) and pv-migrate.img's
+    /// file system copied into it; `start` moves the partition (a
+    /// too-small gap), copying the file system there instead.
+    pub fn partitioned(dir: &Path, name: &str, start: u64) -> Option<PathBuf> {
+        let sfdisk = interop_tool("sfdisk")?;
+        interop_tool("debugfs")?;
+        let img = dir.join(name);
+        let pv = std::fs::read(fixture("images/pv-migrate.img")).unwrap();
+        std::fs::write(&img, vec![0u8; 4 << 20]).unwrap();
+        run(
+            Command::new(&sfdisk).args(["-q", "--no-reread", "--no-tell-kernel"]).arg(&img),
+            &format!("label: dos\nlabel-id: 0x5eed0412\nstart={start}, size={}, type=83, bootable\n", pv.len() / 512),
+        );
+        let mut disk = std::fs::read(&img).unwrap();
+        let at = start as usize * 512;
+        disk[at..at + pv.len()].copy_from_slice(&pv);
+        std::fs::write(&img, disk).unwrap();
+        Some(img)
+    }
+
+    /// Step 4: replaces the file `path` of the partition at `offset` by
+    /// `edit` of its text, as the lab does it: `debugfs dump`, edit, `rm`,
+    /// `write`.
+    pub fn edit_file(img: &Path, offset: u64, path: &str, edit: impl FnOnce(&str) -> String) -> Option<()> {
+        let debugfs = interop_tool("debugfs")?;
+        let target = format!("{}?offset={offset}", img.display());
+        let local = img.with_extension(format!("{}.edit", path.rsplit('/').next().unwrap_or("file")));
+        let debugfs_do = |write: bool, req: String| {
+            let mut c = Command::new(&debugfs);
+            if write {
+                c.arg("-w");
+            }
+            run(c.args(["-R", &req]).arg(&target), "");
+        };
+        debugfs_do(false, format!("dump {path} {}", local.display()));
+        let text = std::fs::read_to_string(&local).unwrap();
+        std::fs::write(&local, edit(&text)).unwrap();
+        debugfs_do(true, format!("rm {path}"));
+        debugfs_do(true, format!("write {} {path}", local.display()));
+        std::fs::remove_file(&local).unwrap();
+        Some(())
     }
 }

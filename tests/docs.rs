@@ -7,7 +7,10 @@
 //!   after it, up to the next `$ ` line or the end of the block, are its
 //!   output (stdout and stderr together, in the order they were written).
 //!   ARGS are split on blanks; '…' and "…" quote. No shell: no pipes,
-//!   redirections, variables or globs.
+//!   redirections, variables or globs. A lab may also show simboot's
+//!   installer as a student runs it, `$ cargo run -q -p boot-sim-fixtures
+//!   --bin simboot-install -- ARGS`: it runs the `simboot-install` binary
+//!   built beside `boot-sim` (as `boot-sim` runs without cargo).
 //! - A non-zero exit status is shown as a last output line `[exit status: N]`.
 //! - In expected output a line `…` matches any number of lines (also none)
 //!   and `[…]` inside a line matches any text.
@@ -49,6 +52,22 @@ fn binary() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// simboot's installer as the labs show it being run.
+const SIMBOOT_INSTALL: &[&str] = &["cargo", "run", "-q", "-p", "boot-sim-fixtures", "--bin", "simboot-install", "--"];
+
+/// `simboot-install` beside `boot-sim` (built by `cargo test --workspace`,
+/// which builds the fixtures package's binaries for its tests).
+fn simboot_install(boot_sim: &Path) -> PathBuf {
+    let exe = boot_sim.with_file_name(format!("simboot-install{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        exe.is_file(),
+        "{} is missing: a lab runs simboot's installer; build it first with `cargo build -p boot-sim-fixtures --bin \
+         simboot-install` (with the same profile and CARGO_TARGET_DIR), or run `cargo test --workspace`",
+        exe.display()
+    );
+    exe
 }
 
 fn documents() -> Vec<PathBuf> {
@@ -335,17 +354,25 @@ fn run_document(doc: &Path, bin: &Path, bless: bool) -> (Vec<String>, Option<Str
                     continue;
                 }
             };
-            if args.first().map(String::as_str) != Some("boot-sim") {
-                failures
-                    .push(format!("{rel}:{}: only boot-sim commands may be in a console block: {cmd}", file_line + 1));
+            let (exe, rest) = if args.first().map(String::as_str) == Some("boot-sim") {
+                (bin.to_path_buf(), &args[1..])
+            } else if args.len() >= SIMBOOT_INSTALL.len() && args[..SIMBOOT_INSTALL.len()] == *SIMBOOT_INSTALL {
+                (simboot_install(bin), &args[SIMBOOT_INSTALL.len()..])
+            } else {
+                failures.push(format!(
+                    "{rel}:{}: only boot-sim commands (and simboot's installer) may be in a console block: {cmd}",
+                    file_line + 1
+                ));
                 continue;
-            }
+            };
+            let path = format!("{}:/usr/sbin:/sbin", std::env::var("PATH").unwrap_or_default());
             let out = Command::new("sh")
                 .arg("-c")
                 .arg("exec \"$@\" 2>&1")
                 .arg("sh")
-                .arg(bin)
-                .args(&args[1..])
+                .arg(exe)
+                .args(rest)
+                .env("PATH", path)
                 .current_dir(&work.0)
                 .env("XDG_DATA_HOME", work.0.join("xdg"))
                 .env_remove("RUST_BACKTRACE")

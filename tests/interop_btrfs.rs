@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use boot_sim::grub_legacy_image::run_tool;
 use boot_sim::qemu::Scratch;
+use boot_sim::scratch_disk::run_tool;
 use boot_sim::{InteropPolicy, find_tool, interop_tool};
 use disk_image::fs::btrfs::{BtrfsFs, SubvolSpec};
 use disk_image::fs::{Filesystem, NodeKind};

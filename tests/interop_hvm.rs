@@ -17,17 +17,14 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use boot::hvm::{AtaConfig, EndState, HvmOptions, HvmReport, run};
-use boot_sim::grub_legacy_image::{
-    clear_blocklist, debian_kernel_image, ext2_disk_mib, file_sectors, install_grub_legacy_stage2, patch_stage1,
-    run_tool,
-};
-use boot_sim::qemu::{self, Monitor, Scratch, install_grub2, kill_group, screen_rows, text_page};
+use boot_sim::qemu::{self, Scratch, kill_group, text_page};
+use boot_sim::scratch_disk::ext2_disk_mib;
 use boot_sim::{fixture, interop_file, interop_tool};
 use disk_image::RawImage;
 
@@ -132,9 +129,6 @@ fn no_signature_failure_text_matches_seabios() {
 /// What QEMU showed when it stopped.
 #[derive(Debug)]
 struct QemuStop {
-    /// The breakpoint hit (linear address; 0 for a screen condition met),
-    /// `None` if the condition was not met in time.
-    hit: Option<u32>,
     cs: u16,
     eip: u32,
     /// Text page 0, trailing blanks removed, trailing empty rows dropped.
@@ -222,9 +216,6 @@ enum Until<'a> {
     /// The first of these linear addresses executed after the boot sector
     /// started at 0000:7C00.
     Executes(&'a [u32]),
-    /// The last non-empty screen row reads this (checked twice a second:
-    /// `c`, 0.5 s, interrupt, read the text page).
-    LastRow(&'a str),
     /// Simply this long after 0000:7C00.
     After(Duration),
 }
@@ -233,7 +224,7 @@ enum Until<'a> {
 const QEMU_MIB: u32 = 64;
 
 /// Boots `image` (a scratch copy; QEMU also gets `snapshot=on`) in QEMU +
-/// SeaBIOS until `until` or `max` (then `hit` is `None`).
+/// SeaBIOS until `until` or `max`.
 fn qemu_until(qemu: &Path, image: &Path, until: Until<'_>, max: Duration) -> QemuStop {
     let dir = Scratch::new("qemu");
     let sock = dir.0.join("gdb.sock");
@@ -266,7 +257,6 @@ fn qemu_until(qemu: &Path, image: &Path, until: Until<'_>, max: Duration) -> Qem
         gdb.send("c");
         let booted = gdb.recv(left());
         gdb.cmd("z0,7c00,1");
-        let mut hit = None;
         if !is_stop(&booted) {
             pause(&mut gdb);
         } else {
@@ -277,29 +267,13 @@ fn qemu_until(qemu: &Path, image: &Path, until: Until<'_>, max: Duration) -> Qem
                     }
                     gdb.send("c");
                     let reply = gdb.recv(left());
-                    if is_stop(&reply) {
-                        let (cs, eip) = cs_ip(&mut gdb);
-                        hit = stops.iter().copied().find(|&a| a == (u32::from(cs) << 4) + eip);
-                    } else {
+                    if !is_stop(&reply) {
                         pause(&mut gdb);
                     }
                     for a in stops {
                         gdb.cmd(&format!("z0,{a:x},1"));
                     }
                 }
-                Until::LastRow(row) => loop {
-                    gdb.send("c");
-                    std::thread::sleep(Duration::from_millis(500));
-                    pause(&mut gdb);
-                    let screen = text_page(&gdb.read_mem(0xB8000, 80 * 25 * 2));
-                    if screen.last().is_some_and(|l| l == row) {
-                        hit = Some(0);
-                        break;
-                    }
-                    if Instant::now() > deadline {
-                        break;
-                    }
-                },
                 Until::After(d) => {
                     gdb.send("c");
                     std::thread::sleep(d.min(left()));
@@ -321,7 +295,7 @@ fn qemu_until(qemu: &Path, image: &Path, until: Until<'_>, max: Duration) -> Qem
                 cmdline = b.iter().take_while(|&&c| c != 0).map(|&c| char::from(c)).collect();
             }
         }
-        QemuStop { hit, cs, eip, screen, debugcon, esi, zero_page, cmdline }
+        QemuStop { cs, eip, screen, debugcon, esi, zero_page, cmdline }
     }));
     kill_group(&mut child);
     match result {
@@ -340,41 +314,12 @@ fn after_booting(screen: &[String]) -> Vec<String> {
     screen[i + 1..].to_vec()
 }
 
-/// boot-sim on the same image, QEMU's SeaBIOS configuration.
-/// boot-sim ended where QEMU stopped: a hand-off to `stage`, loaded from
-/// `from_lba` to `loaded_at`.
-fn assert_hand_off(r: &HvmReport, q: &QemuStop, stage: &str, from_lba: u64, loaded_at: u32) {
-    match &r.end {
-        EndState::HandOff { at, stage: got, loaded_from_lba, loaded_at: got_at, .. } => {
-            assert_eq!((at.cs, at.ip), (q.cs, q.eip));
-            assert_eq!(got, stage);
-            assert_eq!((*loaded_from_lba, *got_at), (from_lba, loaded_at));
-        }
-        other => panic!("boot-sim: {other:?}\n{}", r.console),
-    }
-}
-
 fn boot_sim(image: &Path, max_instructions: u64) -> HvmReport {
     let opts = HvmOptions {
         memory: 64 << 20,
         max_instructions,
         ata: AtaConfig::QEMU,
         boot_menu_wait_ms: None,
-        loader_model: false,
-        ..HvmOptions::default()
-    };
-    run(Arc::new(RawImage::open(image).unwrap()), &opts)
-}
-
-/// boot-sim past the hand-off (the loader runs on), QEMU's SeaBIOS
-/// configuration.
-fn boot_sim_through(image: &Path, max_instructions: u64) -> HvmReport {
-    let opts = HvmOptions {
-        memory: 64 << 20,
-        max_instructions,
-        ata: AtaConfig::QEMU,
-        boot_menu_wait_ms: None,
-        stop_at_handoff: false,
         ..HvmOptions::default()
     };
     run(Arc::new(RawImage::open(image).unwrap()), &opts)
@@ -383,221 +328,6 @@ fn boot_sim_through(image: &Path, max_instructions: u64) -> HvmReport {
 /// The int 10h text boot-sim's guest printed after SeaBIOS's boot line.
 fn guest_console(r: &HvmReport) -> String {
     r.console.split("Booting from Hard Disk...\r\n").nth(1).unwrap_or_default().to_string()
-}
-
-/// An 8 MiB disk with one bootable type-0x83 partition from LBA 2048 to the
-/// end, holding an ext2 filesystem made by `mke2fs -d` from `files`
-/// (path inside the filesystem, content).
-fn ext2_disk(dir: &Path, files: &[(&str, Vec<u8>)]) -> Option<PathBuf> {
-    ext2_disk_mib(dir, files, 8)
-}
-
-/// GRUB 0.97's `setup (hd0)` with root (hd0,0), done byte for byte as
-/// stage2/builtins.c does it (the 32-bit `grub` shell in grub-legacy cannot
-/// run on an amd64 host without i386 libraries):
-/// `setup_func` finds e2fs_stage1_5 for the ext2 root, `embed_func` writes
-/// it to sectors 1..=n of (hd0) (after the MBR, before the first
-/// partition), and calls `install_func` with
-/// `/boot/grub/stage1 (hd0) (hd0)1+n p (hd0,0)/boot/grub/stage2 /boot/grub/menu.lst`:
-/// - stage1: the old sector's BPB (bytes 3..0x3E) and partition table
-///   (0x1B8..0x1FE) kept, STAGE1_BOOT_DRIVE (0x40) = 0xFF (no `d`),
-///   STAGE1_FORCE_LBA (0x41) = 0, the boot-drive-check jump at 0x4B
-///   replaced by two nops (hard disk), STAGE1_STAGE2_ADDRESS (0x42) =
-///   0x2000 (a Stage 1.5), STAGE1_STAGE2_SECTOR (0x44) = 1,
-///   STAGE1_STAGE2_SEGMENT (0x48) = 0x200;
-/// - stage1.5 first sector (start.S): the old blocklists cleared, then
-///   `disk_read_blocklist_func` records sectors 2..=n as one entry at
-///   0x1F8 (start, 4 bytes), 0x1FC (count), 0x1FE (segment 0x220);
-/// - stage1.5 second sector: STAGE2_INSTALLPART (+8) = 0xFFFFFF (the
-///   blocklist is on the whole disk), STAGE2_FORCE_LBA (+0x11) = 0, and
-///   after the version string the device (0xFF << 24 | 0x00FFFF: same
-///   drive, partition 0) and "/boot/grub/stage2";
-/// - stage2 in the filesystem: its config file name is already
-///   "/boot/grub/menu.lst" (the only thing `install` patches there).
-fn install_grub_legacy(img: &Path, stage1: &[u8], stage1_5: &[u8]) {
-    let mut disk = std::fs::read(img).unwrap();
-    let n = stage1_5.len().div_ceil(512);
-    let mut s15 = stage1_5.to_vec();
-    s15.resize(n * 512, 0);
-    let s1 = patch_stage1(stage1, &disk, 0x2000, 1, 0x200);
-    clear_blocklist(&mut s15);
-    s15[0x1F8..0x1FC].copy_from_slice(&2u32.to_le_bytes());
-    s15[0x1FC..0x1FE].copy_from_slice(&((n - 1) as u16).to_le_bytes());
-    s15[0x1FE..0x200].copy_from_slice(&0x220u16.to_le_bytes());
-    s15[512 + 8..512 + 12].copy_from_slice(&0xFF_FFFFu32.to_le_bytes());
-    s15[512 + 0x11] = 0;
-    let mut at = 512 + 0x12;
-    while s15[at] != 0 {
-        at += 1;
-    }
-    at += 1;
-    s15[at..at + 4].copy_from_slice(&0xFF00_FFFFu32.to_le_bytes());
-    let cfg = b"/boot/grub/stage2\0";
-    s15[at + 4..at + 4 + cfg.len()].copy_from_slice(cfg);
-    disk[..512].copy_from_slice(&s1);
-    disk[512..512 + s15.len()].copy_from_slice(&s15);
-    std::fs::write(img, disk).unwrap();
-}
-
-#[test]
-fn grub_legacy_stage1_and_stage1_5_run_as_under_qemu_seabios() {
-    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
-    let dir = "root/usr/lib/grub/x86_64-pc";
-    let (Some(stage1), Some(stage1_5), Some(stage2)) = (
-        interop_file(&format!("{dir}/stage1")),
-        interop_file(&format!("{dir}/e2fs_stage1_5")),
-        interop_file(&format!("{dir}/stage2")),
-    ) else {
-        return;
-    };
-    let scratch = Scratch::new("grub-legacy");
-    let (stage1, stage1_5, stage2) =
-        (std::fs::read(stage1).unwrap(), std::fs::read(stage1_5).unwrap(), std::fs::read(stage2).unwrap());
-    let menu = b"default 0\ntimeout 0\ntitle Debian\nroot (hd0,0)\nkernel /vmlinuz root=/dev/xvda1\n".to_vec();
-    let Some(img) = ext2_disk(
-        &scratch.0,
-        &[
-            ("boot/grub/stage1", stage1.clone()),
-            ("boot/grub/e2fs_stage1_5", stage1_5.clone()),
-            ("boot/grub/stage2", stage2),
-            ("boot/grub/menu.lst", menu),
-        ],
-    ) else {
-        return;
-    };
-    install_grub_legacy(&img, &stage1, &stage1_5);
-
-    let q = qemu_until(&qemu, &img, Until::Executes(&[0x2200]), Duration::from_secs(40));
-    assert_eq!((q.hit, q.cs, q.eip), (Some(0x2200), 0, 0x2200), "QEMU: {q:#?}");
-    let want = vec!["GRUB Loading stage1.5.".to_string()];
-    assert_eq!(after_booting(&q.screen), want, "QEMU screen: {:#?}", q.screen);
-
-    let r = boot_sim(&img, 5_000_000);
-    assert_hand_off(&r, &q, "GRUB legacy stage1.5", 1, 0x2000);
-    assert_eq!(after_booting(&r.screen), want, "boot-sim screen: {:#?}", r.screen);
-    assert_eq!(guest_console(&r), "GRUB Loading stage1.5.\r\n");
-
-    // And on, past the hand-off: stage1.5 reads /boot/grub/stage2 from the
-    // ext2 filesystem, stage2 (protected mode, int 13h/10h/15h/16h through
-    // its real-mode trampolines) boots the default entry at once
-    // (timeout 0) and fails on the missing kernel. Both sit polling int 16h
-    // for a key (boot-sim: at the instruction cap); the whole screen is
-    // compared.
-    let last = "Press any key to continue...";
-    let q = qemu_until(&qemu, &img, Until::LastRow(last), Duration::from_secs(40));
-    assert_eq!(q.hit, Some(0), "QEMU: {q:#?}");
-    let want = [
-        "  Booting 'Debian'",
-        "",
-        "root (hd0,0)",
-        " Filesystem type is ext2fs, partition type 0x83",
-        "kernel /vmlinuz root=/dev/xvda1",
-        "",
-        "Error 15: File not found",
-        "",
-        last,
-    ];
-    assert_eq!(q.screen, want, "QEMU screen");
-    // Real stage1.5 and stage2 run on: after "Press any key" GRUB polls
-    // int 16h until boot-sim's idle budget says it waits for a key.
-    let r = boot_sim_through(&img, 50_000_000);
-    assert!(matches!(r.end, EndState::WaitingForKey { .. }), "{}", r.reason);
-    assert_eq!(r.screen, want, "boot-sim screen");
-    // And the same through boot-sim's models: stage1.5 reads stage2 from
-    // the filesystem through int 13h, the stage2 model does the rest.
-    let r = boot_sim_models(&img);
-    assert!(matches!(&r.end, EndState::LoaderError { entry_index: 0, error: 15, .. }), "{}", r.reason);
-    assert_eq!(r.screen, want, "boot-sim screen (models)");
-    assert!(guest_console(&r).starts_with("GRUB Loading stage1.5.\r\n\r\n\r\nGRUB loading, please wait...\r\n"));
-}
-
-/// boot-sim with its loader models (the default), QEMU's SeaBIOS
-/// configuration.
-fn boot_sim_models(image: &Path) -> HvmReport {
-    let opts = HvmOptions {
-        execute: false,
-        memory: 64 << 20,
-        max_instructions: 5_000_000,
-        ata: AtaConfig::QEMU,
-        boot_menu_wait_ms: None,
-        ..HvmOptions::default()
-    };
-    run(Arc::new(RawImage::open(image).unwrap()), &opts)
-}
-
-/// Stage 1.5 that cannot find stage2: real e2fs_stage1_5 prints its
-/// number-only error and halts; so does boot-sim's model.
-#[test]
-fn grub_legacy_stage1_5_without_stage2_as_under_qemu() {
-    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
-    let dir = "root/usr/lib/grub/x86_64-pc";
-    let (Some(stage1), Some(stage1_5)) =
-        (interop_file(&format!("{dir}/stage1")), interop_file(&format!("{dir}/e2fs_stage1_5")))
-    else {
-        return;
-    };
-    let scratch = Scratch::new("grub-legacy-no-stage2");
-    let (stage1, stage1_5) = (std::fs::read(stage1).unwrap(), std::fs::read(stage1_5).unwrap());
-    let Some(img) = ext2_disk(&scratch.0, &[("boot/grub/menu.lst", b"timeout 0\n".to_vec())]) else { return };
-    install_grub_legacy(&img, &stage1, &stage1_5);
-    let q = screen_rows(&qemu_keys(&qemu, &img, "GRUB loading", &[], "Error 15", Duration::from_secs(30)));
-    let want = ["GRUB Loading stage1.5.", "", "", "GRUB loading, please wait...", "Error 15"];
-    assert_eq!(after_booting(&q), want, "QEMU screen: {q:#?}");
-    let r = boot_sim_models(&img);
-    match &r.end {
-        EndState::LoaderStopped { loader, reason } => {
-            assert_eq!(loader, "GRUB legacy 0.97 stage1.5");
-            assert!(reason.starts_with("Error 15 (File not found) reading (hd0,0)/boot/grub/stage2"), "{reason}");
-        }
-        other => panic!("boot-sim: {other:?}"),
-    }
-    assert_eq!(after_booting(&r.screen), want, "boot-sim screen");
-}
-
-#[test]
-fn grub2_boot_img_and_core_img_run_as_under_qemu_seabios() {
-    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
-    let Some(mkimage) = interop_tool("grub-mkimage") else { return };
-    let Some(boot_img) = interop_file("root/usr/lib/grub/i386-pc/boot.img") else { return };
-    let moddir = boot_img.parent().unwrap().to_path_buf();
-    let scratch = Scratch::new("grub2");
-    let core = scratch.0.join("core.img");
-    run_tool(
-        Command::new(&mkimage)
-            .args(["-O", "i386-pc", "-d"])
-            .arg(&moddir)
-            .args(["-p", "(hd0,msdos1)/boot/grub", "-o"])
-            .arg(&core)
-            .args(["biosdisk", "part_msdos", "ext2"]),
-    );
-    let cfg = b"set timeout=5\nmenuentry 'Debian' {\n  linux /vmlinuz root=/dev/xvda1\n}\n".to_vec();
-    let Some(img) = ext2_disk(&scratch.0, &[("boot/grub/grub.cfg", cfg)]) else { return };
-    let core = std::fs::read(core).unwrap();
-    install_grub2(&img, &std::fs::read(&boot_img).unwrap(), &core);
-
-    let q = qemu_until(&qemu, &img, Until::Executes(&[0x8200]), Duration::from_secs(40));
-    assert_eq!((q.hit, q.cs, q.eip), (Some(0x8200), 0, 0x8200), "QEMU: {q:#?}");
-    // diskboot.S prints one dot per blocklist entry it loads: one here.
-    let want = vec!["GRUB loading.".to_string()];
-    assert_eq!(after_booting(&q.screen), want, "QEMU screen: {:#?}", q.screen);
-
-    let r = boot_sim(&img, 5_000_000);
-    assert_hand_off(&r, &q, "GRUB 2 core.img", 1, 0x8000);
-    assert_eq!(after_booting(&r.screen), want, "boot-sim screen: {:#?}", r.screen);
-
-    // And on: startup_raw switches to protected mode, decompresses the
-    // lzma'd kernel + modules, reads the ext2 filesystem through biosdisk
-    // (int 13h from real-mode trampolines) and, with no normal.mod there,
-    // drops to the rescue prompt and polls int 16h.
-    let last = "grub rescue>";
-    let q = qemu_until(&qemu, &img, Until::LastRow(last), Duration::from_secs(40));
-    assert_eq!(q.hit, Some(0), "QEMU: {q:#?}");
-    let want =
-        ["GRUB loading.", "Welcome to GRUB!", "", "error: file `/boot/grub/i386-pc/normal.mod' not found.", last];
-    assert_eq!(after_booting(&q.screen), want, "QEMU screen");
-    let r = boot_sim_through(&img, 50_000_000);
-    assert!(matches!(r.end, EndState::WaitingForKey { .. }), "{}", r.reason);
-    assert_eq!(after_booting(&r.screen), want, "boot-sim screen");
 }
 
 #[test]
@@ -631,360 +361,6 @@ fn syslinux_mbr_chains_our_vbr_as_under_qemu_seabios() {
     assert_eq!(guest_console(&r), "boot-sim test VBR\r\n");
 }
 
-#[test]
-fn grub_legacy_stage1_and_stage2_run_as_under_qemu_seabios() {
-    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
-    let dir = "root/usr/lib/grub/x86_64-pc";
-    let (Some(stage1), Some(stage2)) = (interop_file(&format!("{dir}/stage1")), interop_file(&format!("{dir}/stage2")))
-    else {
-        return;
-    };
-    let scratch = Scratch::new("grub-legacy-stage2");
-    let (stage1, stage2) = (std::fs::read(stage1).unwrap(), std::fs::read(stage2).unwrap());
-    let menu = b"default 0\ntimeout 0\ntitle Debian\nroot (hd0,0)\nkernel /vmlinuz root=/dev/xvda1\n".to_vec();
-    let Some(img) = ext2_disk(
-        &scratch.0,
-        &[("boot/grub/stage1", stage1.clone()), ("boot/grub/stage2", stage2.clone()), ("boot/grub/menu.lst", menu)],
-    ) else {
-        return;
-    };
-    let Some(sectors) = file_sectors(&img, "/boot/grub/stage2") else { return };
-    install_grub_legacy_stage2(&img, &stage1, stage2.len(), &sectors);
-
-    let q = qemu_until(&qemu, &img, Until::Executes(&[0x8200]), Duration::from_secs(40));
-    assert_eq!((q.hit, q.cs, q.eip), (Some(0x8200), 0, 0x8200), "QEMU: {q:#?}");
-    let shown = after_booting(&q.screen);
-    assert_eq!(shown.len(), 1, "QEMU screen: {:#?}", q.screen);
-    assert!(shown[0].starts_with("GRUB Loading stage2.."), "QEMU screen: {:#?}", q.screen);
-
-    let r = boot_sim(&img, 5_000_000);
-    assert_hand_off(&r, &q, "GRUB legacy stage2", u64::from(sectors[0]), 0x8000);
-    // The same text and the same number of dots (one per read start.S
-    // makes).
-    assert_eq!(after_booting(&r.screen), shown, "boot-sim screen: {:#?}", r.screen);
-    assert_eq!(guest_console(&r), format!("{}\r\n", shown[0]));
-}
-
-/// Real GRUB 0.97 stage2 (Debian's grub-legacy) loading Debian's cloud
-/// kernel and a small initrd under QEMU + SeaBIOS, stopped at the kernel's
-/// 16-bit entry (9020:0000), against boot-sim's GRUB legacy model on the
-/// same image: the `[Linux-bzImage, …]` and `[Linux-initrd @ …]` lines.
-#[test]
-fn grub_legacy_stage2_loads_debian_kernel_as_under_qemu() {
-    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
-    let scratch = Scratch::new("grub-legacy-kernel");
-    let Some(img) = debian_kernel_image(&scratch.0, None) else { return };
-
-    let q = qemu_until(&qemu, &img, Until::Executes(&[0x90200]), Duration::from_secs(60));
-    assert_eq!((q.hit, q.cs, q.eip), (Some(0x90200), 0x9020, 0), "QEMU: {q:#?}");
-    let lines =
-        |screen: &[String]| -> Vec<String> { screen.iter().filter(|l| l.starts_with("   [Linux-")).cloned().collect() };
-    let want = lines(&q.screen);
-    assert_eq!(want.len(), 2, "QEMU screen: {:#?}", q.screen);
-
-    let opts = HvmOptions {
-        memory: 64 << 20,
-        max_instructions: 5_000_000,
-        ata: AtaConfig::QEMU,
-        boot_menu_wait_ms: None,
-        ..HvmOptions::default()
-    };
-    let started = Instant::now();
-    let r = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
-    eprintln!(
-        "boot-sim to the kernel entry: {:?} on the host, {} simulated ns, {} int 13h AH=42h, {} port exits",
-        started.elapsed(),
-        r.counters.sim_time_ns,
-        r.counters.bios_calls.get("int 13h AH=42h").copied().unwrap_or(0),
-        r.counters.port_exits
-    );
-    match &r.end {
-        EndState::KernelEntry { at, info } => {
-            assert_eq!((at.cs, at.ip), (q.cs, q.eip));
-            assert_eq!(info.cmdline, "root=/dev/xvda1 ro console=ttyS0");
-        }
-        other => panic!("boot-sim: {other:?}\n{}", r.console),
-    }
-    let ours = lines(&r.screen);
-    assert_eq!(ours[0], want[0], "bzImage line; boot-sim screen {:#?}", r.screen);
-    // The initrd line: the same size; the address follows mem_upper (the
-    // end of the E820 RAM region at 1 MiB). QEMU's SeaBIOS keeps the part
-    // of its ZoneHigh it used (src/malloc.c malloc_preinit/prepboot, 128
-    // KiB here) reserved at the top of RAM; boot-sim's firmware map has no
-    // such reservation, so its initrd sits that much higher: a known
-    // difference of the firmware model, not of the GRUB model.
-    let parse = |l: &str| -> (u32, u32) {
-        let (a, n) =
-            l.trim().trim_start_matches("[Linux-initrd @ 0x").trim_end_matches(" bytes]").split_once(", 0x").unwrap();
-        (u32::from_str_radix(a, 16).unwrap(), u32::from_str_radix(n, 16).unwrap())
-    };
-    eprintln!("QEMU:     {want:?}\nboot-sim: {ours:?}");
-    let ((qa, qn), (oa, on)) = (parse(&want[1]), parse(&ours[1]));
-    assert_eq!(qn, on, "initrd size: {want:?} vs {ours:?}");
-    assert!(qa <= oa && (oa - qa) % 0x1000 == 0 && oa - qa <= 16 << 20, "{want:?} vs {ours:?}");
-}
-
-// ---------------------------------------------------------------------------
-// GRUB 0.97's menu: real Debian stage2 under QEMU, keys through the QEMU
-// monitor's `sendkey` (a PS/2 keyboard: SeaBIOS's int 16h sees them as a
-// real keyboard's), the text page read with the monitor's `xp` from the VGA
-// window at 0xB8000 (characters and attributes).
-// ---------------------------------------------------------------------------
-
-/// Boots `image` in QEMU (no `-S`), waits until a screen row contains
-/// `ready`, types `keys` (QEMU `sendkey` names) 300 ms apart, waits until
-/// the last row reads `last` (or `max`), and returns the text page.
-fn qemu_keys(qemu: &Path, image: &Path, ready: &str, keys: &[&str], last: &str, max: Duration) -> Vec<(u8, u8)> {
-    let dir = Scratch::new("qemu-menu");
-    let sock = dir.0.join("monitor.sock");
-    let mut child = qemu::tcg_command(qemu, image, 64, 60)
-        .args(["-vga", "std"])
-        .arg("-monitor")
-        .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .spawn()
-        .expect("spawn qemu");
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let deadline = Instant::now() + max;
-        let mut m = Monitor::connect(&sock, Instant::now() + Duration::from_secs(20));
-        // Met, and unchanged for 400 ms (GRUB may still be redrawing).
-        let wait_for = |m: &mut Monitor, ok: &dyn Fn(&[String]) -> bool| {
-            let mut last = Vec::new();
-            loop {
-                let cells = m.cells();
-                if (ok(&screen_rows(&cells)) && cells == last) || Instant::now() > deadline {
-                    return cells;
-                }
-                last = cells;
-                std::thread::sleep(Duration::from_millis(400));
-            }
-        };
-        wait_for(&mut m, &|rows| rows.iter().any(|r| r.contains(ready)));
-        for k in keys {
-            m.cmd(&format!("sendkey {k}"));
-            std::thread::sleep(Duration::from_millis(300));
-        }
-        wait_for(&mut m, &|rows| rows.last().is_some_and(|r| r == last))
-    }));
-    kill_group(&mut child);
-    match result {
-        Ok(r) => r,
-        Err(e) => std::panic::resume_unwind(e),
-    }
-}
-
-/// The memory figures of init_page's line differ by firmware (QEMU's
-/// SeaBIOS reserves its ZoneHigh at the top of RAM): compared as a shape.
-fn without_memory(rows: &[String]) -> Vec<String> {
-    rows.iter()
-        .map(|r| match r.find("  (") {
-            Some(i) if r.starts_with("    GNU GRUB  version") && r.ends_with("K upper memory)") => {
-                format!("{}  (<memory>)", &r[..i])
-            }
-            _ => r.clone(),
-        })
-        .collect()
-}
-
-#[test]
-fn grub_legacy_menu_and_keys_as_under_qemu() {
-    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
-    let dir = "root/usr/lib/grub/x86_64-pc";
-    let (Some(stage1), Some(stage2)) = (interop_file(&format!("{dir}/stage1")), interop_file(&format!("{dir}/stage2")))
-    else {
-        return;
-    };
-    let scratch = Scratch::new("grub-legacy-menu");
-    let (stage1, stage2) = (std::fs::read(stage1).unwrap(), std::fs::read(stage2).unwrap());
-    let menu = b"default 0\ntimeout 20\ntitle Debian one\nroot (hd0,0)\nkernel /vmlinuz-1 root=/dev/xvda1\n\
-                 title Second entry, its title long enough to be cut at column seventy-two by GRUB\n\
-                 root (hd0,0)\nkernel /vmlinuz-2\n"
-        .to_vec();
-    let Some(img) = ext2_disk(
-        &scratch.0,
-        &[("boot/grub/stage1", stage1.clone()), ("boot/grub/stage2", stage2.clone()), ("boot/grub/menu.lst", menu)],
-    ) else {
-        return;
-    };
-    let Some(sectors) = file_sectors(&img, "/boot/grub/stage2") else { return };
-    install_grub_legacy_stage2(&img, &stage1, stage2.len(), &sectors);
-    let sim = |keys: &str| {
-        let opts = HvmOptions {
-            execute: false,
-            memory: 64 << 20,
-            max_instructions: 5_000_000,
-            ata: AtaConfig::QEMU,
-            boot_menu_wait_ms: None,
-            keys: keys.into(),
-            ..HvmOptions::default()
-        };
-        run(Arc::new(RawImage::open(&img).unwrap()), &opts)
-    };
-    let ready = "booted automatically";
-
-    // `down`: the countdown line is blanked, the second entry highlighted,
-    // GRUB waits for the next key.
-    let q = qemu_keys(
-        &qemu,
-        &img,
-        ready,
-        &["down"],
-        "    commands before booting, or 'c' for a command-line.",
-        Duration::from_secs(45),
-    );
-    let q_rows = screen_rows(&q);
-    assert!(q_rows[3].starts_with(" ┌─"), "QEMU screen: {q_rows:#?}");
-    let r = sim("{down}");
-    assert!(matches!(r.end, EndState::WaitingForKey { .. }), "{}", r.reason);
-    assert_eq!(without_memory(&r.screen), without_memory(&q_rows), "boot-sim (left) vs QEMU (right)");
-    // The attributes: the highlight (A_REVERSE) moved to row 5, columns
-    // 2..=74, as boot-sim's unit tests expect of its own text cells.
-    let attrs = |row: usize| -> Vec<u8> { q[row * 80..row * 80 + 80].iter().map(|c| c.1).collect() };
-    assert!(attrs(5)[2..75].iter().all(|&a| a == 0x70) && attrs(5)[75] == 0x07, "QEMU row 5: {:?}", attrs(5));
-    assert!(attrs(4).iter().all(|&a| a == 0x07), "QEMU row 4: {:?}", attrs(4));
-
-    // `down`, Enter: the second entry boots and fails; no fallback.
-    let last = "Press any key to continue...";
-    let q = screen_rows(&qemu_keys(&qemu, &img, ready, &["down", "ret"], last, Duration::from_secs(45)));
-    assert_eq!(q.last().map(String::as_str), Some(last), "QEMU screen: {q:#?}");
-    let r = sim("{down}\\n");
-    assert!(matches!(&r.end, EndState::LoaderError { entry_index: 1, error: 15, .. }), "{}", r.reason);
-    assert_eq!(r.screen, q, "boot-sim (left) vs QEMU (right)");
-}
-
-/// `savedefault` with a `default` file: real GRUB rewrites its first 10
-/// bytes (QEMU's disk is `snapshot=on`) and goes on; boot-sim reads the
-/// file the same way, records the write it would make, and goes on too.
-#[test]
-fn grub_legacy_savedefault_goes_on_as_under_qemu() {
-    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
-    let dir = "root/usr/lib/grub/x86_64-pc";
-    let (Some(stage1), Some(stage2)) = (interop_file(&format!("{dir}/stage1")), interop_file(&format!("{dir}/stage2")))
-    else {
-        return;
-    };
-    let scratch = Scratch::new("grub-legacy-savedefault");
-    let (stage1, stage2) = (std::fs::read(stage1).unwrap(), std::fs::read(stage2).unwrap());
-    let menu = b"default saved\ntimeout 0\ntitle A\nroot (hd0,0)\nkernel /vmlinuz-a\ntitle B\nroot (hd0,0)\n\
-                 savedefault\nkernel /vmlinuz-b\n"
-        .to_vec();
-    let default = b"1\n\n\n\n\n\n\n\n\n\n\n".to_vec();
-    let Some(img) = ext2_disk(
-        &scratch.0,
-        &[
-            ("boot/grub/stage1", stage1.clone()),
-            ("boot/grub/stage2", stage2.clone()),
-            ("boot/grub/menu.lst", menu),
-            ("boot/grub/default", default),
-        ],
-    ) else {
-        return;
-    };
-    let Some(sectors) = file_sectors(&img, "/boot/grub/stage2") else { return };
-    install_grub_legacy_stage2(&img, &stage1, stage2.len(), &sectors);
-    let last = "Press any key to continue...";
-    let q = screen_rows(&qemu_keys(&qemu, &img, "Booting", &[], last, Duration::from_secs(45)));
-    assert_eq!(q.first().map(String::as_str), Some("  Booting 'B'"), "QEMU screen: {q:#?}");
-    let opts = HvmOptions {
-        execute: false,
-        memory: 64 << 20,
-        max_instructions: 5_000_000,
-        ata: AtaConfig::QEMU,
-        boot_menu_wait_ms: None,
-        trace_level: boot::hvm::TraceLevel::Calls,
-        ..HvmOptions::default()
-    };
-    let r = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
-    assert!(matches!(&r.end, EndState::LoaderError { entry_index: 1, error: 15, .. }), "{}", r.reason);
-    assert_eq!(r.screen, q, "boot-sim (left) vs QEMU (right)");
-    let note = serde_json::to_string(&r.trace).unwrap();
-    assert!(note.contains("savedefault: GRUB would write entry 1 to (hd0,0)/boot/grub/default"), "{note}");
-}
-
-/// The command line the kernel itself reports: real GRUB 0.97 boots
-/// Debian's cloud kernel under QEMU (serial to a file, `console=ttyS0`) and
-/// the kernel prints "Command line: …" in its first lines; boot-sim's GRUB
-/// model hands over the same bytes at cmd_line_ptr.
-#[test]
-fn debian_kernel_reports_the_command_line_boot_sim_hands_over() {
-    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
-    let scratch = Scratch::new("grub-legacy-cmdline");
-    let Some(img) = debian_kernel_image(&scratch.0, None) else { return };
-    let serial = scratch.0.join("serial.txt");
-    let mut child = qemu::tcg_command(&qemu, &img, 1024, 90)
-        .args(["-vga", "std"])
-        .arg("-serial")
-        .arg(format!("file:{}", serial.display()))
-        .spawn()
-        .expect("spawn qemu");
-    let start = Instant::now();
-    let mut line = None;
-    while start.elapsed() < Duration::from_secs(80) && line.is_none() {
-        std::thread::sleep(Duration::from_millis(250));
-        let text = String::from_utf8_lossy(&std::fs::read(&serial).unwrap_or_default()).into_owned();
-        line = text.lines().find_map(|l| l.split_once("Command line: ").map(|(_, c)| c.trim_end().to_string()));
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-    }
-    let elapsed = start.elapsed();
-    kill_group(&mut child);
-    let Some(line) = line else { panic!("QEMU: no \"Command line:\" on the serial port in {elapsed:?}") };
-    eprintln!("QEMU + TCG: the kernel's \"Command line:\" after {elapsed:?} on the host");
-    let r = boot_sim_models(&img);
-    let EndState::KernelEntry { info, .. } = &r.end else { panic!("boot-sim: {}", r.reason) };
-    assert_eq!(info.cmdline, line, "boot-sim (left) vs the kernel under QEMU (right)");
-    assert_eq!(line, "root=/dev/xvda1 ro console=ttyS0");
-}
-
-/// Fourteen entries: the box shows twelve; twelve `down`s scroll it by
-/// one (print_entries with first_entry 1: the ↑ and ↓ marks at column 77).
-#[test]
-fn grub_legacy_menu_scrolls_as_under_qemu() {
-    let Some(qemu) = interop_tool("qemu-system-x86_64") else { return };
-    let dir = "root/usr/lib/grub/x86_64-pc";
-    let (Some(stage1), Some(stage2)) = (interop_file(&format!("{dir}/stage1")), interop_file(&format!("{dir}/stage2")))
-    else {
-        return;
-    };
-    let scratch = Scratch::new("grub-legacy-scroll");
-    let (stage1, stage2) = (std::fs::read(stage1).unwrap(), std::fs::read(stage2).unwrap());
-    let mut menu = String::from("default 0\ntimeout 20\ncolor cyan/blue white/red\n");
-    for i in 0..14 {
-        menu.push_str(&format!("title Entry number {i}\nroot (hd0,0)\nkernel /vmlinuz-{i}\n"));
-    }
-    let Some(img) = ext2_disk(
-        &scratch.0,
-        &[
-            ("boot/grub/stage1", stage1.clone()),
-            ("boot/grub/stage2", stage2.clone()),
-            ("boot/grub/menu.lst", menu.into_bytes()),
-        ],
-    ) else {
-        return;
-    };
-    let Some(sectors) = file_sectors(&img, "/boot/grub/stage2") else { return };
-    install_grub_legacy_stage2(&img, &stage1, stage2.len(), &sectors);
-    let downs = ["down"; 12];
-    let last = "    commands before booting, or 'c' for a command-line.";
-    let q = qemu_keys(&qemu, &img, "booted automatically", &downs, last, Duration::from_secs(45));
-    let q_rows = screen_rows(&q);
-    assert!(q_rows[4].ends_with('↑') && q_rows[15].ends_with('↓'), "QEMU screen: {q_rows:#?}");
-    assert!(q_rows[4].contains("Entry number 1 ") && q_rows[15].contains("Entry number 12"), "QEMU: {q_rows:#?}");
-    // `color cyan/blue white/red`: 0x13 normal, 0x4F highlighted (row 15).
-    assert_eq!((q[3 * 80 + 1].1, q[4 * 80 + 2].1, q[15 * 80 + 2].1), (0x13, 0x13, 0x4F), "QEMU attributes");
-    let opts = HvmOptions {
-        memory: 64 << 20,
-        max_instructions: 5_000_000,
-        ata: AtaConfig::QEMU,
-        boot_menu_wait_ms: None,
-        keys: "{down}".repeat(12),
-        ..HvmOptions::default()
-    };
-    let r = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
-    assert!(matches!(r.end, EndState::WaitingForKey { .. }), "{}", r.reason);
-    assert_eq!(without_memory(&r.screen), without_memory(&q_rows), "boot-sim (left) vs QEMU (right)");
-}
-
 // ---------------------------------------------------------------------------
 // simboot (boot-sim's own loader, fixtures/bootcode/simboot-*.asm) on the
 // committed hvm-simboot.img: QEMU + SeaBIOS run it to the kernel's 32-bit
@@ -1015,8 +391,6 @@ fn simboot_reaches_the_32_bit_entry_as_under_qemu() {
         memory: u64::from(QEMU_MIB) << 20,
         ata: AtaConfig::QEMU,
         boot_menu_wait_ms: None,
-        loader_model: false,
-        stop_at_handoff: false,
         ..HvmOptions::default()
     };
     let r = run(Arc::new(RawImage::open(&img).unwrap()), &opts);
@@ -1113,7 +487,6 @@ fn simboot_boots_debians_kernel_as_under_qemu() {
         started.elapsed(),
         r.counters.instructions
     );
-    assert_eq!(r.execution_note, None);
     assert_eq!(&info.cmdline, line);
     assert_eq!(info.initrd_size, Some(initrd.len() as u32));
     assert_eq!(info.checks.len(), 2);

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use boot_config::inspect;
-use boot_sim::grub_legacy_image::run_tool;
+use boot_sim::scratch_disk::run_tool;
 use boot_sim::{InteropPolicy, interop_dir, interop_file, interop_tool};
 use disk_image::Disk;
 

@@ -20,8 +20,8 @@ use std::process::Command;
 use boot_config::discover::{self, Loader};
 use boot_config::inspect;
 use boot_config::select::{self, EntryRequest};
-use boot_sim::grub_legacy_image::{run_tool, sfdisk_script};
 use boot_sim::interop_tool;
+use boot_sim::scratch_disk::{run_tool, sfdisk_script};
 use disk_image::{Disk, fs};
 use serde_json::Value;
 

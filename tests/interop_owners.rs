@@ -89,7 +89,7 @@ fn case(kind: &str, block: u64) {
     // The disk: an MBR with one partition, the filesystem in it.
     let disk = dir.0.join("disk.img");
     std::fs::File::create(&disk).unwrap().set_len((START + SECTORS) * 512).unwrap();
-    boot_sim::grub_legacy_image::sfdisk_script(&sfdisk, &disk, &format!("start={START}, size={SECTORS}, type=83\n"));
+    boot_sim::scratch_disk::sfdisk_script(&sfdisk, &disk, &format!("start={START}, size={SECTORS}, type=83\n"));
     let fs_bytes = std::fs::read(&fs_img).unwrap();
     let f = std::fs::OpenOptions::new().write(true).open(&disk).unwrap();
     use std::os::unix::fs::FileExt;

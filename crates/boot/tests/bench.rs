@@ -157,7 +157,7 @@ fn fixture(name: &str) -> Arc<dyn ReadAt> {
 
 #[test]
 fn boot_workload_runs_live_with_the_same_bytes_on_every_path() {
-    let image = fixture("hvm-grub-legacy.img");
+    let image = fixture("hvm-simboot.img");
     let w = Workload::boot_read(image.clone(), 64 * MIB).unwrap();
     let cost = CostModel::default();
     let config = BenchConfig { workloads: vec![w.clone()], ..BenchConfig::default() };
@@ -189,7 +189,7 @@ fn boot_workload_runs_live_with_the_same_bytes_on_every_path() {
 
 #[test]
 fn pv_post_boot_reads_continue_the_boots_clock_in_its_memory() {
-    let image = fixture("hvm-grub-legacy.img");
+    let image = fixture("hvm-simboot.img");
     let opts = boot::pv::PvOptions::default();
     let (run, memory) = boot::pv::run(image.clone(), &opts).unwrap();
     let boot::pv::PvOutcome::Booted(b) = &run.outcome else { panic!("{:?}", run.outcome) };

@@ -20,10 +20,10 @@ use crate::svg::{self, esc};
 use crate::timeline::{self, Lane};
 
 /// The image whose boots `bench --svg` draws when no `--image` is given:
-/// fixtures/images/hvm-grub-legacy.img (GRUB 0.97 in the MBR, a menu.lst
-/// with a bzImage and an initrd), built into the binary.
-const BUNDLED_IMAGE: &[u8] = include_bytes!("../../../fixtures/images/hvm-grub-legacy.img");
-const BUNDLED_NAME: &str = "hvm-grub-legacy.img (bundled fixture)";
+/// fixtures/images/hvm-simboot.img (simboot, boot-sim's own loader, in the
+/// MBR and the gap; a bzImage and an initrd on ext4), built into the binary.
+const BUNDLED_IMAGE: &[u8] = include_bytes!("../../../fixtures/images/hvm-simboot.img");
+const BUNDLED_NAME: &str = "hvm-simboot.img (bundled fixture)";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum WorkloadArg {
@@ -93,7 +93,7 @@ pub struct BenchArgs {
     json: bool,
     /// Write an SVG chart of throughput per path and block size, and the
     /// boot timeline per mode (hvm, pv, pvhvm) of --image or, without it,
-    /// of the bundled fixture hvm-grub-legacy.img.
+    /// of the bundled fixture hvm-simboot.img.
     #[arg(long)]
     svg: Option<PathBuf>,
 }

@@ -236,6 +236,7 @@ fn render_text(out: &mut Out, r: &DiskReport) -> Result<(), Exit> {
             NextStage::GrubLegacyStart { loads } => format!("GRUB legacy start sector (Loading {loads})"),
             NextStage::Grub2Diskboot => "GRUB 2 diskboot.img (start of core.img)".into(),
             NextStage::SyslinuxLdlinux { .. } => "syslinux ldlinux.sys (first sector, LDLINUX_MAGIC)".into(),
+            NextStage::SimbootStage2 => "simboot stage 2".into(),
             NextStage::Empty => "all zero: the next stage is missing".into(),
             NextStage::Unrecognised => "unrecognised bytes".into(),
             NextStage::PastEnd => "beyond the end of the image".into(),

@@ -189,7 +189,7 @@ enum Command {
     ///
     /// Exit status 1 when neither the hvm nor the pv boot reaches a kernel.
     ///
-    /// Example: boot-sim compare fixtures/images/hvm-grub-legacy.img --svg boot.svg
+    /// Example: boot-sim compare fixtures/images/hvm-simboot.img --svg boot.svg
     Compare {
         image: PathBuf,
         /// The PV loader (see `boot-sim menu --help`).

@@ -5,8 +5,9 @@ use std::io::Write;
 use std::sync::Arc;
 
 use boot::bench::PvSetup;
+use boot::devices::platform;
+use boot::hvm::EndState;
 use boot::hvm::pvhvm::{self, PvhvmOptions, PvhvmReport};
-use boot::hvm::{EndState, platform};
 use boot::machine::{CostModel, SimTime};
 use disk_image::ReadAt;
 use serde_json::json;

@@ -42,7 +42,7 @@ fn register_and_launch_the_fixtures() {
     ));
     assert!(pv.starts_with("ami-") && pv.len() == 21, "{pv}");
     let hvm =
-        ok(ami(&reg, &["register", &image("hvm-test.img"), "--name", "hvm test", "--virtualization-type", "hvm"]));
+        ok(ami(&reg, &["register", &image("hvm-simboot.img"), "--name", "hvm test", "--virtualization-type", "hvm"]));
 
     // PV on m1.small: PV-GRUB, domain builder, kernel entry.
     let t = ok(ami(&reg, &["launch", &pv, "--instance-type", "m1.small"]));
@@ -60,10 +60,10 @@ fn register_and_launch_the_fixtures() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("t2.micro does not support paravirtual AMIs"), "{}", stdout(&o));
 
-    // HVM on t2.micro: the firmware runs the fixture's MBR.
-    let t = ok(ami(&reg, &["launch", &hvm, "--instance-type", "t2.micro", "--keys", "y"]));
+    // HVM on t2.micro: the firmware runs simboot to the kernel entry.
+    let t = ok(ami(&reg, &["launch", &hvm, "--instance-type", "t2.micro"]));
     assert!(t.contains("on t2.micro as 123456789012 (the owner): hvm"), "{t}");
-    assert!(t.contains("HVM boot of") && t.contains("boot-sim test MBR"), "{t}");
+    assert!(t.contains("HVM boot of") && t.contains("simboot 1.0 entered the Linux kernel"), "{t}");
 
     // HVM on m1.small: refused.
     let o = ami(&reg, &["launch", &hvm, "--instance-type", "m1.small"]);
@@ -92,13 +92,12 @@ fn permissions_copy_and_footprint() {
     let dir = tempfile::tempdir().unwrap();
     let reg = dir.path().join("amis.db");
     let img = dir.path().join("disk.img");
-    std::fs::copy(image("hvm-test.img"), &img).unwrap();
+    std::fs::copy(image("hvm-simboot.img"), &img).unwrap();
     let id = ok(ami(
         &reg,
         &["register", img.to_str().unwrap(), "--name", "shared one", "--virtualization-type", "hvm", "--tag", "k=v"],
     ));
-    let launch_as =
-        |acct: &str| ami(&reg, &["launch", &id, "--instance-type", "t3.micro", "--account", acct, "--keys", "y"]);
+    let launch_as = |acct: &str| ami(&reg, &["launch", &id, "--instance-type", "t3.micro", "--account", acct]);
     let o = launch_as("444455556666");
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("account 444455556666 is not allowed to launch"), "{}", stdout(&o));
@@ -149,7 +148,7 @@ fn two_processes_register_at_once() {
             let script = format!(
                 "for i in 1 2 3 4 5 6; do {bin} ami register {img} --name \"p{p} image $i\" --virtualization-type hvm --registry {reg} >/dev/null || exit 1; done",
                 bin = env!("CARGO_BIN_EXE_boot-sim"),
-                img = image("hvm-test.img"),
+                img = image("hvm-simboot.img"),
                 reg = reg.display()
             );
             cmd.arg("-c").arg(script);
@@ -211,11 +210,11 @@ fn eight_processes_create_one_registry_fifty_times() {
 fn amis_are_named_by_id_or_by_a_unique_name() {
     let dir = tempfile::tempdir().unwrap();
     let reg = dir.path().join("amis.db");
-    let img = image("hvm-test.img");
+    let img = image("hvm-simboot.img");
     let id = ok(ami(&reg, &["register", &img, "--name", "only one", "--virtualization-type", "hvm"]));
     let shown = ok(ami(&reg, &["show", "only one"]));
     assert!(shown.starts_with(&format!("{id}  only one")), "{shown}");
-    let t = ok(ami(&reg, &["launch", "only one", "--instance-type", "t2.micro", "--keys", "y"]));
+    let t = ok(ami(&reg, &["launch", "only one", "--instance-type", "t2.micro"]));
     assert!(t.contains(&format!("Launching {id} (only one)")), "{t}");
     // The same name in two regions: ambiguous, exit 2 naming both.
     let a = ok(ami(&reg, &["register", &img, "--name", "twice", "--virtualization-type", "hvm"]));

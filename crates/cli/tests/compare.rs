@@ -18,7 +18,7 @@ fn result(o: &Output) -> serde_json::Value {
 
 #[test]
 fn columns_are_the_three_runs() {
-    let img = image("hvm-grub-legacy.img");
+    let img = image("hvm-simboot.img");
     let o = boot_sim(&["compare", &img, "--json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let c = result(&o);
@@ -112,7 +112,7 @@ fn balanced_tags(doc: &str) -> Vec<&str> {
 
 #[test]
 fn svg_timeline_draws_the_phases() {
-    let img = image("hvm-grub-legacy.img");
+    let img = image("hvm-simboot.img");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("timeline.svg");
     let o = boot_sim(&["compare", &img, "--svg", file.to_str().unwrap()]);
@@ -160,7 +160,7 @@ fn svg_timeline_draws_the_phases() {
             }
         }
     }
-    // SeaBIOS's boot-menu wait (2.5 s) is the hvm lane's longest phase and
+    // simboot's menu countdown (5 s) is the hvm lane's longest phase and
     // widest bar: the lane shows the boot phase by phase.
     let widest = rects.iter().filter(|r| r.0 == "hvm").map(|r| r.1).fold(0.0, f64::max);
     let hvm = (0..phases.len()).filter(|&i| phases[i].0 == "hvm");
@@ -168,8 +168,8 @@ fn svg_timeline_draws_the_phases() {
     assert_eq!(rects[longest].1, widest);
     let section = text.split("Phases:\n").nth(1).unwrap();
     let line = section.lines().nth(longest).unwrap();
-    assert!(line.starts_with("  hvm ") && line.contains("boot-menu-wait"), "{line}");
-    for name in ["hvmloader", "seabios-post", "mbr", "grub: load the kernel", "grub: load the initrd"] {
+    assert!(line.starts_with("  hvm ") && line.contains("the loader waits for a key"), "{line}");
+    for name in ["hvmloader", "seabios-post", "boot-menu-wait", "mbr", "load the kernel", "load the initrd"] {
         assert!(section.lines().any(|l| l.starts_with("  hvm ") && l.contains(name)), "{name}:\n{text}");
     }
     // The pvhvm lane runs the same HVM boot phase by phase, then the switch.

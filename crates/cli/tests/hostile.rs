@@ -79,7 +79,7 @@ fn generate(dir: &Path, rng: &mut Rng) -> Vec<Input> {
         }
         inputs.push(Input { name, path, regular: true });
     };
-    let fixtures = ["hvm-grub2.img", "pv-kernel.img", "gpt.img", "mbr-logical.img", "hvm-extlinux.img"];
+    let fixtures = ["hvm-grub2.img", "pv-kernel.img", "gpt.img", "mbr-logical.img", "hvm-simboot.img"];
     // Truncations: at structure boundaries and at a seeded point.
     for f in fixtures {
         let bytes = std::fs::read(fixture_image(f)).unwrap();

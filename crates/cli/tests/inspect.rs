@@ -66,7 +66,7 @@ fn every_fixture_matches_its_contract() {
         let kind = expect["boot_code"]["kind"].as_str().unwrap();
         let kind = if kind == "zero" { "empty" } else { kind };
         assert_eq!(disk["boot_code"]["kind"], kind, "{name}: boot code");
-        for field in ["stage2_sector", "kernel_sector"] {
+        for field in ["stage2_sector", "kernel_sector", "stage2_lba", "stage2_sectors"] {
             if let Some(v) = expect["boot_code"].get(field) {
                 assert_eq!(&disk["boot_code"][field], v, "{name}: boot code {field}");
             }

@@ -1,12 +1,17 @@
 //! `boot-sim lab list | check`: lab 3's broken fixtures fail the check, and
 //! copies repaired the way the lab teaches pass it; lab 4's PV image fails
 //! the migration check and a copy migrated the way the lab teaches passes
-//! it; lab 7's image fails the bootstrap check where the lab says, and a
+//! it (partitioned with sfdisk, edited with debugfs, simboot installed with
+//! its installer: skipped without sfdisk/debugfs, failed under
+//! BOOT_SIM_INTEROP=require); lab 7's image fails the bootstrap check where the lab says, and a
 //! copy fixed the way the lab teaches passes it; answers files for labs 1,
 //! 2, 5 and 6 are marked per question.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use boot_sim::lab4::{OFFSET, edit_file, partitioned};
+use boot_sim_fixtures::simboot_install;
 
 fn boot_sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
@@ -18,6 +23,10 @@ fn fixture(name: &str) -> PathBuf {
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn read_fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixture(name)).unwrap()
 }
 
 /// A copy of fixture `name` with `bytes` written at `offset`.
@@ -124,61 +133,34 @@ fn unknown_labs_parts_and_images_are_usage_errors() {
 
 // ------------------------------------------------------------- lab 4
 
-const MIB: usize = 1 << 20;
-
-fn read_fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixture(name)).unwrap()
+/// simboot's installer, as the lab's `simboot-install IMAGE` runs it.
+fn simboot_install(img: &Path) -> Result<simboot_install::Report, String> {
+    let req = simboot_install::Request {
+        image: img.to_path_buf(),
+        partition: 1,
+        config: "/boot/grub/menu.lst".into(),
+        debugfs: simboot_install::find_debugfs().map_err(|e| e.to_string())?,
+    };
+    simboot_install::install_image(&req).map_err(|e| e.to_string())
 }
 
-/// Replaces `from` by `to` in `text`, once.
-fn swap(text: &str, from: &str, to: &str) -> String {
-    assert!(text.contains(from), "{from:?} not in {text:?}");
-    text.replacen(from, to, 1)
+/// The menu edit of lab 4's step 4: `root (hd0,0)` and `cmdline`.
+fn edit_menu(img: &Path, cmdline: &str) -> Option<()> {
+    edit_file(img, OFFSET, "/boot/grub/grub.conf", |t| {
+        t.replace("root (hd0)\n", "root (hd0,0)\n").replace("root=/dev/xvda ro console=hvc0", cmdline)
+    })
 }
 
-/// Lab 4's steps done in memory on `pv-migrate.img`: a 4 MiB disk with one
-/// bootable 0x83 partition at LBA 2048 (what `sfdisk` writes), the file
-/// system copied into it, the kit's stage1 code (440 bytes) and stage2
-/// (LBA 1-2), `install_partition` patched to (hd0,0) when `patch` says so.
-/// The menu and fstab edits (debugfs in the lab) are done in place in the
-/// files' data blocks, keeping their lengths (the menu's comment line
-/// absorbs the difference), so no file-system metadata changes.
-fn migrate(dir: &Path, patch: bool, cmdline: &str) -> PathBuf {
-    let pv = read_fixture("pv-migrate.img");
-    let mut img = vec![0u8; 4 * MIB];
-    img[MIB..MIB + pv.len()].copy_from_slice(&pv);
-    let stage1 = read_fixture("grub-legacy-stage1");
-    img[..440].copy_from_slice(&stage1[..440]);
-    let mut entry = [0u8; 16];
-    entry[0] = 0x80;
-    entry[4] = 0x83;
-    entry[8..12].copy_from_slice(&2048u32.to_le_bytes());
-    entry[12..16].copy_from_slice(&((pv.len() / 512) as u32).to_le_bytes());
-    img[446..462].copy_from_slice(&entry);
-    img[510..512].copy_from_slice(&[0x55, 0xAA]);
-    let stage2 = read_fixture("grub-legacy-stage2");
-    img[512..512 + stage2.len()].copy_from_slice(&stage2);
-    if patch {
-        img[1034] = 0;
-    }
-    let comment = "# grub.conf of a PV AMI (boot-sim fixture for lab 4)";
-    let at = img.windows(comment.len()).position(|w| w == comment.as_bytes()).expect("grub.conf data");
-    let end = at + img[at..].windows(2).position(|w| w == b"\0\0").expect("end of grub.conf");
-    let old = String::from_utf8(img[at..end].to_vec()).unwrap();
-    let new = swap(&old, "root (hd0)\n", "root (hd0,0)\n");
-    let new = swap(&new, "root=/dev/xvda ro console=hvc0", cmdline);
-    let grow = new.len() as isize - old.len() as isize;
-    let short: String = comment.chars().take((comment.len() as isize - grow) as usize).collect();
-    let new = swap(&new, comment, &short);
-    assert_eq!(new.len(), old.len());
-    img[at..end].copy_from_slice(new.as_bytes());
-    // /etc/fstab: the same length too ("/dev/xvda   /" → "/dev/xvda1  /").
-    let line = b"/dev/xvda   /";
-    let at = img.windows(line.len()).position(|w| w == line).expect("fstab data");
-    img[at..at + line.len()].copy_from_slice(b"/dev/xvda1  /");
-    let p = dir.join(format!("hvm-{patch}-{}.img", cmdline.len()));
-    std::fs::write(&p, img).unwrap();
-    p
+/// Lab 4's steps with the real tools on a copy of `pv-migrate.img`: the
+/// partition table (sfdisk) and the file system at LBA 2048, the menu and
+/// fstab edited with debugfs, then simboot's installer. `None`: sfdisk or
+/// debugfs is missing (skipped; a failure under BOOT_SIM_INTEROP=require).
+fn migrate(dir: &Path, name: &str, cmdline: &str) -> Option<PathBuf> {
+    let img = partitioned(dir, name, 2048)?;
+    edit_menu(&img, cmdline)?;
+    edit_file(&img, OFFSET, "/etc/fstab", |t| t.replace("/dev/xvda   /", "/dev/xvda1  /"))?;
+    simboot_install(&img).unwrap();
+    Some(img)
 }
 
 fn fail_lines(s: &str) -> Vec<&str> {
@@ -195,9 +177,10 @@ fn the_pv_image_fails_every_migration_condition() {
     for words in [
         "no partition table",
         "there is no (hd0,0)",
-        "code area is all zero",
+        "the boot code in sector 0 loads a boot loader stage: none (code area is all zero)",
         "Error 22: No such partition",
-        "console=hvc0: hvc0 is Xen's PV console",
+        "console=hvc0: hvc0 is Xen's PV console; an HVM guest's console is the emulated serial port ttyS0 or the \
+         VGA tty0 (the menu's: the HVM boot did not reach the kernel)",
         "root=/dev/xvda: that is the whole disk",
         "/etc/fstab mounts / from the first partition (/dev/xvda1, UUID= or LABEL=): /dev/xvda: that is the whole disk",
         "`run --mode hvm` reaches the kernel entry: No bootable device",
@@ -210,18 +193,31 @@ fn the_pv_image_fails_every_migration_condition() {
 #[test]
 fn a_copy_migrated_as_the_lab_teaches_passes() {
     let dir = tempfile::tempdir().unwrap();
-    let good = migrate(dir.path(), true, "root=/dev/xvda1 ro console=ttyS0");
+    let Some(good) = migrate(dir.path(), "good.img", "root=/dev/xvda1 ro console=ttyS0") else { return };
     let o = boot_sim(&["lab", "check", "4", good.to_str().unwrap()]);
     let s = stdout(&o);
     assert!(o.status.success(), "{s}");
     assert!(fail_lines(&s).is_empty(), "{s}");
     assert_eq!(s.lines().filter(|l| l.starts_with("  pass  ")).count(), 8, "{s}");
-    assert!(s.contains("GRUB legacy stage1 (version 3.2): loads LBA 1"), "{s}");
-    assert!(s.contains("GRUB legacy 0.97 entry 0 loads (hd0,0)/boot/vmlinuz"), "{s}");
+    assert!(
+        s.contains(
+            "loads a boot loader stage: simboot MBR (boot-sim's own loader): loads 8 sectors of stage 2 from LBA 1 \
+             to 0x0000:8000; at LBA 1: simboot stage 2"
+        ),
+        "{s}"
+    );
+    assert!(s.contains("console=ttyS0 (the command line the HVM boot passed to the kernel)"), "{s}");
+    assert!(
+        s.contains(
+            "reaches the kernel entry: simboot 1.0 entry \"Amazon Linux (boot-sim kernel)\" loads \
+             (hd0,msdos1)/boot/vmlinuz, cmdline \"root=/dev/xvda1 ro console=ttyS0\""
+        ),
+        "{s}"
+    );
     assert!(s.ends_with("Migrated: the image boots as HVM.\n"), "{s}");
 
     // The same with the root file system named by its label, as JSON.
-    let label = migrate(dir.path(), true, "root=LABEL=/ ro console=tty0");
+    let Some(label) = migrate(dir.path(), "label.img", "root=LABEL=/ ro console=tty0") else { return };
     let o = boot_sim(&["lab", "check", "4", label.to_str().unwrap(), "--json"]);
     assert!(o.status.success(), "{}", stdout(&o));
     let objs: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -233,22 +229,64 @@ fn a_copy_migrated_as_the_lab_teaches_passes() {
 #[test]
 fn half_migrations_fail_where_the_lab_says() {
     let dir = tempfile::tempdir().unwrap();
-    // install_partition left at the shipped 0xFFFFFF: stage2 reads (hd0).
-    let unpatched = migrate(dir.path(), false, "root=/dev/xvda1 ro console=ttyS0");
-    let o = boot_sim(&["lab", "check", "4", unpatched.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1));
-    let s = stdout(&o);
+    // Partitioned and edited, but no boot code installed.
+    let Some(no_code) = partitioned(dir.path(), "no-code.img", 2048) else { return };
+    let Some(()) = edit_menu(&no_code, "root=/dev/xvda1 ro console=ttyS0") else { return };
+    let s = stdout(&boot_sim(&["lab", "check", "4", no_code.to_str().unwrap()]));
     let fails = fail_lines(&s);
-    assert_eq!(fails.len(), 1, "{s}");
-    assert!(fails[0].contains("no config file: /boot/grub/menu.lst on (hd0)"), "{s}");
-    // The PV console and the whole disk as root.
-    let pv_cmdline = migrate(dir.path(), true, "root=/dev/xvda ro console=hvc0 ");
-    let s = stdout(&boot_sim(&["lab", "check", "4", pv_cmdline.to_str().unwrap()]));
+    assert_eq!(fails.len(), 3, "{s}");
+    assert!(
+        fails[0].contains("loads a boot loader stage: none (code area is all zero); it names no next stage"),
+        "{s}"
+    );
+    assert!(fails[1].contains("/etc/fstab"), "{s}");
+    assert!(fails[2].contains("`run --mode hvm` reaches the kernel entry"), "{s}");
+    assert!(
+        s.contains("pass  the kernel command line has console=ttyS0 or console=tty0: console=ttyS0 (the menu's"),
+        "{s}"
+    );
+
+    // The installer refuses the PV menu's root (hd0): the menu condition
+    // says why GRUB-style readers fail on it too.
+    let Some(pv_menu) = partitioned(dir.path(), "pv-menu.img", 2048) else { return };
+    let e = simboot_install(&pv_menu).unwrap_err();
+    assert!(e.contains("\"root (hd0)\": (hd0) is the whole disk"), "{e}");
+    let s = stdout(&boot_sim(&["lab", "check", "4", pv_menu.to_str().unwrap()]));
+    assert!(fail_lines(&s).iter().any(|l| l.contains("default entry's kernel is on (hd0,0): Error 17")), "{s}");
+
+    // Installed with the PV command line, then the menu fixed without
+    // running the installer again: the boot still passes the old one.
+    let Some(stale) = migrate(dir.path(), "stale.img", "root=/dev/xvda ro console=hvc0 ") else { return };
+    let s = stdout(&boot_sim(&["lab", "check", "4", stale.to_str().unwrap()]));
     let fails = fail_lines(&s);
     assert_eq!(fails.len(), 2, "{s}");
     assert!(fails[0].contains("console=hvc0") && fails[1].contains("root=/dev/xvda:"), "{s}");
+    assert!(!s.contains("the menu now says"), "{s}");
+    let Some(()) = edit_file(&stale, OFFSET, "/boot/grub/grub.conf", |t| {
+        t.replace("root=/dev/xvda ro console=hvc0 ", "root=/dev/xvda1 ro console=ttyS0")
+    }) else {
+        return;
+    };
+    let s = stdout(&boot_sim(&["lab", "check", "4", stale.to_str().unwrap()]));
+    let fails = fail_lines(&s);
+    assert_eq!(fails.len(), 2, "{s}");
+    assert!(
+        fails[0].contains(
+            "console=hvc0: hvc0 is Xen's PV console; an HVM guest's console is the emulated serial port ttyS0 or the \
+             VGA tty0 (the command line the HVM boot passed to the kernel; the menu now says \"root=/dev/xvda1 ro \
+             console=ttyS0\": the loader boots what its installer wrote into the map, so re-run the installer after \
+             changing the menu)"
+        ),
+        "{s}"
+    );
+    simboot_install(&stale).unwrap();
+    let o = boot_sim(&["lab", "check", "4", stale.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stdout(&o));
+
     // A label that is not the file system's.
-    let wrong_label = migrate(dir.path(), true, "root=LABEL=rootfs ro console=ttyS0");
+    let Some(wrong_label) = migrate(dir.path(), "wrong-label.img", "root=LABEL=rootfs ro console=ttyS0") else {
+        return;
+    };
     let s = stdout(&boot_sim(&["lab", "check", "4", wrong_label.to_str().unwrap()]));
     assert!(
         fail_lines(&s).iter().any(|l| l.contains("root=LABEL=rootfs: the file system on (hd0,0) has label \"/\"")),

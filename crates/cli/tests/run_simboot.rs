@@ -60,9 +60,9 @@ fn json_screen_has_the_menu_and_keys_boot_the_second_entry() {
 fn a_non_kernel_entry_halts_with_simboots_message() {
     let out = boot_sim(&["run", &image("hvm-simboot.img"), "--mode", "hvm", "--keys", "{down}{down}\\n"]);
     let t = String::from_utf8_lossy(&out.stdout);
-    // A halt is an end the run reports, not a boot-sim failure (exit 0, as
-    // for every loader that halts: run_hvm.rs).
-    assert!(out.status.success(), "{t}");
+    // The loader halts: the boot stops before a kernel (exit 1, README
+    // "Exit status"), and the report says where and why.
+    assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("simboot: error: not a Linux kernel (no HdrS setup header): /boot/memtest.bin"), "{t}");
     assert!(t.contains("end: halted at "), "{t}");
 }

@@ -11,6 +11,10 @@
 //! - syslinux `mbr/mbr.S`: relocating MBR whose messages are
 //!   "Missing operating system.", "Multiple active partitions.",
 //!   "Operating system load error.".
+//! - simboot, boot-sim's own loader (`fixtures/bootcode/simboot-mbr.asm`):
+//!   "SIMB" at 0x1A0, format (u16, 1) at 0x1A4, stage 2 sector count (u16)
+//!   at 0x1A6 and first LBA (u64) at 0x1A8, written by its installer; stage
+//!   2 (`simboot-stage2.asm`) has "SIMB" at 4 and the format at 8.
 
 use serde::Serialize;
 
@@ -36,6 +40,10 @@ pub enum BootCode {
     /// syslinux's MBR family (mbr.bin, altmbr.bin, gptmbr.bin): chain-loads
     /// the active partition's (or GPT legacy-bootable partition's) first sector.
     SyslinuxMbr { variant: String },
+    /// simboot's MBR (boot-sim's own LILO-style loader): it loads
+    /// `stage2_sectors` sectors of stage 2 from `stage2_lba` to 0000:8000.
+    /// Both fields are zero until simboot's installer has run.
+    Simboot { stage2_lba: u64, stage2_sectors: u16 },
     /// A syslinux/extlinux volume boot record (OEM name at byte 3).
     SyslinuxVbr { oem: String },
     /// The classic DOS/Windows MBR (chain-loads the active partition).
@@ -54,6 +62,13 @@ pub struct BootSector {
     pub signature: bool,
     pub code: BootCode,
 }
+
+/// simboot-mbr.asm: the marker and its fields (see the module comment).
+const SIMBOOT_MARKER: &[u8; 4] = b"SIMB";
+const SIMBOOT_FORMAT: u16 = 1;
+const SIMBOOT_MBR_MARKER: usize = 0x1A0;
+const SIMBOOT_MBR_COUNT: usize = 0x1A6;
+const SIMBOOT_MBR_LBA: usize = 0x1A8;
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
@@ -112,6 +127,15 @@ fn classify(s: &[u8; 512], code: &[u8]) -> BootCode {
             boot_drive: s[0x64],
         };
     }
+    if code.len() >= SIMBOOT_MBR_LBA + 8
+        && code[SIMBOOT_MBR_MARKER..SIMBOOT_MBR_MARKER + 4] == *SIMBOOT_MARKER
+        && u16_at(s, SIMBOOT_MBR_MARKER + 4) == SIMBOOT_FORMAT
+    {
+        return BootCode::Simboot {
+            stage2_lba: u64_at(s, SIMBOOT_MBR_LBA),
+            stage2_sectors: u16_at(s, SIMBOOT_MBR_COUNT),
+        };
+    }
     let missing_os = contains(code, b"Missing OS") || contains(code, b"Missing operating system");
     let multiple = contains(code, b"Multiple active partitions");
     if missing_os && (multiple || contains(code, b"Operating system load error")) {
@@ -164,6 +188,12 @@ impl BootCode {
             BootCode::SyslinuxMbr { variant } => {
                 format!("syslinux {variant}.bin: chain-loads the active partition's boot sector")
             }
+            BootCode::Simboot { stage2_lba: 0, .. } | BootCode::Simboot { stage2_sectors: 0, .. } => {
+                "simboot MBR (boot-sim's own loader), not installed: no stage 2 location".into()
+            }
+            BootCode::Simboot { stage2_lba, stage2_sectors } => format!(
+                "simboot MBR (boot-sim's own loader): loads {stage2_sectors} sectors of stage 2 from LBA {stage2_lba} to 0x0000:8000"
+            ),
             BootCode::SyslinuxVbr { oem } => format!("{oem} volume boot record"),
             BootCode::DosMbr => "DOS/Windows-style MBR: chain-loads the active partition's boot sector".into(),
             BootCode::FilesystemVbr { oem } => format!("volume boot record (OEM name {oem:?})"),
@@ -176,6 +206,9 @@ impl BootCode {
         match self {
             BootCode::GrubLegacyStage1 { stage2_sector, .. } => Some(u64::from(*stage2_sector)),
             BootCode::Grub2BootImg { kernel_sector, .. } => Some(*kernel_sector),
+            BootCode::Simboot { stage2_lba, stage2_sectors } if *stage2_lba != 0 && *stage2_sectors != 0 => {
+                Some(*stage2_lba)
+            }
             _ => None,
         }
     }
@@ -199,6 +232,8 @@ pub enum NextStage {
     SyslinuxLdlinux {
         magic_offset: usize,
     },
+    /// simboot's stage 2 (`simboot-stage2.asm`: "SIMB" at 4, format 1 at 8).
+    SimbootStage2,
     /// All zero: the stage the boot sector needs is missing.
     Empty,
     Unrecognised,
@@ -225,6 +260,8 @@ pub fn ldlinux_magic_offset(sector: &[u8; 512]) -> Option<usize> {
 pub fn identify_next_stage(sector: &[u8; 512]) -> NextStage {
     if sector.iter().all(|&b| b == 0) {
         NextStage::Empty
+    } else if sector[4..8] == *SIMBOOT_MARKER && u16_at(sector, 8) == SIMBOOT_FORMAT {
+        NextStage::SimbootStage2
     } else if let Some(magic_offset) = ldlinux_magic_offset(sector) {
         NextStage::SyslinuxLdlinux { magic_offset }
     } else if contains(sector, b"Loading stage1.5") {
@@ -259,6 +296,38 @@ mod tests {
         assert_eq!(identify_next_stage(&s), NextStage::SyslinuxLdlinux { magic_offset: 0x18 });
         s[0x18] ^= 1;
         assert_eq!(identify_next_stage(&s), NextStage::Unrecognised);
+    }
+
+    #[test]
+    fn simboot_is_known_by_its_marker_and_names_stage_2() {
+        let mut s = [0u8; 512];
+        s[0] = 0xFA;
+        s[0x1A0..0x1A4].copy_from_slice(b"SIMB");
+        s[0x1A4] = 1;
+        let code = identify(&s, true).code;
+        assert_eq!(code, BootCode::Simboot { stage2_lba: 0, stage2_sectors: 0 });
+        assert_eq!(code.next_stage_lba(), None, "not installed");
+        assert!(code.describe().contains("not installed"), "{}", code.describe());
+        s[0x1A6] = 8;
+        s[0x1A8] = 1;
+        let code = identify(&s, true).code;
+        assert_eq!(code, BootCode::Simboot { stage2_lba: 1, stage2_sectors: 8 });
+        assert_eq!(code.next_stage_lba(), Some(1));
+        assert_eq!(
+            code.describe(),
+            "simboot MBR (boot-sim's own loader): loads 8 sectors of stage 2 from LBA 1 to 0x0000:8000"
+        );
+        // Another format is not ours to read.
+        s[0x1A4] = 2;
+        assert!(matches!(identify(&s, true).code, BootCode::Unknown { .. }));
+        // Stage 2's header.
+        let mut s2 = [0u8; 512];
+        s2[0] = 0xE9;
+        s2[4..8].copy_from_slice(b"SIMB");
+        s2[8] = 1;
+        assert_eq!(identify_next_stage(&s2), NextStage::SimbootStage2);
+        s2[8] = 0;
+        assert_eq!(identify_next_stage(&s2), NextStage::Unrecognised);
     }
 
     #[test]

@@ -10,8 +10,8 @@
 use x86::{AccessSize, Bus};
 
 use super::workload::Extent;
+use crate::devices::ide::{BMIDE_BASE, reg::*};
 use crate::hvm::bus::HvmBus;
-use crate::hvm::ide::{BMIDE_BASE, reg::*};
 
 /// 2,560 sectors (1,280 KiB): `BLK_DEF_MAX_SECTORS`, the `max_sectors` of
 /// an LBA48 disk under libata.

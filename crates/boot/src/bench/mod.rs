@@ -2,7 +2,7 @@
 //! simulated with the machine's cost model, reported as plain data.
 //!
 //! - [`IoPath::IdePio`] and [`IoPath::IdeDma`]: a guest driver programs the
-//!   emulated IDE controller ([`crate::hvm::ide`]) register by register on
+//!   emulated IDE controller ([`crate::devices::ide`]) register by register on
 //!   the HVM bus ([`crate::hvm::bus::HvmBus`]), one command per request
 //!   with status polling, exactly as SeaBIOS's `src/hw/ata.c` does (PIO:
 //!   `ata_pio_cmd_data`, one `rep insl` per sector; DMA: `ata_try_dma` +
@@ -37,13 +37,14 @@ use std::sync::Arc;
 use disk_image::ReadAt;
 use serde::Serialize;
 
+use crate::devices::ide::IdeController;
+use crate::devices::platform;
 use crate::devices::xen::blkback::{BlkbackConfig, DataPath};
 use crate::devices::xen::blkfront::BlkfrontConfig;
 use crate::devices::xen::{PvError, PvIo, PvIoConfig};
+use crate::hvm::Chs;
 use crate::hvm::bus::HvmBus;
-use crate::hvm::ide::IdeController;
 use crate::hvm::trace::{HvmTrace, TraceLevel};
-use crate::hvm::{Chs, platform};
 use crate::machine::{CostModel, DiskProfile, GuestMemory, GuestPhysAddr, MemoryError, Sim, SimClock, SimTime};
 
 pub use ata::{AtaDriver, AtaError, MAX_SECTORS_PER_COMMAND};
@@ -349,7 +350,7 @@ pub(crate) fn finish(mut r: PathResult) -> PathResult {
 
 /// Name of an I/O port, for the report.
 pub fn port_name(port: u16) -> &'static str {
-    use crate::hvm::ide::{BMIDE_BASE, reg};
+    use crate::devices::ide::{BMIDE_BASE, reg};
     match port {
         reg::DATA => "ata data",
         reg::ERR_FEATURE => "ata error/feature",
@@ -409,7 +410,7 @@ fn hvm_bus(image: Arc<dyn ReadAt>, cost: &CostModel, mem_bytes: u64) -> Result<H
     if sectors > 0 {
         image.read_exact_at(0, &mut mbr)?;
     }
-    let (geometry, _): (Chs, _) = crate::hvm::ide::guess_geometry(&mbr, sectors);
+    let (geometry, _): (Chs, _) = crate::devices::ide::guess_geometry(&mbr, sectors);
     let ide = IdeController::new(image, geometry);
     let mem = GuestMemory::new(mem_bytes.next_multiple_of(crate::machine::PAGE_SIZE))?;
     Ok(HvmBus::new(mem, ide, cost.clone(), HvmTrace::new(TraceLevel::Summary)))
@@ -470,7 +471,7 @@ fn run_ide(
     r.bytes_copied = if dma {
         bus.ide.stats.bytes_dma
     } else {
-        r.exits_by_port.iter().filter(|p| p.port == crate::hvm::ide::reg::DATA).map(|p| p.string_items).sum::<u64>()
+        r.exits_by_port.iter().filter(|p| p.port == crate::devices::ide::reg::DATA).map(|p| p.string_items).sum::<u64>()
             * if config.pio32 { 4 } else { 2 }
     };
     Ok(finish(r))

@@ -341,10 +341,8 @@ impl Hvm {
         }
         self.bios.int13_sectors += sectors;
         if from_guest {
-            if self.bus.linux_watch {
-                let at = self.int13_at;
-                self.exec.read(lba, sectors, at);
-            }
+            let at = self.int13_at;
+            self.exec.read(lba, sectors, at);
             self.note_loaded(lba, sectors, buf);
         }
     }
@@ -513,6 +511,11 @@ impl Hvm {
         match ah {
             0x00 | 0x10 => match self.bios.keys.pop_front() {
                 Some((scan, ascii)) => {
+                    // The guest waits in handle_1600 until the key is typed.
+                    let wait = super::vm::KEY_GAP_NS.saturating_sub(self.bios.idle_ns);
+                    self.bus.clock.advance(wait);
+                    self.update_ticks();
+                    self.bios.idle_ns = 0;
                     let ascii = if ah == 0x00 && ascii == 0xE0 { 0 } else { ascii };
                     self.set16(Gpr::Eax, u16::from(scan) << 8 | u16::from(ascii));
                 }
@@ -526,33 +529,33 @@ impl Hvm {
                 }
             },
             0x01 | 0x11 => match self.bios.keys.front() {
-                Some(&(scan, ascii)) => {
-                    self.bios.idle_ns = 0;
+                // `--keys` are typed while the loader waits for input: the
+                // next key is there once the guest has polled for
+                // [`super::vm::KEY_GAP_NS`] since it took the last one.
+                Some(&(scan, ascii)) if self.bios.idle_ns >= super::vm::KEY_GAP_NS => {
                     // kbd.c dequeue_key: the non-extended calls turn a grey
                     // key's E0h into 00h.
                     let ascii = if ah == 0x01 && ascii == 0xE0 { 0 } else { ascii };
                     self.set16(Gpr::Eax, u16::from(scan) << 8 | u16::from(ascii));
                     self.set_zf(false);
                 }
-                None => {
+                _ => {
                     self.set_zf(true);
-                    if self.bios.idle_skip {
-                        // The guest busy-waits for a key (a menu countdown,
-                        // a prompt): its time passes on the simulated clock.
-                        let at = self.moment();
-                        self.bus.clock.advance(super::vm::IDLE_POLL_NS);
-                        self.exec.empty_poll(at, self.bus.clock.now().0);
-                        self.bios.idle_ns += super::vm::IDLE_POLL_NS;
-                        self.update_ticks();
-                        if self.bios.idle_ns >= super::vm::MAX_IDLE_NS {
-                            self.bios.end = Some(EndState::WaitingForKey {
-                                at: self.loc(),
-                                function: format!(
-                                    "int 16h AH={ah:02X}h polled for {} s of guest time with no key",
-                                    super::vm::MAX_IDLE_NS / 1_000_000_000
-                                ),
-                            });
-                        }
+                    // The guest busy-waits for a key (a menu countdown,
+                    // a prompt): its time passes on the simulated clock.
+                    let at = self.moment();
+                    self.bus.clock.advance(super::vm::IDLE_POLL_NS);
+                    self.exec.empty_poll(at, self.bus.clock.now().0);
+                    self.bios.idle_ns += super::vm::IDLE_POLL_NS;
+                    self.update_ticks();
+                    if self.bios.idle_ns >= super::vm::MAX_IDLE_NS {
+                        self.bios.end = Some(EndState::WaitingForKey {
+                            at: self.loc(),
+                            function: format!(
+                                "int 16h AH={ah:02X}h polled for {} s of guest time with no key",
+                                super::vm::MAX_IDLE_NS / 1_000_000_000
+                            ),
+                        });
                     }
                 }
             },

@@ -16,9 +16,9 @@
 use serde::Serialize;
 use x86::{AccessSize, Bus};
 
-use super::ide::{DmaMemory, IdeAction, IdeController};
-use super::platform::XenPlatformState;
 use super::trace::{HvmEvent, HvmTrace};
+use crate::devices::ide::{DmaMemory, IdeAction, IdeController};
+use crate::devices::platform::XenPlatformState;
 use crate::machine::{CostKey, CostModel, GuestMemory, GuestPhysAddr, SimClock};
 
 /// BIOS ROM window: reads come from memory, writes are ignored once POST
@@ -103,11 +103,9 @@ pub struct HvmBus {
     /// (0x10–0x1F, 0xCF8–0xCFF), used by PV-on-HVM guests.
     pub platform: XenPlatformState,
     /// COM1.
-    pub uart: super::uart::Uart,
+    pub uart: crate::devices::uart::Uart,
     /// The 8254 timer and port 0x61 (GRUB 2 calibrates its TSC with them).
-    pub pit: super::pit::Pit,
-    /// Watch for control reaching Linux's code ([`Bus::new_code`]).
-    pub linux_watch: bool,
+    pub pit: crate::devices::pit::Pit,
     /// What the watch saw, taken by the run loop.
     pub linux_hit: Option<LinuxHit>,
 }
@@ -154,9 +152,8 @@ impl HvmBus {
             exits_by_origin: [0; 2],
             ns_per_port: ns,
             platform: XenPlatformState::default(),
-            uart: super::uart::Uart::default(),
-            pit: super::pit::Pit::default(),
-            linux_watch: false,
+            uart: crate::devices::uart::Uart::default(),
+            pit: crate::devices::pit::Pit::default(),
             linux_hit: None,
         }
     }
@@ -392,9 +389,9 @@ impl Bus for HvmBus {
             v
         } else if XenPlatformState::claims(port) {
             self.platform.read(port, size.bytes() as u8)
-        } else if super::uart::Uart::claims(port) {
+        } else if crate::devices::uart::Uart::claims(port) {
             u32::from(self.uart.read(port))
-        } else if super::pit::Pit::claims(port) {
+        } else if crate::devices::pit::Pit::claims(port) {
             u32::from(self.pit.read(port, self.clock.now().0))
         } else {
             match port {
@@ -423,11 +420,11 @@ impl Bus for HvmBus {
             self.charge_media();
             return;
         }
-        if super::uart::Uart::claims(port) {
+        if crate::devices::uart::Uart::claims(port) {
             self.uart.write(port, value as u8);
             return;
         }
-        if super::pit::Pit::claims(port) {
+        if crate::devices::pit::Pit::claims(port) {
             self.pit.write(port, value as u8, self.clock.now().0);
             return;
         }
@@ -473,7 +470,7 @@ impl Bus for HvmBus {
 
     fn port_in_string(&mut self, port: u16, size: AccessSize, data: &mut [u8]) {
         let items = (data.len() / size.bytes()) as u32;
-        if port == super::ide::reg::DATA {
+        if port == crate::devices::ide::reg::DATA {
             self.ide.read_data_string(data);
             self.charge_media();
         } else {
@@ -488,7 +485,7 @@ impl Bus for HvmBus {
     fn port_out_string(&mut self, port: u16, size: AccessSize, data: &[u8]) {
         let items = (data.len() / size.bytes()) as u32;
         self.exit(port, true, size, items, 0);
-        if port == super::ide::reg::DATA {
+        if port == crate::devices::ide::reg::DATA {
             self.ide.write_data_string(data);
         } else if port == PORT_DEBUGCON {
             for chunk in data.chunks_exact(size.bytes()) {
@@ -502,7 +499,7 @@ impl Bus for HvmBus {
     }
 
     fn new_code(&mut self, linear: u32, regs: &x86::Registers) -> bool {
-        if !self.linux_watch || self.linux_hit.is_some() {
+        if self.linux_hit.is_some() {
             return false;
         }
         let cs = &regs.seg[x86::SegReg::Cs as usize];

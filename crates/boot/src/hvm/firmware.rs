@@ -6,8 +6,8 @@ use x86::{AccessSize, Bus, Gpr, Registers, SegReg, Segment, flags};
 
 use super::E820Entry;
 use super::bus::Origin;
-use super::ide::{BMIDE_BASE, reg::*};
 use super::vm::{BIOS_SEG, Hvm, IRET_OFFICIAL, RESET_VECTOR, SERVED, stub_offset};
+use crate::devices::ide::{BMIDE_BASE, reg::*};
 
 /// E820 types (SeaBIOS `src/e820map.h`).
 pub(crate) const E820_RAM: u32 = 1;
@@ -233,7 +233,7 @@ impl Hvm {
         self.bus.w16(0x410, 0x0026 | 1 << 9);
         // One serial port, COM1 (src/serial.c `serial_setup`: port_com[0],
         // the count in equipment bits 9-11).
-        self.bus.w16(0x400, super::uart::COM1);
+        self.bus.w16(0x400, crate::devices::uart::COM1);
         // Keyboard ring (kbd.c kbd_init): buffer 0x1E..0x3E.
         self.bus.w16(0x41A, 0x1E);
         self.bus.w16(0x41C, 0x1E);

@@ -17,11 +17,82 @@ use disk_image::{Disk, ReadAt};
 use serde::Serialize;
 use x86::{Gpr, SegReg, flags};
 
-use super::grub::{EntryRegs, KernelEntryInfo, protocol_version};
-use super::grub2::PROTECTED_MODE;
 use super::vm::Hvm;
 use super::{EndState, Loc};
 use crate::kernel::SetupHeader;
+
+/// [`EntryRegs::mode`] at the kernel's 32-bit entry.
+pub const PROTECTED_MODE: &str = "protected32";
+
+/// The CPU's registers where the loader handed over to Linux.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EntryRegs {
+    pub cs: u16,
+    /// IP, or EIP for a 32-bit entry.
+    pub ip: u32,
+    pub ds: u16,
+    pub es: u16,
+    pub fs: u16,
+    pub gs: u16,
+    pub ss: u16,
+    /// SP, or ESP for a 32-bit entry.
+    pub sp: u32,
+    /// ESI for a 32-bit entry (boot_params, as the 32-bit boot protocol
+    /// asks); `None` for the 16-bit setup entry.
+    pub esi: Option<u32>,
+    /// Interrupt flag (loaders `cli` before the far jump: false).
+    pub interrupts: bool,
+    /// [`PROTECTED_MODE`], or "real" at the 16-bit setup entry.
+    pub mode: String,
+}
+
+/// What the loader left for the kernel, read from guest memory at the
+/// kernel's 32-bit entry: the data of [`EndState::KernelEntry`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KernelEntryInfo {
+    /// From `type_of_loader` and the banner the loader printed.
+    pub loader: String,
+    /// The menu entry's title as the loader printed it ("Booting …"), or
+    /// empty.
+    pub entry_title: String,
+    /// How the entry was chosen, as far as the run shows it.
+    pub why: String,
+    /// The file (`(hd0,msdos1)/boot/vmlinuz-…`) whose protected-mode part
+    /// equals the kernel in memory, else the command line's `BOOT_IMAGE=`,
+    /// else "(not identified)".
+    pub kernel: String,
+    pub initrd: Option<String>,
+    pub cmdline: String,
+    /// The setup header's boot protocol version ("2.15").
+    pub protocol: String,
+    pub bzimage: bool,
+    /// The real-mode setup's base (where a 16-bit entry came from), else
+    /// boot_params.
+    pub setup_base: u32,
+    pub zero_page: u32,
+    pub cmd_line_ptr: u32,
+    pub kernel_load: u32,
+    pub kernel_size: u32,
+    /// setup_sects << 9 (GRUB's "setup=").
+    pub setup_size: u32,
+    pub initrd_addr: Option<u32>,
+    pub initrd_size: Option<u32>,
+    pub mem_lower_kib: u32,
+    pub mem_upper_kib: u32,
+    pub regs: EntryRegs,
+    /// Where the loader entered Linux's 16-bit setup (GRUB 0.97,
+    /// `linux16`, SYSLINUX), before the setup reached the 32-bit entry.
+    pub setup_entry: Option<(Loc, EntryRegs)>,
+    /// The kernel and initrd in guest memory compared with the disk's
+    /// files.
+    pub checks: Vec<EntryCheck>,
+}
+
+/// A boot protocol version as the setup header's `version` field spells
+/// it (0x020F -> "2.15").
+fn protocol_version(version: u16) -> String {
+    format!("{}.{:02}", version >> 8, version & 0xFF)
+}
 
 /// Bytes of boot_params read (bootparam.h: `struct boot_params` is one
 /// 4 KiB page).
@@ -235,12 +306,7 @@ pub(crate) fn kernel_entry(vm: &mut Hvm, zero_page: u32, setup: Option<&Setup16>
     let h = match SetupHeader::parse(&head) {
         Ok(h) => h,
         Err(e) => {
-            return EndState::LoaderStopped {
-                loader: "boot loader".into(),
-                reason: format!(
-                    "control reached {at} with ESI = {zero_page:#x}, but boot_params there is unreadable: {e}"
-                ),
-            };
+            return EndState::BadBootParams { at, zero_page, message: e.to_string() };
         }
     };
     let le32 = |off: usize| u32::from_le_bytes([zp[off], zp[off + 1], zp[off + 2], zp[off + 3]]);
@@ -274,13 +340,11 @@ pub(crate) fn kernel_entry(vm: &mut Hvm, zero_page: u32, setup: Option<&Setup16>
     let mode_regs = regs_now(vm, PROTECTED_MODE);
     let info = KernelEntryInfo {
         loader,
-        entry_index: None,
         entry_title: title.clone().unwrap_or_default(),
         why: match &title {
             Some(_) => "executed: the loader's own code chose it (title as it printed it)".into(),
             None => "executed: the loader's own code chose it".into(),
         },
-        config: String::new(),
         kernel,
         initrd: initrd.map(|_| file("initrd").unwrap_or_else(|| "(not identified)".into())),
         cmdline,
@@ -297,7 +361,6 @@ pub(crate) fn kernel_entry(vm: &mut Hvm, zero_page: u32, setup: Option<&Setup16>
         mem_lower_kib: u32::from(vm.bus.r16(0x413)),
         mem_upper_kib: le32(ALT_MEM_K),
         regs: mode_regs,
-        failed: Vec::new(),
         setup_entry: setup.map(|s| (s.at, s.regs.clone())),
         checks,
     };

@@ -13,27 +13,28 @@
 //! order SeaBIOS's `src/hw/ata.c` does, so every register access is a
 //! counted, costed VM exit.
 //!
-//! The run ends with an [`EndState`]: a GRUB stage taking over (the hand-off
-//! the loader model continues from), a halt, the instruction cap, a triple
-//! fault, an instruction the interpreter cannot execute, "No bootable
-//! device", a reset, or a boot loader waiting for a key.
+//! The loader's own code runs on the interpreter: boot-sim has no model of
+//! any boot loader. Every run ends with an [`EndState`]: the kernel's 32-bit
+//! entry (where [`linux`] reads what the loader did from boot_params), a
+//! halt, a key wait, the instruction cap, a triple fault, an instruction
+//! the interpreter cannot execute, "No bootable device" or a reset. What
+//! the loader did on the way is explained from what executed ([`explain`]).
+//!
+//! Layout: `vm` is the machine (CPU, bus, BIOS state) and its run loop;
+//! `firmware` and `bios` are hvmloader's and SeaBIOS's work; [`bus`] is the
+//! port and memory map that routes the guest to the devices, which live
+//! beside the PV ones in [`crate::devices`] (IDE, PIT, COM1's UART, the Xen
+//! platform device); [`console`] is the VGA text screen; [`trace`] the
+//! run's timeline.
 
 mod bios;
 pub mod bus;
 pub mod console;
 pub mod explain;
 mod firmware;
-pub mod grub;
-pub mod grub2;
-pub mod ide;
 pub mod linux;
-pub mod pit;
-pub mod platform;
 pub mod pvhvm;
-pub mod syslinux;
-
 pub mod trace;
-pub mod uart;
 mod vm;
 
 use std::collections::BTreeMap;
@@ -43,9 +44,10 @@ use std::sync::Arc;
 use disk_image::ReadAt;
 use serde::Serialize;
 
+pub use crate::devices::ide::{BMIDE_BASE, Chs, IdeController, Translation};
 pub use bus::{Origin, PortStat};
 pub use console::transcript_text;
-pub use ide::{BMIDE_BASE, Chs, IdeController, Translation};
+pub use linux::{EntryCheck, EntryRegs, KernelEntryInfo, PROTECTED_MODE};
 pub use trace::{HvmEvent, HvmPhase, TimedEvent, TraceLevel};
 
 use crate::machine::CostModel;
@@ -101,19 +103,6 @@ pub struct HvmOptions {
     /// SeaBIOS's `etc/boot-fail-wait` (default 60 s under Xen); `None` =
     /// wait forever (QEMU passes -1).
     pub boot_fail_wait_ms: Option<u32>,
-    /// Stop when a recognised GRUB stage takes over (default true). When
-    /// false the interpreter keeps running the loaded stage's own code and
-    /// no loader model runs.
-    pub stop_at_handoff: bool,
-    /// At a GRUB legacy stage2 hand-off, continue with boot-sim's GRUB 0.97
-    /// model ([`grub`]) to the kernel entry (default true). False: the run
-    /// ends with [`EndState::HandOff`].
-    pub loader_model: bool,
-    /// Execute the loader's own code to the kernel's 32-bit entry (default
-    /// true). A loader model continues from a recognised stage's hand-off
-    /// only where the execution cannot go on (and `stop_at_handoff` and
-    /// `loader_model` allow models). False: the models' path as before.
-    pub execute: bool,
     /// Wall-clock budget of the guest's run, a last resort behind the
     /// instruction cap (default 60 s; the CLI's `--max-seconds`, 10 s).
     pub max_wall: std::time::Duration,
@@ -130,9 +119,6 @@ impl Default for HvmOptions {
             ata: AtaConfig::XEN,
             boot_menu_wait_ms: Some(2500),
             boot_fail_wait_ms: Some(60_000),
-            stop_at_handoff: true,
-            loader_model: true,
-            execute: true,
             max_wall: std::time::Duration::from_secs(60),
             cost: CostModel::default(),
         }
@@ -167,26 +153,12 @@ impl From<x86::Location> for Loc {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum EndState {
-    /// A recognised next stage took over: the loader model starts here.
-    HandOff { at: Loc, stage: String, loaded_from_lba: u64, loaded_at: u32, why: String },
-    /// The boot loader model loaded a Linux kernel and the CPU is at its
-    /// entry (`at`): GRUB legacy enters the 16-bit real-mode setup.
-    KernelEntry { at: Loc, info: Box<grub::KernelEntryInfo> },
-    /// The boot loader printed an error for the last entry it could try
-    /// and waits ("Press any key to continue...").
-    LoaderError {
-        loader: String,
-        entry_index: usize,
-        entry_title: String,
-        /// GRUB's error number and words.
-        error: u32,
-        message: String,
-        detail: String,
-        failed: Vec<grub::FailedEntry>,
-    },
-    /// The boot loader model went as far as it models: `reason` says what
-    /// is not modelled or where the loader stops.
-    LoaderStopped { loader: String, reason: String },
+    /// The loader reached the Linux kernel's 32-bit entry (code32_start)
+    /// with ESI pointing at boot_params.
+    KernelEntry { at: Loc, info: Box<KernelEntryInfo> },
+    /// Control reached the kernel's 32-bit entry, but boot_params at ESI
+    /// does not hold a setup header boot-sim can read.
+    BadBootParams { at: Loc, zero_page: u32, message: String },
     /// `hlt` with interrupts disabled: the machine sleeps forever.
     Halted { at: Loc },
     /// `hlt` with interrupts enabled, again and again, with nothing but the
@@ -220,22 +192,14 @@ impl EndState {
     /// One line for humans.
     pub fn reason(&self) -> String {
         match self {
-            EndState::HandOff { at, stage, why, .. } => format!("hand-off at {at}: {stage} takes over ({why})"),
             EndState::KernelEntry { at, info } => format!(
-                "{} entered the Linux kernel ({}) at {at}, its {}; boot_params at {:#x}",
-                info.loader,
-                info.kernel,
-                if info.regs.mode == grub2::PROTECTED_MODE {
-                    "32-bit entry (code32_start) in flat protected mode"
-                } else {
-                    "16-bit setup entry"
-                },
-                info.zero_page
+                "{} entered the Linux kernel ({}) at {at}, its 32-bit entry (code32_start) in flat protected mode; \
+                 boot_params at {:#x}",
+                info.loader, info.kernel, info.zero_page
             ),
-            EndState::LoaderError { loader, entry_index, error, message, .. } => {
-                format!("{loader}: entry {entry_index} failed with Error {error}: {message}, and no fallback is left")
-            }
-            EndState::LoaderStopped { loader, reason } => format!("{loader}: {reason}"),
+            EndState::BadBootParams { at, zero_page, message } => format!(
+                "control reached {at} with ESI = {zero_page:#x}, but boot_params there is unreadable: {message}"
+            ),
             EndState::Halted { at } => format!("halted at {at} with interrupts disabled"),
             EndState::Spinning { at } => {
                 format!(
@@ -345,9 +309,6 @@ pub struct HvmReport {
     pub console_dropped: u64,
     /// Bytes the guest sent to COM1 (0x3F8), up to [`uart::MAX_SERIAL`].
     pub serial: String,
-    /// Set when executing the loader's own code did not reach the kernel
-    /// and a loader model produced the result: what the execution did.
-    pub execution_note: Option<String>,
     /// Text of display page 0 at the end, trailing blanks removed.
     pub screen: Vec<String>,
     /// Bytes written to port 0xE9 (hvmloader, SeaBIOS, guest).

@@ -9,9 +9,9 @@ use x86::{Cpu, Error as CpuError, Exit, Gpr, SegReg, flags, vector_name};
 
 use super::bus::{HvmBus, LinuxHit, Origin};
 use super::console::{COLS, Console, ROWS, TEXT_BASE, cell_offset, transcript_text};
-use super::ide::{Chs, IdeController, Translation, guess_geometry};
 use super::trace::{HvmEvent, HvmTrace};
 use super::{AtaConfig, DiskInfo, E820Entry, EndState, HvmCounters, HvmOptions, HvmReport, Loc, StageLoad};
+use crate::devices::ide::{Chs, IdeController, Translation, guess_geometry};
 use crate::machine::memory::MAX_GUEST_MEMORY as MAX_GUEST_MEMORY_HVM;
 use crate::machine::{GuestMemory, SimTime};
 
@@ -40,16 +40,6 @@ pub(crate) struct Drive {
     pub lchs: Chs,
 }
 
-/// A stage whose entry is watched.
-#[derive(Clone, Debug)]
-pub(crate) struct Watch {
-    pub entry: u32,
-    pub stage: String,
-    pub lba: u64,
-    pub loaded_at: u32,
-    pub why: String,
-}
-
 /// BIOS state outside guest memory.
 pub(crate) struct BiosState {
     pub console: Console,
@@ -59,20 +49,17 @@ pub(crate) struct BiosState {
     pub ata: AtaConfig,
     pub calls: BTreeMap<String, u64>,
     pub stages: Vec<StageLoad>,
-    pub watches: Vec<Watch>,
     pub boots: u32,
     pub end: Option<EndState>,
     pub int13_sectors: u64,
     pub boot_menu_wait_ms: Option<u32>,
     pub boot_fail_wait_ms: Option<u32>,
-    pub stop_at_handoff: bool,
     pub ram_size: u64,
-    /// Executing a loader: an int 16h poll that finds no key moves the
-    /// clock on by [`IDLE_POLL_NS`] (the loader models drive the clock
-    /// themselves and leave this off).
-    pub idle_skip: bool,
     /// Guest time spent polling for keys that never came, since the last key.
     pub idle_ns: u64,
+    /// Timer ticks (IRQ 0) the guest has been given through its own int 08h
+    /// handler, counted from power-on.
+    pub timer_ticks: u64,
     /// Consecutive `hlt`s woken only by the timer, with no BIOS call between.
     pub idle_halts: u64,
 }
@@ -88,6 +75,13 @@ const MAX_IDLE_HALTS: u64 = 2000;
 /// a billion instructions. (Assumption, not a measurement: real hardware
 /// polls every few microseconds; only the loader's own timeouts matter.)
 pub(crate) const IDLE_POLL_NS: u64 = 50_000_000;
+/// Guest time the loader polls for input before the next `--keys` key is
+/// typed: 200 ms, a person's pace between keys (QEMU's interop tests send
+/// keys 200–300 ms apart). Keys are not type-ahead: a loader that drains
+/// the keyboard before its prompt, or reads an Esc sequence's next byte
+/// within a few ticks (syslinux's `get_key`), sees them as it would see a
+/// person typing, one at a time while it waits.
+pub(crate) const KEY_GAP_NS: u64 = 200_000_000;
 /// Guest time of empty polls after which the run ends waiting for a key
 /// (a menu with no timeout, a rescue prompt): 2 minutes, longer than the
 /// menu timeouts cloud images use (0 to 30 s).
@@ -114,9 +108,6 @@ pub(crate) struct Hvm {
     /// so a guest looping on expensive calls is stopped as soon as one
     /// looping on cheap instructions.
     pub firmware_work: u64,
-    /// Why executing the loader's own code did not reach the kernel, when a
-    /// loader model then produced the result.
-    pub execution_note: Option<String>,
     /// Reads and key waits of the executing guest, for the explanation.
     pub exec: super::explain::ExecLog,
     /// The moment the current int 13h call started.
@@ -259,16 +250,14 @@ impl Hvm {
                 ata: opts.ata,
                 calls: BTreeMap::new(),
                 stages: Vec::new(),
-                watches: Vec::new(),
                 boots: 0,
                 end: None,
                 int13_sectors: 0,
                 boot_menu_wait_ms: opts.boot_menu_wait_ms,
                 boot_fail_wait_ms: opts.boot_fail_wait_ms,
-                stop_at_handoff: opts.stop_at_handoff,
                 ram_size: opts.memory,
-                idle_skip: false,
                 idle_ns: 0,
+                timer_ticks: 0,
                 idle_halts: 0,
             },
             instr_ns_done: 0,
@@ -276,7 +265,6 @@ impl Hvm {
             image: image_for_checks,
             setup16: None,
             firmware_work: 0,
-            execution_note: None,
             exec: super::explain::ExecLog::default(),
             int13_at: super::explain::Moment::default(),
             started: std::time::Instant::now(),
@@ -450,80 +438,27 @@ impl Hvm {
         self.bus.trace.mark(t, name.into(), exits, sectors);
     }
 
-    /// Records a disk read the loader asked for and arms a hand-off watch
-    /// when the first sector is a recognised next stage.
-    ///
-    /// The sector is usually not read to where it runs: GRUB 0.97's stage1
-    /// and GRUB 2's boot.img read through a buffer at 7000:0000
-    /// (`STAGE1_BUFFERSEG`, `GRUB_BOOT_MACHINE_BUFFER_SEG`) and copy it to
-    /// the load address (stage1's `stage2_segment`, boot.img's 0800:0000),
-    /// and start.S/diskboot.S read the body through the same buffer. So the
-    /// watched entry is not `dest + 0x200` but the address the start sector
-    /// jumps to, fixed at build time and equal to the segment of its first
-    /// blocklist entry (offset 0x1FE) shifted left by 4: GRUB 0.97
-    /// stage2/start.S `ljmp $0, $0x2200` (stage1.5) or `ljmp $0, $0x8200`
-    /// (stage2), GRUB 2 grub-core/boot/i386/pc/diskboot.S
-    /// `ljmp $0, $(GRUB_BOOT_MACHINE_KERNEL_ADDR + 0x200)` (0x8200).
+    /// Records a disk read whose first sector is a loader stage `inspect`
+    /// knows by its bytes (GRUB legacy's start sector, GRUB 2's
+    /// diskboot.img, SYSLINUX's ldlinux.sys, simboot's stage 2), and starts
+    /// a phase named for it. Only a name for the timeline: the stage's code
+    /// runs like any other, and nothing depends on recognising it.
     pub(crate) fn note_loaded(&mut self, lba: u64, sectors: u64, dest: u32) {
         if sectors == 0 || self.bios.boots == 0 && lba == 0 && dest == 0x7C00 {
             return;
         }
         let mut first = [0u8; 512];
         self.bus.read_phys(dest, &mut first);
-        let (stage, entry, why) = match identify_next_stage(&first) {
-            NextStage::GrubLegacyStart { loads } => {
-                let what = format!("GRUB legacy {loads}");
-                let entry = start_sector_entry(&first, if loads == "stage1.5" { 0x2200 } else { 0x8200 });
-                let why = format!(
-                    "the {what} start sector (stage2/start.S), read from LBA {lba}, loaded the {loads} body and \
-                     jumps to 0000:{entry:04X}, its first byte"
-                );
-                (what, entry, why)
-            }
-            NextStage::Grub2Diskboot => {
-                let entry = start_sector_entry(&first, 0x8200);
-                let why = format!(
-                    "diskboot.img (first sector of core.img), read from LBA {lba}, loaded the rest of core.img \
-                     and jumps to 0000:{entry:04X}, its lzma_decompress startup_raw"
-                );
-                ("GRUB 2 core.img".to_string(), entry, why)
-            }
-            NextStage::SyslinuxLdlinux { magic_offset } => {
-                // ldlinux.bss `Sect1Load` reads the sector straight to
-                // `ldlinux_sys` and jumps to `ldlinux_ent`, which follows
-                // the 16-byte patch area (core/diskstart.inc).
-                let entry = dest + super::syslinux::ldlinux_ent_offset(magic_offset);
-                let why = format!(
-                    "ldlinux.bss read the first sector of ldlinux.sys (LDLINUX_MAGIC at +{magic_offset:#x}) from \
-                     LBA {lba} to {dest:#x} and jumps to ldlinux_ent at 0000:{entry:04X}"
-                );
-                self.bios.stages.push(StageLoad { stage: super::syslinux::STAGE.into(), lba, address: dest });
-                self.mark(format!("{}: first sector", super::syslinux::STAGE));
-                if self.bios.stop_at_handoff && !self.bios.watches.iter().any(|w| w.entry == entry) {
-                    let stage = super::syslinux::STAGE.to_string();
-                    self.bios.watches.push(Watch { entry, stage, lba, loaded_at: dest, why });
-                }
-                return;
-            }
+        let (stage, part) = match identify_next_stage(&first) {
+            NextStage::GrubLegacyStart { loads } => (format!("GRUB legacy {loads}"), "start sector"),
+            NextStage::Grub2Diskboot => ("GRUB 2 core.img".to_string(), "start sector"),
+            NextStage::SyslinuxLdlinux { .. } => ("SYSLINUX ldlinux.sys".to_string(), "first sector"),
+            NextStage::SimbootStage2 => ("simboot stage 2".to_string(), "loaded"),
             _ => return,
         };
         self.bios.stages.push(StageLoad { stage: stage.clone(), lba, address: dest });
-        // From here the start sector runs (and loads the body, unless the
-        // read brought it along) until the stage takes over.
-        self.mark(format!("{stage}: start sector"));
-        if self.bios.stop_at_handoff && !self.bios.watches.iter().any(|w| w.entry == entry) {
-            self.bios.watches.push(Watch { entry, stage, lba, loaded_at: entry - 0x200, why });
-        }
+        self.mark(format!("{stage}: {part}"));
     }
-}
-
-/// Where a GRUB start sector (GRUB 0.97 start.S, GRUB 2 diskboot.S) jumps
-/// once it has loaded its body: the segment of its first blocklist entry
-/// (the last word of the sector) times 16, which both loaders' `ljmp`
-/// targets equal; `default` when that word is zero or implausible.
-pub(crate) fn start_sector_entry(sector: &[u8; 512], default: u32) -> u32 {
-    let seg = u32::from(u16::from_le_bytes([sector[0x1FE], sector[0x1FF]]));
-    if (0x60..0xA000).contains(&seg) { seg << 4 } else { default }
 }
 
 /// SeaBIOS `setup_translation` (src/block.c): the logical geometry int 13h
@@ -573,56 +508,12 @@ pub(crate) fn run(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> HvmReport {
     }
 }
 
-/// Powers on and runs the boot. By default ([`HvmOptions::execute`]) the
-/// loader's own code runs on the interpreter to the kernel's 32-bit entry;
-/// only when that execution cannot go on (an instruction or feature the
-/// interpreter lacks, a fault, the cap) and a recognised stage has a loader
-/// model does the model continue from that stage's hand-off, and the report
-/// says so. The machine is returned with its memory for callers that
-/// inspect it.
+/// Powers on and runs the boot: POST, int 19h, then the guest's code on
+/// the interpreter until it reaches the kernel's 32-bit entry or stops. The
+/// machine is returned with its memory for callers that inspect it (the
+/// PV-on-HVM switch continues on it).
 pub(crate) fn boot_machine(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> Result<(Hvm, EndState), String> {
-    if opts.execute && opts.loader_model {
-        let exec = HvmOptions { stop_at_handoff: false, ..opts.clone() };
-        let (hvm, end) = power_on(image.clone(), &exec, true)?;
-        let stuck = matches!(
-            end,
-            EndState::CpuStopped { .. }
-                | EndState::TripleFault { .. }
-                | EndState::InstructionLimit { .. }
-                | EndState::Halted { .. }
-                | EndState::Sleeping { .. }
-                | EndState::Spinning { .. }
-                | EndState::TimeLimit { .. }
-                | EndState::Reset { .. }
-        );
-        let modelled = hvm.bios.stages.iter().any(|s| has_model(&s.stage));
-        if !(opts.stop_at_handoff && stuck && modelled) {
-            return Ok((hvm, end));
-        }
-        let note = format!(
-            "executing the loader's own code ended without reaching the kernel ({}); the result below is boot-sim's \
-             model of the loader, continued from its hand-off",
-            end.reason()
-        );
-        let (mut hvm, end) = with_models(image, opts)?;
-        hvm.execution_note = Some(note);
-        return Ok((hvm, end));
-    }
-    with_models(image, opts)
-}
-
-/// Stages a loader model continues from.
-fn has_model(stage: &str) -> bool {
-    matches!(stage, "GRUB legacy stage2" | "GRUB legacy stage1.5" | "GRUB 2 core.img")
-        || stage == super::syslinux::STAGE
-}
-
-/// POST, int 19h and the guest's code until it ends; with `execute`, the
-/// watch for Linux's entry is on and empty key polls idle the clock.
-fn power_on(image: Arc<dyn ReadAt>, opts: &HvmOptions, execute: bool) -> Result<(Hvm, EndState), String> {
     let mut hvm = Hvm::new(image, opts)?;
-    hvm.bus.linux_watch = execute;
-    hvm.bios.idle_skip = execute;
     hvm.post();
     if hvm.bios.end.is_none() {
         hvm.boot();
@@ -632,28 +523,6 @@ fn power_on(image: Arc<dyn ReadAt>, opts: &HvmOptions, execute: bool) -> Result<
         None => hvm.run_loop(opts.max_instructions),
     };
     Ok((hvm, end))
-}
-
-/// The run up to a recognised stage's hand-off, then (per `opts`) boot-sim's
-/// model of that loader.
-fn with_models(image: Arc<dyn ReadAt>, opts: &HvmOptions) -> Result<(Hvm, EndState), String> {
-    let name = image.describe();
-    let (hvm, end) = power_on(image, opts, !opts.stop_at_handoff)?;
-    Ok(match &end {
-        EndState::HandOff { stage, .. } if opts.loader_model && stage == "GRUB legacy stage2" => {
-            super::grub::stage2(hvm, end, name)
-        }
-        EndState::HandOff { stage, .. } if opts.loader_model && stage == "GRUB legacy stage1.5" => {
-            super::grub::stage1_5(hvm, end, name)
-        }
-        EndState::HandOff { stage, .. } if opts.loader_model && stage == "GRUB 2 core.img" => {
-            super::grub2::core(hvm, end, name)
-        }
-        EndState::HandOff { stage, .. } if opts.loader_model && stage == super::syslinux::STAGE => {
-            super::syslinux::ldlinux(hvm, end, name)
-        }
-        _ => (hvm, end),
-    })
 }
 
 fn setup_error(image: String, opts: &HvmOptions, message: String) -> HvmReport {
@@ -666,7 +535,6 @@ fn setup_error(image: String, opts: &HvmOptions, message: String) -> HvmReport {
         console: String::new(),
         console_dropped: 0,
         serial: String::new(),
-        execution_note: None,
         screen: Vec::new(),
         debugcon: String::new(),
         counters: HvmCounters {
@@ -733,23 +601,10 @@ impl Hvm {
             if self.started.elapsed() > self.max_wall {
                 return EndState::TimeLimit { at: self.loc(), seconds: self.max_wall.as_secs_f64() };
             }
-            let budget = if self.bios.watches.is_empty() { SLICE.min(max - done) } else { 1 };
-            let r = self.cpu.run(&mut self.bus, budget);
+            let r = self.cpu.run(&mut self.bus, SLICE.min(max - done));
             self.account_instructions();
             if let Some(how) = self.bus.reset.take() {
                 return EndState::Reset { at: self.loc(), how: how.to_string() };
-            }
-            if !self.bios.watches.is_empty() {
-                let here = self.cpu.location().linear;
-                if let Some(w) = self.bios.watches.iter().find(|w| w.entry == here) {
-                    return EndState::HandOff {
-                        at: self.loc(),
-                        stage: w.stage.clone(),
-                        loaded_from_lba: w.lba,
-                        loaded_at: w.loaded_at,
-                        why: w.why.clone(),
-                    };
-                }
             }
             match r {
                 Ok(Exit::InstructionLimit) => {}
@@ -796,6 +651,7 @@ impl Hvm {
                     let now = self.bus.clock.now().0;
                     self.bus.clock.advance(tick - now % tick);
                     self.update_ticks();
+                    self.bios.timer_ticks = self.ticks_now();
                     match self.cpu.deliver_interrupt(&mut self.bus, 0x08) {
                         Ok(Some(Exit::Shutdown { vector })) => return triple(self.loc(), vector),
                         Ok(_) => {}
@@ -839,9 +695,87 @@ impl Hvm {
             if self.bios.end.is_none() && self.cpu.location().linear == stub_lin + 2 {
                 let f = (stacked & !flags::ARITH) | (self.cpu.regs.eflags & flags::ARITH);
                 self.bus.w16(sp + 4, f as u16);
+                if vector == 0x16 {
+                    self.timer_after_poll(Some(sp));
+                }
             }
         } else {
             self.service(vector, false);
+            if vector == 0x16 && self.bios.end.is_none() {
+                self.timer_after_poll(None);
+            }
+        }
+        if vector == 0x08 {
+            self.user_timer_tick();
+        }
+    }
+
+    /// Whether the guest pointed interrupt vector `v` away from the BIOS's
+    /// own handler (its stub, or the `iret` every unserved vector gets).
+    fn guest_hooked(&self, v: u8) -> bool {
+        let ivt = self.bus.r32(u32::from(v) * 4);
+        let bios = |off: u16| u32::from(BIOS_SEG) << 16 | u32::from(off);
+        ivt != bios(stub_offset(v)) && ivt != bios(IRET_OFFICIAL)
+    }
+
+    /// The end of SeaBIOS's IRQ 0 handler (src/clock.c `handle_08`): the
+    /// user timer tick, int 1Ch, when the guest hooked it. Its handler
+    /// returns to where the BIOS's int 08h was going to return.
+    fn user_timer_tick(&mut self) {
+        if self.bios.end.is_some() || !self.guest_hooked(0x1C) {
+            return;
+        }
+        match self.cpu.deliver_interrupt(&mut self.bus, 0x1C) {
+            Ok(Some(Exit::Shutdown { vector })) => self.bios.end = Some(triple(self.loc(), vector)),
+            Ok(_) => {}
+            Err(e) => self.bios.end = Some(cpu_stopped(&e)),
+        }
+    }
+
+    /// Timer ticks since power-on by the simulated clock (IRQ 0 at
+    /// 1,193,182 / 65,536 Hz).
+    fn ticks_now(&self) -> u64 {
+        (u128::from(self.bus.clock.now().0) * 1_193_182 / (65_536 * 1_000_000_000)) as u64
+    }
+
+    /// IRQ 0 for a guest that polls int 16h with its own timer handler.
+    ///
+    /// SeaBIOS's int 16h AH=01h calls `yield()` (src/kbd.c `check_key` →
+    /// src/stacks.c), which runs with interrupts enabled, so the timer
+    /// interrupt reaches whatever handler the guest hooked into vector 08h
+    /// while it polls, and SeaBIOS's own handler (src/clock.c `handle_08`)
+    /// calls int 1Ch, the user timer tick. syslinux 6 counts its `TIMEOUT`
+    /// in jiffies from an int 1Ch hook (core/bios.c `bios_timer_init`:
+    /// `BIOS_timer_hook`); without the tick its countdown never ends. An empty poll moves the simulated clock 50 ms; when a tick
+    /// boundary has passed since the guest's handler last ran, the call
+    /// returns (through the stub, `frame` is the caller's frame: as its
+    /// `iret` would) and IRQ 0 is taken at the caller's next instruction, whatever the
+    /// caller's IF (SeaBIOS enables interrupts inside the call; the handler's
+    /// `iret` restores the caller's flags, as returning from the BIOS would).
+    /// A guest that hooked neither 08h nor 1Ch needs nothing: the BDA tick
+    /// count follows the clock.
+    fn timer_after_poll(&mut self, frame: Option<u32>) {
+        let ticks = self.ticks_now();
+        if ticks <= self.bios.timer_ticks {
+            return;
+        }
+        if !self.guest_hooked(0x08) && !self.guest_hooked(0x1C) {
+            return;
+        }
+        self.bios.timer_ticks = ticks;
+        // Called through the stub: leave it as its `iret` would.
+        if let Some(sp) = frame {
+            let (ip, cs, stacked) = (self.bus.r16(sp), self.bus.r16(sp + 2), self.bus.r16(sp + 4));
+            let esp = &mut self.cpu.regs.gpr[Gpr::Esp as usize];
+            *esp = (*esp & 0xFFFF_0000) | u32::from((*esp as u16).wrapping_add(6));
+            self.cpu.regs.seg[SegReg::Cs as usize] = x86::Segment::real(cs, true);
+            self.cpu.regs.eip = u32::from(ip);
+            self.cpu.regs.eflags = (self.cpu.regs.eflags & 0xFFFF_0000) | u32::from(stacked) | 0x2;
+        }
+        match self.cpu.deliver_interrupt(&mut self.bus, 0x08) {
+            Ok(Some(Exit::Shutdown { vector })) => self.bios.end = Some(triple(self.loc(), vector)),
+            Ok(_) => {}
+            Err(e) => self.bios.end = Some(cpu_stopped(&e)),
         }
     }
 
@@ -866,18 +800,14 @@ impl Hvm {
         let d = self.bios.drive;
         // An executed boot is explained from what it executed: the reads
         // by file, the phases they start, the menus module's prediction.
-        let (disk_reads, prediction) = if self.bus.linux_watch {
-            let exec = std::mem::take(&mut self.exec);
-            // One open of the disk for both (its table, LVM scan, probes).
-            let disk = disk_image::Disk::from_reader(self.image.clone()).ok();
-            let (reads, marks) = super::explain::explain_reads(&self.image, disk.as_ref(), &exec, &end);
-            for (m, name) in marks {
-                self.bus.trace.mark_at(SimTime(m.time_ns), name, m.exits, m.sectors);
-            }
-            (reads, disk.as_ref().and_then(|d| super::explain::predict(d, &end)))
-        } else {
-            (Vec::new(), None)
-        };
+        let exec = std::mem::take(&mut self.exec);
+        // One open of the disk for both (its table, LVM scan, probes).
+        let disk = disk_image::Disk::from_reader(self.image.clone()).ok();
+        let (disk_reads, marks) = super::explain::explain_reads(&self.image, disk.as_ref(), &exec, &end);
+        for (m, name) in marks {
+            self.bus.trace.mark_at(SimTime(m.time_ns), name, m.exits, m.sectors);
+        }
+        let prediction = disk.as_ref().and_then(|d| super::explain::predict(d, &end));
         HvmReport {
             image,
             memory_bytes: self.bios.ram_size,
@@ -886,7 +816,6 @@ impl Hvm {
             console: transcript_text(&self.bios.console.transcript),
             console_dropped: self.bios.console.dropped,
             serial: transcript_text(&self.bus.uart.output),
-            execution_note: self.execution_note.take(),
             screen,
             debugcon: transcript_text(&self.bus.debugcon),
             counters: HvmCounters {

@@ -348,7 +348,7 @@ pub fn lab5() -> Result<Sheet, Exit> {
     let us = |ns: u64| ns as f64 / 1000.0;
     let pv_ns_per_mib = pv64.sim_ns as f64 / (pv64.bytes as f64 / f64::from(1 << 20));
     let hvm = {
-        let reader: Arc<dyn ReadAt> = Arc::new(RawImage::open(&fixture("hvm-grub-legacy.img")?)?);
+        let reader: Arc<dyn ReadAt> = Arc::new(RawImage::open(&fixture("hvm-simboot.img")?)?);
         boot::hvm::run(reader, &crate::run_hvm::default_options())
     };
     let c = path(&classic, IoPath::Pv)?;

@@ -3,11 +3,19 @@
 //! Each condition is one thing the HVM path needs that the PV path did not,
 //! checked with the library code of `inspect`, `menu` and `run --mode hvm`:
 //! a partition table (a BIOS boots sectors, not file systems), the file
-//! system at the partition, boot code that loads a GRUB stage, a menu that
-//! GRUB finds on `(hd0,0)` and whose entry reads its kernel from there, a
-//! kernel command line for the HVM devices (`console=ttyS0`/`tty0`, the
-//! root file system as `xvda1` or by UUID/LABEL), the same root in
-//! `/etc/fstab`, and finally the HVM boot itself reaching the kernel entry.
+//! system at the partition, boot code that loads a boot loader stage (the
+//! lab installs simboot, boot-sim's own LILO-style loader, with its
+//! installer; GRUB's stages pass too), a menu on `(hd0,0)` whose entry
+//! reads its kernel from there, a kernel command line for the HVM devices
+//! (`console=ttyS0`/`tty0`, the root file system as `xvda1` or by
+//! UUID/LABEL), the same root in `/etc/fstab`, and finally the HVM boot
+//! itself reaching the kernel entry.
+//!
+//! The command line is the one the executed boot put into boot_params
+//! when the HVM run reached the kernel, else the menu's: a LILO-style
+//! loader boots the command line its installer copied into the map, so a
+//! menu edited after the installer ran changes nothing until it runs
+//! again (LILO's "run /sbin/lilo after every change").
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +23,7 @@ use std::sync::Arc;
 use boot::hvm::{self, EndState, HvmReport};
 use boot_config::discover::{self, Loader};
 use boot_config::inspect::{self, DiskReport, VolumeReport};
-use boot_config::select::{self, BootChoice, EntryRequest};
+use boot_config::select::{self, EntryRequest};
 use disk_image::bootcode::NextStage;
 use disk_image::partition::Scheme;
 use disk_image::{Disk, RawImage, ReadAt};
@@ -34,7 +42,7 @@ pub fn check(image: &Path) -> Result<Vec<Condition>, Exit> {
     let mut c = vec![table(&report, first), filesystem(first), boot_code(&report, &hvm)];
     let d = discover::discover(&disk, Loader::PvgrubHd00);
     let choice = d.config.as_ref().map(|_| select::choose(&disk, &d, &EntryRequest::Default));
-    let name = "GRUB finds the menu on (hd0,0) and its default entry's kernel on (hd0,0)";
+    let name = "the menu is on (hd0,0) and its default entry's kernel is on (hd0,0)";
     let choice = match choice {
         None => {
             let why: Vec<String> = d.probes.iter().map(|p| format!("{}{}: {}", p.device, p.path, probe(p))).collect();
@@ -72,9 +80,10 @@ pub fn check(image: &Path) -> Result<Vec<Condition>, Exit> {
             pv.config.as_ref().and_then(|_| select::choose(&disk, &pv, &EntryRequest::Default).ok())
         }
     };
-    let cmdline = choice.as_ref().or(any.as_ref());
-    c.push(console(cmdline));
-    c.push(root_device(cmdline, first));
+    let menu = choice.as_ref().or(any.as_ref()).map(|m| m.cmdline.as_str());
+    let cmdline = Cmdline::of(&hvm, menu);
+    c.push(console(cmdline.as_ref()));
+    c.push(root_device(cmdline.as_ref(), first));
     c.push(fstab(image, first));
     c.push(hvm_boot(&hvm));
     Ok(c)
@@ -130,10 +139,11 @@ fn filesystem(first: Option<&VolumeReport>) -> Condition {
     }
 }
 
-/// Sector 0's code loads a GRUB stage: as `inspect` reads its fields, or,
-/// for code `inspect` does not recognise, as the HVM run saw it happen.
+/// Sector 0's code loads a boot loader stage: as `inspect` reads its
+/// fields (simboot's, GRUB's), or, for code `inspect` does not recognise,
+/// as the HVM run saw it happen.
 fn boot_code(report: &DiskReport, hvm: &HvmReport) -> Condition {
-    let name = "the boot code in sector 0 loads a GRUB stage";
+    let name = "the boot code in sector 0 loads a boot loader stage";
     let code = report.boot_sector.code.describe();
     let ran = hvm.stages.first().map(|s| format!("the HVM run loaded a {} from LBA {}", s.stage, s.lba));
     let Some(next) = &report.next_stage else {
@@ -142,10 +152,12 @@ fn boot_code(report: &DiskReport, hvm: &HvmReport) -> Condition {
             None => condition(name, false, format!("{code}; it names no next stage")),
         };
     };
-    let ok = matches!(next.found, NextStage::GrubLegacyStart { .. } | NextStage::Grub2Diskboot);
+    let ok =
+        matches!(next.found, NextStage::GrubLegacyStart { .. } | NextStage::Grub2Diskboot | NextStage::SimbootStage2);
     let found = match &next.found {
         NextStage::GrubLegacyStart { loads } => format!("GRUB legacy start sector (Loading {loads})"),
         NextStage::Grub2Diskboot => "GRUB 2 diskboot.img".into(),
+        NextStage::SimbootStage2 => "simboot stage 2".into(),
         NextStage::SyslinuxLdlinux { .. } => "syslinux ldlinux.sys (first sector, LDLINUX_MAGIC)".into(),
         NextStage::Empty => "all zero: the next stage is missing".into(),
         NextStage::Unrecognised => "unrecognised bytes".into(),
@@ -154,17 +166,53 @@ fn boot_code(report: &DiskReport, hvm: &HvmReport) -> Condition {
     condition(name, ok, format!("{code}; at LBA {}: {found}", next.lba))
 }
 
-/// The `key=` arguments of a command line, in order.
-fn args<'a>(choice: &'a BootChoice, key: &str) -> Vec<&'a str> {
-    choice.cmdline.split_whitespace().filter_map(|a| a.strip_prefix(key)).collect()
+/// The kernel command line the conditions read, and where it came from.
+struct Cmdline {
+    text: String,
+    /// The menu's command line, when the text is the executed boot's and
+    /// the menu now says something else.
+    stale: Option<String>,
+    executed: bool,
 }
 
-fn console(choice: Option<&BootChoice>) -> Condition {
+impl Cmdline {
+    /// The executed boot's command line (read back from boot_params) when
+    /// the HVM run reached the kernel, else the menu's.
+    fn of(hvm: &HvmReport, menu: Option<&str>) -> Option<Cmdline> {
+        match &hvm.end {
+            EndState::KernelEntry { info, .. } => {
+                let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+                let stale = menu.filter(|m| words(m) != words(&info.cmdline)).map(str::to_string);
+                Some(Cmdline { text: info.cmdline.clone(), stale, executed: true })
+            }
+            _ => menu.map(|m| Cmdline { text: m.to_string(), stale: None, executed: false }),
+        }
+    }
+
+    /// The `key=` arguments, in order.
+    fn args(&self, key: &str) -> Vec<&str> {
+        self.text.split_whitespace().filter_map(|a| a.strip_prefix(key)).collect()
+    }
+
+    /// Where the command line came from, for the condition's detail.
+    fn source(&self) -> String {
+        match (&self.stale, self.executed) {
+            (Some(menu), _) => format!(
+                " (the command line the HVM boot passed to the kernel; the menu now says {menu:?}: the loader boots \
+                 what its installer wrote into the map, so re-run the installer after changing the menu)"
+            ),
+            (None, true) => " (the command line the HVM boot passed to the kernel)".into(),
+            (None, false) => " (the menu's: the HVM boot did not reach the kernel)".into(),
+        }
+    }
+}
+
+fn console(cmdline: Option<&Cmdline>) -> Condition {
     let name = "the kernel command line has console=ttyS0 or console=tty0";
-    let Some(choice) = choice else {
+    let Some(cmdline) = cmdline else {
         return condition(name, false, "no entry to read a command line from");
     };
-    let consoles = args(choice, "console=");
+    let consoles = cmdline.args("console=");
     let hvm = consoles.iter().any(|c| c.split(',').next().is_some_and(|d| d == "ttyS0" || d == "tty0"));
     let detail = if consoles.is_empty() {
         "no console= argument".to_string()
@@ -176,19 +224,19 @@ fn console(choice: Option<&BootChoice>) -> Condition {
             consoles.join(" console=")
         )
     };
-    condition(name, hvm, detail)
+    condition(name, hvm, format!("{detail}{}", cmdline.source()))
 }
 
-fn root_device(choice: Option<&BootChoice>, first: Option<&VolumeReport>) -> Condition {
+fn root_device(cmdline: Option<&Cmdline>, first: Option<&VolumeReport>) -> Condition {
     let name = "root= names the first partition (/dev/xvda1, or its UUID= or LABEL=)";
-    let Some(choice) = choice else {
+    let Some(cmdline) = cmdline else {
         return condition(name, false, "no entry to read a command line from");
     };
-    let Some(root) = args(choice, "root=").last().copied() else {
-        return condition(name, false, "no root= argument");
+    let Some(root) = cmdline.args("root=").last().copied() else {
+        return condition(name, false, format!("no root= argument{}", cmdline.source()));
     };
     let (ok, why) = names_first_partition(root, first);
-    condition(name, ok, format!("root={root}: {why}"))
+    condition(name, ok, format!("root={root}: {why}{}", cmdline.source()))
 }
 
 /// Whether `spec` (a `root=` value or an fstab device) names the file
@@ -249,13 +297,7 @@ fn hvm_boot(r: &HvmReport) -> Condition {
         EndState::KernelEntry { info, .. } => condition(
             name,
             true,
-            format!(
-                "{} entry {} loads {}, cmdline {:?}",
-                info.loader,
-                info.entry_index.map_or_else(|| format!("{:?}", info.entry_title), |i| i.to_string()),
-                info.kernel,
-                info.cmdline
-            ),
+            format!("{} entry {:?} loads {}, cmdline {:?}", info.loader, info.entry_title, info.kernel, info.cmdline),
         ),
         _ => condition(name, false, r.reason.clone()),
     }

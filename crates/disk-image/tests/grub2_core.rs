@@ -1,4 +1,4 @@
-//! `boot::hvm::grub2::parse_core` on hostile bytes: the committed
+//! `disk_image::grub2_core::parse_core` (what `inspect` follows into core.img) on hostile bytes: the committed
 //! fuzz/corpus/grub2_core replays (the `grub2_core` fuzz target's inputs),
 //! the fixture's core.img parses to its prefix, and property tests mutate
 //! it and feed arbitrary bytes: always a result or a named error, never a
@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use boot::hvm::grub2::parse_core;
+use disk_image::grub2_core::parse_core;
 use proptest::prelude::*;
 
 fn corpus() -> PathBuf {
