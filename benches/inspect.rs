@@ -12,8 +12,9 @@ use std::fs::OpenOptions;
 use std::hint::black_box;
 use std::path::PathBuf;
 
+use boot_config::inspect;
 use criterion::{Criterion, criterion_group, criterion_main};
-use disk_image::{Disk, inspect};
+use disk_image::Disk;
 
 const TIB: u64 = 1 << 40;
 

@@ -2,14 +2,14 @@
 //! the real Debian cloud kernel's payload when `scripts/interop-kernel.sh`
 //! has fetched it (skipped with a message otherwise), plus every fixture
 //! codec. Each iteration decompresses into a reused, preallocated buffer
-//! through `boot::kernel::decompress_into` — the path the PV domain builder
+//! through `kernel_image::decompress_into` — the path the PV domain builder
 //! uses to write straight into guest memory.
 
 use std::hint::black_box;
 
-use boot::kernel::{Codec, SetupHeader, codec, decompress_into};
 use boot_sim::{fixture, interop_dir};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kernel_image::{Codec, SetupHeader, codec, decompress_into};
 
 /// The payload bytes, codec and declared size of a bzImage file.
 fn payload_of(bytes: &[u8]) -> (Vec<u8>, Codec, usize) {

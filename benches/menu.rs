@@ -9,11 +9,11 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 
+use boot_config::discover::{self, Loader};
+use boot_config::select::{self, EntryRequest};
+use boot_config::{extlinux, grub_legacy, grub2};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use disk_image::Disk;
-use disk_image::menu::discover::{self, Loader};
-use disk_image::menu::select::{self, EntryRequest};
-use disk_image::menu::{extlinux, grub_legacy, grub2};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -33,7 +33,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("grub_legacy/22_variants", |b| {
         b.iter(|| legacy.iter().map(|f| grub_legacy::parse(black_box(f)).entries.len()).sum::<usize>())
     });
-    let grub2_files = read_dir("crates/disk-image/tests/data/grub2");
+    let grub2_files = read_dir("crates/boot-config/tests/data/grub2");
     g.throughput(Throughput::Bytes(grub2_files.iter().map(|f| f.len() as u64).sum()));
     g.bench_function("grub2/14_variants_evaluated", |b| {
         b.iter(|| grub2_files.iter().map(|f| grub2::parse(black_box(f)).entries.len()).sum::<usize>())

@@ -159,7 +159,7 @@ fn files_equal_debugfs() {
                 }
             }
             // And the resolved config paths lead to the same bytes.
-            for c in disk_image::configs::find_configs(&*fs) {
+            for c in boot_config::configs::find_configs(&*fs) {
                 if let Some(rp) = c.resolved_path.filter(|_| c.error.is_none()) {
                     let (_, ours) = fs::read_resolved(&*fs, &c.path, 1 << 20).unwrap();
                     let theirs = debugfs(&debugfs_bin, &img, v, &format!("cat {rp}"));

@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use boot::kernel::{Codec, InspectOptions, KernelReport, decompress_payload, inspect};
 use boot_sim::{interop_dir, interop_file, interop_tool, workspace_root};
+use kernel_image::{Codec, InspectOptions, KernelReport, decompress_payload, inspect};
 use sha2::{Digest, Sha256};
 
 fn sha256(b: &[u8]) -> String {

@@ -10,9 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use boot_config::inspect;
 use boot_sim::scratch_disk::run_tool;
 use boot_sim::{InteropPolicy, interop_dir, interop_file, interop_tool};
-use disk_image::{Disk, inspect};
+use disk_image::Disk;
 
 /// Unmounts and detaches however the test ends.
 struct Cleanup {

@@ -17,11 +17,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use boot_config::discover::{self, Loader};
+use boot_config::inspect;
+use boot_config::select::{self, EntryRequest};
 use boot_sim::interop_tool;
 use boot_sim::scratch_disk::{run_tool, sfdisk_script};
-use disk_image::menu::discover::{self, Loader};
-use disk_image::menu::select::{self, EntryRequest};
-use disk_image::{Disk, fs, inspect};
+use disk_image::{Disk, fs};
 use serde_json::Value;
 
 const MIB: u64 = 1 << 20;

@@ -4,14 +4,14 @@
 //! `run_grub`) on each config in tests/data/menus; boot-sim's pygrub dialect
 //! must list the same entries and pick the same one, by default and with
 //! `--entry`. Where real GRUB reads the file differently, the GRUB-side
-//! tests in crates/disk-image/tests/menu_legacy.rs state it.
+//! tests in crates/boot-config/tests/menu_legacy.rs state it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use boot_config::select::{self, EntryRequest};
+use boot_config::{Dialect, Menu, extlinux, grub_legacy};
 use boot_sim::{pygrub, workspace_root};
-use disk_image::menu::select::{self, EntryRequest};
-use disk_image::menu::{Dialect, Menu, extlinux, grub_legacy};
 use serde_json::Value;
 
 fn run_pygrub(pygrub: &Path, format: &str, config: &Path, entry: Option<&str>) -> Value {
@@ -157,8 +157,8 @@ fn extlinux_menus_equal_pygrub() {
 /// files (same bytes) and the same args, or fail where pygrub fails.
 #[test]
 fn fixture_images_boot_like_pygrub() {
+    use boot_config::discover::{self, Loader};
     use disk_image::Disk;
-    use disk_image::menu::discover::{self, Loader};
 
     let Some(pygrub) = pygrub() else { return };
     let cases = [
@@ -215,17 +215,17 @@ fn fixture_images_boot_like_pygrub() {
     }
 }
 
-/// GRUB 2 configs (crates/disk-image/tests/data/grub2, modelled on what
+/// GRUB 2 configs (crates/boot-config/tests/data/grub2, modelled on what
 /// Debian, Ubuntu, CentOS, RHEL/Fedora/Amazon Linux generate): pygrub's
 /// `Grub2ConfigFile` and boot-sim's pygrub reading agree, including where
 /// pygrub raises (CentOS 7's and RHEL 8's `set x="a=b"` lines break its
 /// `grub_split`). GRUB's own evaluation of these files is tested in
-/// crates/disk-image/tests/menu_grub2.rs.
+/// crates/boot-config/tests/menu_grub2.rs.
 #[test]
 fn grub2_menus_equal_pygrub() {
-    use disk_image::menu::pygrub_grub2;
+    use boot_config::pygrub_grub2;
     let Some(pygrub) = pygrub() else { return };
-    let files = configs_in(&workspace_root().join("crates/disk-image/tests/data/grub2"));
+    let files = configs_in(&workspace_root().join("crates/boot-config/tests/data/grub2"));
     assert!(files.len() >= 12);
     let mut parsed = 0;
     for path in files {
@@ -251,8 +251,8 @@ fn grub2_menus_equal_pygrub() {
 /// the same entry, kernel bytes and args.
 #[test]
 fn pygrub_offset_and_entry_on_a_logical_partition() {
+    use boot_config::discover;
     use disk_image::Disk;
-    use disk_image::menu::discover;
 
     let Some(pygrub) = pygrub() else { return };
     let img = boot_sim::fixture("images/mbr-logical.img");

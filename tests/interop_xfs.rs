@@ -18,12 +18,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use boot_config::discover::{self, Loader};
+use boot_config::select::{self, EntryRequest};
 use boot_sim::qemu::Scratch;
 use boot_sim::{InteropPolicy, interop_tool, pygrub};
 use disk_image::fs::xfs::XfsFs;
 use disk_image::fs::{Filesystem, NodeKind};
-use disk_image::menu::discover::{self, Loader};
-use disk_image::menu::select::{self, EntryRequest};
 use disk_image::{Disk, DiskError};
 use sha2::{Digest, Sha256};
 

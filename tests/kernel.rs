@@ -1,12 +1,12 @@
-//! Kernel images: every committed fixture kernel through `boot::kernel`,
+//! Kernel images: every committed fixture kernel through `kernel_image`,
 //! property tests for the parsers and the decompression caps, and a replay
 //! of the `kernel_inspect` fuzz corpus.
 
-use boot::kernel::{
+use boot_sim::{fixture, workspace_root};
+use kernel_image::{
     Codec, ErrorKind, InspectOptions, KernelError, KernelFormat, KernelReport, SetupHeader, XenNoteValue,
     decompress_payload, decompress_to_vec, inspect,
 };
-use boot_sim::{fixture, workspace_root};
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
 

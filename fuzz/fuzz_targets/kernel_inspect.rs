@@ -2,7 +2,7 @@
 //! 64 MiB output cap so bombs stay cheap), ELF, Xen notes and verdicts.
 #![no_main]
 
-use boot::kernel::{InspectOptions, inspect};
+use kernel_image::{InspectOptions, inspect};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

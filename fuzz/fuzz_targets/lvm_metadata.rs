@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    disk_image::fuzzing::lvm_metadata(data);
+    boot_config::fuzzing::lvm_metadata(data);
 });

@@ -1,10 +1,10 @@
 //! Arbitrary bytes as a GRUB 2 config (lexer, parser, evaluator, default
 //! resolution, BOOT_IMAGE command line), as a grubenv block and as a BLS
 //! snippet. The committed corpus is replayed by
-//! `crates/disk-image/tests/menu_grub2.rs`.
+//! `crates/boot-config/tests/menu_grub2.rs`.
 #![no_main]
 
-use disk_image::menu::{bls, grub2, grubenv};
+use boot_config::{bls, grub2, grubenv};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let menu = grub2::parse(data);

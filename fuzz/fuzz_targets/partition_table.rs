@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    disk_image::fuzzing::partition_table(data);
+    boot_config::fuzzing::partition_table(data);
 });

@@ -13,6 +13,9 @@
 //! This crate never prints and never boots: `launch` is split into
 //! [`Registry::prepare_launch`] (permission, compatibility, image
 //! integrity) and the boot itself, which the CLI runs with `boot`.
+//! It reads images through `disk-image` and names loaders with
+//! `boot-config`, and must not know the machine (no cost model, memory or
+//! devices: the CLI maps a root device type to the cost model's disk).
 #![forbid(unsafe_code)]
 
 pub mod bootstrap;

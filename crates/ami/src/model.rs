@@ -5,8 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use boot::machine::DiskProfile;
-use disk_image::menu::discover::Loader;
+use boot_config::discover::Loader;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -145,15 +144,6 @@ impl RootDeviceType {
             "ebs" => Some(RootDeviceType::Ebs),
             "instance-store" => Some(RootDeviceType::InstanceStore),
             _ => None,
-        }
-    }
-
-    /// The cost model's medium for the root volume: an EBS volume is a
-    /// network block device, an instance-store volume a local disk.
-    pub fn disk_profile(self) -> DiskProfile {
-        match self {
-            RootDeviceType::Ebs => DiskProfile::EbsGp3,
-            RootDeviceType::InstanceStore => DiskProfile::InstanceStore,
         }
     }
 }

@@ -80,7 +80,7 @@ fn bad_register_input_is_refused() {
     let mut r = req(&img, "x", VirtualizationType::Hvm, RootDeviceType::Ebs);
     assert!(matches!(reg.register(r.clone()), Err(AmiError::Invalid { what: "AMI name", .. })));
     r.name = "ok name".into();
-    r.loader = Some(disk_image::menu::discover::Loader::Pygrub);
+    r.loader = Some(boot_config::discover::Loader::Pygrub);
     assert!(matches!(reg.register(r.clone()), Err(AmiError::Invalid { what: "loader", .. })));
     r.loader = None;
     r.tags = vec![("aws:reserved".into(), "v".into())];

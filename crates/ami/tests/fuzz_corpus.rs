@@ -3,21 +3,9 @@
 //! entry point the target calls, so every input that once found a bug
 //! stays a regression test under plain `cargo test`.
 
-use std::path::PathBuf;
-
 use ami::userdata::{self, PartKind};
 
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
-        .map(|e| e.expect("corpus entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "corpus {} is empty", dir.display());
-    files.into_iter().map(|p| (p.clone(), std::fs::read(&p).expect("read corpus file"))).collect()
-}
+use boot_sim_fixtures::{fuzz_corpus as corpus, replay_fuzz_corpus};
 
 fn seed(name: &str) -> Vec<u8> {
     corpus("userdata").into_iter().find(|(p, _)| p.ends_with(name)).unwrap_or_else(|| panic!("no seed {name}")).1
@@ -25,10 +13,7 @@ fn seed(name: &str) -> Vec<u8> {
 
 #[test]
 fn userdata_corpus_replays() {
-    for (path, data) in corpus("userdata") {
-        eprintln!("replaying {}", path.display());
-        ami::fuzzing::userdata(&data);
-    }
+    replay_fuzz_corpus("userdata", ami::fuzzing::userdata);
 }
 
 /// The seeds are what their names say, so the fuzzer starts from every

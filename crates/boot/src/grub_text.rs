@@ -6,8 +6,8 @@
 //! (`grub_putchar` turns it into "\r\n" on a BIOS console, the Xen console
 //! gets "\n").
 
+use boot_config::grub_error::GrubError;
 use disk_image::fs::probe::FsKind;
-use disk_image::menu::grub_error::GrubError;
 
 /// `stage2/stage2.c` run_menu → `init_page`: the page header of the menu
 /// and of the command line. PV-GRUB (`stubdom/grub/mini-os.c` main) sets

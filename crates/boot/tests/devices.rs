@@ -174,11 +174,11 @@ fn inspect_over_blkfront_equals_inspect_over_the_raw_image() {
             continue; // truncated.img: not a whole-sector vbd (checked above)
         }
         let raw_name = raw.describe();
-        let direct = Disk::from_reader(Arc::new(raw)).and_then(|d| disk_image::inspect::inspect(&d));
+        let direct = Disk::from_reader(Arc::new(raw)).and_then(|d| boot_config::inspect::inspect(&d));
         let raw: Arc<dyn ReadAt> = Arc::new(RawImage::open(&path).unwrap());
         let blk = Arc::new(BlkfrontDisk::new(pv(raw)));
         let blk_name = blk.describe();
-        let via = Disk::from_reader(blk.clone()).and_then(|d| disk_image::inspect::inspect(&d));
+        let via = Disk::from_reader(blk.clone()).and_then(|d| boot_config::inspect::inspect(&d));
         match (direct, via) {
             (Ok(a), Ok(b)) => {
                 let a = serde_json::to_string(&a).unwrap();

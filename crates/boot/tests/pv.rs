@@ -9,8 +9,8 @@ use boot::kernel::{self, InspectOptions};
 use boot::machine::{GuestMemory, GuestPhysAddr, PAGE_SIZE, Pfn};
 use boot::pv::builder::{self, BuildConfig, FLAT_KERNEL_CS64, FLAT_KERNEL_SS64, SIF_MOD_START_PFN, START_INFO_SIZE};
 use boot::pv::{self, PvBoot, PvOptions, PvOutcome, Stage};
+use boot_config::select::EntryRequest;
 use disk_image::Disk;
-use disk_image::menu::select::EntryRequest;
 
 fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(rel)

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ami::{Account, Ami, AmiError, RegisterRequest, Registry, RootDeviceType, VirtualizationType, format_unix_time};
-use boot::machine::{CostModel, CostParams};
+use boot::machine::{CostModel, CostParams, DiskProfile};
+use boot_config::discover::Loader;
 use clap::{Args, Subcommand};
-use disk_image::menu::discover::Loader;
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
@@ -392,7 +392,7 @@ fn show(out: &mut Out, a: &Ami) -> Result<(), Exit> {
         out,
         "  root device        {} (cost model disk: {:?})",
         a.root_device.name(),
-        a.root_device.disk_profile()
+        disk_profile(a.root_device)
     )?;
     writeln!(out, "  owner              {}", a.owner)?;
     writeln!(out, "  launch permission  {}", permissions_text(a))?;
@@ -458,7 +458,7 @@ fn launch(
         Err(e) => return Err(err(e)),
     };
     let a = &plan.ami;
-    let profile = a.root_device.disk_profile();
+    let profile = disk_profile(a.root_device);
     let cost = CostModel::new(CostParams { disk_profile: profile, ..CostParams::default() })
         .map_err(|e| Exit::Error(e.to_string()))?;
     let mode = match a.virtualization {
@@ -585,4 +585,14 @@ fn footprint(out: &mut Out, reg: &Registry, json: bool, ids: &[String]) -> Resul
         human_size(f.block_size)
     )?;
     Ok(())
+}
+
+/// The cost model's medium for an AMI's root volume: an EBS volume is a
+/// network block device, an instance-store volume a local disk. Here, not
+/// in `ami`, so that the AMI registry does not depend on the machine.
+fn disk_profile(root: RootDeviceType) -> DiskProfile {
+    match root {
+        RootDeviceType::Ebs => DiskProfile::EbsGp3,
+        RootDeviceType::InstanceStore => DiskProfile::InstanceStore,
+    }
 }

@@ -17,8 +17,8 @@ use boot::hvm::EndState;
 use boot::hvm::pvhvm::PvhvmReport;
 use boot::machine::SimTime;
 use boot::pv::{PvOutcome, PvRun};
+use boot_config::discover::Loader;
 use disk_image::ReadAt;
-use disk_image::menu::discover::Loader;
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};

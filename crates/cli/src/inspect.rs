@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::path::Path;
 
+use boot_config::inspect::{self, CoreImgReport, DiskReport, VolumeReport};
 use disk_image::bootcode::NextStage;
-use disk_image::inspect::{self, CoreImgReport, DiskReport, VolumeReport};
 use disk_image::partition::{PartitionType, Scheme};
 use disk_image::{Disk, Severity};
 use serde_json::{Value, json};
@@ -27,7 +27,7 @@ pub fn run(out: &mut Out, image: &Path, as_json: bool) -> Result<(), Exit> {
 }
 
 /// Where an ESP's grub.cfg stub leads.
-fn esp_stub_text(s: &disk_image::esp::EspStub) -> String {
+fn esp_stub_text(s: &boot_config::esp::EspStub) -> String {
     let mut parts = Vec::new();
     if let Some(q) = &s.search {
         parts.push(format!("search {q} finds {}", s.finds.as_deref().unwrap_or("nothing on this disk")));

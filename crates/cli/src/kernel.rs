@@ -3,8 +3,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use boot::kernel::{self, InspectOptions, KernelReport, XenNoteValue};
 use disk_image::ReadAt;
+use kernel_image as kernel;
+use kernel_image::{InspectOptions, KernelReport, XenNoteValue};
 use serde_json::{Value, json};
 
 use crate::output::{Exit, Out, human_size};

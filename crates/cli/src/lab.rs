@@ -24,9 +24,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use boot::pv::{self, PvOptions, PvOutcome};
-use disk_image::inspect::{self, DiskReport};
-use disk_image::menu::discover::{self, Loader};
-use disk_image::menu::select::{self, EntryRequest};
+use boot_config::discover::{self, Loader};
+use boot_config::inspect::{self, DiskReport};
+use boot_config::select::{self, EntryRequest};
 use disk_image::partition::Scheme;
 use disk_image::{Disk, RawImage, ReadAt};
 use serde::Serialize;

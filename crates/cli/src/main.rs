@@ -1,6 +1,8 @@
 //! `boot-sim`: a Xen-style boot simulator. This binary parses arguments,
 //! calls the library crates and renders what they return; it is the only
-//! place that prints.
+//! place that prints. It holds no model of its own: what an image, a
+//! config, a kernel or a boot is belongs to the crates below
+//! (docs/architecture.md).
 #![forbid(unsafe_code)]
 
 mod ami;
@@ -125,7 +127,7 @@ enum Command {
         mode: run::Mode,
         /// The PV loader (see `boot-sim menu --help`).
         #[arg(long, default_value = "pvgrub-aws", value_parser = parse_loader)]
-        loader: disk_image::menu::discover::Loader,
+        loader: boot_config::discover::Loader,
         /// Boot this entry instead of the default: an index from 0, or a title.
         #[arg(long)]
         entry: Option<String>,
@@ -194,7 +196,7 @@ enum Command {
         image: PathBuf,
         /// The PV loader (see `boot-sim menu --help`).
         #[arg(long, default_value = "pvgrub-aws", value_parser = parse_loader)]
-        loader: disk_image::menu::discover::Loader,
+        loader: boot_config::discover::Loader,
         /// Guest memory in MiB.
         #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=16384))]
         memory: u64,
@@ -271,10 +273,10 @@ enum Command {
 }
 
 #[derive(Debug, Clone)]
-struct LoaderArg(Vec<disk_image::menu::discover::Loader>);
+struct LoaderArg(Vec<boot_config::discover::Loader>);
 
 fn parse_loaders(s: &str) -> Result<LoaderArg, String> {
-    use disk_image::menu::discover::Loader;
+    use boot_config::discover::Loader;
     if s == "all" {
         return Ok(LoaderArg(Loader::ALL.to_vec()));
     }
@@ -283,8 +285,8 @@ fn parse_loaders(s: &str) -> Result<LoaderArg, String> {
         .ok_or_else(|| format!("unknown loader {s:?}; expected pvgrub-aws, pvgrub-hd0, pvgrub-hd00, pygrub or all"))
 }
 
-fn parse_loader(s: &str) -> Result<disk_image::menu::discover::Loader, String> {
-    disk_image::menu::discover::Loader::from_name(s)
+fn parse_loader(s: &str) -> Result<boot_config::discover::Loader, String> {
+    boot_config::discover::Loader::from_name(s)
         .ok_or_else(|| format!("unknown loader {s:?}; expected pvgrub-aws, pvgrub-hd0, pvgrub-hd00 or pygrub"))
 }
 

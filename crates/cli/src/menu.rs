@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::path::Path;
 
+use boot_config::discover::{self, Discovery, FileHit, Loader, ProbeOutcome};
+use boot_config::fs_support;
+use boot_config::select::{self, BootChoice, EntryRequest};
+use boot_config::{DefaultSpec, MenuFormat};
 use disk_image::Disk;
-use disk_image::menu::discover::{self, Discovery, FileHit, Loader, ProbeOutcome};
-use disk_image::menu::fs_support;
-use disk_image::menu::select::{self, BootChoice, EntryRequest};
-use disk_image::menu::{DefaultSpec, MenuFormat};
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
@@ -30,7 +30,7 @@ pub fn run(
     let mut any_ok = false;
     for (i, &loader) in loaders.iter().enumerate() {
         let d = match offset {
-            Some(off) => discover::discover_pygrub_at(&disk, off).map_err(Exit::Error)?,
+            Some(off) => discover::discover_pygrub_at(&disk, off).map_err(|e| Exit::Error(e.to_string()))?,
             None => discover::discover(&disk, loader),
         };
         let choice = select::choose(&disk, &d, &request);
@@ -80,7 +80,7 @@ fn no_menu_hint(disk: &Disk, d: &Discovery) -> Option<String> {
     // Nobody finds a menu: the menu is on an LV no PV loader reads, or on
     // a filesystem this loader cannot read (and who can).
     Some(
-        disk_image::lvm::boot_config_hint(disk)
+        boot_config::configs::lvm_hint(disk)
             .or_else(|| fs_support::unreadable_hint(disk, d.loader.fs_reader(), d.loader.name()))
             .unwrap_or_else(|| "no loader boot-sim models finds a menu on this image".into()),
     )

@@ -83,7 +83,7 @@ pub fn finish(mut out: Out, result: Result<(), Exit>) -> ExitCode {
 /// (what this command adds: default, chosen).
 pub fn entry_json(
     context: &[(&str, serde_json::Value)],
-    e: &disk_image::menu::MenuEntry,
+    e: &boot_config::MenuEntry,
     extra: &[(&str, serde_json::Value)],
 ) -> serde_json::Value {
     let mut m = serde_json::Map::new();

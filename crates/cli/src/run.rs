@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::Path;
 
 use boot::pv::{self, PvOptions, PvOutcome, Stage};
-use disk_image::menu::discover::{Loader, ProbeOutcome};
-use disk_image::menu::select::EntryRequest;
+use boot_config::discover::{Loader, ProbeOutcome};
+use boot_config::select::EntryRequest;
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};

@@ -389,8 +389,8 @@ fn verdicts(o: &Output) -> Vec<(String, String)> {
 /// Lab 1's answers, computed here with the library the way a student
 /// reads them off `inspect` and `kernel`.
 fn lab1_answers() -> String {
+    use boot_config::inspect::inspect;
     use disk_image::Disk;
-    use disk_image::inspect::inspect;
     let report = |n: &str| inspect(&Disk::open(fixture(n)).unwrap()).unwrap();
     let whole = report("pv-whole-disk.img");
     let v = &whole.volumes[0];

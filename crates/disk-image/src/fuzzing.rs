@@ -11,21 +11,12 @@ use crate::fs::xfs::XfsFs;
 use crate::fs::{self, Filesystem, NodeKind};
 use crate::read::{ReadAt, Window};
 use crate::units::ByteOffset;
-use crate::{Disk, MemImage, inspect};
+use crate::{Disk, MemImage};
 
 /// Directories visited and files read per filesystem in [`fs_walk`].
 const MAX_WALK_NODES: usize = 512;
 /// Largest file [`fs_walk`] reads.
 const MAX_WALK_FILE: u64 = 1 << 20;
-
-/// Partition table, boot code, filesystem probes and config discovery.
-pub fn partition_table(data: &[u8]) {
-    let Ok(disk) = Disk::from_reader(Arc::new(MemImage::new(data.to_vec(), "fuzz"))) else { return };
-    let _ = inspect::inspect(&disk);
-    for v in disk.volumes() {
-        let _ = disk.volume(&v.names.grub);
-    }
-}
 
 /// The bytes as a disk a loader read in overlapping reads (every fifth
 /// sector on, seven at a time): each read split among files, filesystems
@@ -152,7 +143,9 @@ pub fn btrfs_walk(data: &[u8]) {
     }
 }
 
-fn walk(fs: &dyn Filesystem) {
+/// Every directory listed and every file read (bounded by
+/// `MAX_WALK_NODES` and `MAX_WALK_FILE`), as a loader would resolve them.
+pub fn walk(fs: &dyn Filesystem) {
     let mut queue = vec!["/".to_string()];
     let mut seen = 0;
     while let Some(dir) = queue.pop() {
@@ -174,26 +167,11 @@ fn walk(fs: &dyn Filesystem) {
     }
 }
 
-/// Arbitrary bytes as a GRUB legacy menu (both dialects) and as an
-/// extlinux config, then entry selection.
-pub fn menu_legacy(data: &[u8]) {
-    use crate::menu::select::{self, EntryRequest};
-    use crate::menu::{Dialect, extlinux, grub_legacy};
-    for m in [
-        grub_legacy::parse(data),
-        grub_legacy::parse_dialect(data, Dialect::Pygrub),
-        extlinux::parse(data, "/boot/extlinux"),
-    ] {
-        let _ = select::grub_pick(&m, Some(usize::MAX), &EntryRequest::Default);
-        let _ = select::pygrub_pick(&m, &EntryRequest::Title("x".into()));
-    }
-}
-
 /// Arbitrary bytes as LVM2 text metadata: parsed, read as a VG, and written
-/// into the metadata areas of two small PVs on MBR partitions, so that the
-/// whole path runs: label, mda header, text, VG, LV mapping, the LVs as
-/// volumes, a filesystem walk on each.
-pub fn lvm_metadata(data: &[u8]) {
+/// into the metadata areas of two small PVs on MBR partitions. The disk is
+/// `None` when the bytes do not make one; `boot_config::fuzzing::lvm_metadata`
+/// inspects it and walks its LVs with [`lvm_volumes_walk`].
+pub fn lvm_metadata_disk(data: &[u8]) -> Option<Disk> {
     use crate::lvm::build::{PV0, PV1, pv_device_sized};
     use crate::lvm::label::Area;
     if let Ok(root) = crate::lvm::config::parse(data, 0, "fuzz") {
@@ -214,8 +192,12 @@ pub fn lvm_metadata(data: &[u8]) {
     }
     disk[510] = 0x55;
     disk[511] = 0xAA;
-    let Ok(disk) = Disk::from_reader(Arc::new(MemImage::new(disk, "fuzz"))) else { return };
-    let _ = inspect::inspect(&disk);
+    Disk::from_reader(Arc::new(MemImage::new(disk, "fuzz"))).ok()
+}
+
+/// Every LV of `disk`: read at its start, middle and end, and its
+/// filesystem walked.
+pub fn lvm_volumes_walk(disk: &Disk) {
     for v in disk.volumes().iter().filter(|v| v.lvm.is_some()) {
         let w = disk.window(v);
         let mut buf = [0u8; 4096];

@@ -14,6 +14,8 @@
 
 use std::io::Read;
 
+use le_bytes::{cstr_lossy, u32_at};
+
 /// `GRUB_BOOT_MACHINE_KERNEL_ADDR + 0x200`: where startup_raw runs.
 pub const STARTUP_ADDR: u32 = 0x8200;
 /// `GRUB_DECOMPRESSOR_I386_PC_MAX_DECOMPRESSOR_SIZE` (include/grub/offsets.h).
@@ -96,20 +98,11 @@ impl CoreImage {
     }
 }
 
-fn le32(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o.checked_add(4)?)?.try_into().ok()?))
-}
-
-fn cstr(b: &[u8]) -> String {
-    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
-}
-
 /// Parses core.img from `startup`, the bytes loaded at 0x8200 (up to
 /// [`CORE_END`]). Errors name the offset (from 0x8200) and the field.
 pub fn parse_core(startup: &[u8]) -> Result<CoreImage, String> {
     let field =
-        |o: usize, what: &str| le32(startup, o).ok_or_else(|| format!("startup_raw +{o:#x} ({what}) is missing"));
+        |o: usize, what: &str| u32_at(startup, o).ok_or_else(|| format!("startup_raw +{o:#x} ({what}) is missing"));
     let compressed_size = field(0x08, "compressed_size")?;
     let uncompressed_size = field(0x0C, "uncompressed_size")?;
     let reed_solomon_redundancy = field(0x10, "reed_solomon_redundancy")?;
@@ -144,8 +137,8 @@ pub fn parse_core(startup: &[u8]) -> Result<CoreImage, String> {
     let modinfo_offset = (0..=payload.len() - 12)
         .rev()
         .find(|&p| {
-            le32(&payload, p) == Some(MODULE_MAGIC)
-                && le32(&payload, p + 8).is_some_and(|s| p.checked_add(s as usize) == Some(payload.len()))
+            u32_at(&payload, p) == Some(MODULE_MAGIC)
+                && u32_at(&payload, p + 8).is_some_and(|s| p.checked_add(s as usize) == Some(payload.len()))
         })
         .ok_or_else(|| "no grub_module_info (\"mimg\") ends the decompressed image".to_string())?;
     let objects = parse_modules(&payload, modinfo_offset)?;
@@ -176,7 +169,7 @@ fn decompress(data: &[u8], size: u32) -> Result<Vec<u8>, String> {
 
 /// `FOR_MODULES` over the module area at `info`.
 fn parse_modules(payload: &[u8], info: usize) -> Result<Vec<CoreObject>, String> {
-    let offset = le32(payload, info + 4).unwrap_or(0) as usize;
+    let offset = u32_at(payload, info + 4).unwrap_or(0) as usize;
     let end = payload.len();
     let mut at = info.checked_add(offset).ok_or("module offset overflows")?;
     let mut out = Vec::new();
@@ -184,8 +177,8 @@ fn parse_modules(payload: &[u8], info: usize) -> Result<Vec<CoreObject>, String>
         if out.len() >= MAX_MODULES {
             return Err(format!("more than {MAX_MODULES} objects in the module area"));
         }
-        let kind = le32(payload, at).unwrap_or(0);
-        let size = le32(payload, at + 4).unwrap_or(0) as usize;
+        let kind = u32_at(payload, at).unwrap_or(0);
+        let size = u32_at(payload, at + 4).unwrap_or(0) as usize;
         if size < 8 || at + size > end {
             return Err(format!("module header at payload +{at:#x}: size {size:#x} is outside 8..={:#x}", end - at));
         }
@@ -196,8 +189,8 @@ fn parse_modules(payload: &[u8], info: usize) -> Result<Vec<CoreObject>, String>
                 CoreObject::Module { name, deps, size: body.len() }
             }
             OBJ_TYPE_MEMDISK => CoreObject::Memdisk { size: body.len() },
-            OBJ_TYPE_CONFIG => CoreObject::Config(cstr(body)),
-            OBJ_TYPE_PREFIX => CoreObject::Prefix(cstr(body)),
+            OBJ_TYPE_CONFIG => CoreObject::Config(cstr_lossy(body)),
+            OBJ_TYPE_PREFIX => CoreObject::Prefix(cstr_lossy(body)),
             k => CoreObject::Other { kind: k, size: body.len() },
         });
         at += size.div_ceil(4) * 4;
@@ -216,7 +209,7 @@ pub fn module_info(elf: &[u8]) -> Option<(Option<String>, Vec<String>)> {
         let Some(range) = sh.file_range() else { continue };
         let Some(bytes) = elf.get(range) else { continue };
         match n {
-            ".modname" => name = Some(cstr(bytes)),
+            ".modname" => name = Some(cstr_lossy(bytes)),
             ".moddeps" => {
                 deps = bytes
                     .split(|&b| b == 0)

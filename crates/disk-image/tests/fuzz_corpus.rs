@@ -2,58 +2,26 @@
 //! same entry points the fuzz targets call, so every input that once found
 //! a bug stays a regression test under plain `cargo test`.
 
-use std::path::PathBuf;
-
-fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus").join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
-        .map(|e| e.expect("corpus entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "corpus {} is empty", dir.display());
-    files.into_iter().map(|p| (p.clone(), std::fs::read(&p).expect("read corpus file"))).collect()
-}
-
-#[test]
-fn partition_table_corpus_replays() {
-    for (path, data) in corpus("partition_table") {
-        eprintln!("replaying {}", path.display());
-        disk_image::fuzzing::partition_table(&data);
-    }
-}
+use boot_sim_fixtures::{fuzz_corpus as corpus, replay_fuzz_corpus};
 
 #[test]
 fn fs_walk_corpus_replays() {
-    for (path, data) in corpus("fs_walk") {
-        eprintln!("replaying {}", path.display());
-        disk_image::fuzzing::fs_walk(&data);
-    }
+    replay_fuzz_corpus("fs_walk", disk_image::fuzzing::fs_walk);
 }
 
 #[test]
 fn sector_owners_corpus_replays() {
-    for (path, data) in corpus("sector_owners") {
-        eprintln!("replaying {}", path.display());
-        disk_image::fuzzing::sector_owners(&data);
-    }
+    replay_fuzz_corpus("sector_owners", disk_image::fuzzing::sector_owners);
 }
 
 #[test]
 fn xfs_walk_corpus_replays() {
-    for (path, data) in corpus("xfs_walk") {
-        eprintln!("replaying {}", path.display());
-        disk_image::fuzzing::xfs_walk(&data);
-    }
+    replay_fuzz_corpus("xfs_walk", disk_image::fuzzing::xfs_walk);
 }
 
 #[test]
 fn btrfs_walk_corpus_replays() {
-    for (path, data) in corpus("btrfs_walk") {
-        eprintln!("replaying {}", path.display());
-        disk_image::fuzzing::btrfs_walk(&data);
-    }
+    replay_fuzz_corpus("btrfs_walk", disk_image::fuzzing::btrfs_walk);
 }
 
 /// The `mkfs-*` seeds of btrfs_walk are whole filesystems made by
@@ -78,13 +46,5 @@ fn btrfs_walk_seeds_are_filesystems() {
             "{under_a_file}"
         );
         assert_eq!(fs.read_link("/@/boot/grub/menu.lst").unwrap(), "grub.cfg");
-    }
-}
-
-#[test]
-fn lvm_metadata_corpus_replays() {
-    for (path, data) in corpus("lvm_metadata") {
-        eprintln!("replaying {}", path.display());
-        disk_image::fuzzing::lvm_metadata(&data);
     }
 }

@@ -100,24 +100,3 @@ fn corrupt_metadata_is_a_diagnostic_with_the_offset() {
     // pv1's copy is intact, so the LVs are still there.
     assert!(disk.volume("(lvm/vg--sys-root)").is_some());
 }
-
-#[test]
-fn grub2_search_and_reads_reach_lvs() {
-    use disk_image::menu::disk_context::DiskContext;
-    use disk_image::menu::grub2::{Grub2Context, Lookup, SearchKind};
-    let disk = open(true);
-    let boot = disk.volume("(hd0,msdos1)").unwrap();
-    let ctx = DiskContext::new(&disk, &boot, "/boot/grub/grub.cfg");
-    // The ext2 on root carries the fixture's UUID; GRUB's lvm module makes
-    // the LV a device that search finds.
-    let uuid = disk.probe(&disk.volume("(lvm/vg--sys-root)").unwrap()).unwrap().unwrap().uuid.unwrap();
-    assert!(matches!(ctx.search(SearchKind::FsUuid, &uuid, &[]), Lookup::Found(d) if d == "lvm/vg--sys-root"));
-    assert!(
-        matches!(ctx.search(SearchKind::File, "/boot/grub/menu.lst", &[]), Lookup::Found(d) if d == "lvm/vg--sys-root")
-    );
-    let Lookup::Found(data) = ctx.read_file("lvm/vg--sys-root", "/boot/grub/menu.lst", 1 << 20) else {
-        panic!("menu.lst through (lvm/vg--sys-root)")
-    };
-    assert!(String::from_utf8_lossy(&data).contains("title"));
-    assert!(matches!(ctx.read_file("lvm/vg--sys-pool", "/x", 10), Lookup::Missing));
-}

@@ -17,8 +17,8 @@
 
 use std::sync::Arc;
 
-use disk_image::menu::discover;
-use disk_image::menu::select::{self, EntryRequest};
+use boot_config::discover;
+use boot_config::select::{self, EntryRequest};
 use disk_image::owners::{self, Limits, Owner};
 use disk_image::{Disk, ReadAt};
 use serde::Serialize;

@@ -22,12 +22,12 @@
 //! the same functions the simulated PV-GRUB used, so the errors are the
 //! ones it got.
 
+use boot_config::discover::{self, Discovery, GRUB_LEGACY_MAX_HOPS, LoadedConfig};
+use boot_config::grub_error::GrubError;
+use boot_config::select::{Attempt, BootChoice, SelectError};
+use boot_config::{BootPath, grub_legacy};
 use disk_image::Disk;
 use disk_image::disk::Volume;
-use disk_image::menu::discover::{self, Discovery, GRUB_LEGACY_MAX_HOPS, LoadedConfig};
-use disk_image::menu::grub_error::GrubError;
-use disk_image::menu::select::{Attempt, BootChoice, SelectError};
-use disk_image::menu::{BootPath, grub_legacy};
 use disk_image::partition::PartitionType;
 
 use crate::grub_text as text;
@@ -114,7 +114,7 @@ fn config_lines(cfg: &LoadedConfig) -> Vec<grub_legacy::ConfigLine> {
 
 /// An entry's commands: the lines after its `title` up to the next one;
 /// rebuilt from the parsed entry when its `title` line is not among them.
-fn entry_script(lines: &[grub_legacy::ConfigLine], entry: &disk_image::menu::MenuEntry) -> Vec<String> {
+fn entry_script(lines: &[grub_legacy::ConfigLine], entry: &boot_config::MenuEntry) -> Vec<String> {
     let script: Vec<String> = lines
         .iter()
         .skip_while(|l| l.line < entry.line)

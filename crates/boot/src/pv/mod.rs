@@ -13,10 +13,10 @@ use crate::devices::xen::blkfront::BlkfrontConfig;
 use crate::devices::{BlkfrontDisk, PvIo, PvIoConfig};
 use crate::kernel::{self, InspectOptions, KernelReport};
 use crate::machine::{CostModel, GuestMemory, GuestPhysAddr, HostBuffer, PAGE_SIZE, Pfn, Sim, TraceSummary};
+use boot_config::discover::{self, Discovery, FileHit, Loader};
+use boot_config::select::{self, BootChoice, EntryRequest, SelectError};
 use builder::{BuildConfig, BuildInput, DomainLayout, ElfImage, StartInfo, VcpuRegs};
 use disk_image::fs::FileSink;
-use disk_image::menu::discover::{self, Discovery, FileHit, Loader};
-use disk_image::menu::select::{self, BootChoice, EntryRequest, SelectError};
 use disk_image::{Disk, ReadAt};
 
 /// Default guest memory: 1 GiB.
@@ -107,9 +107,10 @@ pub struct PvRun {
     pub console: Option<String>,
 }
 
-/// Errors that are not the image's fault.
+/// Errors of a PV run that are not the image's fault (the device layer's
+/// own error is [`crate::devices::PvError`]).
 #[derive(Debug, thiserror::Error)]
-pub enum PvError {
+pub enum PvRunError {
     #[error("guest memory: {0}")]
     Memory(#[from] crate::machine::MemoryError),
     #[error("setting up the PV block device: {0}")]
@@ -150,12 +151,12 @@ fn read_hit(disk: &Disk, hit: &FileHit) -> Result<HostBuffer, String> {
 /// clock. Its ring and buffers sit at the top of guest memory and are
 /// released before the domain builder lays out the kernel (PV-GRUB's
 /// kexec). Returns the guest memory as built.
-pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemory), PvError> {
+pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemory), PvRunError> {
     let memory = GuestMemory::new(opts.memory)?;
     let front = BlkfrontConfig::mini_os();
     let scratch_bytes = front.scratch_pages() * PAGE_SIZE;
     if scratch_bytes * 2 > memory.size() {
-        return Err(PvError::TooSmall { memory: memory.size(), scratch: scratch_bytes });
+        return Err(PvRunError::TooSmall { memory: memory.size(), scratch: scratch_bytes });
     }
     let scratch = GuestPhysAddr(memory.size() - scratch_bytes);
     // Detailed events are kept only when asked for (`--trace`, `--json`
@@ -178,7 +179,7 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemo
     // (read from the image directly, outside the guest's I/O).
     let lvm_hint = match &choice {
         Err(SelectError::NoConfig) => {
-            Disk::from_reader(raw.clone()).ok().and_then(|d| disk_image::lvm::boot_config_hint(&d))
+            Disk::from_reader(raw.clone()).ok().and_then(|d| boot_config::configs::lvm_hint(&d))
         }
         _ => None,
     };
@@ -276,7 +277,7 @@ fn build(
     loaded: LoadedKernel,
     opts: &PvOptions,
     limit: u64,
-) -> Result<PvOutcome, PvError> {
+) -> Result<PvOutcome, PvRunError> {
     let LoadedKernel { choice, kernel_bytes, initrd_bytes } = loaded;
     let mut payload_elf = Vec::new();
     let (report, in_guest) = match decompress_in_guest(memory, &kernel_bytes, limit)? {
@@ -362,7 +363,7 @@ fn decompress_in_guest(
     memory: &mut GuestMemory,
     bytes: &[u8],
     limit: u64,
-) -> Result<Option<(KernelReport, Option<(GuestPhysAddr, u64)>)>, PvError> {
+) -> Result<Option<(KernelReport, Option<(GuestPhysAddr, u64)>)>, PvRunError> {
     let opts = InspectOptions::default();
     let Some((codec, loc, len)) = kernel::payload_to_decompress(bytes, &opts) else { return Ok(None) };
     let Ok(header) = kernel::SetupHeader::parse(bytes) else { return Ok(None) };
@@ -429,7 +430,7 @@ fn no_menu_hint(disk: &Disk, loader: Loader, lvm_hint: Option<String>) -> String
         return others.join("; ");
     }
     lvm_hint
-        .or_else(|| disk_image::menu::fs_support::unreadable_hint(disk, loader.fs_reader(), loader.name()))
+        .or_else(|| boot_config::fs_support::unreadable_hint(disk, loader.fs_reader(), loader.name()))
         .unwrap_or_else(|| "no PV loader finds a menu on this image".into())
 }
 

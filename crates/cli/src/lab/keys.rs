@@ -8,10 +8,10 @@ use ami::InstanceType;
 use ami::model::{Account, Ami, AmiId, RootDeviceType, VirtualizationType};
 use boot::bench::{self, BenchConfig, IoPath, PathResult, PvSetup, Workload};
 use boot::machine::CostModel;
+use boot_config::discover::{self, Discovery, Loader, ProbeOutcome};
+use boot_config::inspect::{self, DiskReport, VolumeReport};
+use boot_config::select::{self, BootChoice, EntryRequest};
 use disk_image::bootcode::NextStage;
-use disk_image::inspect::{self, DiskReport, VolumeReport};
-use disk_image::menu::discover::{self, Discovery, Loader, ProbeOutcome};
-use disk_image::menu::select::{self, BootChoice, EntryRequest};
 use disk_image::{Disk, RawImage, ReadAt};
 
 use super::answers::{Expected, Key, Sheet, fixture};
@@ -67,7 +67,7 @@ fn aki(disk: &Disk) -> Result<Expected, Exit> {
 
 fn pv_bootable(image: &str, path: &str) -> Result<bool, Exit> {
     let bytes = crate::cat::read_from_image(&fixture(image)?, path, 64 << 20)?;
-    let report = boot::kernel::inspect(&bytes, &boot::kernel::InspectOptions::default())
+    let report = kernel_image::inspect(&bytes, &kernel_image::InspectOptions::default())
         .map_err(|e| broken(&format!("{image}:{path}: {e}")))?;
     Ok(report.pv.is_some_and(|v| v.bootable))
 }

@@ -21,10 +21,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use boot::hvm::{self, EndState, HvmReport};
+use boot_config::discover::{self, Loader};
+use boot_config::inspect::{self, DiskReport, VolumeReport};
+use boot_config::select::{self, EntryRequest};
 use disk_image::bootcode::NextStage;
-use disk_image::inspect::{self, DiskReport, VolumeReport};
-use disk_image::menu::discover::{self, Loader};
-use disk_image::menu::select::{self, EntryRequest};
 use disk_image::partition::Scheme;
 use disk_image::{Disk, RawImage, ReadAt};
 

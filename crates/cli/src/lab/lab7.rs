@@ -15,7 +15,7 @@ use ami::bootstrap;
 use ami::firstboot::{self, CloudInit};
 use ami::userdata;
 use boot::pv::{self, PvOptions, PvOutcome};
-use disk_image::menu::discover::Loader;
+use boot_config::discover::Loader;
 use disk_image::{RawImage, ReadAt};
 
 use super::{Condition, condition};

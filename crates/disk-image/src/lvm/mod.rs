@@ -402,28 +402,3 @@ pub mod build {
         disk
     }
 }
-
-/// For a PV loader that found no menu: which LVs hold boot-loader configs,
-/// and who can read them. GRUB 0.97 (PV-GRUB) reads filesystems straight
-/// off partitions (`stage2/disk_io.c` `fsys_table`: ext2fs, fat, ffs,
-/// iso9660, jfs, minix, reiserfs, ufs2, vstafs, xfs; no volume manager) and
-/// Xen's pygrub opens filesystems at partition offsets through libfsimage
-/// (`tools/pygrub/src/pygrub` `get_partition_offsets`, plugins ext2fs, fat,
-/// iso9660, reiserfs, ufs, xfs, zfs; no LVM), so neither sees an LV.
-pub fn boot_config_hint(disk: &crate::Disk) -> Option<String> {
-    let mut found = Vec::new();
-    for v in disk.volumes().iter().filter(|v| v.lvm.is_some()) {
-        let Ok(fs) = disk.open_fs(v) else { continue };
-        if let Some(c) = crate::configs::find_configs(&*fs).into_iter().find(|c| c.error.is_none()) {
-            found.push(format!("{}{}", v.names.grub2, c.path));
-        }
-    }
-    (!found.is_empty()).then(|| {
-        format!(
-            "the boot menu is on an LVM2 logical volume ({}): PV-GRUB (GRUB 0.97) and pygrub read only \
-             filesystems on partitions and have no LVM support; GRUB 2 reads LVs with its lvm module \
-             (boot this image as HVM), or put /boot on a plain partition for PV",
-            found.join(", ")
-        )
-    })
-}

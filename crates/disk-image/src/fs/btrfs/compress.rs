@@ -4,6 +4,8 @@
 
 use std::io::Read;
 
+use le_bytes::u32_at;
+
 use super::format::{COMPRESS_LZO, COMPRESS_ZLIB, COMPRESS_ZSTD};
 
 /// Largest decompressed extent accepted. Linux never writes more than
@@ -51,7 +53,7 @@ pub fn lzo(input: &[u8], limit: usize, sectorsize: usize) -> Result<Vec<u8>, Str
     if !(LZO_LEN..=1 << 16).contains(&sectorsize) {
         return Err(format!("lzo: sector size {sectorsize}"));
     }
-    let total = le32_at(input, 0).ok_or("lzo: no total length header")? as usize;
+    let total = u32_at(input, 0).ok_or("lzo: no total length header")? as usize;
     if total > input.len() || total < LZO_LEN {
         return Err(format!("lzo: total length {total} does not fit the {} bytes of the extent", input.len()));
     }
@@ -66,7 +68,7 @@ pub fn lzo(input: &[u8], limit: usize, sectorsize: usize) -> Result<Vec<u8>, Str
             at += left_in_sector;
             continue;
         }
-        let len = le32_at(input, at).ok_or_else(|| format!("lzo: truncated segment header at byte {at}"))? as usize;
+        let len = u32_at(input, at).ok_or_else(|| format!("lzo: truncated segment header at byte {at}"))? as usize;
         at += LZO_LEN;
         let data = at
             .checked_add(len)
@@ -79,8 +81,4 @@ pub fn lzo(input: &[u8], limit: usize, sectorsize: usize) -> Result<Vec<u8>, Str
         at += len;
     }
     Ok(out)
-}
-
-fn le32_at(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at.checked_add(4)?).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
