@@ -35,27 +35,15 @@ else
   exit 1
 fi
 
-backports_list=/etc/apt/sources.list.d/bookworm-backports.list
-has_backports() {
-  grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
-}
+# shellcheck source=scripts/lib-backports.sh
+. "$(dirname "$0")/lib-backports.sh"
 
 need=()
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 command -v grub-mkimage >/dev/null 2>&1 || need+=(grub-common)
 
 if [ "${#need[@]}" -gt 0 ]; then
-  if ! has_backports; then
-    echo "interop-hvm: adding bookworm-backports ($backports_list)"
-    # The backports suite from the mirror this machine already uses.
-    mirror="$(grep -rhsE '^\s*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | head -n 1)"
-    [ -n "$mirror" ] || mirror="$(grep -hsE '^\s*deb\s' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | grep -v security | awk '{print $2}' | head -n 1)"
-    if [ -z "$mirror" ]; then
-      echo "interop-hvm: no Debian mirror configured in apt's sources; cannot add bookworm-backports" >&2
-    else
-      echo "deb $mirror bookworm-backports main" | "${sudo[@]}" tee "$backports_list" >/dev/null
-    fi
-  fi
+  ensure_backports || true
   echo "interop-hvm: apt-get update"
   "${sudo[@]}" apt-get update -q >/dev/null || true
   for pkg in "${need[@]}"; do

@@ -123,9 +123,13 @@ mkfs_btrfs="$(command -v mkfs.btrfs || echo /usr/sbin/mkfs.btrfs)"
 if [ -x "$mkfs_btrfs" ] && ! "$mkfs_btrfs" --help 2>&1 | grep -q -- '--compress'; then
   apt_update_once
   echo "interop-setup: btrfs-progs from bookworm-backports (mkfs.btrfs --compress)"
-  # Retried after a fresh `apt-get update`: on a machine whose backports
-  # source appeared after the first update, the first try finds no such
-  # release ("invalid for APT::Default-Release").
+  # A fresh machine may have no backports suite in its sources yet (it was
+  # added only later, for QEMU, and this install failed: "invalid for
+  # APT::Default-Release"); add it first. Retried after a fresh `apt-get
+  # update` for a source that appeared after the first update.
+  # shellcheck source=scripts/lib-backports.sh
+  . "$(dirname "$0")/lib-backports.sh"
+  ensure_backports || true
   backports_btrfs() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends \
       -t bookworm-backports btrfs-progs >/dev/null
