@@ -117,12 +117,11 @@ fn no_signature_failure_text_matches_seabios() {
 // code does not write to port 0xE9. So QEMU runs with `-vga std -display
 // none -S` and its gdbstub on a Unix socket; the test speaks the GDB remote
 // protocol itself: a breakpoint at 0000:7C00 (the boot sector's first
-// instruction), then one at the hand-off address boot-sim is expected to
-// stop at (0000:2200, 0000:8200, …), `c`ontinue, and at the stop it reads
+// instruction), then one where boot-sim's run is expected to stop (the
+// kernel's 32-bit entry, 0x100000), `c`ontinue, and at the stop it reads
 // the registers (`g`: CS and EIP) and the 80x25 text page at 0xB8000 (`m`,
-// through QEMU's VGA memory window). The stop is therefore exactly the
-// instruction boot-sim's hand-off names, and the screen is compared as it
-// is at that instruction. Every QEMU run is under `timeout -s KILL 60` in
+// through QEMU's VGA memory window). The screen is compared as it is at
+// that instruction. Every QEMU run is under `timeout -s KILL 60` in
 // its own process group, killed as a group at the end.
 // ---------------------------------------------------------------------------
 

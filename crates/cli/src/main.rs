@@ -107,9 +107,11 @@ enum Command {
     /// --mode hvm: the firmware (hvmloader + a SeaBIOS-like BIOS, in Rust)
     /// runs the MBR and whatever it loads on an x86 interpreter; the BIOS's
     /// int 13h drives an emulated IDE controller port by port, each access
-    /// a counted, costed exit. The run stops at a hand-off to a recognised
-    /// boot-loader stage, a halt, the instruction cap, or a failure, with
-    /// the console text and the counters.
+    /// a counted, costed exit. The boot loader's own code runs (GRUB,
+    /// SYSLINUX, any loader; boot-sim models none) to the kernel's 32-bit
+    /// entry, or the run stops at a halt, a key wait, the instruction cap,
+    /// or a failure, with the screen, the disk reads by file and the
+    /// counters.
     ///
     /// --mode pvhvm: the HVM boot to the Linux entry, then on the same
     /// machine what the kernel's PV drivers do: find the Xen platform PCI

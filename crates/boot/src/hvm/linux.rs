@@ -115,8 +115,9 @@ const SEARCH_DIRS: [&str; 2] = ["/boot", "/"];
 /// Entries looked at per directory.
 const MAX_DIR_ENTRIES: usize = 4096;
 
-/// The loader's real-mode hand-off, seen when control reached the setup's
-/// entry at offset 0x200 (GRUB 0.97, GRUB 2 `linux16`, SYSLINUX).
+/// The loader's jump into Linux's 16-bit setup, seen when control reached
+/// the setup's entry at offset 0x200 (GRUB 0.97, GRUB 2 `linux16`,
+/// SYSLINUX).
 #[derive(Clone, Debug)]
 pub(crate) struct Setup16 {
     pub at: Loc,
@@ -156,7 +157,7 @@ pub(crate) fn regs_now(vm: &Hvm, mode: &str) -> EntryRegs {
     }
 }
 
-/// Snapshot of the real-mode hand-off at `entry` (the setup's offset 0x200).
+/// Snapshot of the jump into the 16-bit setup at `entry` (its offset 0x200).
 pub(crate) fn setup16(vm: &Hvm, entry: u32) -> Setup16 {
     Setup16 { at: vm.loc(), base: entry.wrapping_sub(0x200), regs: regs_now(vm, "real") }
 }

@@ -432,7 +432,7 @@ impl Hvm {
     }
 
     /// Starts the boot phase `name` now (it lasts until the next mark or
-    /// the end of the run): the one call firmware and loader models make.
+    /// the end of the run): the one call the firmware makes.
     pub(crate) fn mark(&mut self, name: impl Into<String>) {
         let (t, exits, sectors) = (self.bus.clock.now(), self.bus.total_exits(), self.bus.ide.stats.sectors_read);
         self.bus.trace.mark(t, name.into(), exits, sectors);
