@@ -16,10 +16,11 @@
 //! and every hostile boot sector of the corpus; `lab check 4` every sixth)
 //! and given
 //! `--max-instructions 1000000` where they take it (the default cap is
-//! 1e9). A guest run also ends at `jmp $` and at the CLI's 10 s wall-clock
+//! 1e9). A guest run also ends at `jmp $` and at the CLI's 60 s wall-clock
 //! budget (`--max-seconds`), and BIOS calls count their work toward the
-//! cap, so none is expected to time out; because that budget equals this
-//! suite's 10 s kill, a guest timeout is listed rather than failed, unless
+//! cap, so none is expected to time out; because a command without
+//! `--max-instructions` can run past this suite's 10 s kill on a busy
+//! machine, a guest timeout is listed rather than failed, unless
 //! `BOOT_SIM_HOSTILE_STRICT_HVM=1` (which passes on an idle machine).
 //!
 //! The default sample keeps the suite near a minute on a debug build;

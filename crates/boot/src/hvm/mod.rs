@@ -104,7 +104,7 @@ pub struct HvmOptions {
     /// wait forever (QEMU passes -1).
     pub boot_fail_wait_ms: Option<u32>,
     /// Wall-clock budget of the guest's run, a last resort behind the
-    /// instruction cap (default 60 s; the CLI's `--max-seconds`, 10 s).
+    /// instruction cap (default 60 s, as the CLI's `--max-seconds`).
     pub max_wall: std::time::Duration,
     pub cost: CostModel,
 }
