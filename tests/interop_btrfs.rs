@@ -19,7 +19,7 @@ use std::process::Command;
 
 use boot_sim::qemu::Scratch;
 use boot_sim::scratch_disk::run_tool;
-use boot_sim::{InteropPolicy, find_tool, interop_tool};
+use boot_sim::{InteropPolicy, find_tool, interop_tool, pattern_bytes};
 use disk_image::fs::btrfs::{BtrfsFs, SubvolSpec};
 use disk_image::fs::{Filesystem, NodeKind};
 use disk_image::{Disk, RawImage, ReadAt, Window};
@@ -33,19 +33,6 @@ impl Drop for Mounted {
         let _ = Command::new("umount").arg(&self.0).status();
         let _ = std::fs::remove_dir(&self.0);
     }
-}
-
-/// A small deterministic generator for file contents.
-fn bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Compressible text the size of a kernel.
@@ -72,12 +59,12 @@ fn populate(root: &Path) {
         b"set default=0\nset timeout=1\nmenuentry 'Linux' {\n  linux /boot/vmlinuz root=/dev/xvda1 ro\n  initrd /boot/initrd.img\n}\n",
     );
     w("boot/vmlinuz-6.1.0", &kernel_like(7 << 20));
-    w("boot/initrd.img-6.1.0", &bytes(1, (3 << 20) + 12345));
+    w("boot/initrd.img-6.1.0", &pattern_bytes(1, (3 << 20) + 12345));
     w("etc/hostname", b"btrfs-guest\n");
     w("etc/empty", b"");
     // Compresses well and fits inline once compressed.
     w("etc/inline-compressible", &b"abcdefgh".repeat(400));
-    w("etc/inline-random", &bytes(2, 1500));
+    w("etc/inline-random", &pattern_bytes(2, 1500));
     std::os::unix::fs::symlink("vmlinuz-6.1.0", root.join("boot/vmlinuz")).unwrap();
     std::os::unix::fs::symlink("initrd.img-6.1.0", root.join("boot/initrd.img")).unwrap();
     std::os::unix::fs::symlink("/boot/grub/grub.cfg", root.join("etc/abs-link")).unwrap();
@@ -87,8 +74,8 @@ fn populate(root: &Path) {
     {
         use std::os::unix::fs::FileExt;
         let f = std::fs::File::create(root.join("var-sparse")).unwrap();
-        f.write_all_at(&bytes(3, 70000), 0).unwrap();
-        f.write_all_at(&bytes(4, 5000), 4 << 20).unwrap();
+        f.write_all_at(&pattern_bytes(3, 70000), 0).unwrap();
+        f.write_all_at(&pattern_bytes(4, 5000), 4 << 20).unwrap();
         f.set_len(9 << 20).unwrap();
     }
     for i in 0..5000 {

@@ -675,11 +675,7 @@ impl Hvm {
         if !from_stub && !self.cpu.protected_mode() {
             let ivt = self.bus.r32(u32::from(vector) * 4);
             if ivt != (u32::from(BIOS_SEG) << 16 | u32::from(stub_offset(vector))) {
-                match self.cpu.deliver_interrupt(&mut self.bus, vector) {
-                    Ok(Some(Exit::Shutdown { vector })) => self.bios.end = Some(triple(self.loc(), vector)),
-                    Ok(_) => {}
-                    Err(e) => self.bios.end = Some(cpu_stopped(&e)),
-                }
+                self.deliver_or_end(vector);
                 return;
             }
         }
@@ -710,6 +706,17 @@ impl Hvm {
         }
     }
 
+    /// Delivers interrupt `vector` to the guest through its IVT/IDT; a
+    /// delivery that cannot happen ends the run (triple fault, or the
+    /// interpreter stopping).
+    fn deliver_or_end(&mut self, vector: u8) {
+        match self.cpu.deliver_interrupt(&mut self.bus, vector) {
+            Ok(Some(Exit::Shutdown { vector })) => self.bios.end = Some(triple(self.loc(), vector)),
+            Ok(_) => {}
+            Err(e) => self.bios.end = Some(cpu_stopped(&e)),
+        }
+    }
+
     /// Whether the guest pointed interrupt vector `v` away from the BIOS's
     /// own handler (its stub, or the `iret` every unserved vector gets).
     fn guest_hooked(&self, v: u8) -> bool {
@@ -725,11 +732,7 @@ impl Hvm {
         if self.bios.end.is_some() || !self.guest_hooked(0x1C) {
             return;
         }
-        match self.cpu.deliver_interrupt(&mut self.bus, 0x1C) {
-            Ok(Some(Exit::Shutdown { vector })) => self.bios.end = Some(triple(self.loc(), vector)),
-            Ok(_) => {}
-            Err(e) => self.bios.end = Some(cpu_stopped(&e)),
-        }
+        self.deliver_or_end(0x1C);
     }
 
     /// Timer ticks since power-on by the simulated clock (IRQ 0 at
@@ -772,11 +775,7 @@ impl Hvm {
             self.cpu.regs.eip = u32::from(ip);
             self.cpu.regs.eflags = (self.cpu.regs.eflags & 0xFFFF_0000) | u32::from(stacked) | 0x2;
         }
-        match self.cpu.deliver_interrupt(&mut self.bus, 0x08) {
-            Ok(Some(Exit::Shutdown { vector })) => self.bios.end = Some(triple(self.loc(), vector)),
-            Ok(_) => {}
-            Err(e) => self.bios.end = Some(cpu_stopped(&e)),
-        }
+        self.deliver_or_end(0x08);
     }
 
     pub(crate) fn report(&mut self, image: String, end: EndState) -> HvmReport {
