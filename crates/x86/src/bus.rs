@@ -110,17 +110,7 @@ pub trait Bus {
     /// `rep movs` calls this only where that equals the element-by-element
     /// order the instruction defines.
     fn copy_bytes(&mut self, dst: u32, src: u32, len: u32) {
-        let mut buf = [0u8; 256];
-        let backwards = dst > src && dst < src.wrapping_add(len);
-        let mut done = 0u32;
-        while done < len {
-            let n = (len - done).min(256);
-            let off = if backwards { len - done - n } else { done };
-            let chunk = &mut buf[..n as usize];
-            self.read_bytes(src.wrapping_add(off), chunk);
-            self.write_bytes(dst.wrapping_add(off), chunk);
-            done += n;
-        }
+        copy_in_chunks(self, dst, src, len);
     }
 
     /// Instruction fetch: fills `buf` with the 16 bytes at `addr` (the
@@ -315,5 +305,22 @@ impl Bus for RamBus {
     fn port_out(&mut self, _port: u16, _size: AccessSize, _value: u32) {}
     fn a20_enabled(&self) -> bool {
         self.a20
+    }
+}
+
+/// [`Bus::copy_bytes`] through the bus's own `read_bytes`/`write_bytes`, in
+/// 256-byte chunks taken in `memmove`'s direction: for buses whose ranges
+/// may hold ROM or unbacked bytes, where one slice copy cannot be used.
+pub fn copy_in_chunks<B: Bus + ?Sized>(bus: &mut B, dst: u32, src: u32, len: u32) {
+    let mut buf = [0u8; 256];
+    let backwards = dst > src && dst < src.wrapping_add(len);
+    let mut done = 0u32;
+    while done < len {
+        let n = (len - done).min(256);
+        let off = if backwards { len - done - n } else { done };
+        let chunk = &mut buf[..n as usize];
+        bus.read_bytes(src.wrapping_add(off), chunk);
+        bus.write_bytes(dst.wrapping_add(off), chunk);
+        done += n;
     }
 }

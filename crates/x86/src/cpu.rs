@@ -84,7 +84,7 @@ impl Default for Counters {
 }
 
 /// Decoded-instruction cache size (direct mapped by linear address).
-const CACHE_BITS: u32 = 13;
+const CACHE_BITS: u32 = 16;
 const CACHE_SIZE: usize = 1 << CACHE_BITS;
 
 /// Code granules: the unit of write tracking for the decode cache. A write
@@ -95,7 +95,7 @@ const CACHE_SIZE: usize = 1 << CACHE_BITS;
 const GRANULE_BITS: u32 = 8;
 /// Slots of the granule table (direct mapped by granule number: 4096 slots
 /// cover 1 MiB without two granules sharing a slot).
-const GRANULE_SLOTS: usize = 1 << 12;
+const GRANULE_SLOTS: usize = 1 << 16;
 
 /// The decoded-instruction cache, direct mapped by linear address. The map
 /// holds entry numbers plus one (0: empty slot), so a new CPU costs only
@@ -427,7 +427,7 @@ impl Cpu {
     /// [`Cpu::run_loop`]'s general step to handle. Fast forms change neither
     /// CS, A20 nor TF, so those are read once.
     #[inline(always)]
-    fn run_fast<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &DecodeCache, hint: &mut usize) {
+    fn run_fast<B: Bus + ?Sized>(&mut self, bus: &mut B, cache: &mut DecodeCache, hint: &mut usize) {
         let cs = &self.regs.seg[SegReg::Cs as usize];
         let (base, limit) = (cs.base, u64::from(cs.limit));
         // Offsets up to here leave room for the longest instruction (15
@@ -436,27 +436,42 @@ impl Cpu {
         let code32 = u64::from(cs.big()) << 32;
         let a20 = self.a20_mask;
         let budget = self.budget_end.saturating_sub(self.counters.instructions);
-        let map = &cache.map[..CACHE_SIZE];
         let mut left = budget;
         let mut h = *hint;
         let mut eip = self.regs.eip;
         while left > 0 {
             let linear = base.wrapping_add(eip) & a20;
             let tag = u64::from(linear) | code32;
-            let (k, d) = match cache.entries.get(h) {
-                Some(e) if e.tag == tag => (h, e),
+            let k = match cache.entries.get(h) {
+                Some(e) if e.tag == tag => h,
                 _ => {
-                    let Some(k) = (map[(linear as usize) & (CACHE_SIZE - 1)] as usize).checked_sub(1) else {
+                    let Some(k) = (cache.map[(linear as usize) & (CACHE_SIZE - 1)] as usize).checked_sub(1) else {
                         break;
                     };
                     match cache.entries.get(k) {
-                        Some(e) if e.tag == tag => (k, e),
+                        Some(e) if e.tag == tag => k,
                         _ => break,
                     }
                 }
             };
-            if d.checked != self.changes
-                || matches!(d.fast, Fast::General)
+            // A write to any code granule moves `changes` on; an entry whose
+            // own granules kept their generations is still valid (the check
+            // `fetch` makes), so it is re-stamped here instead of leaving
+            // the fast path once per cached instruction after every such
+            // write (GRUB 2 writes data beside its code all the time).
+            let e = &mut cache.entries[k];
+            if e.checked != self.changes {
+                if e.epoch == self.epoch
+                    && self.granules.generation[usize::from(e.slots[0])] == e.generations[0]
+                    && self.granules.generation[usize::from(e.slots[1])] == e.generations[1]
+                {
+                    e.checked = self.changes;
+                } else {
+                    break;
+                }
+            }
+            let d = &cache.entries[k];
+            if matches!(d.fast, Fast::General)
                 || (i64::from(eip) > roomy && u64::from(eip) + u64::from(d.len) - 1 > limit)
             {
                 break;

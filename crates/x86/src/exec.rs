@@ -140,6 +140,114 @@ impl Cpu {
         }
     }
 
+    /// MUL/IMUL with one operand (SDM Vol. 2A MUL, IMUL): AX, DX:AX or
+    /// EDX:EAX = the accumulator × `v`; CF = OF = the high half matters.
+    pub(crate) fn mul_acc(&mut self, v: u32, size: u32, signed: bool) {
+        let a = self.regs.gpr[0] & mask(size);
+        let (lo, hi, overflow) = if signed {
+            let p = i64::from(sext(a, size) as i32) * i64::from(sext(v, size) as i32);
+            let lo = (p as u32) & mask(size);
+            (lo, ((p >> (size * 8)) as u32) & mask(size), i64::from(sext(lo, size) as i32) != p)
+        } else {
+            let p = u64::from(a) * u64::from(v);
+            let lo = (p as u32) & mask(size);
+            let hi = ((p >> (size * 8)) as u32) & mask(size);
+            (lo, hi, hi != 0)
+        };
+        match size {
+            1 => self.set_reg(Register::AX, lo | hi << 8),
+            2 => {
+                self.set_reg(Register::AX, lo);
+                self.set_reg(Register::DX, hi);
+            }
+            _ => {
+                self.regs.gpr[0] = lo;
+                self.regs.gpr[2] = hi;
+            }
+        }
+        let of = if overflow { flags::CF | flags::OF } else { 0 };
+        self.set_arith(alu::szp(lo, size) | of);
+    }
+
+    /// IMUL with two or three operands: the product truncated to `size`,
+    /// CF = OF = it did not fit.
+    pub(crate) fn imul_truncated(&mut self, a: u32, b: u32, size: u32) -> u32 {
+        let p = i64::from(sext(a & mask(size), size) as i32) * i64::from(sext(b & mask(size), size) as i32);
+        let r = (p as u32) & mask(size);
+        let of = if i64::from(sext(r, size) as i32) != p { flags::CF | flags::OF } else { 0 };
+        self.set_arith(alu::szp(r, size) | of);
+        r
+    }
+
+    /// DIV (`unsigned`) or IDIV of AX, DX:AX or EDX:EAX by `v` (SDM Vol. 2A
+    /// DIV, IDIV): #DE, with nothing changed, for a zero divisor or a
+    /// quotient that does not fit.
+    pub(crate) fn div_acc(&mut self, v: u32, size: u32, unsigned: bool) -> Ex<()> {
+        let (dividend_lo, dividend_hi) = match size {
+            1 => (self.regs.gpr[0] & 0xFFFF, 0),
+            2 => ((self.regs.gpr[2] & 0xFFFF) << 16 | (self.regs.gpr[0] & 0xFFFF), 0),
+            _ => (self.regs.gpr[0], self.regs.gpr[2]),
+        };
+        let dividend = u64::from(dividend_hi) << 32 | u64::from(dividend_lo);
+        let (q, r) = if unsigned {
+            let q = dividend.checked_div(u64::from(v)).ok_or(Fault::Exception(DE, None))?;
+            if q > u64::from(mask(size)) {
+                return Err(Fault::Exception(DE, None));
+            }
+            (q as u32, (dividend % u64::from(v)) as u32)
+        } else {
+            let n: i64 = match size {
+                1 => i64::from(dividend as u16 as i16),
+                2 => i64::from(dividend as u32 as i32),
+                _ => dividend as i64,
+            };
+            let dv = i64::from(sext(v, size) as i32);
+            let q = n.checked_div(dv).ok_or(Fault::Exception(DE, None))?;
+            let r = n.checked_rem(dv).ok_or(Fault::Exception(DE, None))?;
+            let lim = i64::from(alu::sign(size));
+            if q >= lim || q < -lim {
+                return Err(Fault::Exception(DE, None));
+            }
+            ((q as u32) & mask(size), (r as u32) & mask(size))
+        };
+        match size {
+            1 => self.set_reg(Register::AX, q | r << 8),
+            2 => {
+                self.set_reg(Register::AX, q);
+                self.set_reg(Register::DX, r);
+            }
+            _ => {
+                self.regs.gpr[0] = q;
+                self.regs.gpr[2] = r;
+            }
+        }
+        Ok(())
+    }
+
+    /// Near RET: pops the return offset (`size` bytes), then releases
+    /// `imm` more bytes of stack; returns the new EIP.
+    #[inline]
+    pub(crate) fn ret_near<B: Bus + ?Sized>(&mut self, bus: &mut B, size: u32, imm: u16) -> Ex<u32> {
+        let t = self.pop(bus, size)?;
+        if imm != 0 {
+            let sp = self.regs.gpr[4].wrapping_add(u32::from(imm));
+            self.set_sp(sp);
+        }
+        Ok(t)
+    }
+
+    /// LEAVE (SDM Vol. 2A): the stack pointer from the frame pointer, then
+    /// the frame pointer (`size` 4: EBP, 2: BP) popped.
+    #[inline]
+    pub(crate) fn leave<B: Bus + ?Sized>(&mut self, bus: &mut B, size: u32) -> Ex<()> {
+        let bp = self.regs.gpr[5] & self.sp_mask();
+        let v = self.read_seg(bus, SegReg::Ss as usize, bp, size)?;
+        self.set_sp(bp.wrapping_add(size));
+        let reg = if size == 4 { Register::EBP } else { Register::BP };
+        self.set_reg(reg, v);
+        Ok(())
+    }
+
     #[inline]
     pub(crate) fn set_arith(&mut self, f: u32) {
         self.regs.eflags = (self.regs.eflags & !flags::ARITH) | f;
@@ -332,31 +440,7 @@ impl Cpu {
             }
             M::Mul | M::Imul if i.op_count() == 1 => {
                 let v = self.src(bus, d, 0, size)?;
-                let signed = m == M::Imul;
-                let a = self.regs.gpr[0] & mask(size);
-                let (lo, hi, overflow) = if signed {
-                    let p = i64::from(sext(a, size) as i32) * i64::from(sext(v, size) as i32);
-                    let lo = (p as u32) & mask(size);
-                    (lo, ((p >> (size * 8)) as u32) & mask(size), i64::from(sext(lo, size) as i32) != p)
-                } else {
-                    let p = u64::from(a) * u64::from(v);
-                    let lo = (p as u32) & mask(size);
-                    let hi = ((p >> (size * 8)) as u32) & mask(size);
-                    (lo, hi, hi != 0)
-                };
-                match size {
-                    1 => self.set_reg(Register::AX, lo | hi << 8),
-                    2 => {
-                        self.set_reg(Register::AX, lo);
-                        self.set_reg(Register::DX, hi);
-                    }
-                    _ => {
-                        self.regs.gpr[0] = lo;
-                        self.regs.gpr[2] = hi;
-                    }
-                }
-                let of = if overflow { flags::CF | flags::OF } else { 0 };
-                self.set_arith(alu::szp(lo, size) | of);
+                self.mul_acc(v, size, m == M::Imul);
             }
             M::Imul => {
                 let (a, b) = if i.op_count() == 2 {
@@ -364,52 +448,12 @@ impl Cpu {
                 } else {
                     (self.src(bus, d, 1, size)?, self.src(bus, d, 2, size)?)
                 };
-                let p = i64::from(sext(a & mask(size), size) as i32) * i64::from(sext(b & mask(size), size) as i32);
-                let r = (p as u32) & mask(size);
-                let of = if i64::from(sext(r, size) as i32) != p { flags::CF | flags::OF } else { 0 };
-                self.set_arith(alu::szp(r, size) | of);
+                let r = self.imul_truncated(a, b, size);
                 self.set_reg(i.op0_register(), r);
             }
             M::Div | M::Idiv => {
                 let v = self.src(bus, d, 0, size)?;
-                let (dividend_lo, dividend_hi) = match size {
-                    1 => (self.regs.gpr[0] & 0xFFFF, 0),
-                    2 => ((self.regs.gpr[2] & 0xFFFF) << 16 | (self.regs.gpr[0] & 0xFFFF), 0),
-                    _ => (self.regs.gpr[0], self.regs.gpr[2]),
-                };
-                let dividend = u64::from(dividend_hi) << 32 | u64::from(dividend_lo);
-                let (q, r) = if m == M::Div {
-                    let q = dividend.checked_div(u64::from(v)).ok_or(Fault::Exception(DE, None))?;
-                    if q > u64::from(mask(size)) {
-                        return Err(Fault::Exception(DE, None));
-                    }
-                    (q as u32, (dividend % u64::from(v)) as u32)
-                } else {
-                    let n: i64 = match size {
-                        1 => i64::from(dividend as u16 as i16),
-                        2 => i64::from(dividend as u32 as i32),
-                        _ => dividend as i64,
-                    };
-                    let dv = i64::from(sext(v, size) as i32);
-                    let q = n.checked_div(dv).ok_or(Fault::Exception(DE, None))?;
-                    let r = n.checked_rem(dv).ok_or(Fault::Exception(DE, None))?;
-                    let lim = i64::from(alu::sign(size));
-                    if q >= lim || q < -lim {
-                        return Err(Fault::Exception(DE, None));
-                    }
-                    ((q as u32) & mask(size), (r as u32) & mask(size))
-                };
-                match size {
-                    1 => self.set_reg(Register::AX, q | r << 8),
-                    2 => {
-                        self.set_reg(Register::AX, q);
-                        self.set_reg(Register::DX, r);
-                    }
-                    _ => {
-                        self.regs.gpr[0] = q;
-                        self.regs.gpr[2] = r;
-                    }
-                }
+                self.div_acc(v, size, m == M::Div)?;
             }
             M::Movzx | M::Movsx => {
                 let ss = Self::op_size(d, 1);
@@ -753,12 +797,8 @@ impl Cpu {
             }
             M::Ret => {
                 let sz = if matches!(i.code(), Code::Retnw | Code::Retnw_imm16) { 2 } else { 4 };
-                let t = self.pop(bus, sz)?;
-                if i.op_count() == 1 {
-                    let sp = self.regs.gpr[4].wrapping_add(u32::from(i.immediate16()));
-                    self.set_sp(sp);
-                }
-                self.regs.eip = t;
+                let imm = if i.op_count() == 1 { i.immediate16() } else { 0 };
+                self.regs.eip = self.ret_near(bus, sz, imm)?;
             }
             M::Retf => {
                 let sz = if matches!(i.code(), Code::Retfw | Code::Retfw_imm16) { 2 } else { 4 };
@@ -821,12 +861,7 @@ impl Cpu {
                 self.set_sp(new_sp);
             }
             M::Leave => {
-                let sz = if i.code() == Code::Leaved { 4 } else { 2 };
-                let bp = self.regs.gpr[5] & self.sp_mask();
-                let v = self.read_seg(bus, SegReg::Ss as usize, bp, sz)?;
-                self.set_sp(bp.wrapping_add(sz));
-                let reg = if sz == 4 { Register::EBP } else { Register::BP };
-                self.set_reg(reg, v);
+                self.leave(bus, if i.code() == Code::Leaved { 4 } else { 2 })?;
             }
             M::In => {
                 let sz = u32::from(reg_size(i.op0_register()));

@@ -180,7 +180,8 @@ pub(crate) enum Fast {
         amask: u32,
     },
     /// A near relative JMP that is neither `jmp $` nor a backward
-    /// `jmp rel8` in 32-bit code (those have their own handling in exec.rs).
+    /// `jmp rel8` in 32-bit code that may close a loop `idiom.rs` runs at
+    /// once (those have their own handling in exec.rs).
     Jmp {
         disp: u32,
         amask: u32,
@@ -231,6 +232,62 @@ pub(crate) enum Fast {
     },
     /// CBW, CWDE, CWD, CDQ.
     Convert(Convert),
+    /// Near RET with an immediate: pops `size` bytes, releases `imm`.
+    RetImm {
+        size: u8,
+        imm: u16,
+    },
+    /// LEAVE of a `size`-byte frame pointer.
+    Leave {
+        size: u8,
+    },
+    /// CLC, STC, CMC.
+    Carry(Carry),
+    /// LOOP (without a ZF condition) counting ECX (`cmask` all ones) or CX.
+    Loop {
+        disp: u32,
+        amask: u32,
+        cmask: u32,
+    },
+    /// One-operand MUL/IMUL/DIV/IDIV of the accumulator by `src`.
+    MulDiv {
+        op: MulDiv,
+        size: u8,
+        src: Opnd,
+    },
+    /// IMUL with two or three operands: `dst = a * b` truncated.
+    Imul {
+        size: u8,
+        dst: RegRef,
+        a: Opnd,
+        b: Opnd,
+    },
+    /// SHLD (`left`) / SHRD of `dst` with bits from `src`, `count` from an
+    /// immediate or CL.
+    DoubleShift {
+        left: bool,
+        size: u8,
+        dst: Opnd,
+        src: RegRef,
+        count: Opnd,
+    },
+}
+
+/// The carry-flag instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Carry {
+    Clear,
+    Set,
+    Complement,
+}
+
+/// The accumulator multiplies and divides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MulDiv {
+    Mul,
+    Imul,
+    Div,
+    Idiv,
 }
 
 /// The accumulator sign extensions.
@@ -420,7 +477,11 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
         M::Jmp => {
             let (disp, amask) = near(0)?;
             let self_jump = disp & amask == 0;
-            let backward_rel8_32 = i.code() == Code::Jmp_rel8_32 && (disp as i32) < 0;
+            // `disp` counts from the `jmp` itself (decoded at 0), so the loop
+            // from the target to the end of the 2-byte `jmp` is 2 - disp.
+            let backward_rel8_32 = i.code() == Code::Jmp_rel8_32
+                && (disp as i32) < 0
+                && crate::idiom::may_close_a_fused_loop(2u32.wrapping_sub(disp));
             if self_jump || backward_rel8_32 {
                 return None;
             }
@@ -439,9 +500,51 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
                 OpKind::Immediate8to32 => Opnd::Imm(i.immediate8to32() as u32),
                 OpKind::Immediate16 => Opnd::Imm(u32::from(i.immediate16())),
                 OpKind::Immediate32 => Opnd::Imm(i.immediate32()),
+                OpKind::Memory => Opnd::Mem,
                 _ => return None,
             };
             Fast::Push { size, src }
+        }
+        M::Ret if i.op_count() == 1 => {
+            Fast::RetImm { size: if i.code() == Code::Retnw_imm16 { 2 } else { 4 }, imm: i.immediate16() }
+        }
+        M::Leave => Fast::Leave { size: if i.code() == Code::Leaved { 4 } else { 2 } },
+        M::Clc => Fast::Carry(Carry::Clear),
+        M::Stc => Fast::Carry(Carry::Set),
+        M::Cmc => Fast::Carry(Carry::Complement),
+        M::Loop => {
+            let (disp, amask) = near(0)?;
+            let cmask =
+                if matches!(i.code(), Code::Loop_rel8_16_ECX | Code::Loop_rel8_32_ECX) { u32::MAX } else { 0xFFFF };
+            Fast::Loop { disp, amask, cmask }
+        }
+        M::Mul | M::Imul | M::Div | M::Idiv if i.op_count() == 1 => {
+            let size = size0()?;
+            let op = match m {
+                M::Mul => MulDiv::Mul,
+                M::Imul => MulDiv::Imul,
+                M::Div => MulDiv::Div,
+                _ => MulDiv::Idiv,
+            };
+            Fast::MulDiv { op, size: size as u8, src: opnd(0, size)? }
+        }
+        M::Imul => {
+            let size = size0()?;
+            let dst = RegRef::of(i.op0_register())?;
+            let (a, b) =
+                if i.op_count() == 2 { (Opnd::Reg(dst), opnd(1, size)?) } else { (opnd(1, size)?, opnd(2, size)?) };
+            Fast::Imul { size: size as u8, dst, a, b }
+        }
+        M::Shld | M::Shrd => {
+            let size = size0()?;
+            let count = opnd(2, 1)?;
+            Fast::DoubleShift {
+                left: m == M::Shld,
+                size: size as u8,
+                dst: opnd(0, size)?,
+                src: RegRef::of(i.op1_register())?,
+                count,
+            }
         }
         M::Pop if i.op0_kind() == OpKind::Register => {
             Fast::Pop { size: if op32 { 4 } else { 2 }, dst: RegRef::of(i.op0_register())? }
@@ -701,6 +804,46 @@ impl Cpu {
                 let v = self.pop(bus, u32::from(size))?;
                 self.set(dst, v);
             }
+            Fast::RetImm { size, imm } => return self.ret_near(bus, u32::from(size), imm),
+            Fast::Leave { size } => self.leave(bus, u32::from(size))?,
+            Fast::Carry(c) => match c {
+                Carry::Clear => self.regs.eflags &= !flags::CF,
+                Carry::Set => self.regs.eflags |= flags::CF,
+                Carry::Complement => self.regs.eflags ^= flags::CF,
+            },
+            Fast::Loop { disp, amask, cmask } => {
+                let c = self.regs.gpr[1].wrapping_sub(1) & cmask;
+                self.regs.gpr[1] = (self.regs.gpr[1] & !cmask) | c;
+                if c != 0 {
+                    return Ok(start.wrapping_add(disp) & amask);
+                }
+            }
+            Fast::MulDiv { op, size, src } => {
+                let size = u32::from(size);
+                let (v, _) = self.fast_read(bus, d, src, size)?;
+                match op {
+                    MulDiv::Mul => self.mul_acc(v, size, false),
+                    MulDiv::Imul => self.mul_acc(v, size, true),
+                    MulDiv::Div => self.div_acc(v, size, true)?,
+                    MulDiv::Idiv => self.div_acc(v, size, false)?,
+                }
+            }
+            Fast::Imul { size, dst, a, b } => {
+                let size = u32::from(size);
+                let (va, _) = self.fast_read(bus, d, a, size)?;
+                let (vb, _) = self.fast_read(bus, d, b, size)?;
+                let r = self.imul_truncated(va, vb, size);
+                self.set(dst, r);
+            }
+            Fast::DoubleShift { left, size, dst, src, count } => {
+                let size = u32::from(size);
+                let (a, lin) = self.fast_read(bus, d, dst, size)?;
+                let (c, _) = self.fast_read(bus, d, count, 1)?;
+                if let Some((r, f)) = alu::double_shift(left, a, self.reg(src), c, size) {
+                    self.set_arith(f);
+                    self.fast_write(bus, dst, lin, size, r);
+                }
+            }
         }
         Ok(next)
     }
@@ -723,7 +866,8 @@ mod tests {
     }
 
     /// Opcode bytes of the forms the fast path handles (ALU, MOV, INC/DEC,
-    /// shifts, Jcc, JMP/CALL/RET, PUSH/POP, LEA, MOVZX/MOVSX), mixed into
+    /// shifts, Jcc, JMP/CALL/RET, PUSH/POP, LEA, MOVZX/MOVSX, LEAVE, LOOP,
+    /// CLC/STC/CMC, MUL/DIV/IMUL, SHLD/SHRD), mixed into
     /// the random code so they are common.
     const FAST_OPCODES: &[&[u8]] = &[
         &[0x01],
@@ -781,6 +925,19 @@ mod tests {
         &[0x66],
         &[0x67],
         &[0x26],
+        &[0xC2],
+        &[0xC9],
+        &[0xF8],
+        &[0xF9],
+        &[0xF5],
+        &[0xE2],
+        &[0x69],
+        &[0x6B],
+        &[0x0F, 0xAF],
+        &[0x0F, 0xA4],
+        &[0x0F, 0xA5],
+        &[0x0F, 0xAC],
+        &[0x0F, 0xAD],
     ];
 
     fn program(rng: &mut Rng) -> Vec<u8> {

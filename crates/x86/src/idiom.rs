@@ -43,6 +43,14 @@ const FORWARD_LEN: u32 = 7;
 const BACKWARD: [u8; 11] = [0x83, 0xE9, 0x01, 0x72, 0x08, 0x8A, 0x14, 0x0E, 0x88, 0x14, 0x08];
 const BACKWARD_LEN: u32 = 13;
 
+/// Whether a backward `jmp rel8` closing a loop of `loop_len` bytes (from
+/// the loop head to the end of the `jmp`) can close one of the shapes
+/// above. Every other backward jump is an ordinary one, so the decoder
+/// gives it the fast path instead of a look at the loop's bytes per jump.
+pub(crate) fn may_close_a_fused_loop(loop_len: u32) -> bool {
+    matches!(loop_len, FORWARD_LEN | BACKWARD_LEN | RS_LEN)
+}
+
 impl Cpu {
     /// Whether DS and ES are flat 4 GiB segments and nothing would make
     /// the step-by-step run differ (single-step trap, A20 masking).
@@ -88,9 +96,16 @@ impl Cpu {
                 return;
             }
             self.note_write(edi, n as u32);
-            for k in 0..n as u32 {
-                let v = bus.read_u8(esi + k);
-                bus.write_u8(edi + k, v);
+            // Ascending byte order is memmove's unless the destination
+            // starts inside the source, where each byte read was written
+            // by the loop before (a replicating fill).
+            if edi > esi && edi - esi < n as u32 {
+                for k in 0..n as u32 {
+                    let v = bus.read_u8(esi + k);
+                    bus.write_u8(edi + k, v);
+                }
+            } else {
+                bus.copy_bytes(edi, esi, n as u32);
             }
             let last = edi + n as u32 - 1;
             let (_, f) = if head[1] == 0xF9 { alu::sub(ecx, last, 0, 4) } else { alu::sub(last, ecx, 0, 4) };
@@ -111,11 +126,20 @@ impl Cpu {
                 return;
             }
             self.note_write(eax + low, n as u32);
-            let mut dl = 0;
-            for c in (low..ecx).rev() {
-                dl = bus.read_u8(esi + c);
-                bus.write_u8(eax + c, dl);
-            }
+            // Descending byte order is memmove's unless the destination
+            // starts below the source and reaches into it.
+            let (src, dst) = (esi + low, eax + low);
+            let dl = if dst < src && src - dst < n as u32 {
+                let mut dl = 0;
+                for c in (low..ecx).rev() {
+                    dl = bus.read_u8(esi + c);
+                    bus.write_u8(eax + c, dl);
+                }
+                dl
+            } else {
+                bus.copy_bytes(dst, src, n as u32);
+                bus.read_u8(dst)
+            };
             let (_, f) = alu::sub(low + 1, 1, 0, 4);
             self.set_arith(f);
             self.regs.gpr[1] = low;

@@ -43,7 +43,7 @@ mod idiom;
 mod state;
 mod string;
 
-pub use bus::{AccessSize, Bus, RamBus};
+pub use bus::{AccessSize, Bus, RamBus, copy_in_chunks};
 pub use cpu::{Counters, Cpu, Exit, PortCount, vector_name};
 pub use cpuid::CpuidConfig;
 pub use error::{Bytes, Error, Location};

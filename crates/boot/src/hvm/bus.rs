@@ -374,6 +374,15 @@ impl Bus for HvmBus {
             }
         }
     }
+    /// `rep movs` and the fused copy loops: one `memmove` inside guest
+    /// RAM (a relocator moves tens of MiB this way); ROM shadow or
+    /// unbacked bytes in either range go the byte-wise way.
+    fn copy_bytes(&mut self, dst: u32, src: u32, len: u32) {
+        let (d, s) = (GuestPhysAddr(u64::from(dst)), GuestPhysAddr(u64::from(src)));
+        if !(Self::guest_writable(dst, len as usize) && self.mem.copy_within(s, d, u64::from(len)).is_ok()) {
+            x86::copy_in_chunks(self, dst, src, len);
+        }
+    }
     #[inline]
     fn read_code(&mut self, addr: u32, buf: &mut [u8; 16]) {
         match self.mem.slice(GuestPhysAddr(u64::from(addr)), 16) {
