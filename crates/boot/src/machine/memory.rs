@@ -257,23 +257,47 @@ impl GuestMemory {
 /// and to (the image reader's, ext4-view's); `rep movsb` between buffers at
 /// different offsets in a page is much slower (the ring's 4 KiB copies ran
 /// 1.7x slower with guest memory page-aligned).
+///
+/// That page offset is taken from a 2 MiB boundary of the mapping, not from
+/// its start: mmap places a mapping at any 4 KiB boundary, and the kernel
+/// backs with a huge page only a 2 MiB-aligned range that lies wholly in
+/// the mapping (Linux `include/linux/huge_mm.h`, `thp_vma_suitable_order`,
+/// `transhuge_vma_suitable` before 6.8). The
+/// bytes from the start to the first boundary, and guest-physical 2 MiB
+/// ranges that straddle two host huge pages, were faulted in 4 KiB at a
+/// time: a Debian kernel's 13.5 MiB file buffer took about 400 such faults.
+/// The mapping of a buffer of a huge page or more is one huge page longer
+/// so the aligned bytes still fit; the pages before the boundary are never
+/// touched and never backed.
 pub struct HostBuffer {
     map: memmap2::MmapMut,
+    /// Where the bytes start in `map`: the first 2 MiB boundary (buffers
+    /// of a huge page or more), plus SKEW.
+    start: usize,
     len: usize,
 }
 
 impl HostBuffer {
     const SKEW: usize = 16;
+    /// x86-64's PMD size, the transparent huge page.
+    const HUGE_PAGE: usize = 2 << 20;
 
     /// `len` zero bytes. Fails where the host refuses the mapping (its
     /// overcommit policy, an address-space limit).
     pub fn zeroed(len: usize) -> std::io::Result<HostBuffer> {
-        let map = memmap2::MmapOptions::new().len(len + Self::SKEW).map_anon()?;
+        // A buffer under a huge page is not aligned: there, one huge page
+        // (2 MiB zeroed by the kernel) costs more than its few 4 KiB faults.
+        let align = if len >= Self::HUGE_PAGE { Self::HUGE_PAGE } else { 0 };
+        let too_big = || std::io::Error::other(format!("{len} bytes do not fit a mapping"));
+        let map_len = len.checked_add(Self::SKEW + align).ok_or_else(too_big)?;
+        let map = memmap2::MmapOptions::new().len(map_len).map_anon()?;
         // Advice only: a kernel without THP (or with it set to `never`)
         // refuses or ignores it, and the buffer works the same.
         #[cfg(target_os = "linux")]
         let _ = map.advise(memmap2::Advice::HugePage);
-        Ok(HostBuffer { map, len })
+        let addr = map.as_ptr() as usize;
+        let pad = if align == 0 { 0 } else { (align - addr % align) % align };
+        Ok(HostBuffer { map, start: pad + Self::SKEW, len })
     }
 }
 
@@ -281,14 +305,14 @@ impl std::ops::Deref for HostBuffer {
     type Target = [u8];
     #[inline]
     fn deref(&self) -> &[u8] {
-        &self.map[Self::SKEW..Self::SKEW + self.len]
+        &self.map[self.start..self.start + self.len]
     }
 }
 
 impl std::ops::DerefMut for HostBuffer {
     #[inline]
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.map[Self::SKEW..Self::SKEW + self.len]
+        &mut self.map[self.start..self.start + self.len]
     }
 }
 
@@ -307,6 +331,18 @@ mod tests {
         assert!(m.read_u32(GuestPhysAddr(u64::MAX - 1)).is_err());
         assert!(GuestMemory::new(4097).is_err());
         assert!(GuestMemory::new(MAX_GUEST_MEMORY + PAGE_SIZE).is_err());
+    }
+
+    #[test]
+    fn host_buffers_start_skewed_from_a_huge_page_boundary() {
+        let big = HostBuffer::zeroed(3 * HostBuffer::HUGE_PAGE + 5).unwrap();
+        assert_eq!(big.len(), 3 * HostBuffer::HUGE_PAGE + 5);
+        assert_eq!(big.as_ptr() as usize % HostBuffer::HUGE_PAGE, HostBuffer::SKEW);
+        assert!(big.iter().all(|&b| b == 0));
+        // Under a huge page: only the skew inside a 4 KiB page.
+        let small = HostBuffer::zeroed(100_000).unwrap();
+        assert_eq!(small.len(), 100_000);
+        assert_eq!(small.as_ptr() as usize % PAGE_SIZE as usize, HostBuffer::SKEW);
     }
 
     #[test]
