@@ -17,27 +17,70 @@ pub(crate) enum Loc {
 const CR0_REG: usize = Register::CR0 as usize;
 const SEG_FIRST: usize = Register::ES as usize;
 
-/// Condition code number (SDM Vol. 2A §B.1.4.7, table B-10: the `tttn`
-/// field) of a Jcc/SETcc/CMOVcc mnemonic.
-pub(crate) fn cc_of(m: M) -> u8 {
-    match m {
-        M::Jo | M::Seto | M::Cmovo => 0,
-        M::Jno | M::Setno | M::Cmovno => 1,
-        M::Jb | M::Setb | M::Cmovb => 2,
-        M::Jae | M::Setae | M::Cmovae => 3,
-        M::Je | M::Sete | M::Cmove => 4,
-        M::Jne | M::Setne | M::Cmovne => 5,
-        M::Jbe | M::Setbe | M::Cmovbe => 6,
-        M::Ja | M::Seta | M::Cmova => 7,
-        M::Js | M::Sets | M::Cmovs => 8,
-        M::Jns | M::Setns | M::Cmovns => 9,
-        M::Jp | M::Setp | M::Cmovp => 10,
-        M::Jnp | M::Setnp | M::Cmovnp => 11,
-        M::Jl | M::Setl | M::Cmovl => 12,
-        M::Jge | M::Setge | M::Cmovge => 13,
-        M::Jle | M::Setle | M::Cmovle => 14,
-        _ => 15,
-    }
+/// The three instruction families that test a condition code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CcOp {
+    Jcc,
+    Setcc,
+    Cmovcc,
+}
+
+/// The family of a Jcc/SETcc/CMOVcc mnemonic and its condition code number
+/// (SDM Vol. 2A §B.1.4.7, table B-10: the `tttn` field); `None` for every
+/// other mnemonic. The one list of them: the interpreter and the fast-path
+/// decoder both ask it.
+pub(crate) fn cc_op(m: M) -> Option<(CcOp, u8)> {
+    Some(match m {
+        M::Jo => (CcOp::Jcc, 0),
+        M::Seto => (CcOp::Setcc, 0),
+        M::Cmovo => (CcOp::Cmovcc, 0),
+        M::Jno => (CcOp::Jcc, 1),
+        M::Setno => (CcOp::Setcc, 1),
+        M::Cmovno => (CcOp::Cmovcc, 1),
+        M::Jb => (CcOp::Jcc, 2),
+        M::Setb => (CcOp::Setcc, 2),
+        M::Cmovb => (CcOp::Cmovcc, 2),
+        M::Jae => (CcOp::Jcc, 3),
+        M::Setae => (CcOp::Setcc, 3),
+        M::Cmovae => (CcOp::Cmovcc, 3),
+        M::Je => (CcOp::Jcc, 4),
+        M::Sete => (CcOp::Setcc, 4),
+        M::Cmove => (CcOp::Cmovcc, 4),
+        M::Jne => (CcOp::Jcc, 5),
+        M::Setne => (CcOp::Setcc, 5),
+        M::Cmovne => (CcOp::Cmovcc, 5),
+        M::Jbe => (CcOp::Jcc, 6),
+        M::Setbe => (CcOp::Setcc, 6),
+        M::Cmovbe => (CcOp::Cmovcc, 6),
+        M::Ja => (CcOp::Jcc, 7),
+        M::Seta => (CcOp::Setcc, 7),
+        M::Cmova => (CcOp::Cmovcc, 7),
+        M::Js => (CcOp::Jcc, 8),
+        M::Sets => (CcOp::Setcc, 8),
+        M::Cmovs => (CcOp::Cmovcc, 8),
+        M::Jns => (CcOp::Jcc, 9),
+        M::Setns => (CcOp::Setcc, 9),
+        M::Cmovns => (CcOp::Cmovcc, 9),
+        M::Jp => (CcOp::Jcc, 10),
+        M::Setp => (CcOp::Setcc, 10),
+        M::Cmovp => (CcOp::Cmovcc, 10),
+        M::Jnp => (CcOp::Jcc, 11),
+        M::Setnp => (CcOp::Setcc, 11),
+        M::Cmovnp => (CcOp::Cmovcc, 11),
+        M::Jl => (CcOp::Jcc, 12),
+        M::Setl => (CcOp::Setcc, 12),
+        M::Cmovl => (CcOp::Cmovcc, 12),
+        M::Jge => (CcOp::Jcc, 13),
+        M::Setge => (CcOp::Setcc, 13),
+        M::Cmovge => (CcOp::Cmovcc, 13),
+        M::Jle => (CcOp::Jcc, 14),
+        M::Setle => (CcOp::Setcc, 14),
+        M::Cmovle => (CcOp::Cmovcc, 14),
+        M::Jg => (CcOp::Jcc, 15),
+        M::Setg => (CcOp::Setcc, 15),
+        M::Cmovg => (CcOp::Cmovcc, 15),
+        _ => return None,
+    })
 }
 
 fn unsupported_reason(m: M) -> &'static str {
@@ -251,6 +294,25 @@ impl Cpu {
         self.regs.eip = start.wrapping_add(i.len() as u32);
         let size = u32::from(d.size);
         let m = i.mnemonic();
+        if let Some((op, cc)) = cc_op(m) {
+            let taken = self.cond(cc);
+            match op {
+                CcOp::Jcc if taken => self.regs.eip = Self::near_target(d, start),
+                CcOp::Jcc => {}
+                CcOp::Setcc => {
+                    let l = self.loc(d, 0, 1)?;
+                    self.write_loc(bus, l, 1, u32::from(taken));
+                }
+                CcOp::Cmovcc => {
+                    // The source is read (and may fault) whether or not the move happens.
+                    let v = self.src(bus, d, 1, size)?;
+                    if taken {
+                        self.set_reg(i.op0_register(), v);
+                    }
+                }
+            }
+            return Ok(None);
+        }
         match m {
             M::Mov => return self.mov(bus, d),
             M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test => {
@@ -597,67 +659,6 @@ impl Cpu {
                 self.set_reg(Register::DX, v);
             }
             M::Cdq => self.regs.gpr[2] = if self.regs.gpr[0] & 0x8000_0000 != 0 { u32::MAX } else { 0 },
-            M::Jo
-            | M::Jno
-            | M::Jb
-            | M::Jae
-            | M::Je
-            | M::Jne
-            | M::Jbe
-            | M::Ja
-            | M::Js
-            | M::Jns
-            | M::Jp
-            | M::Jnp
-            | M::Jl
-            | M::Jge
-            | M::Jle
-            | M::Jg => {
-                if self.cond(cc_of(m)) {
-                    self.regs.eip = Self::near_target(d, start);
-                }
-            }
-            M::Seto
-            | M::Setno
-            | M::Setb
-            | M::Setae
-            | M::Sete
-            | M::Setne
-            | M::Setbe
-            | M::Seta
-            | M::Sets
-            | M::Setns
-            | M::Setp
-            | M::Setnp
-            | M::Setl
-            | M::Setge
-            | M::Setle
-            | M::Setg => {
-                let l = self.loc(d, 0, 1)?;
-                let v = u32::from(self.cond(cc_of(m)));
-                self.write_loc(bus, l, 1, v);
-            }
-            M::Cmovo
-            | M::Cmovno
-            | M::Cmovb
-            | M::Cmovae
-            | M::Cmove
-            | M::Cmovne
-            | M::Cmovbe
-            | M::Cmova
-            | M::Cmovs
-            | M::Cmovns
-            | M::Cmovp
-            | M::Cmovnp
-            | M::Cmovl
-            | M::Cmovge
-            | M::Cmovle
-            | M::Cmovg => {
-                let v = self.src(bus, d, 1, size)?;
-                if self.cond(cc_of(m)) {
-                    self.set_reg(i.op0_register(), v);
-                }
-            }
             M::Loop | M::Loope | M::Loopne => {
                 let cmask = if d.addr32 { u32::MAX } else { 0xFFFF };
                 let c = self.regs.gpr[1].wrapping_sub(1) & cmask;

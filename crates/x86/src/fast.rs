@@ -15,6 +15,7 @@ use iced_x86::{Code, Instruction, Mnemonic as M, OpKind, Register};
 use crate::alu::{self, ShiftKind, mask};
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Decoded, Ex};
+use crate::exec::{CcOp, cc_op};
 use crate::state::flags;
 
 /// A general register operand as a slot of `Registers::gpr`: the value is
@@ -282,6 +283,20 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
         }
     };
     let m = i.mnemonic();
+    if let Some((op, cc)) = cc_op(m) {
+        return Some(match op {
+            CcOp::Setcc => Fast::Setcc { cc, dst: opnd(0, 1)? },
+            CcOp::Cmovcc => {
+                let size = size0()?;
+                let dst = RegRef::of(i.op0_register())?;
+                Fast::Cmovcc { cc, size: size as u8, dst, src: opnd(1, size)? }
+            }
+            CcOp::Jcc => {
+                let (disp, amask) = near(0)?;
+                Fast::Jcc { cc, disp, amask }
+            }
+        });
+    }
     let alu = match m {
         M::Add => Some(AluOp::Add),
         M::Or => Some(AluOp::Or),
@@ -341,42 +356,6 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
             let size = size0()?;
             Fast::NotNeg { neg: m == M::Neg, size: size as u8, dst: opnd(0, size)? }
         }
-        M::Seto
-        | M::Setno
-        | M::Setb
-        | M::Setae
-        | M::Sete
-        | M::Setne
-        | M::Setbe
-        | M::Seta
-        | M::Sets
-        | M::Setns
-        | M::Setp
-        | M::Setnp
-        | M::Setl
-        | M::Setge
-        | M::Setle
-        | M::Setg => Fast::Setcc { cc: crate::exec::cc_of(m), dst: opnd(0, 1)? },
-        M::Cmovo
-        | M::Cmovno
-        | M::Cmovb
-        | M::Cmovae
-        | M::Cmove
-        | M::Cmovne
-        | M::Cmovbe
-        | M::Cmova
-        | M::Cmovs
-        | M::Cmovns
-        | M::Cmovp
-        | M::Cmovnp
-        | M::Cmovl
-        | M::Cmovge
-        | M::Cmovle
-        | M::Cmovg => {
-            let size = size0()?;
-            let dst = RegRef::of(i.op0_register())?;
-            Fast::Cmovcc { cc: crate::exec::cc_of(m), size: size as u8, dst, src: opnd(1, size)? }
-        }
         M::Xchg if i.op_count() == 2 => {
             let size = size0()?;
             let (a, b) = (opnd(0, size)?, opnd(1, size)?);
@@ -397,25 +376,6 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
                 _ => ShiftKind::Shl,
             };
             Fast::Shift { kind, size: size as u8, dst: opnd(0, size)?, count: opnd(1, 1)? }
-        }
-        M::Jo
-        | M::Jno
-        | M::Jb
-        | M::Jae
-        | M::Je
-        | M::Jne
-        | M::Jbe
-        | M::Ja
-        | M::Js
-        | M::Jns
-        | M::Jp
-        | M::Jnp
-        | M::Jl
-        | M::Jge
-        | M::Jle
-        | M::Jg => {
-            let (disp, amask) = near(0)?;
-            Fast::Jcc { cc: crate::exec::cc_of(m), disp, amask }
         }
         M::Jmp => {
             let (disp, amask) = near(0)?;
