@@ -420,36 +420,15 @@ impl IdeController {
                     return 0;
                 }
                 let hob = self.control & 0x80 != 0;
+                // HOB set in device control reads the previous (high-order)
+                // bytes of a 48-bit task file (ATA8-ACS §7.1.6).
+                let pick = |lo: u8, hi: u8| if hob { hi } else { lo };
                 u32::from(match port {
                     ERR_FEATURE => self.error,
-                    SECTOR_COUNT => {
-                        if hob {
-                            self.tf.hob_nsector
-                        } else {
-                            self.tf.nsector
-                        }
-                    }
-                    LBA_LOW => {
-                        if hob {
-                            self.tf.hob_sector
-                        } else {
-                            self.tf.sector
-                        }
-                    }
-                    LBA_MID => {
-                        if hob {
-                            self.tf.hob_lcyl
-                        } else {
-                            self.tf.lcyl
-                        }
-                    }
-                    LBA_HIGH => {
-                        if hob {
-                            self.tf.hob_hcyl
-                        } else {
-                            self.tf.hcyl
-                        }
-                    }
+                    SECTOR_COUNT => pick(self.tf.nsector, self.tf.hob_nsector),
+                    LBA_LOW => pick(self.tf.sector, self.tf.hob_sector),
+                    LBA_MID => pick(self.tf.lcyl, self.tf.hob_lcyl),
+                    LBA_HIGH => pick(self.tf.hcyl, self.tf.hob_hcyl),
                     DEVICE => self.select,
                     _ => self.status,
                 })

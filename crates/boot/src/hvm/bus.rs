@@ -17,6 +17,7 @@ use serde::Serialize;
 use x86::{AccessSize, Bus};
 
 use super::trace::{HvmEvent, HvmTrace};
+use crate::devices::ata_host::AtaHost;
 use crate::devices::ide::{DmaMemory, IdeAction, IdeController};
 use crate::devices::platform::XenPlatformState;
 use crate::machine::{CostKey, CostModel, GuestMemory, GuestPhysAddr, SimClock};
@@ -307,6 +308,18 @@ impl DmaMemory for MemDma<'_> {
         {
             s.copy_from_slice(data);
         }
+    }
+}
+
+/// The guest ATA drivers in Rust (the BIOS's int 13h, the I/O bench) reach
+/// the IDE controller through the bus, each access a costed port exit.
+impl AtaHost for HvmBus {
+    fn in8(&mut self, port: u16) -> u8 {
+        self.port_in(port, AccessSize::Byte) as u8
+    }
+
+    fn out8(&mut self, port: u16, v: u8) {
+        self.port_out(port, AccessSize::Byte, u32::from(v));
     }
 }
 

@@ -194,6 +194,26 @@ impl SharedRing {
         Ok(())
     }
 
+    /// ring.h `RING_PUSH_{REQUESTS,RESPONSES}_AND_CHECK_NOTIFY` (one macro
+    /// body for both sides): publish `new` as the producer index at `prod`,
+    /// then notify only if the pushed entries cross the other side's event
+    /// index at `event`.
+    #[inline(always)]
+    fn push_and_check_notify(
+        &self,
+        mem: &mut GuestMemory,
+        prod: u64,
+        event: u64,
+        new: u32,
+    ) -> Result<bool, MemoryError> {
+        let old = self.field(mem, prod)?;
+        // xen_wmb(): the other side sees the entries /before/ the updated producer index.
+        self.set(mem, prod, new)?;
+        // xen_mb(): the other side sees the new entries /before/ we check its event index.
+        let event = self.field(mem, event)?;
+        Ok(new.wrapping_sub(event) < new.wrapping_sub(old))
+    }
+
     #[inline(always)]
     pub fn req_prod(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         self.field(mem, REQ_PROD)
@@ -264,13 +284,7 @@ impl FrontRing {
     /// notify only if the new requests cross the backend's `req_event`.
     #[inline(always)]
     pub fn push_requests_and_check_notify(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
-        let old = self.sring.req_prod(mem)?;
-        let new = self.req_prod_pvt;
-        // xen_wmb(): back sees requests /before/ updated producer index.
-        self.sring.set(mem, REQ_PROD, new)?;
-        // xen_mb(): back sees new requests /before/ we check req_event.
-        let event = self.sring.req_event(mem)?;
-        Ok(new.wrapping_sub(event) < new.wrapping_sub(old))
+        self.sring.push_and_check_notify(mem, REQ_PROD, REQ_EVENT, self.req_prod_pvt)
     }
 
     /// The backend's published `rsp_prod`, checked with
@@ -356,13 +370,7 @@ impl BackRing {
     /// `RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`.
     #[inline(always)]
     pub fn push_responses_and_check_notify(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
-        let old = self.sring.rsp_prod(mem)?;
-        let new = self.rsp_prod_pvt;
-        // xen_wmb(): front sees resps /before/ updated producer index.
-        self.sring.set(mem, RSP_PROD, new)?;
-        // xen_mb(): front sees new resps /before/ we check rsp_event.
-        let event = self.sring.rsp_event(mem)?;
-        Ok(new.wrapping_sub(event) < new.wrapping_sub(old))
+        self.sring.push_and_check_notify(mem, RSP_PROD, RSP_EVENT, self.rsp_prod_pvt)
     }
 
     /// `RING_FINAL_CHECK_FOR_REQUESTS`: if nothing is pending, set
