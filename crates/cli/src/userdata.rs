@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::output::{Exit, Out};
-use crate::run::KernelEntry;
+use crate::run_args::KernelEntry;
 
 /// Largest user-data file read: EC2's limit is 16 KB; a file much larger
 /// is refused by the launch with its size, without reading it all.
