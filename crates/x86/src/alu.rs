@@ -9,6 +9,47 @@
 
 use crate::state::flags::{AF, CF, OF, PF, SF, ZF};
 
+/// Two-operand arithmetic/logic, plus MOV (no flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AluOp {
+    Add,
+    Or,
+    Adc,
+    Sbb,
+    And,
+    Sub,
+    Xor,
+    Cmp,
+    Test,
+    Mov,
+}
+
+impl AluOp {
+    /// Whether the result is written back: CMP and TEST only set flags.
+    #[inline(always)]
+    pub(crate) const fn writes(self) -> bool {
+        !matches!(self, AluOp::Cmp | AluOp::Test)
+    }
+}
+
+/// The result and flags of `op` on `size`-byte operands (`b` already
+/// masked) with carry-in `cf` (SDM Vol. 2 ADD/ADC/SUB/SBB/CMP/AND/OR/XOR/
+/// TEST); MOV passes `b` through with no flags. The one definition the
+/// interpreter and the fast path both run.
+#[inline(always)]
+pub(crate) fn binop(op: AluOp, a: u32, b: u32, cf: u32, size: u32) -> (u32, u32) {
+    match op {
+        AluOp::Add => add(a, b, 0, size),
+        AluOp::Adc => add(a, b, cf, size),
+        AluOp::Sub | AluOp::Cmp => sub(a, b, 0, size),
+        AluOp::Sbb => sub(a, b, cf, size),
+        AluOp::Or => (a | b, logic(a | b, size)),
+        AluOp::Xor => (a ^ b, logic(a ^ b, size)),
+        AluOp::And | AluOp::Test => (a & b, logic(a & b, size)),
+        AluOp::Mov => (b, 0),
+    }
+}
+
 /// Mask of an operand of `size` bytes.
 #[inline(always)]
 pub const fn mask(size: u32) -> u32 {

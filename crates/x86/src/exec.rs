@@ -2,7 +2,7 @@
 
 use iced_x86::{Code, Mnemonic as M, OpKind, Register};
 
-use crate::alu::{self, RotKind, ShiftKind, mask, sext};
+use crate::alu::{self, AluOp, RotKind, ShiftKind, mask, sext};
 use crate::bus::{AccessSize, Bus};
 use crate::cpu::{Cpu, DE, Decoded, Ex, Exit, Fault, Stop, mem_size, reg_size};
 use crate::state::{SegReg, Segment, cr0, flags};
@@ -16,6 +16,26 @@ pub(crate) enum Loc {
 
 const CR0_REG: usize = Register::CR0 as usize;
 const SEG_FIRST: usize = Register::ES as usize;
+
+impl AluOp {
+    /// The two-operand arithmetic/logic mnemonics and MOV; the interpreter
+    /// and the fast-path decoder both ask this one list.
+    pub(crate) fn of(m: M) -> Option<AluOp> {
+        Some(match m {
+            M::Add => AluOp::Add,
+            M::Or => AluOp::Or,
+            M::Adc => AluOp::Adc,
+            M::Sbb => AluOp::Sbb,
+            M::And => AluOp::And,
+            M::Sub => AluOp::Sub,
+            M::Xor => AluOp::Xor,
+            M::Cmp => AluOp::Cmp,
+            M::Test => AluOp::Test,
+            M::Mov => AluOp::Mov,
+            _ => return None,
+        })
+    }
+}
 
 /// The three instruction families that test a condition code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,27 +333,19 @@ impl Cpu {
             }
             return Ok(None);
         }
+        if let Some(op) = AluOp::of(m).filter(|&op| op != AluOp::Mov) {
+            let dst = self.loc(d, 0, size)?;
+            let a = self.read_loc(bus, dst, size);
+            let b = self.src(bus, d, 1, size)? & mask(size);
+            let (r, f) = alu::binop(op, a, b, self.regs.eflags & flags::CF, size);
+            self.set_arith(f);
+            if op.writes() {
+                self.write_loc(bus, dst, size, r);
+            }
+            return Ok(None);
+        }
         match m {
             M::Mov => return self.mov(bus, d),
-            M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test => {
-                let dst = self.loc(d, 0, size)?;
-                let a = self.read_loc(bus, dst, size);
-                let b = self.src(bus, d, 1, size)? & mask(size);
-                let cf = self.regs.eflags & flags::CF;
-                let (r, f) = match m {
-                    M::Add => alu::add(a, b, 0, size),
-                    M::Adc => alu::add(a, b, cf, size),
-                    M::Sub | M::Cmp => alu::sub(a, b, 0, size),
-                    M::Sbb => alu::sub(a, b, cf, size),
-                    M::Or => (a | b, alu::logic(a | b, size)),
-                    M::Xor => (a ^ b, alu::logic(a ^ b, size)),
-                    _ => (a & b, alu::logic(a & b, size)),
-                };
-                self.set_arith(f);
-                if !matches!(m, M::Cmp | M::Test) {
-                    self.write_loc(bus, dst, size, r);
-                }
-            }
             M::Inc | M::Dec | M::Neg | M::Not => {
                 let dst = self.loc(d, 0, size)?;
                 let a = self.read_loc(bus, dst, size);

@@ -12,7 +12,7 @@
 
 use iced_x86::{Code, Instruction, Mnemonic as M, OpKind, Register};
 
-use crate::alu::{self, ShiftKind, mask};
+use crate::alu::{self, AluOp, ShiftKind, mask};
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Decoded, Ex};
 use crate::exec::{CcOp, cc_op};
@@ -92,21 +92,6 @@ pub(crate) enum Opnd {
     /// An immediate, already extended and masked to the operand size as
     /// `exec.rs` uses it.
     Imm(u32),
-}
-
-/// Two-operand arithmetic/logic, plus MOV (no flags).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AluOp {
-    Add,
-    Or,
-    Adc,
-    Sbb,
-    And,
-    Sub,
-    Xor,
-    Cmp,
-    Test,
-    Mov,
 }
 
 /// What the fast path runs for an entry.
@@ -297,19 +282,7 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
             }
         });
     }
-    let alu = match m {
-        M::Add => Some(AluOp::Add),
-        M::Or => Some(AluOp::Or),
-        M::Adc => Some(AluOp::Adc),
-        M::Sbb => Some(AluOp::Sbb),
-        M::And => Some(AluOp::And),
-        M::Sub => Some(AluOp::Sub),
-        M::Xor => Some(AluOp::Xor),
-        M::Cmp => Some(AluOp::Cmp),
-        M::Test => Some(AluOp::Test),
-        M::Mov => Some(AluOp::Mov),
-        _ => None,
-    };
+    let alu = AluOp::of(m);
     if let Some(op) = alu {
         if i.op_count() != 2 {
             return None;
@@ -410,39 +383,6 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
     })
 }
 
-/// Result, flags and whether the result is written, of `op` on `SIZE`-byte
-/// operands (`b` already masked) with carry-in `cf`, as exec.rs computes it.
-#[inline(always)]
-fn alu_apply<const SIZE: u32>(op: AluOp, a: u32, b: u32, cf: u32) -> (u32, u32, bool) {
-    match op {
-        AluOp::Add => {
-            let (r, f) = alu::add(a, b, 0, SIZE);
-            (r, f, true)
-        }
-        AluOp::Adc => {
-            let (r, f) = alu::add(a, b, cf, SIZE);
-            (r, f, true)
-        }
-        AluOp::Sub => {
-            let (r, f) = alu::sub(a, b, 0, SIZE);
-            (r, f, true)
-        }
-        AluOp::Cmp => {
-            let (r, f) = alu::sub(a, b, 0, SIZE);
-            (r, f, false)
-        }
-        AluOp::Sbb => {
-            let (r, f) = alu::sub(a, b, cf, SIZE);
-            (r, f, true)
-        }
-        AluOp::Or => (a | b, alu::logic(a | b, SIZE), true),
-        AluOp::Xor => (a ^ b, alu::logic(a ^ b, SIZE), true),
-        AluOp::And => (a & b, alu::logic(a & b, SIZE), true),
-        AluOp::Test => (a & b, alu::logic(a & b, SIZE), false),
-        AluOp::Mov => (b, 0, true),
-    }
-}
-
 impl Cpu {
     /// A register-register or register-immediate ALU/MOV form of `SIZE`
     /// (2 or 4) bytes on register slot `dst`.
@@ -452,11 +392,11 @@ impl Cpu {
         let g = self.regs.gpr[usize::from(dst & 7)];
         let a = g & m;
         let cf = self.regs.eflags & flags::CF;
-        let (r, f, write) = alu_apply::<SIZE>(op, a, b & m, cf);
+        let (r, f) = alu::binop(op, a, b & m, cf, SIZE);
         if op != AluOp::Mov {
             self.set_arith(f);
         }
-        if write {
+        if op.writes() {
             self.regs.gpr[usize::from(dst & 7)] = (g & !m) | r;
         }
     }
@@ -554,17 +494,9 @@ impl Cpu {
                 let (b, _) = self.fast_read(bus, d, src, size)?;
                 let b = b & mask(size);
                 let cf = self.regs.eflags & flags::CF;
-                let (r, f) = match op {
-                    AluOp::Add => alu::add(a, b, 0, size),
-                    AluOp::Adc => alu::add(a, b, cf, size),
-                    AluOp::Sub | AluOp::Cmp => alu::sub(a, b, 0, size),
-                    AluOp::Sbb => alu::sub(a, b, cf, size),
-                    AluOp::Or => (a | b, alu::logic(a | b, size)),
-                    AluOp::Xor => (a ^ b, alu::logic(a ^ b, size)),
-                    _ => (a & b, alu::logic(a & b, size)),
-                };
+                let (r, f) = alu::binop(op, a, b, cf, size);
                 self.set_arith(f);
-                if !matches!(op, AluOp::Cmp | AluOp::Test) {
+                if op.writes() {
                     self.fast_write(bus, dst, lin, size, r);
                 }
             }
