@@ -305,9 +305,11 @@ impl Volume {
         budget: &mut (usize, usize),
         visit: &mut Visit<'_>,
     ) -> Result<bool> {
+        // A search that runs past its caps: corrupt (a loop in the tree)
+        // or hostile, either way named at the block where it stopped.
+        let too_long = |at, detail: String| self.corrupt(format!("{} search", tree.name()), at, detail);
         if budget.0 == 0 {
-            return Err(self.corrupt(
-                format!("{} search", tree.name()),
+            return Err(too_long(
                 self.superblock_at,
                 format!("more than {MAX_SEARCH_BLOCKS} tree blocks visited (a loop in the tree?)"),
             ));
@@ -329,11 +331,7 @@ impl Volume {
                         break;
                     }
                     if budget.1 == 0 {
-                        return Err(self.corrupt(
-                            format!("{} search", tree.name()),
-                            block.phys,
-                            format!("more than {MAX_SEARCH_ITEMS} items in one search"),
-                        ));
+                        return Err(too_long(block.phys, format!("more than {MAX_SEARCH_ITEMS} items in one search")));
                     }
                     budget.1 -= 1;
                     let at = block.phys + range.start as u64;
