@@ -194,6 +194,16 @@ impl SharedRing {
         Ok(())
     }
 
+    /// Writes `item` into slot `*prod_pvt` and advances the private producer
+    /// index (ring.h `RING_GET_REQUEST`/`RING_GET_RESPONSE` then `++`): not
+    /// visible to the other side until pushed.
+    #[inline(always)]
+    fn put<T: bytemuck::Pod>(&self, mem: &mut GuestMemory, prod_pvt: &mut u32, item: &T) -> Result<(), MemoryError> {
+        mem.slice_mut(self.slot(*prod_pvt), size_of::<T>() as u64)?.copy_from_slice(bytemuck::bytes_of(item));
+        *prod_pvt = prod_pvt.wrapping_add(1);
+        Ok(())
+    }
+
     /// ring.h `RING_PUSH_{REQUESTS,RESPONSES}_AND_CHECK_NOTIFY` (one macro
     /// body for both sides): publish `new` as the producer index at `prod`,
     /// then notify only if the pushed entries cross the other side's event
@@ -275,9 +285,7 @@ impl FrontRing {
     /// is not visible to the backend until pushed).
     #[inline(always)]
     pub fn put_request(&mut self, mem: &mut GuestMemory, req: &BlkifRequest) -> Result<(), MemoryError> {
-        mem.slice_mut(self.sring.slot(self.req_prod_pvt), SLOT_SIZE)?.copy_from_slice(bytemuck::bytes_of(req));
-        self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
-        Ok(())
+        self.sring.put(mem, &mut self.req_prod_pvt, req)
     }
 
     /// `RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`: publish `req_prod_pvt`;
@@ -361,10 +369,7 @@ impl BackRing {
     /// Writes a response at `rsp_prod_pvt` and advances it.
     #[inline(always)]
     pub fn put_response(&mut self, mem: &mut GuestMemory, rsp: &BlkifResponse) -> Result<(), MemoryError> {
-        const RSP: u64 = size_of::<BlkifResponse>() as u64;
-        mem.slice_mut(self.sring.slot(self.rsp_prod_pvt), RSP)?.copy_from_slice(bytemuck::bytes_of(rsp));
-        self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
-        Ok(())
+        self.sring.put(mem, &mut self.rsp_prod_pvt, rsp)
     }
 
     /// `RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`.
