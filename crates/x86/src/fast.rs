@@ -15,7 +15,7 @@ use iced_x86::{Code, Instruction, Mnemonic as M, OpKind, Register};
 use crate::alu::{self, AluOp, ShiftKind, mask};
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Decoded, Ex};
-use crate::exec::{CcOp, cc_op};
+use crate::mnemonic::{CcOp, cc_op, mem_size, reg_size};
 use crate::state::flags;
 
 /// A general register operand as a slot of `Registers::gpr`: the value is
@@ -254,8 +254,8 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
     };
     let size0 = || -> Option<u32> {
         let size = match i.op0_kind() {
-            OpKind::Register => u32::from(crate::cpu::reg_size(i.op0_register())),
-            OpKind::Memory => u32::from(crate::cpu::mem_size(i.memory_size())),
+            OpKind::Register => u32::from(reg_size(i.op0_register())),
+            OpKind::Memory => u32::from(mem_size(i.memory_size())),
             _ => return None,
         };
         matches!(size, 1 | 2 | 4).then_some(size)
@@ -314,8 +314,8 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
         }
         M::Movzx | M::Movsx => {
             let ssize = match i.op1_kind() {
-                OpKind::Register => u32::from(crate::cpu::reg_size(i.op1_register())),
-                OpKind::Memory => u32::from(crate::cpu::mem_size(i.memory_size())),
+                OpKind::Register => u32::from(reg_size(i.op1_register())),
+                OpKind::Memory => u32::from(mem_size(i.memory_size())),
                 _ => return None,
             };
             if !matches!(ssize, 1 | 2) {
