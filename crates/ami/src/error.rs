@@ -75,6 +75,23 @@ pub enum AmiError {
         current_size: u64,
         current_digest: String,
     },
+
+    /// `root=` names no volume of the disk.
+    #[error("root={spec}: no volume on the disk matches it; the kernel would not find its root")]
+    RootNotFound { spec: String },
+
+    /// No `root=`, and the loader did not say where it read the kernel.
+    #[error("the command line has no root= and the kernel's device is unknown")]
+    RootUnknown,
+
+    /// No `root=`, and the kernel's device is not a volume of the disk.
+    #[error("no root= and the kernel's device {device} is not a volume")]
+    KernelDeviceNotVolume { device: String },
+
+    /// The btrfs subvolume `rootflags=` names (or the default) cannot be
+    /// opened.
+    #[error("{device}: btrfs {subvolume}: {source}")]
+    RootSubvolume { device: String, subvolume: String, source: disk_image::DiskError },
 }
 
 impl AmiError {

@@ -13,6 +13,8 @@ use disk_image::fs::btrfs::{BtrfsFs, SubvolSpec};
 use disk_image::fs::probe::FsKind;
 use disk_image::{Disk, ReadAt, Volume};
 
+use crate::AmiError;
+
 /// The opened root filesystem and how it was found.
 pub struct RootFs {
     pub fs: Box<dyn Filesystem>,
@@ -44,8 +46,8 @@ fn xen_name(dev: &str) -> Option<String> {
 /// Opens the root filesystem for `cmdline` (the chosen entry's command
 /// line) on `image`; `kernel_device` is where the loader read the kernel,
 /// in GRUB's naming (`(hd0,0)`, `(hd0,msdos1)`).
-pub fn open(image: Arc<dyn ReadAt>, cmdline: &str, kernel_device: Option<&str>) -> Result<RootFs, String> {
-    let disk = Disk::from_reader(image).map_err(|e| e.to_string())?;
+pub fn open(image: Arc<dyn ReadAt>, cmdline: &str, kernel_device: Option<&str>) -> crate::Result<RootFs> {
+    let disk = Disk::from_reader(image)?;
     let (vol, how) = match arg(cmdline, "root=") {
         Some(spec) => {
             let by = |want: &dyn Fn(&disk_image::fs::probe::FsProbe) -> bool| {
@@ -63,26 +65,21 @@ pub fn open(image: Arc<dyn ReadAt>, cmdline: &str, kernel_device: Option<&str>) 
                     let how = format!("root={spec} names {}", v.names.linux);
                     (v, how)
                 }
-                None => {
-                    return Err(format!(
-                        "root={spec}: no volume on the disk matches it; the kernel would not find its root"
-                    ));
-                }
+                None => return Err(AmiError::RootNotFound { spec: spec.to_string() }),
             }
         }
         None => {
-            let dev = kernel_device.ok_or("the command line has no root= and the kernel's device is unknown")?;
-            let v =
-                disk.volume(dev).ok_or_else(|| format!("no root= and the kernel's device {dev} is not a volume"))?;
+            let dev = kernel_device.ok_or(AmiError::RootUnknown)?;
+            let v = disk.volume(dev).ok_or_else(|| AmiError::KernelDeviceNotVolume { device: dev.to_string() })?;
             let how = format!("no root= on the command line: the volume the kernel was read from, {}", v.names.linux);
             (v, how)
         }
     };
-    let probe = disk.probe(&vol).map_err(|e| e.to_string())?;
+    let probe = disk.probe(&vol)?;
     let kind = probe.as_ref().map_or("none", |p| p.kind.name());
     let device = vol.names.linux.clone();
     if probe.as_ref().is_some_and(|p| p.kind == FsKind::Btrfs) {
-        let top = BtrfsFs::open(disk.window(&vol)).map_err(|e| e.to_string())?;
+        let top = BtrfsFs::open(disk.window(&vol))?;
         let flags = arg(cmdline, "rootflags=").unwrap_or("");
         let spec = flags
             .split(',')
@@ -92,10 +89,14 @@ pub fn open(image: Arc<dyn ReadAt>, cmdline: &str, kernel_device: Option<&str>) 
                     .or_else(|| o.strip_prefix("subvolid=").and_then(|i| i.parse().ok()).map(SubvolSpec::Id))
             })
             .unwrap_or(SubvolSpec::Default);
-        let fs = top.open_subvolume(&spec).map_err(|e| format!("{device}: btrfs {spec:?}: {e}"))?;
+        let fs = top.open_subvolume(&spec).map_err(|source| AmiError::RootSubvolume {
+            device: device.clone(),
+            subvolume: format!("{spec:?}"),
+            source,
+        })?;
         let how = format!("{how}, btrfs subvolume {} ({spec:?})", fs.subvolume_id());
         return Ok(RootFs { fs: Box::new(fs), device, kind, how });
     }
-    let fs = disk.open_probed(&vol, probe).map_err(|e| e.to_string())?;
+    let fs = disk.open_probed(&vol, probe)?;
     Ok(RootFs { fs, device, kind, how })
 }

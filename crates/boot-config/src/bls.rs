@@ -35,7 +35,7 @@ use std::cmp::Ordering;
 use nom::Parser;
 use nom::bytes::complete::{take_till, take_while};
 
-use crate::{LineDiag, Menu};
+use crate::LineDiag;
 
 /// Largest snippet read (real ones are a few hundred bytes).
 pub const MAX_SNIPPET_BYTES: u64 = 64 * 1024;
@@ -310,7 +310,7 @@ pub fn is_default_entry(default: Option<&str>, e: &BlsEntry, idx: usize) -> bool
         Some(t) => (true, t),
         None => (false, d),
     };
-    match crate::grub2::strtoul(t) {
+    match crate::grub_num::strtoul(t) {
         Some((n, _)) => !neg && usize::try_from(n).is_ok_and(|n| n == idx),
         None => false,
     }
@@ -448,22 +448,6 @@ pub fn generate(e: &BlsEntry, get: &dyn Fn(&str) -> Option<String>) -> Result<Ge
         dt_line.as_deref().unwrap_or(""),
     );
     Ok(GeneratedEntry { id, title, argv, classes, users, hotkey: e.get("grub_hotkey").map(str::to_string), source })
-}
-
-/// The menu `blscfg` would add for these snippets alone, sorted as GRUB
-/// sorts them, in an environment holding `vars` (`kernelopts` from
-/// grubenv, and `root` for the `($root)` prefix); format
-/// [`crate::MenuFormat::Bls`].
-pub fn to_menu(entries: Vec<BlsEntry>, vars: &[(String, String)]) -> Menu {
-    let (sorted, dropped) = sort_entries(entries);
-    let mut menu = crate::grub2::bls_menu(&sorted, vars);
-    for d in dropped {
-        menu.diagnostics.push(LineDiag {
-            line: 0,
-            message: format!("{d}.conf duplicates another snippet's version; GRUB drops it"),
-        });
-    }
-    menu
 }
 
 #[cfg(test)]

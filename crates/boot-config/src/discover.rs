@@ -265,22 +265,17 @@ pub struct Discovery {
 /// Parses a config as its own loader reads it. GRUB 2 configs are
 /// evaluated against `ctx` (the disks, for `search`, `load_env`, `source`,
 /// `blscfg`); without one, as a lone file.
-pub fn parse_config(
-    format: MenuFormat,
-    data: &[u8],
-    config_path: &str,
-    ctx: Option<&dyn Grub2Context>,
-) -> Result<Menu, String> {
+pub fn parse_config(format: MenuFormat, data: &[u8], config_path: &str, ctx: Option<&dyn Grub2Context>) -> Menu {
     match format {
-        MenuFormat::GrubLegacy => Ok(grub_legacy::parse(data)),
+        MenuFormat::GrubLegacy => grub_legacy::parse(data),
         MenuFormat::Extlinux => {
             let dir = config_path.rsplit_once('/').map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
-            Ok(extlinux::parse(data, dir))
+            extlinux::parse(data, dir)
         }
-        MenuFormat::Grub2 => Ok(grub2::evaluate(data, config_path, ctx.unwrap_or(&grub2::NoContext)).menu),
+        MenuFormat::Grub2 => grub2::evaluate(data, config_path, ctx.unwrap_or(&grub2::NoContext)).menu,
         MenuFormat::Bls => {
             let stem = config_path.rsplit('/').next().unwrap_or(config_path).trim_end_matches(".conf");
-            Ok(bls::to_menu(vec![bls::parse_entry(stem, data)], &[]))
+            grub2::bls_menu(vec![bls::parse_entry(stem, data)], &[])
         }
     }
 }
@@ -304,8 +299,7 @@ fn load(disk: &Disk, ov: &OpenVolume, hit: FileHit, format: MenuFormat) -> Resul
         .read_file(&hit.resolved_path, crate::MAX_CONFIG_BYTES)
         .map_err(|e| path_failure(&ov.volume.names.grub, &e))?;
     let ctx = DiskContext::new(disk, &ov.volume, &hit.resolved_path);
-    let menu = parse_config(format, &data, &hit.resolved_path, Some(&ctx))
-        .map_err(|detail| FileFailure { error: None, detail })?;
+    let menu = parse_config(format, &data, &hit.resolved_path, Some(&ctx));
     // stage2.c: the `default` file sits in the directory of the menu as named.
     let saved_default = (format == MenuFormat::GrubLegacy)
         .then(|| {

@@ -70,8 +70,9 @@ mod default;
 mod interp;
 mod script;
 
+pub use crate::grub_num::strtoul;
 pub use context::{Grub2Context, Lookup, MemContext, NoContext, NodeType, SearchKind};
-pub use default::{boot_cmdline, default_entry, loader_cmdline, resolve_default, strtoul};
+pub use default::{boot_cmdline, default_entry, loader_cmdline, resolve_default};
 pub use interp::{Evaluation, bls_menu, evaluate, parse};
 pub use script::{MAX_NESTING, MAX_TOKENS, MAX_WORD};
 

@@ -201,17 +201,16 @@ fn read_menus(
         let (Some(format), Some(resolved)) = (menu_format(c.format), c.resolved_path.as_ref()) else { continue };
         let Ok(data) = fs.read_file(resolved, crate::MAX_CONFIG_BYTES) else { continue };
         let ctx = crate::disk_context::DiskContext::new(disk, volume, resolved);
-        if let Ok(menu) = discover::parse_config(format, &data, resolved, Some(&ctx)) {
-            let saved = (format == MenuFormat::GrubLegacy)
-                .then(|| {
-                    let dir = c.path.rsplit_once('/').map_or("", |(d, _)| d);
-                    disk_image::fs::read_resolved(fs, &format!("{dir}/default"), 4096).ok()
-                })
-                .flatten()
-                .map(|(_, d)| crate::grub_legacy::parse_default_file(&d));
-            let default_index = select::grub_pick(&menu, saved, &EntryRequest::Default).ok().map(|p| p.0);
-            out.push(ConfigMenu { path: c.path.clone(), menu, default_index });
-        }
+        let menu = discover::parse_config(format, &data, resolved, Some(&ctx));
+        let saved = (format == MenuFormat::GrubLegacy)
+            .then(|| {
+                let dir = c.path.rsplit_once('/').map_or("", |(d, _)| d);
+                disk_image::fs::read_resolved(fs, &format!("{dir}/default"), 4096).ok()
+            })
+            .flatten()
+            .map(|(_, d)| crate::grub_legacy::parse_default_file(&d));
+        let default_index = select::grub_pick(&menu, saved, &EntryRequest::Default).ok().map(|p| p.0);
+        out.push(ConfigMenu { path: c.path.clone(), menu, default_index });
     }
     out
 }

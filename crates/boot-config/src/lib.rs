@@ -27,6 +27,7 @@ pub mod fuzzing;
 pub mod grub2;
 pub mod grub_error;
 pub mod grub_legacy;
+mod grub_num;
 pub mod grubenv;
 pub mod inspect;
 pub mod pygrub_grub2;
@@ -90,7 +91,7 @@ impl std::fmt::Display for BootPath {
 }
 
 /// How an entry boots.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EntryKind {
     /// `kernel`/`linux` (+ `initrd`).
@@ -99,12 +100,13 @@ pub enum EntryKind {
     Chainloader,
     /// `kernel` of a Multiboot image with `module`s (e.g. Xen itself).
     Multiboot,
-    /// No boot command at all.
+    /// No boot command at all: what an entry is until its body loads something.
+    #[default]
     Empty,
 }
 
 /// One menu entry, with everything a loader needs to boot it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct MenuEntry {
     /// Position in the flattened menu (0-based), as `default N` counts.
     pub index: usize,
@@ -135,21 +137,7 @@ pub struct MenuEntry {
 impl MenuEntry {
     /// An entry with a title and nothing else yet; parsers fill it in.
     pub fn new(title: impl Into<String>, line: usize) -> MenuEntry {
-        MenuEntry {
-            index: 0,
-            title: title.into(),
-            id: None,
-            submenus: Vec::new(),
-            position: Vec::new(),
-            root: None,
-            kernel: None,
-            args: String::new(),
-            initrd: Vec::new(),
-            modules: Vec::new(),
-            kind: EntryKind::Empty,
-            savedefault: false,
-            line,
-        }
+        MenuEntry { title: title.into(), line, ..MenuEntry::default() }
     }
 }
 

@@ -80,6 +80,34 @@ pub struct BootChoice {
     pub differences: Vec<String>,
 }
 
+impl BootChoice {
+    /// `e` of `cfg` booted with its own command line, first try, nothing
+    /// compared yet: what both loaders' rules start from.
+    fn chosen(
+        loader: Loader,
+        cfg: &LoadedConfig,
+        e: &MenuEntry,
+        reason: Reason,
+        why: String,
+        kernel: FileHit,
+        initrd: Vec<FileHit>,
+    ) -> BootChoice {
+        BootChoice {
+            loader,
+            config: cfg.file.clone(),
+            format: cfg.format,
+            entry: e.clone(),
+            reason,
+            why,
+            kernel,
+            initrd,
+            cmdline: e.args.clone(),
+            attempts: Vec::new(),
+            differences: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SelectError {
@@ -263,23 +291,14 @@ pub fn choose_grub(
         let e = &menu.entries[index];
         match grub_load(disk, cfg, e) {
             Ok((kernel, initrd)) => {
-                return Ok(BootChoice {
-                    loader,
-                    config: cfg.file.clone(),
-                    format: cfg.format,
-                    entry: e.clone(),
-                    reason,
-                    why,
-                    kernel,
-                    initrd,
-                    cmdline: if matches!(cfg.format, MenuFormat::Grub2 | MenuFormat::Bls) {
-                        grub2::boot_cmdline(e).unwrap_or_else(|| e.args.clone())
-                    } else {
-                        e.args.clone()
-                    },
-                    attempts,
-                    differences: Vec::new(),
-                });
+                let mut choice = BootChoice::chosen(loader, cfg, e, reason, why, kernel, initrd);
+                if matches!(cfg.format, MenuFormat::Grub2 | MenuFormat::Bls)
+                    && let Some(cmdline) = grub2::boot_cmdline(e)
+                {
+                    choice.cmdline = cmdline;
+                }
+                choice.attempts = attempts;
+                return Ok(choice);
             }
             Err(failure) => {
                 attempts.push(Attempt { index, title: e.title.clone(), failure });
@@ -363,19 +382,7 @@ pub fn choose_pygrub(disk: &Disk, cfg: &LoadedConfig, request: &EntryRequest) ->
         _ => e.initrd.iter().take(1).collect(),
     };
     let initrd = initrd_paths.into_iter().map(find).collect::<Result<Vec<_>, _>>().map_err(|f| failed("ramdisk", f))?;
-    let mut choice = BootChoice {
-        loader: Loader::Pygrub,
-        config: cfg.file.clone(),
-        format: cfg.format,
-        entry: e.clone(),
-        reason,
-        why,
-        kernel,
-        initrd,
-        cmdline: e.args.clone(),
-        attempts: Vec::new(),
-        differences: Vec::new(),
-    };
+    let mut choice = BootChoice::chosen(Loader::Pygrub, cfg, e, reason, why, kernel, initrd);
     choice.differences = differences(&choice, choose_grub(disk, cfg, Loader::Pygrub, request));
     Ok(choice)
 }

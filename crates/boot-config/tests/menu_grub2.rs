@@ -587,7 +587,7 @@ fn bls_snippets_alone_make_a_bls_menu() {
     let env = grubenv::parse(&data("bls/rhel8/grubenv")).unwrap();
     let mut vars = env.vars.clone();
     vars.push(("root".into(), "hd0,msdos1".into()));
-    let m = bls::to_menu(entries, &vars);
+    let m = grub2::bls_menu(entries, &vars);
     assert_eq!(m.format, MenuFormat::Bls);
     assert_eq!(m.entries.len(), 3);
     assert_eq!(m.entries[2].id.as_deref(), Some(format!("{RHEL_MID}-0-rescue").as_str()));

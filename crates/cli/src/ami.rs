@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
 use crate::progress::Progress;
-use crate::run::{Mode, RunArgs};
+use crate::run_args::{MAX_SECONDS, MachineArgs, Mode, RunArgs};
 
 #[derive(Args, Debug)]
 pub struct AmiArgs {
@@ -503,10 +503,8 @@ fn launch(
         memory_mib,
         json,
         dump_start_info: false,
-        cost_model: None,
-        max_instructions,
         // As `run`'s --max-seconds default: a launch ends like a run.
-        max_seconds: crate::run_hvm::MAX_SECONDS,
+        machine: MachineArgs { cost_model: None, max_instructions, max_seconds: MAX_SECONDS },
         keys,
         trace: None,
         read_mib: 16,

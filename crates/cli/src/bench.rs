@@ -121,7 +121,7 @@ fn workloads(a: &BenchArgs, image: Option<&Arc<dyn ReadAt>>) -> Result<Vec<Workl
 }
 
 pub fn run(out: &mut Out, a: &BenchArgs) -> Result<(), Exit> {
-    let cost = crate::run::cost_model(a.cost_model.as_deref())?;
+    let cost = crate::run_args::cost_model(a.cost_model.as_deref())?;
     let file_image: Option<Arc<dyn ReadAt>> = match &a.image {
         Some(p) => Some(Arc::new(disk_image::RawImage::open(p)?)),
         None => None,

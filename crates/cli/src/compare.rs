@@ -23,16 +23,14 @@ use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
 use crate::progress::Progress;
-use crate::run::{Mode, RunArgs};
+use crate::run_args::{MachineArgs, Mode, RunArgs};
 use crate::timeline::{self, Boots};
 
 pub struct CompareArgs<'a> {
     pub image: &'a Path,
     pub loader: Loader,
     pub memory_mib: u64,
-    pub cost_model: Option<&'a Path>,
-    pub max_instructions: u64,
-    pub max_seconds: u64,
+    pub machine: MachineArgs,
     pub read_mib: u64,
     pub json: bool,
     /// `--svg FILE`: the phases as a timeline.
@@ -47,7 +45,7 @@ struct Reads<'a> {
 
 pub fn run(out: &mut Out, c: &CompareArgs<'_>) -> Result<(), Exit> {
     let image: Arc<dyn ReadAt> = Arc::new(disk_image::RawImage::open(c.image)?);
-    let cost = crate::run::cost_model(c.cost_model)?;
+    let cost = crate::run_args::cost_model(c.machine.cost_model.as_deref())?;
     let a = RunArgs {
         image: c.image,
         mode: Mode::Pvhvm,
@@ -56,9 +54,7 @@ pub fn run(out: &mut Out, c: &CompareArgs<'_>) -> Result<(), Exit> {
         memory_mib: c.memory_mib,
         json: c.json,
         dump_start_info: false,
-        cost_model: c.cost_model,
-        max_instructions: c.max_instructions,
-        max_seconds: c.max_seconds,
+        machine: c.machine.clone(),
         keys: "",
         trace: None,
         read_mib: c.read_mib,

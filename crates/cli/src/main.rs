@@ -17,6 +17,7 @@ mod menu;
 mod output;
 mod progress;
 mod run;
+mod run_args;
 mod run_hvm;
 mod run_pvhvm;
 mod svg;
@@ -126,7 +127,7 @@ enum Command {
     Run {
         image: PathBuf,
         #[arg(long, value_enum)]
-        mode: run::Mode,
+        mode: run_args::Mode,
         /// The PV loader (see `boot-sim menu --help`).
         #[arg(long, default_value = "pvgrub-aws", value_parser = parse_loader)]
         loader: boot_config::discover::Loader,
@@ -139,16 +140,8 @@ enum Command {
         /// Print every start_info field decoded from guest memory.
         #[arg(long)]
         dump_start_info: bool,
-        /// TOML file overriding the simulated costs (see docs/cost-model.md).
-        #[arg(long)]
-        cost_model: Option<PathBuf>,
-        /// HVM: stop after this many guest instructions.
-        #[arg(long, default_value_t = boot::hvm::DEFAULT_MAX_INSTRUCTIONS)]
-        max_instructions: u64,
-        /// HVM: stop after this many seconds of wall-clock time, a last
-        /// resort behind --max-instructions (a guest looping on slow work).
-        #[arg(long, default_value_t = run_hvm::MAX_SECONDS, value_parser = clap::value_parser!(u64).range(1..=3600))]
-        max_seconds: u64,
+        #[command(flatten)]
+        machine: run_args::MachineArgs,
         /// HVM: keystrokes for int 16h, in order: characters as typed,
         /// \n Enter, \e Escape, \t Tab, \b Backspace, \\ a backslash,
         /// \{ a brace; grey keys {up} {down} {left} {right} {home} {end}
@@ -202,16 +195,8 @@ enum Command {
         /// Guest memory in MiB.
         #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=16384))]
         memory: u64,
-        /// TOML file overriding the simulated costs (see docs/cost-model.md).
-        #[arg(long)]
-        cost_model: Option<PathBuf>,
-        /// HVM: stop after this many guest instructions.
-        #[arg(long, default_value_t = boot::hvm::DEFAULT_MAX_INSTRUCTIONS)]
-        max_instructions: u64,
-        /// HVM: stop after this many seconds of wall-clock time, a last
-        /// resort behind --max-instructions (a guest looping on slow work).
-        #[arg(long, default_value_t = run_hvm::MAX_SECONDS, value_parser = clap::value_parser!(u64).range(1..=3600))]
-        max_seconds: u64,
+        #[command(flatten)]
+        machine: run_args::MachineArgs,
         /// File data the root-filesystem reads after the entry take, MiB.
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
         read_mib: u64,
@@ -346,54 +331,36 @@ fn main() -> ExitCode {
         Command::Inspect { image, json } => inspect::run(&mut out, &image, json),
         Command::Cat { image, path } => cat::run(&mut out, &image, &path),
         Command::Kernel { file, path, json } => kernel::run(&mut out, &file, path.as_deref(), json),
-        Command::Run {
-            image,
-            mode,
-            loader,
-            entry,
-            memory,
-            dump_start_info,
-            cost_model,
-            max_instructions,
-            max_seconds,
-            keys,
-            trace,
-            read_mib,
-            json,
-        } => run::run(
-            &mut out,
-            &run::RunArgs {
-                image: &image,
-                mode,
-                loader,
-                entry: entry.as_deref(),
-                memory_mib: memory,
-                json,
-                dump_start_info,
-                cost_model: cost_model.as_deref(),
-                max_instructions,
-                max_seconds,
-                keys: &keys,
-                trace: trace.as_deref(),
-                read_mib,
-            },
-        ),
-        Command::Compare { image, loader, memory, cost_model, max_instructions, max_seconds, read_mib, json, svg } => {
-            compare::run(
+        Command::Run { image, mode, loader, entry, memory, dump_start_info, machine, keys, trace, read_mib, json } => {
+            run::run(
                 &mut out,
-                &compare::CompareArgs {
+                &run_args::RunArgs {
                     image: &image,
+                    mode,
                     loader,
+                    entry: entry.as_deref(),
                     memory_mib: memory,
-                    cost_model: cost_model.as_deref(),
-                    max_instructions,
-                    max_seconds,
-                    read_mib,
                     json,
-                    svg: svg.as_deref(),
+                    dump_start_info,
+                    machine,
+                    keys: &keys,
+                    trace: trace.as_deref(),
+                    read_mib,
                 },
             )
         }
+        Command::Compare { image, loader, memory, machine, read_mib, json, svg } => compare::run(
+            &mut out,
+            &compare::CompareArgs {
+                image: &image,
+                loader,
+                memory_mib: memory,
+                machine,
+                read_mib,
+                json,
+                svg: svg.as_deref(),
+            },
+        ),
         Command::Bench(args) => bench::run(&mut out, &args),
         Command::Ami(args) => ami::run(&mut out, args),
         Command::Lab(cmd) => lab::run(&mut out, cmd),

@@ -1,7 +1,6 @@
 //! `boot-sim run IMAGE --mode pv|hvm|pvhvm`.
 
 use std::io::Write;
-use std::path::Path;
 
 use boot::pv::{self, PvOptions, PvOutcome, Stage};
 use boot_config::discover::{Loader, ProbeOutcome};
@@ -9,42 +8,11 @@ use boot_config::select::EntryRequest;
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Mode {
-    /// PV-GRUB (or pygrub) and the Xen domain builder.
-    Pv,
-    /// hvmloader/SeaBIOS-like firmware runs the MBR and what it loads,
-    /// instruction by instruction, disk I/O through an emulated IDE
-    /// controller (every register access a counted exit).
-    Hvm,
-    /// The HVM boot to the Linux entry, then the guest's PV drivers on
-    /// the same machine: the Xen platform device, the IDE unplug, blkfront
-    /// reading the root filesystem over the blkif ring.
-    Pvhvm,
-}
-
-pub struct RunArgs<'a> {
-    pub image: &'a Path,
-    pub mode: Mode,
-    pub loader: Loader,
-    pub entry: Option<&'a str>,
-    pub memory_mib: u64,
-    pub json: bool,
-    pub dump_start_info: bool,
-    pub cost_model: Option<&'a Path>,
-    pub max_instructions: u64,
-    /// HVM wall-clock budget, seconds.
-    pub max_seconds: u64,
-    pub keys: &'a str,
-    pub trace: Option<&'a str>,
-    /// PVHVM: file data the post-switch boot workload reads at most, MiB.
-    pub read_mib: u64,
-}
+use crate::run_args::{KernelEntry, Mode, RunArgs, cost_model};
 
 pub fn run(out: &mut Out, a: &RunArgs<'_>) -> Result<(), Exit> {
     let image: std::sync::Arc<dyn disk_image::ReadAt> = std::sync::Arc::new(disk_image::RawImage::open(a.image)?);
-    let cost = cost_model(a.cost_model)?;
+    let cost = cost_model(a.machine.cost_model.as_deref())?;
     match a.mode {
         // blkfront sees whole sectors: a shorter image would be reported
         // as 0 bytes; say what the file is.
@@ -60,17 +28,6 @@ pub fn run(out: &mut Out, a: &RunArgs<'_>) -> Result<(), Exit> {
         Mode::Pvhvm => return crate::run_pvhvm::run(out, a, image, cost),
     }
     run_pv(out, a, image, cost)
-}
-
-/// `--cost-model FILE`, or the default model.
-pub(crate) fn cost_model(path: Option<&Path>) -> Result<boot::machine::CostModel, Exit> {
-    Ok(match path {
-        Some(p) => {
-            let text = crate::input::read_text(p, "a cost model")?;
-            boot::machine::CostModel::from_toml_str(&text).map_err(|e| Exit::Error(format!("{}: {e}", p.display())))?
-        }
-        None => boot::machine::CostModel::default(),
-    })
 }
 
 /// The PV options of `run` (also `compare`'s PV column).
@@ -94,15 +51,6 @@ pub fn run_pv(
     cost: boot::machine::CostModel,
 ) -> Result<(), Exit> {
     run_pv_entry(out, a, image, cost)?.map(|_| ()).ok_or(Exit::NotBootable)
-}
-
-/// What the loader handed the kernel: its command line and the device it
-/// read the kernel from, in GRUB's naming (`ami launch --user-data` finds
-/// the root filesystem from them).
-#[derive(Debug, Clone)]
-pub struct KernelEntry {
-    pub cmdline: String,
-    pub kernel_device: Option<String>,
 }
 
 /// [`run_pv`], returning the kernel entry (`None`: cannot boot, rendered).

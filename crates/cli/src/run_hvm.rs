@@ -10,7 +10,7 @@ use disk_image::ReadAt;
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
-use crate::run::RunArgs;
+use crate::run_args::{KernelEntry, MAX_SECONDS, RunArgs};
 
 pub fn run(out: &mut Out, a: &RunArgs<'_>, image: Arc<dyn ReadAt>, cost: CostModel) -> Result<(), Exit> {
     run_entry(out, a, image, cost).map(|_| ())
@@ -22,7 +22,7 @@ pub fn run_entry(
     a: &RunArgs<'_>,
     image: Arc<dyn ReadAt>,
     cost: CostModel,
-) -> Result<Option<crate::run::KernelEntry>, Exit> {
+) -> Result<Option<KernelEntry>, Exit> {
     let opts = options(a, cost)?;
     let r = hvm::run(image, &opts);
     if let EndState::SetupError { message } = &r.end {
@@ -34,7 +34,7 @@ pub fn run_entry(
         render_text(out, a, &r)?;
     }
     match &r.end {
-        EndState::KernelEntry { info, .. } => Ok(Some(crate::run::KernelEntry {
+        EndState::KernelEntry { info, .. } => Ok(Some(KernelEntry {
             cmdline: info.cmdline.clone(),
             kernel_device: info.kernel.find(')').map(|i| info.kernel[..=i].to_string()),
         })),
@@ -43,13 +43,6 @@ pub fn run_entry(
         _ => Err(Exit::NotBootable),
     }
 }
-
-/// The CLI's wall-clock budget for a guest run (`--max-seconds`'s
-/// default), a last resort behind the instruction cap: real loaders take
-/// 0.2–8 s of host time to the kernel (GRUB 2.12 on btrfs is the slowest
-/// measured, 7.6 s release, more on a loaded machine), and a hostile boot
-/// sector ends at the cap or within this budget.
-pub(crate) const MAX_SECONDS: u64 = 60;
 
 /// The library's HVM defaults with the CLI's wall-clock budget, for the
 /// commands that boot without `--max-seconds` (lab checks, bench).
@@ -67,8 +60,8 @@ pub(crate) fn options(a: &RunArgs<'_>, cost: CostModel) -> Result<HvmOptions, Ex
     };
     Ok(HvmOptions {
         memory: a.memory_mib.checked_mul(1 << 20).ok_or_else(|| Exit::Error("--memory is too large".into()))?,
-        max_instructions: a.max_instructions,
-        max_wall: std::time::Duration::from_secs(a.max_seconds),
+        max_instructions: a.machine.max_instructions,
+        max_wall: std::time::Duration::from_secs(a.machine.max_seconds),
         keys: a.keys.to_string(),
         trace_level,
         cost,

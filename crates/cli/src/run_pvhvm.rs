@@ -13,7 +13,7 @@ use disk_image::ReadAt;
 use serde_json::json;
 
 use crate::output::{Exit, Out, human_size};
-use crate::run::RunArgs;
+use crate::run_args::RunArgs;
 
 pub fn run(out: &mut Out, a: &RunArgs<'_>, image: Arc<dyn ReadAt>, cost: CostModel) -> Result<(), Exit> {
     let opts = PvhvmOptions {

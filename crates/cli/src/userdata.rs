@@ -11,7 +11,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use crate::output::{Exit, Out};
-use crate::run::KernelEntry;
+use crate::run_args::KernelEntry;
 
 /// Largest user-data file read: EC2's limit is 16 KB; a file much larger
 /// is refused by the launch with its size, without reading it all.
@@ -64,7 +64,7 @@ pub fn report(
             Some(firstboot::inspect(&*r.fs, &entry.cmdline)),
             json!({"device": r.device, "filesystem": r.kind, "how": r.how}),
         ),
-        Err(e) => (None, json!({"error": e})),
+        Err(e) => (None, json!({"error": e.to_string()})),
     };
     let verdict = match &fb {
         Some(fb) => bootstrap::judge(&a, fb),
@@ -72,7 +72,7 @@ pub fn report(
             runs: false,
             summary: format!(
                 "the root filesystem cannot be read ({}): boot-sim cannot tell whether anything runs",
-                root.as_ref().err().map_or("", |e| e.as_str())
+                root.as_ref().err().map(ToString::to_string).unwrap_or_default()
             ),
             blocker: None,
             items: Vec::new(),

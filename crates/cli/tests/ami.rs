@@ -2,6 +2,10 @@
 //! compatible and incompatible instance types, permissions, copy,
 //! footprint, concurrent processes, a corrupt registry.
 
+mod common;
+
+use common::stdout;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -15,10 +19,6 @@ fn ami(registry: &Path, args: &[&str]) -> Output {
         .arg(registry)
         .output()
         .expect("run boot-sim")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn ok(o: Output) -> String {

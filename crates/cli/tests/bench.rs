@@ -1,13 +1,13 @@
 //! `boot-sim bench`: the table, JSON Lines, the SVG chart and the cost
 //! model's effect, all read from the binary's output (nothing hard-coded).
 
-use std::process::{Command, Output};
+mod common;
+
+use common::boot_sim;
+
+use std::process::Output;
 
 use serde_json::Value;
-
-fn boot_sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
-}
 
 fn results(out: &Output) -> Vec<Value> {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -6,14 +6,14 @@
 //! the subvolume list. Skipped without btrfs-progs (fails under
 //! `BOOT_SIM_INTEROP=require`).
 
+mod common;
+
+use common::boot_sim;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use boot_sim::{InteropPolicy, interop_tool, json_lines};
-
-fn boot_sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
-}
 
 const GRUB_CFG: &[u8] =
     b"set default=0\nmenuentry 'Fedora' {\n  linux /@/boot/vmlinuz root=LABEL=fedora rootflags=subvol=@\n}\n";

@@ -1,20 +1,11 @@
 //! `boot-sim compare`: the hvm, pv and pvhvm columns are the runs of
 //! `boot-sim run --mode …` with the same options, side by side.
 
-use std::process::{Command, Output};
+mod common;
+
+use common::{boot_sim, result};
 
 use boot_sim::image;
-
-fn boot_sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
-}
-
-fn result(o: &Output) -> serde_json::Value {
-    let lines = boot_sim::json_lines(&o.stdout);
-    let r = lines.last().cloned().expect("a result object");
-    assert_eq!(r["type"], "result", "{r}");
-    r
-}
 
 #[test]
 fn columns_are_the_three_runs() {

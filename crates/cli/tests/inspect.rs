@@ -2,17 +2,17 @@
 //! fixture's `<name>.expect.json` (written by the generator from what it
 //! put in the image, see fixtures/README.md).
 
+mod common;
+
+use common::boot_sim;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images")
-}
-
-fn boot_sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
 }
 
 fn inspect_json(img: &Path) -> (Output, Vec<Value>) {

@@ -1,18 +1,13 @@
 //! `boot-sim kernel` on our fixture kernels and on a kernel inside a disk image.
 
+mod common;
+
+use common::{boot_sim, stdout};
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-fn boot_sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
-}
-
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
@@ -20,17 +15,17 @@ fn pv_and_hvm_verdicts_in_xens_words() {
     let k = fixtures().join("kernels");
     let pv = boot_sim(&["kernel", k.join("xen-pv.elf").to_str().unwrap()]);
     assert!(pv.status.success());
-    assert!(text(&pv).contains("PV: bootable by libxc's ELF-generic loader as xen-3.0-x86_64"), "{}", text(&pv));
+    assert!(stdout(&pv).contains("PV: bootable by libxc's ELF-generic loader as xen-3.0-x86_64"), "{}", stdout(&pv));
 
     let none = boot_sim(&["kernel", k.join("no-notes.elf").to_str().unwrap()]);
-    let t = text(&none);
+    let t = stdout(&none);
     assert!(none.status.success(), "inspecting an unbootable kernel is not an error");
     assert!(t.contains("xl: xc_dom_find_loader: no loader found"), "{t}");
     assert!(t.contains("No ELF notes or '__xen_guest' section found"), "{t}");
     assert!(t.contains("no Xen ELF notes: this kernel has no PV support"), "{t}");
 
     let gz = boot_sim(&["kernel", k.join("bzimage-gzip.bin").to_str().unwrap()]);
-    let t = text(&gz);
+    let t = stdout(&gz);
     assert!(t.contains("Kernel ") && t.contains("bzImage"), "{t}");
     assert!(t.contains("Payload: gzip"), "{t}");
     assert!(t.contains("GRUB legacy prints:    [Linux-bzImage, setup=0x"), "{t}");
@@ -64,7 +59,7 @@ fn kernel_inside_a_disk_image() {
     let img = fixtures().join("images/pv-whole-disk.img");
     let out = boot_sim(&["kernel", img.to_str().unwrap(), "(hd0)/boot/vmlinuz-4.14.355-1.el6"]);
     assert_eq!(out.status.code(), Some(1), "no kernel at all: {}", String::from_utf8_lossy(&out.stderr));
-    let t = text(&out);
+    let t = stdout(&out);
     assert!(t.contains(":(hd0)/boot/vmlinuz-4.14.355-1.el6"), "{t}");
     let missing = boot_sim(&["kernel", img.to_str().unwrap(), "/boot/nope"]);
     assert_eq!(missing.status.code(), Some(2));

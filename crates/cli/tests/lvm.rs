@@ -2,14 +2,14 @@
 //! disk-image's generator around the pv-kernel.img ext2 filesystem),
 //! a two-segment linear LV `root`, a striped LV and a thin pool.
 
+mod common;
+
+use common::boot_sim;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn boot_sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
-}
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images/pv-kernel.img")

@@ -1,17 +1,11 @@
 //! `boot-sim menu` on the committed fixtures: each PV loader's search, the
 //! entry it boots and why, JSON Lines, and exit codes.
 
-use std::process::{Command, Output};
+mod common;
+
+use common::{boot_sim, stdout};
 
 use boot_sim::image;
-
-fn boot_sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 #[test]
 fn hd0_and_hd00_pvgrub_find_different_menus() {

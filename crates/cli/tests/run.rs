@@ -1,13 +1,11 @@
 //! `boot-sim run --mode pv` on the fixture images: exit codes, the text
 //! report, JSON Lines (events, then one result).
 
-use std::process::{Command, Output};
+mod common;
+
+use common::{boot_sim, result};
 
 use boot_sim::image;
-
-fn boot_sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
-}
 
 #[test]
 fn pv_boot_reaches_the_kernel_entry() {
@@ -159,14 +157,6 @@ fn pv_trace_events_show_the_ring_at_work() {
     let result = lines.last().unwrap();
     let pushed = lines.iter().filter(|l| l["kind"] == "ring_request" && l["stage"] == "pushed").count() as u64;
     assert_eq!(pushed, result["counters"]["ring"]["requests_pushed"].as_u64().unwrap(), "one event per request");
-}
-
-/// The last JSON Lines object of `run … --json`, checked to be the result.
-fn result(o: &Output) -> serde_json::Value {
-    let lines = boot_sim::json_lines(&o.stdout);
-    let r = lines.last().cloned().expect("a result object");
-    assert_eq!(r["type"], "result", "{r}");
-    r
 }
 
 #[test]

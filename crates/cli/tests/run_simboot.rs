@@ -4,13 +4,11 @@
 //! report and the JSON result say what it loaded; `--keys` picks entries;
 //! simboot's own error halts the machine with its message.
 
-use std::process::{Command, Output};
+mod common;
+
+use common::boot_sim;
 
 use boot_sim::image;
-
-fn boot_sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
-}
 
 #[test]
 fn the_default_entry_reaches_the_32_bit_entry_by_execution() {

@@ -5,22 +5,18 @@
 //! reads (PV-GRUB and pygrub: V4 without ftype only; GRUB 2: all).
 //! A missing `mkfs.xfs` skips (fails under `BOOT_SIM_INTEROP=require`).
 
+mod common;
+
+use common::{boot_sim, stdout};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use boot_sim::interop_tool;
 use boot_sim::qemu::Scratch;
 
 const MENU: &str = "default 0\ntimeout 1\ntitle XFS root\nroot (hd0)\nkernel /boot/vmlinuz ro root=/dev/xvda console=hvc0\ninitrd /boot/initrd.img\n";
 const GRUB_CFG: &str = "set default=\"Second\"\nmenuentry 'First' {\n\tlinux /boot/vmlinuz ro first\n\tinitrd /boot/initrd.img\n}\nmenuentry 'Second' {\n\tlinux /boot/vmlinuz ro second\n}\n";
-
-fn boot_sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_boot-sim")).args(args).output().expect("run boot-sim")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// An XFS image (512 MiB sparse) of `/boot/{vmlinuz,initrd.img}`,
 /// `/boot/grub/grub.conf`, `menu.lst -> ./grub.conf` and, when given, a

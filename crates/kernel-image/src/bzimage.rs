@@ -420,32 +420,21 @@ impl SetupHeader {
 /// The setup header's end for a protocol version: bootparam.h field ends,
 /// so a file cut inside a field its version defines is reported.
 fn header_len_for(v: ProtocolVersion) -> usize {
-    let at = |maj, min| v >= ProtocolVersion::new(maj, min);
-    if at(2, 15) {
-        0x26C
-    } else if at(2, 11) {
-        0x268
-    } else if at(2, 10) {
-        0x264
-    } else if at(2, 9) {
-        0x258
-    } else if at(2, 8) {
-        0x250
-    } else if at(2, 7) {
-        0x248
-    } else if at(2, 6) {
-        0x23C
-    } else if at(2, 5) {
-        0x235
-    } else if at(2, 3) {
-        0x230
-    } else if at(2, 2) {
-        0x22C
-    } else if at(2, 1) {
-        0x226
-    } else {
-        0x224
-    }
+    // (version, the end of the last field it added), newest first.
+    const ENDS: [((u8, u8), usize); 11] = [
+        ((2, 15), 0x26C),
+        ((2, 11), 0x268),
+        ((2, 10), 0x264),
+        ((2, 9), 0x258),
+        ((2, 8), 0x250),
+        ((2, 7), 0x248),
+        ((2, 6), 0x23C),
+        ((2, 5), 0x235),
+        ((2, 3), 0x230),
+        ((2, 2), 0x22C),
+        ((2, 1), 0x226),
+    ];
+    ENDS.iter().find(|&&((maj, min), _)| v >= ProtocolVersion::new(maj, min)).map_or(0x224, |&(_, end)| end)
 }
 
 fn opt<T>(present: bool, v: T) -> Option<T> {

@@ -9,6 +9,47 @@
 
 use crate::state::flags::{AF, CF, OF, PF, SF, ZF};
 
+/// Two-operand arithmetic/logic, plus MOV (no flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AluOp {
+    Add,
+    Or,
+    Adc,
+    Sbb,
+    And,
+    Sub,
+    Xor,
+    Cmp,
+    Test,
+    Mov,
+}
+
+impl AluOp {
+    /// Whether the result is written back: CMP and TEST only set flags.
+    #[inline(always)]
+    pub(crate) const fn writes(self) -> bool {
+        !matches!(self, AluOp::Cmp | AluOp::Test)
+    }
+}
+
+/// The result and flags of `op` on `size`-byte operands (`b` already
+/// masked) with carry-in `cf` (SDM Vol. 2 ADD/ADC/SUB/SBB/CMP/AND/OR/XOR/
+/// TEST); MOV passes `b` through with no flags. The one definition the
+/// interpreter and the fast path both run.
+#[inline(always)]
+pub(crate) fn binop(op: AluOp, a: u32, b: u32, cf: u32, size: u32) -> (u32, u32) {
+    match op {
+        AluOp::Add => add(a, b, 0, size),
+        AluOp::Adc => add(a, b, cf, size),
+        AluOp::Sub | AluOp::Cmp => sub(a, b, 0, size),
+        AluOp::Sbb => sub(a, b, cf, size),
+        AluOp::Or => (a | b, logic(a | b, size)),
+        AluOp::Xor => (a ^ b, logic(a ^ b, size)),
+        AluOp::And | AluOp::Test => (a & b, logic(a & b, size)),
+        AluOp::Mov => (b, 0),
+    }
+}
+
 /// Mask of an operand of `size` bytes.
 #[inline(always)]
 pub const fn mask(size: u32) -> u32 {
@@ -93,17 +134,25 @@ pub const fn logic(res: u32, size: u32) -> u32 {
     szp(res, size)
 }
 
-/// The shift group (SHL/SAL, SHR, SAR) after masking the count to 5 bits.
-/// `None` when the masked count is 0: result and flags are unchanged.
-/// Returns the result and the six arithmetic flags (AF cleared).
-pub const fn shift(kind: ShiftKind, val: u32, count: u32, size: u32) -> Option<(u32, u32)> {
+/// What every shift and rotate starts from (SDM Vol. 2B SAL/SAR/SHL/SHR,
+/// RCL/RCR/ROL/ROR, SHLD/SHRD: "the count is masked to 5 bits"; a masked
+/// count of 0 changes nothing): the masked count, the operand's bits, its
+/// mask and `val` masked to it; `None` for a count of 0.
+#[inline(always)]
+const fn shift_operands(val: u32, count: u32, size: u32) -> Option<(u32, u32, u32, u32)> {
     let c = count & 0x1F;
     if c == 0 {
         return None;
     }
-    let bits = size * 8;
     let m = mask(size);
-    let v = val & m;
+    Some((c, size * 8, m, val & m))
+}
+
+/// The shift group (SHL/SAL, SHR, SAR) after masking the count to 5 bits.
+/// `None` when the masked count is 0: result and flags are unchanged.
+/// Returns the result and the six arithmetic flags (AF cleared).
+pub const fn shift(kind: ShiftKind, val: u32, count: u32, size: u32) -> Option<(u32, u32)> {
+    let Some((c, bits, m, v)) = shift_operands(val, count, size) else { return None };
     let (res, cf, of) = match kind {
         ShiftKind::Shl => {
             let wide = (v as u64) << c;
@@ -163,13 +212,7 @@ pub enum RotKind {
 /// count is 0 (nothing changes). For RCL/RCR a count that is a multiple of
 /// size+1 leaves the value and CF as they were but OF is still computed.
 pub fn rotate(kind: RotKind, val: u32, count: u32, size: u32, cf_in: bool) -> Option<(u32, bool, bool)> {
-    let c = count & 0x1F;
-    if c == 0 {
-        return None;
-    }
-    let bits = size * 8;
-    let m = mask(size);
-    let v = val & m;
+    let (c, bits, m, v) = shift_operands(val, count, size)?;
     let msb = |x: u32| x & sign(size) != 0;
     match kind {
         RotKind::Rol => {
@@ -215,12 +258,7 @@ pub fn rotate(kind: RotKind, val: u32, count: u32, size: u32, cf_in: bool) -> Op
 /// is undefined in the SDM; the double-width formula used here then shifts
 /// bits of `dst` back in, as Bochs does.
 pub const fn double_shift(left: bool, dst: u32, src: u32, count: u32, size: u32) -> Option<(u32, u32)> {
-    let c = count & 0x1F;
-    if c == 0 {
-        return None;
-    }
-    let bits = size * 8;
-    let m = mask(size);
+    let Some((c, bits, m, _)) = shift_operands(dst, count, size) else { return None };
     let (res, cf) = if left {
         let wide = ((dst & m) as u64) << bits | (src & m) as u64;
         let wide = if bits == 16 { wide << 32 | wide } else { wide };

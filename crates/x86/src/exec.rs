@@ -2,9 +2,10 @@
 
 use iced_x86::{Code, Mnemonic as M, OpKind, Register};
 
-use crate::alu::{self, RotKind, ShiftKind, mask, sext};
+use crate::alu::{self, AluOp, RotKind, ShiftKind, mask, sext};
 use crate::bus::{AccessSize, Bus};
-use crate::cpu::{Cpu, DE, Decoded, Ex, Exit, Fault, Stop, mem_size, reg_size};
+use crate::cpu::{Cpu, DE, Decoded, Ex, Exit, Fault, Stop};
+use crate::mnemonic::{CcOp, cc_op, mem_size, reg_size};
 use crate::state::{SegReg, Segment, cr0, flags};
 
 /// A resolved r/m operand.
@@ -16,29 +17,6 @@ pub(crate) enum Loc {
 
 const CR0_REG: usize = Register::CR0 as usize;
 const SEG_FIRST: usize = Register::ES as usize;
-
-/// Condition code number (SDM Vol. 2A §B.1.4.7, table B-10: the `tttn`
-/// field) of a Jcc/SETcc/CMOVcc mnemonic.
-pub(crate) fn cc_of(m: M) -> u8 {
-    match m {
-        M::Jo | M::Seto | M::Cmovo => 0,
-        M::Jno | M::Setno | M::Cmovno => 1,
-        M::Jb | M::Setb | M::Cmovb => 2,
-        M::Jae | M::Setae | M::Cmovae => 3,
-        M::Je | M::Sete | M::Cmove => 4,
-        M::Jne | M::Setne | M::Cmovne => 5,
-        M::Jbe | M::Setbe | M::Cmovbe => 6,
-        M::Ja | M::Seta | M::Cmova => 7,
-        M::Js | M::Sets | M::Cmovs => 8,
-        M::Jns | M::Setns | M::Cmovns => 9,
-        M::Jp | M::Setp | M::Cmovp => 10,
-        M::Jnp | M::Setnp | M::Cmovnp => 11,
-        M::Jl | M::Setl | M::Cmovl => 12,
-        M::Jge | M::Setge | M::Cmovge => 13,
-        M::Jle | M::Setle | M::Cmovle => 14,
-        _ => 15,
-    }
-}
 
 fn unsupported_reason(m: M) -> &'static str {
     let name = format!("{m:?}");
@@ -359,27 +337,38 @@ impl Cpu {
         self.regs.eip = start.wrapping_add(i.len() as u32);
         let size = u32::from(d.size);
         let m = i.mnemonic();
-        match m {
-            M::Mov => return self.mov(bus, d),
-            M::Add | M::Or | M::Adc | M::Sbb | M::And | M::Sub | M::Xor | M::Cmp | M::Test => {
-                let dst = self.loc(d, 0, size)?;
-                let a = self.read_loc(bus, dst, size);
-                let b = self.src(bus, d, 1, size)? & mask(size);
-                let cf = self.regs.eflags & flags::CF;
-                let (r, f) = match m {
-                    M::Add => alu::add(a, b, 0, size),
-                    M::Adc => alu::add(a, b, cf, size),
-                    M::Sub | M::Cmp => alu::sub(a, b, 0, size),
-                    M::Sbb => alu::sub(a, b, cf, size),
-                    M::Or => (a | b, alu::logic(a | b, size)),
-                    M::Xor => (a ^ b, alu::logic(a ^ b, size)),
-                    _ => (a & b, alu::logic(a & b, size)),
-                };
-                self.set_arith(f);
-                if !matches!(m, M::Cmp | M::Test) {
-                    self.write_loc(bus, dst, size, r);
+        if let Some((op, cc)) = cc_op(m) {
+            let taken = self.cond(cc);
+            match op {
+                CcOp::Jcc if taken => self.regs.eip = Self::near_target(d, start),
+                CcOp::Jcc => {}
+                CcOp::Setcc => {
+                    let l = self.loc(d, 0, 1)?;
+                    self.write_loc(bus, l, 1, u32::from(taken));
+                }
+                CcOp::Cmovcc => {
+                    // The source is read (and may fault) whether or not the move happens.
+                    let v = self.src(bus, d, 1, size)?;
+                    if taken {
+                        self.set_reg(i.op0_register(), v);
+                    }
                 }
             }
+            return Ok(None);
+        }
+        if let Some(op) = AluOp::of(m).filter(|&op| op != AluOp::Mov) {
+            let dst = self.loc(d, 0, size)?;
+            let a = self.read_loc(bus, dst, size);
+            let b = self.src(bus, d, 1, size)? & mask(size);
+            let (r, f) = alu::binop(op, a, b, self.regs.eflags & flags::CF, size);
+            self.set_arith(f);
+            if op.writes() {
+                self.write_loc(bus, dst, size, r);
+            }
+            return Ok(None);
+        }
+        match m {
+            M::Mov => return self.mov(bus, d),
             M::Inc | M::Dec | M::Neg | M::Not => {
                 let dst = self.loc(d, 0, size)?;
                 let a = self.read_loc(bus, dst, size);
@@ -641,67 +630,6 @@ impl Cpu {
                 self.set_reg(Register::DX, v);
             }
             M::Cdq => self.regs.gpr[2] = if self.regs.gpr[0] & 0x8000_0000 != 0 { u32::MAX } else { 0 },
-            M::Jo
-            | M::Jno
-            | M::Jb
-            | M::Jae
-            | M::Je
-            | M::Jne
-            | M::Jbe
-            | M::Ja
-            | M::Js
-            | M::Jns
-            | M::Jp
-            | M::Jnp
-            | M::Jl
-            | M::Jge
-            | M::Jle
-            | M::Jg => {
-                if self.cond(cc_of(m)) {
-                    self.regs.eip = Self::near_target(d, start);
-                }
-            }
-            M::Seto
-            | M::Setno
-            | M::Setb
-            | M::Setae
-            | M::Sete
-            | M::Setne
-            | M::Setbe
-            | M::Seta
-            | M::Sets
-            | M::Setns
-            | M::Setp
-            | M::Setnp
-            | M::Setl
-            | M::Setge
-            | M::Setle
-            | M::Setg => {
-                let l = self.loc(d, 0, 1)?;
-                let v = u32::from(self.cond(cc_of(m)));
-                self.write_loc(bus, l, 1, v);
-            }
-            M::Cmovo
-            | M::Cmovno
-            | M::Cmovb
-            | M::Cmovae
-            | M::Cmove
-            | M::Cmovne
-            | M::Cmovbe
-            | M::Cmova
-            | M::Cmovs
-            | M::Cmovns
-            | M::Cmovp
-            | M::Cmovnp
-            | M::Cmovl
-            | M::Cmovge
-            | M::Cmovle
-            | M::Cmovg => {
-                let v = self.src(bus, d, 1, size)?;
-                if self.cond(cc_of(m)) {
-                    self.set_reg(i.op0_register(), v);
-                }
-            }
             M::Loop | M::Loope | M::Loopne => {
                 let cmask = if d.addr32 { u32::MAX } else { 0xFFFF };
                 let c = self.regs.gpr[1].wrapping_sub(1) & cmask;

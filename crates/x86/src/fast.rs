@@ -12,9 +12,10 @@
 
 use iced_x86::{Code, Instruction, Mnemonic as M, OpKind, Register};
 
-use crate::alu::{self, ShiftKind, mask};
+use crate::alu::{self, AluOp, ShiftKind, mask};
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Decoded, Ex};
+use crate::mnemonic::{CcOp, cc_op, mem_size, reg_size};
 use crate::state::flags;
 
 /// A general register operand as a slot of `Registers::gpr`: the value is
@@ -91,21 +92,6 @@ pub(crate) enum Opnd {
     /// An immediate, already extended and masked to the operand size as
     /// `exec.rs` uses it.
     Imm(u32),
-}
-
-/// Two-operand arithmetic/logic, plus MOV (no flags).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AluOp {
-    Add,
-    Or,
-    Adc,
-    Sbb,
-    And,
-    Sub,
-    Xor,
-    Cmp,
-    Test,
-    Mov,
 }
 
 /// What the fast path runs for an entry.
@@ -325,8 +311,8 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
     };
     let size0 = || -> Option<u32> {
         let size = match i.op0_kind() {
-            OpKind::Register => u32::from(crate::cpu::reg_size(i.op0_register())),
-            OpKind::Memory => u32::from(crate::cpu::mem_size(i.memory_size())),
+            OpKind::Register => u32::from(reg_size(i.op0_register())),
+            OpKind::Memory => u32::from(mem_size(i.memory_size())),
             _ => return None,
         };
         matches!(size, 1 | 2 | 4).then_some(size)
@@ -339,19 +325,21 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
         }
     };
     let m = i.mnemonic();
-    let alu = match m {
-        M::Add => Some(AluOp::Add),
-        M::Or => Some(AluOp::Or),
-        M::Adc => Some(AluOp::Adc),
-        M::Sbb => Some(AluOp::Sbb),
-        M::And => Some(AluOp::And),
-        M::Sub => Some(AluOp::Sub),
-        M::Xor => Some(AluOp::Xor),
-        M::Cmp => Some(AluOp::Cmp),
-        M::Test => Some(AluOp::Test),
-        M::Mov => Some(AluOp::Mov),
-        _ => None,
-    };
+    if let Some((op, cc)) = cc_op(m) {
+        return Some(match op {
+            CcOp::Setcc => Fast::Setcc { cc, dst: opnd(0, 1)? },
+            CcOp::Cmovcc => {
+                let size = size0()?;
+                let dst = RegRef::of(i.op0_register())?;
+                Fast::Cmovcc { cc, size: size as u8, dst, src: opnd(1, size)? }
+            }
+            CcOp::Jcc => {
+                let (disp, amask) = near(0)?;
+                Fast::Jcc { cc, disp, amask }
+            }
+        });
+    }
+    let alu = AluOp::of(m);
     if let Some(op) = alu {
         if i.op_count() != 2 {
             return None;
@@ -383,8 +371,8 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
         }
         M::Movzx | M::Movsx => {
             let ssize = match i.op1_kind() {
-                OpKind::Register => u32::from(crate::cpu::reg_size(i.op1_register())),
-                OpKind::Memory => u32::from(crate::cpu::mem_size(i.memory_size())),
+                OpKind::Register => u32::from(reg_size(i.op1_register())),
+                OpKind::Memory => u32::from(mem_size(i.memory_size())),
                 _ => return None,
             };
             if !matches!(ssize, 1 | 2) {
@@ -397,42 +385,6 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
         M::Not | M::Neg => {
             let size = size0()?;
             Fast::NotNeg { neg: m == M::Neg, size: size as u8, dst: opnd(0, size)? }
-        }
-        M::Seto
-        | M::Setno
-        | M::Setb
-        | M::Setae
-        | M::Sete
-        | M::Setne
-        | M::Setbe
-        | M::Seta
-        | M::Sets
-        | M::Setns
-        | M::Setp
-        | M::Setnp
-        | M::Setl
-        | M::Setge
-        | M::Setle
-        | M::Setg => Fast::Setcc { cc: crate::exec::cc_of(m), dst: opnd(0, 1)? },
-        M::Cmovo
-        | M::Cmovno
-        | M::Cmovb
-        | M::Cmovae
-        | M::Cmove
-        | M::Cmovne
-        | M::Cmovbe
-        | M::Cmova
-        | M::Cmovs
-        | M::Cmovns
-        | M::Cmovp
-        | M::Cmovnp
-        | M::Cmovl
-        | M::Cmovge
-        | M::Cmovle
-        | M::Cmovg => {
-            let size = size0()?;
-            let dst = RegRef::of(i.op0_register())?;
-            Fast::Cmovcc { cc: crate::exec::cc_of(m), size: size as u8, dst, src: opnd(1, size)? }
         }
         M::Xchg if i.op_count() == 2 => {
             let size = size0()?;
@@ -454,25 +406,6 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
                 _ => ShiftKind::Shl,
             };
             Fast::Shift { kind, size: size as u8, dst: opnd(0, size)?, count: opnd(1, 1)? }
-        }
-        M::Jo
-        | M::Jno
-        | M::Jb
-        | M::Jae
-        | M::Je
-        | M::Jne
-        | M::Jbe
-        | M::Ja
-        | M::Js
-        | M::Jns
-        | M::Jp
-        | M::Jnp
-        | M::Jl
-        | M::Jge
-        | M::Jle
-        | M::Jg => {
-            let (disp, amask) = near(0)?;
-            Fast::Jcc { cc: crate::exec::cc_of(m), disp, amask }
         }
         M::Jmp => {
             let (disp, amask) = near(0)?;
@@ -553,39 +486,6 @@ fn classify_ops(i: &Instruction, op32: bool, has_mem: bool) -> Option<Fast> {
     })
 }
 
-/// Result, flags and whether the result is written, of `op` on `SIZE`-byte
-/// operands (`b` already masked) with carry-in `cf`, as exec.rs computes it.
-#[inline(always)]
-fn alu_apply<const SIZE: u32>(op: AluOp, a: u32, b: u32, cf: u32) -> (u32, u32, bool) {
-    match op {
-        AluOp::Add => {
-            let (r, f) = alu::add(a, b, 0, SIZE);
-            (r, f, true)
-        }
-        AluOp::Adc => {
-            let (r, f) = alu::add(a, b, cf, SIZE);
-            (r, f, true)
-        }
-        AluOp::Sub => {
-            let (r, f) = alu::sub(a, b, 0, SIZE);
-            (r, f, true)
-        }
-        AluOp::Cmp => {
-            let (r, f) = alu::sub(a, b, 0, SIZE);
-            (r, f, false)
-        }
-        AluOp::Sbb => {
-            let (r, f) = alu::sub(a, b, cf, SIZE);
-            (r, f, true)
-        }
-        AluOp::Or => (a | b, alu::logic(a | b, SIZE), true),
-        AluOp::Xor => (a ^ b, alu::logic(a ^ b, SIZE), true),
-        AluOp::And => (a & b, alu::logic(a & b, SIZE), true),
-        AluOp::Test => (a & b, alu::logic(a & b, SIZE), false),
-        AluOp::Mov => (b, 0, true),
-    }
-}
-
 impl Cpu {
     /// A register-register or register-immediate ALU/MOV form of `SIZE`
     /// (2 or 4) bytes on register slot `dst`.
@@ -595,11 +495,11 @@ impl Cpu {
         let g = self.regs.gpr[usize::from(dst & 7)];
         let a = g & m;
         let cf = self.regs.eflags & flags::CF;
-        let (r, f, write) = alu_apply::<SIZE>(op, a, b & m, cf);
+        let (r, f) = alu::binop(op, a, b & m, cf, SIZE);
         if op != AluOp::Mov {
             self.set_arith(f);
         }
-        if write {
+        if op.writes() {
             self.regs.gpr[usize::from(dst & 7)] = (g & !m) | r;
         }
     }
@@ -697,17 +597,9 @@ impl Cpu {
                 let (b, _) = self.fast_read(bus, d, src, size)?;
                 let b = b & mask(size);
                 let cf = self.regs.eflags & flags::CF;
-                let (r, f) = match op {
-                    AluOp::Add => alu::add(a, b, 0, size),
-                    AluOp::Adc => alu::add(a, b, cf, size),
-                    AluOp::Sub | AluOp::Cmp => alu::sub(a, b, 0, size),
-                    AluOp::Sbb => alu::sub(a, b, cf, size),
-                    AluOp::Or => (a | b, alu::logic(a | b, size)),
-                    AluOp::Xor => (a ^ b, alu::logic(a ^ b, size)),
-                    _ => (a & b, alu::logic(a & b, size)),
-                };
+                let (r, f) = alu::binop(op, a, b, cf, size);
                 self.set_arith(f);
-                if !matches!(op, AluOp::Cmp | AluOp::Test) {
+                if op.writes() {
                     self.fast_write(bus, dst, lin, size, r);
                 }
             }

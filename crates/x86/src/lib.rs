@@ -40,6 +40,7 @@ mod error;
 mod exec;
 mod fast;
 mod idiom;
+mod mnemonic;
 mod state;
 mod string;
 

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use super::default::{rest_after_gt, walk};
 use super::script::{Cmd, Part, Word};
 use super::*;
-use crate::bls::BlsEntry;
+use crate::bls::{self, BlsEntry};
 use crate::{BootPath, DefaultSpec, EntryKind, LineDiag, MAX_CONFIG_BYTES, Menu, MenuEntry, MenuFormat, Submenu};
 
 /// Everything an evaluation produced.
@@ -53,20 +53,29 @@ pub fn evaluate(data: &[u8], config_path: &str, ctx: &dyn Grub2Context) -> Evalu
     it.finish()
 }
 
-/// Builds the menu `blscfg` would add for these snippets (already sorted
-/// with [`bls::sort_entries`]) in an environment holding `vars` (grubenv's
-/// `kernelopts`, and `root` for the `($root)` prefix blscfg writes). The
-/// menu's format is [`MenuFormat::Bls`].
-pub fn bls_menu(entries: &[BlsEntry], vars: &[(String, String)]) -> Menu {
+/// The menu `blscfg` would add for these snippets alone, sorted as GRUB
+/// sorts them ([`bls::sort_entries`]; a snippet repeating another's
+/// version is dropped with a diagnostic), in an environment holding `vars`
+/// (grubenv's `kernelopts`, and `root` for the `($root)` prefix blscfg
+/// writes). The menu's format is [`MenuFormat::Bls`]. Here and not in
+/// [`crate::bls`], which knows the snippet format but not the evaluator.
+pub fn bls_menu(entries: Vec<BlsEntry>, vars: &[(String, String)]) -> Menu {
+    let (sorted, dropped) = bls::sort_entries(entries);
     let mut it = Interp::new(&NoContext);
     for (k, v) in vars {
         it.set(k, v);
     }
-    for e in entries.iter().take(MAX_BLS_FILES) {
+    for e in sorted.iter().take(MAX_BLS_FILES) {
         it.add_bls_item(e, 0);
     }
     let mut eval = it.finish();
     eval.menu.format = MenuFormat::Bls;
+    for d in dropped {
+        eval.menu.diagnostics.push(LineDiag {
+            line: 0,
+            message: format!("{d}.conf duplicates another snippet's version; GRUB drops it"),
+        });
+    }
     eval.menu
 }
 
@@ -128,7 +137,7 @@ struct Item {
 }
 
 /// What an entry's body loaded.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Loaded {
     root: Option<String>,
     kernel: Option<BootPath>,
@@ -814,16 +823,7 @@ impl<'c> Interp<'c> {
                 continue;
             }
             self.set_exported("chosen", &chosen_here);
-            self.entry = Some(Loaded {
-                root: None,
-                kernel: None,
-                args: String::new(),
-                initrd: Vec::new(),
-                modules: Vec::new(),
-                kind: EntryKind::Empty,
-                savedefault: false,
-                commands: Vec::new(),
-            });
+            self.entry = Some(Loaded::default());
             let saved_menu = std::mem::take(&mut self.menu);
             let saved_pos = self.positional.replace(item.args.clone());
             self.exec_list(&item.body);

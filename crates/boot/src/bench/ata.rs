@@ -10,6 +10,7 @@
 use x86::{AccessSize, Bus};
 
 use super::workload::Extent;
+use crate::devices::ata_host::{AtaHost, AtaTimeout, POLLS};
 use crate::devices::ide::{BMIDE_BASE, reg::*};
 use crate::hvm::bus::HvmBus;
 
@@ -20,9 +21,6 @@ pub const MAX_SECTORS_PER_COMMAND: u64 = 2560;
 pub(crate) const PRD_TABLE: u32 = 0x1_0000;
 /// The data buffer's guest-physical address (1 MiB).
 pub(crate) const BUFFER: u64 = 0x10_0000;
-/// Status polls before a driver gives up (SeaBIOS waits 32 s; the model
-/// answers at once, so a stuck status is a model bug).
-const POLLS: u32 = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AtaError {
@@ -34,6 +32,12 @@ pub enum AtaError {
     Dma { lba: u64, status: u8 },
     #[error("{0}")]
     Memory(String),
+}
+
+impl From<AtaTimeout> for AtaError {
+    fn from(_: AtaTimeout) -> AtaError {
+        AtaError::Timeout
+    }
 }
 
 /// The driver, borrowing the bus for its lifetime.
@@ -55,55 +59,6 @@ impl<'a> AtaDriver<'a> {
     /// free memory.
     pub fn at(bus: &'a mut HvmBus, pio32: bool, buffer: u64, prd: u32) -> AtaDriver<'a> {
         AtaDriver { bus, pio32, buffer, prd }
-    }
-
-    fn in8(&mut self, port: u16) -> u8 {
-        self.bus.port_in(port, AccessSize::Byte) as u8
-    }
-
-    fn out8(&mut self, port: u16, v: u8) {
-        self.bus.port_out(port, AccessSize::Byte, u32::from(v));
-    }
-
-    fn await_mask(&mut self, port: u16, mask: u8, want: u8) -> Result<u8, AtaError> {
-        for _ in 0..POLLS {
-            let s = self.in8(port);
-            if s & mask == want {
-                return Ok(s);
-            }
-        }
-        Err(AtaError::Timeout)
-    }
-
-    fn await_not_bsy(&mut self) -> Result<u8, AtaError> {
-        self.await_mask(STATUS_CMD, STAT_BSY, 0)
-    }
-
-    /// `pause_await_not_bsy`: one alternate-status read, then status.
-    fn pause_await_not_bsy(&mut self) -> Result<u8, AtaError> {
-        let _ = self.in8(CTRL);
-        self.await_not_bsy()
-    }
-
-    /// ata.c `send_cmd` for the master.
-    fn send_cmd(&mut self, cmd: [u8; 7], hob: Option<[u8; 5]>) -> Result<(), AtaError> {
-        self.await_not_bsy()?;
-        let newdh = (cmd[5] & !DH_DEV1) | 0xA0;
-        let olddh = self.in8(DEVICE);
-        self.out8(DEVICE, newdh);
-        if (olddh ^ newdh) & DH_DEV1 != 0 {
-            self.await_not_bsy()?;
-        }
-        if let Some(h) = hob {
-            for (i, v) in h.into_iter().enumerate() {
-                self.out8(ERR_FEATURE + i as u16, v);
-            }
-        }
-        for (i, v) in cmd[..5].iter().enumerate() {
-            self.out8(ERR_FEATURE + i as u16, *v);
-        }
-        self.out8(STATUS_CMD, cmd[6]);
-        Ok(())
     }
 
     /// Reads `e` into the buffer (PIO or DMA), command by command.
@@ -146,12 +101,12 @@ impl<'a> AtaDriver<'a> {
     /// `ata_pio_cmd_data` + `ata_pio_transfer`: nIEN, the command, then per
     /// sector one `rep insl` (one exit) and `pause_await_not_bsy`.
     fn pio_read(&mut self, lba: u64, count: u64, cmd: [u8; 7], hob: Option<[u8; 5]>) -> Result<(), AtaError> {
-        self.out8(CTRL, 0x08 | 0x02);
-        self.send_cmd(cmd, hob)?;
+        self.bus.out8(CTRL, 0x08 | 0x02);
+        self.bus.send_cmd(false, cmd, hob)?;
         // ata_wait_data
-        let s = self.await_not_bsy()?;
+        let s = self.bus.await_not_bsy()?;
         if s & STAT_ERR != 0 || s & STAT_DRQ == 0 {
-            self.out8(CTRL, 0x08);
+            self.bus.out8(CTRL, 0x08);
             return Err(AtaError::Command { command: cmd[6], lba, status: s });
         }
         let size = if self.pio32 { AccessSize::Dword } else { AccessSize::Word };
@@ -161,14 +116,14 @@ impl<'a> AtaDriver<'a> {
             self.bus.port_in_string(DATA, size, &mut sector);
             self.bus.write_bytes(dest, &sector);
             dest = dest.wrapping_add(512);
-            let s = self.pause_await_not_bsy()?;
+            let s = self.bus.pause_await_not_bsy()?;
             let expect = if left == 0 { 0 } else { STAT_DRQ };
             if s & (STAT_BSY | STAT_DRQ | STAT_ERR) != expect {
-                self.out8(CTRL, 0x08);
+                self.bus.out8(CTRL, 0x08);
                 return Err(AtaError::Command { command: cmd[6], lba, status: s });
             }
         }
-        self.out8(CTRL, 0x08);
+        self.bus.out8(CTRL, 0x08);
         Ok(())
     }
 
@@ -191,21 +146,21 @@ impl<'a> AtaDriver<'a> {
             at += 8;
         }
         self.bus.port_out(BMIDE_BASE + BM_TABLE, AccessSize::Dword, self.prd);
-        let old = self.in8(BMIDE_BASE + BM_CMD) & !(BM_CMD_MEMWRITE | BM_CMD_START);
-        self.out8(BMIDE_BASE + BM_CMD, old | BM_CMD_MEMWRITE);
-        self.out8(BMIDE_BASE + BM_STATUS, BM_STATUS_ERROR | BM_STATUS_IRQ);
-        self.send_cmd(cmd, hob)?;
-        let old = self.in8(BMIDE_BASE + BM_CMD);
-        self.out8(BMIDE_BASE + BM_CMD, old | BM_CMD_START);
+        let old = self.bus.in8(BMIDE_BASE + BM_CMD) & !(BM_CMD_MEMWRITE | BM_CMD_START);
+        self.bus.out8(BMIDE_BASE + BM_CMD, old | BM_CMD_MEMWRITE);
+        self.bus.out8(BMIDE_BASE + BM_STATUS, BM_STATUS_ERROR | BM_STATUS_IRQ);
+        self.bus.send_cmd(false, cmd, hob)?;
+        let old = self.bus.in8(BMIDE_BASE + BM_CMD);
+        self.bus.out8(BMIDE_BASE + BM_CMD, old | BM_CMD_START);
         let mut status = 0;
         for _ in 0..POLLS {
-            status = self.in8(BMIDE_BASE + BM_STATUS);
+            status = self.bus.in8(BMIDE_BASE + BM_STATUS);
             if status & BM_STATUS_IRQ != 0 {
                 break;
             }
         }
-        self.out8(BMIDE_BASE + BM_CMD, old & !BM_CMD_START);
-        let s = self.pause_await_not_bsy()?;
+        self.bus.out8(BMIDE_BASE + BM_CMD, old & !BM_CMD_START);
+        let s = self.bus.pause_await_not_bsy()?;
         if status & (BM_STATUS_IRQ | BM_STATUS_ACTIVE) != BM_STATUS_IRQ {
             return Err(AtaError::Dma { lba, status });
         }

@@ -9,17 +9,20 @@
 //! (the block layer's merge of a read's bios). The requests do not depend
 //! on the path, so every path reads the same bytes in the same order: the
 //! run records the requests and an FNV-1a digest of the delivered bytes,
-//! which [`super::run`] checks against a direct read of the image.
+//! which [`super::run`] checks against a direct read of the image. That
+//! reference pass ([`Workload::boot_read`]) is the same walk on a
+//! [`Direct`] device, so it lives here with the walk.
 
 use std::borrow::BorrowMut;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use disk_image::fs::{Filesystem, NodeKind};
 use disk_image::{ByteOffset, Disk, DiskError, ReadAt};
 use serde::Serialize;
 
 use super::ata::{AtaDriver, MAX_SECTORS_PER_COMMAND};
-use super::workload::{BOOT_READ_DIRS, Extent, walk};
+use super::workload::{Extent, Workload, WorkloadKind};
 use super::{BenchError, SECTOR};
 use crate::devices::xen::PvIo;
 use crate::hvm::bus::HvmBus;
@@ -235,6 +238,61 @@ pub(crate) fn same_reads(path: &'static str, want: &[Extent], digest: u64, got: 
     let at = got.requests.iter().zip(want).position(|(a, b)| a != b).unwrap_or(want.len().min(got.requests.len()));
     let sector = got.requests.get(at).or(want.get(at)).map_or(0, |e| e.sector);
     Err(BenchError::DataMismatch { path, sector })
+}
+
+/// Directories a booting Linux system reads from (issue 8).
+pub const BOOT_READ_DIRS: [&str; 3] = ["/boot", "/etc", "/usr/lib"];
+
+impl Workload {
+    /// The boot-read workload of `image`: every filesystem the partition
+    /// table names is opened and the regular files under
+    /// [`BOOT_READ_DIRS`] are read in directory order until `max_bytes` of
+    /// file data. The filesystem code reads through a page cache (each
+    /// 4 KiB page once; one request per run of pages a read misses), one
+    /// request at a time. This reference pass reads the image directly
+    /// (no simulated cost) and records the requests and a digest of their
+    /// bytes; the bench runs the same reads live on each path
+    /// (`bench::live`) and checks that they match.
+    pub fn boot_read(image: Arc<dyn ReadAt>, max_bytes: u64) -> Result<Workload, BenchError> {
+        let sectors = image.size() / SECTOR;
+        let (_, reads) = boot_live(Direct(image.clone()), sectors, image.describe(), max_bytes)?;
+        let reads = reads?;
+        Ok(Workload {
+            kind: WorkloadKind::Boot,
+            total_bytes: reads.bytes,
+            block_bytes: PAGE,
+            queue_depth: 1,
+            seed: 0,
+            recorded: reads.requests,
+            digest: reads.digest,
+            file_budget: max_bytes,
+        })
+    }
+}
+
+/// Reads the regular files under `dir`, depth first in name order, until
+/// the budget is spent (directories at most 16 deep).
+fn walk(fs: &dyn Filesystem, dir: &str, depth: usize, budget: &mut u64) {
+    if depth > 16 || *budget == 0 {
+        return;
+    }
+    let Ok(mut entries) = fs.list_dir(dir) else { return };
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    for e in entries {
+        if *budget == 0 {
+            return;
+        }
+        let path = if dir.ends_with('/') { format!("{dir}{}", e.name) } else { format!("{dir}/{}", e.name) };
+        match e.kind {
+            NodeKind::Directory => walk(fs, &path, depth + 1, budget),
+            NodeKind::File => {
+                if let Ok(data) = fs.read_file(&path, *budget) {
+                    *budget = budget.saturating_sub(data.len() as u64);
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,13 +2,10 @@
 
 use std::sync::Arc;
 
-use disk_image::fs::{Filesystem, NodeKind};
-use disk_image::{MemImage, ReadAt};
+use disk_image::MemImage;
 use serde::Serialize;
 
-use super::BenchError;
-
-const SECTOR: u64 = 512;
+use super::{BenchError, SECTOR};
 
 /// The access pattern.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -185,62 +182,4 @@ pub fn synthetic_image(bytes: u64) -> Arc<MemImage> {
         s[511] = (lba >> 8) as u8;
     }
     Arc::new(MemImage::new(v, "synthetic image"))
-}
-
-/// Directories a booting Linux system reads from (issue 8).
-pub const BOOT_READ_DIRS: [&str; 3] = ["/boot", "/etc", "/usr/lib"];
-
-impl Workload {
-    /// The boot-read workload of `image`: every filesystem the partition
-    /// table names is opened and the regular files under
-    /// [`BOOT_READ_DIRS`] are read in directory order until `max_bytes` of
-    /// file data. The filesystem code reads through a page cache (each
-    /// 4 KiB page once; one request per run of pages a read misses), one
-    /// request at a time. This reference pass reads the image directly
-    /// (no simulated cost) and records the requests and a digest of their
-    /// bytes; the bench runs the same reads live on each path
-    /// (`bench::live`) and checks that they match.
-    pub fn boot_read(image: Arc<dyn ReadAt>, max_bytes: u64) -> Result<Workload, BenchError> {
-        let sectors = image.size() / SECTOR;
-        let (_, reads) =
-            super::live::boot_live(super::live::Direct(image.clone()), sectors, image.describe(), max_bytes)?;
-        let reads = reads?;
-        Ok(Workload {
-            kind: WorkloadKind::Boot,
-            total_bytes: reads.bytes,
-            block_bytes: PAGE,
-            queue_depth: 1,
-            seed: 0,
-            recorded: reads.requests,
-            digest: reads.digest,
-            file_budget: max_bytes,
-        })
-    }
-}
-
-const PAGE: u64 = 4096;
-
-/// Reads the regular files under `dir`, depth first in name order, until
-/// the budget is spent (directories at most 16 deep).
-pub(crate) fn walk(fs: &dyn Filesystem, dir: &str, depth: usize, budget: &mut u64) {
-    if depth > 16 || *budget == 0 {
-        return;
-    }
-    let Ok(mut entries) = fs.list_dir(dir) else { return };
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    for e in entries {
-        if *budget == 0 {
-            return;
-        }
-        let path = if dir.ends_with('/') { format!("{dir}{}", e.name) } else { format!("{dir}/{}", e.name) };
-        match e.kind {
-            NodeKind::Directory => walk(fs, &path, depth + 1, budget),
-            NodeKind::File => {
-                if let Ok(data) = fs.read_file(&path, *budget) {
-                    *budget = budget.saturating_sub(data.len() as u64);
-                }
-            }
-            _ => {}
-        }
-    }
 }

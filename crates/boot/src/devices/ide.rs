@@ -139,6 +139,14 @@ enum Phase {
     },
 }
 
+/// A task-file register write: the previous value moves to the
+/// high-order-byte copy a 48-bit command reads back with HOB (QEMU
+/// `ide_ioport_write`: `hob_feature = feature` before the new value).
+fn latch(reg: &mut u8, hob: &mut u8, b: u8) {
+    *hob = *reg;
+    *reg = b;
+}
+
 /// The task-file registers (ATA/ATAPI-6 §7: the "HOB" copies hold the
 /// previous value written, for 48-bit commands; QEMU `ide_ioport_write`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -420,36 +428,15 @@ impl IdeController {
                     return 0;
                 }
                 let hob = self.control & 0x80 != 0;
+                // HOB set in device control reads the previous (high-order)
+                // bytes of a 48-bit task file (ATA8-ACS §7.1.6).
+                let pick = |lo: u8, hi: u8| if hob { hi } else { lo };
                 u32::from(match port {
                     ERR_FEATURE => self.error,
-                    SECTOR_COUNT => {
-                        if hob {
-                            self.tf.hob_nsector
-                        } else {
-                            self.tf.nsector
-                        }
-                    }
-                    LBA_LOW => {
-                        if hob {
-                            self.tf.hob_sector
-                        } else {
-                            self.tf.sector
-                        }
-                    }
-                    LBA_MID => {
-                        if hob {
-                            self.tf.hob_lcyl
-                        } else {
-                            self.tf.lcyl
-                        }
-                    }
-                    LBA_HIGH => {
-                        if hob {
-                            self.tf.hob_hcyl
-                        } else {
-                            self.tf.hcyl
-                        }
-                    }
+                    SECTOR_COUNT => pick(self.tf.nsector, self.tf.hob_nsector),
+                    LBA_LOW => pick(self.tf.sector, self.tf.hob_sector),
+                    LBA_MID => pick(self.tf.lcyl, self.tf.hob_lcyl),
+                    LBA_HIGH => pick(self.tf.hcyl, self.tf.hob_hcyl),
                     DEVICE => self.select,
                     _ => self.status,
                 })
@@ -608,26 +595,11 @@ impl IdeController {
                 }
                 self.control = b;
             }
-            ERR_FEATURE => {
-                self.tf.hob_feature = self.tf.feature;
-                self.tf.feature = b;
-            }
-            SECTOR_COUNT => {
-                self.tf.hob_nsector = self.tf.nsector;
-                self.tf.nsector = b;
-            }
-            LBA_LOW => {
-                self.tf.hob_sector = self.tf.sector;
-                self.tf.sector = b;
-            }
-            LBA_MID => {
-                self.tf.hob_lcyl = self.tf.lcyl;
-                self.tf.lcyl = b;
-            }
-            LBA_HIGH => {
-                self.tf.hob_hcyl = self.tf.hcyl;
-                self.tf.hcyl = b;
-            }
+            ERR_FEATURE => latch(&mut self.tf.feature, &mut self.tf.hob_feature, b),
+            SECTOR_COUNT => latch(&mut self.tf.nsector, &mut self.tf.hob_nsector, b),
+            LBA_LOW => latch(&mut self.tf.sector, &mut self.tf.hob_sector, b),
+            LBA_MID => latch(&mut self.tf.lcyl, &mut self.tf.hob_lcyl, b),
+            LBA_HIGH => latch(&mut self.tf.hcyl, &mut self.tf.hob_hcyl, b),
             DEVICE => self.select = b,
             STATUS_CMD => return self.command(b),
             p if p >= BMIDE_BASE => return self.write_bm(p - BMIDE_BASE, value, size),

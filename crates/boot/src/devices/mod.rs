@@ -10,6 +10,7 @@
 //! - [`uart`]: COM1, a 16550;
 //! - [`platform`]: the Xen platform PCI device (PV-on-HVM's unplug).
 
+pub(crate) mod ata_host;
 pub mod ide;
 pub mod pit;
 pub mod platform;

@@ -17,6 +17,7 @@ use serde::Serialize;
 use x86::{AccessSize, Bus};
 
 use super::trace::{HvmEvent, HvmTrace};
+use crate::devices::ata_host::AtaHost;
 use crate::devices::ide::{DmaMemory, IdeAction, IdeController};
 use crate::devices::platform::XenPlatformState;
 use crate::machine::{CostKey, CostModel, GuestMemory, GuestPhysAddr, SimClock};
@@ -310,6 +311,44 @@ impl DmaMemory for MemDma<'_> {
     }
 }
 
+/// Multi-byte guest accesses: one slice of RAM when the bytes are there
+/// (and, for a write, writable), else byte by byte, so an access that
+/// straddles the end of RAM or a read-only (ROM-shadow) byte reads 0xFF
+/// and drops the write for just those bytes, as the PC's bus does.
+impl HvmBus {
+    #[inline(always)]
+    fn read_le<const N: usize>(&mut self, addr: u32) -> [u8; N] {
+        let whole =
+            self.mem.slice(GuestPhysAddr(u64::from(addr)), N as u64).ok().and_then(|s| <[u8; N]>::try_from(s).ok());
+        whole.unwrap_or_else(|| std::array::from_fn(|i| self.read_u8(addr.wrapping_add(i as u32))))
+    }
+
+    #[inline(always)]
+    fn write_le<const N: usize>(&mut self, addr: u32, bytes: [u8; N]) {
+        if Self::guest_writable(addr, N)
+            && let Ok(s) = self.mem.slice_mut(GuestPhysAddr(u64::from(addr)), N as u64)
+        {
+            s.copy_from_slice(&bytes);
+            return;
+        }
+        for (i, b) in bytes.into_iter().enumerate() {
+            self.write_u8(addr.wrapping_add(i as u32), b);
+        }
+    }
+}
+
+/// The guest ATA drivers in Rust (the BIOS's int 13h, the I/O bench) reach
+/// the IDE controller through the bus, each access a costed port exit.
+impl AtaHost for HvmBus {
+    fn in8(&mut self, port: u16) -> u8 {
+        self.port_in(port, AccessSize::Byte) as u8
+    }
+
+    fn out8(&mut self, port: u16, v: u8) {
+        self.port_out(port, AccessSize::Byte, u32::from(v));
+    }
+}
+
 impl Bus for HvmBus {
     #[inline]
     fn read_u8(&mut self, addr: u32) -> u8 {
@@ -325,40 +364,19 @@ impl Bus for HvmBus {
     }
     #[inline]
     fn read_u16(&mut self, addr: u32) -> u16 {
-        match self.mem.slice(GuestPhysAddr(u64::from(addr)), 2) {
-            Ok(s) => u16::from_le_bytes([s[0], s[1]]),
-            Err(_) => u16::from_le_bytes([self.read_u8(addr), self.read_u8(addr.wrapping_add(1))]),
-        }
+        u16::from_le_bytes(self.read_le(addr))
     }
     #[inline]
     fn read_u32(&mut self, addr: u32) -> u32 {
-        match self.mem.slice(GuestPhysAddr(u64::from(addr)), 4) {
-            Ok(s) => u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
-            Err(_) => u32::from(self.read_u16(addr)) | u32::from(self.read_u16(addr.wrapping_add(2))) << 16,
-        }
+        u32::from_le_bytes(self.read_le(addr))
     }
     #[inline]
     fn write_u16(&mut self, addr: u32, value: u16) {
-        if Self::guest_writable(addr, 2)
-            && let Ok(s) = self.mem.slice_mut(GuestPhysAddr(u64::from(addr)), 2)
-        {
-            s.copy_from_slice(&value.to_le_bytes());
-            return;
-        }
-        let b = value.to_le_bytes();
-        self.write_u8(addr, b[0]);
-        self.write_u8(addr.wrapping_add(1), b[1]);
+        self.write_le(addr, value.to_le_bytes());
     }
     #[inline]
     fn write_u32(&mut self, addr: u32, value: u32) {
-        if Self::guest_writable(addr, 4)
-            && let Ok(s) = self.mem.slice_mut(GuestPhysAddr(u64::from(addr)), 4)
-        {
-            s.copy_from_slice(&value.to_le_bytes());
-            return;
-        }
-        self.write_u16(addr, value as u16);
-        self.write_u16(addr.wrapping_add(2), (value >> 16) as u16);
+        self.write_le(addr, value.to_le_bytes());
     }
     fn read_bytes(&mut self, addr: u32, buf: &mut [u8]) {
         self.read_phys(addr, buf);

@@ -7,6 +7,7 @@ use x86::{AccessSize, Bus, Gpr, Registers, SegReg, Segment, flags};
 use super::E820Entry;
 use super::bus::Origin;
 use super::vm::{BIOS_SEG, Hvm, IRET_OFFICIAL, RESET_VECTOR, SERVED, stub_offset};
+use crate::devices::ata_host::{AtaHost, AtaTimeout};
 use crate::devices::ide::{BMIDE_BASE, reg::*};
 
 /// E820 types (SeaBIOS `src/e820map.h`).
@@ -52,14 +53,13 @@ pub(crate) const DISK_RET_SUCCESS: u8 = 0x00;
 pub(crate) const DISK_RET_EPARAM: u8 = 0x01;
 pub(crate) const DISK_RET_EBADTRACK: u8 = 0x0C;
 
-impl Hvm {
-    fn out8(&mut self, port: u16, v: u8) {
-        self.bus.port_out(port, AccessSize::Byte, u32::from(v));
-    }
-    fn in8(&mut self, port: u16) -> u8 {
-        self.bus.port_in(port, AccessSize::Byte) as u8
-    }
+/// SeaBIOS's C convention for an ata.c wait: the status byte, or -1 on a
+/// timeout (the callers below compare and return these as ata.c does).
+fn c_status(r: Result<u8, AtaTimeout>) -> i32 {
+    r.map_or(-1, i32::from)
+}
 
+impl Hvm {
     /// hvmloader's E820 (`tools/firmware/hvmloader/e820.c`
     /// `build_e820_table`, lowmem_reserved_base 0xA0000) as SeaBIOS turns
     /// it into its own: `xen_ramsize_preinit` copies it, `malloc_preinit`
@@ -251,8 +251,8 @@ impl Hvm {
         self.ata_detect_channel(false);
         // Translation from CMOS 0x39 (block.c get_translation, CONFIG_QEMU).
         self.bus.cmos.ram.push((0x39, self.bios.drive.translation as u8));
-        self.out8(0x70, 0x39 | 0x80);
-        let _ = self.in8(0x71);
+        self.bus.out8(0x70, 0x39 | 0x80);
+        let _ = self.bus.in8(0x71);
         self.bus.w8(0x475, 1); // hdcount
     }
 
@@ -265,14 +265,14 @@ impl Hvm {
                 h.bus.port_in(p, AccessSize::Byte);
                 0
             } else {
-                h.in8(p)
+                h.bus.in8(p)
             }
         };
         let wr = |h: &mut Hvm, p: u16, v: u8| {
             if empty {
                 h.bus.port_out(p, AccessSize::Byte, u32::from(v));
             } else {
-                h.out8(p, v);
+                h.bus.out8(p, v);
             }
         };
         let mut did_reset = false;
@@ -304,11 +304,11 @@ impl Hvm {
             if self.ata_pio_identify(0xA1, slave, &mut buf) == 0 {
                 continue;
             }
-            let st = self.in8(STATUS_CMD);
+            let st = self.bus.in8(STATUS_CMD);
             if st == 0 {
                 continue;
             }
-            if self.await_mask(STATUS_CMD, STAT_RDY, STAT_RDY) < 0 {
+            if self.bus.await_mask(STATUS_CMD, STAT_RDY, STAT_RDY).is_err() {
                 continue;
             }
             if self.ata_pio_identify(0xEC, slave, &mut buf) != 0 {
@@ -339,67 +339,20 @@ impl Hvm {
         }
     }
 
-    /// await_ide: polls `port` until (status & mask) == want; -1 after the
-    /// poll cap (SeaBIOS times out after 32 s; a device that stays busy
-    /// here is a model bug, not guest input).
-    fn await_mask(&mut self, port: u16, mask: u8, want: u8) -> i32 {
-        for _ in 0..64 {
-            let s = self.in8(port);
-            if s & mask == want {
-                return i32::from(s);
-            }
-        }
-        -1
-    }
-
-    fn await_not_bsy(&mut self) -> i32 {
-        self.await_mask(STATUS_CMD, STAT_BSY, 0)
-    }
-
-    /// pause_await_not_bsy: one alternate-status read, then status polls.
-    fn pause_await_not_bsy(&mut self) -> i32 {
-        let _ = self.in8(CTRL);
-        self.await_not_bsy()
-    }
-
     /// ata.c `ata_reset` for the master (slave probing never resets twice).
     fn ata_reset(&mut self) {
-        self.out8(CTRL, 0x08 | 0x02 | DC_SRST);
-        self.out8(CTRL, 0x08 | 0x02);
-        if self.await_not_bsy() >= 0 {
-            self.out8(DEVICE, 0xA0);
-            let _ = self.await_mask(STATUS_CMD, STAT_RDY, STAT_RDY);
+        self.bus.out8(CTRL, 0x08 | 0x02 | DC_SRST);
+        self.bus.out8(CTRL, 0x08 | 0x02);
+        if self.bus.await_not_bsy().is_ok() {
+            self.bus.out8(DEVICE, 0xA0);
+            let _ = self.bus.await_mask(STATUS_CMD, STAT_RDY, STAT_RDY);
         }
-        self.out8(CTRL, 0x08);
-    }
-
-    /// ata.c `send_cmd`. `regs` = (feature, count, lba low, mid, high,
-    /// device, command) and, for 48-bit commands, the high bytes.
-    fn send_cmd(&mut self, slave: bool, cmd: [u8; 7], hob: Option<[u8; 5]>) -> i32 {
-        if self.await_not_bsy() < 0 {
-            return -1;
-        }
-        let newdh = (cmd[5] & !DH_DEV1) | if slave { 0xB0 } else { 0xA0 };
-        let olddh = self.in8(DEVICE);
-        self.out8(DEVICE, newdh);
-        if (olddh ^ newdh) & DH_DEV1 != 0 && self.await_not_bsy() < 0 {
-            return -1;
-        }
-        if let Some(h) = hob {
-            for (i, v) in h.into_iter().enumerate() {
-                self.out8(ERR_FEATURE + i as u16, v);
-            }
-        }
-        for (i, v) in cmd[..5].iter().enumerate() {
-            self.out8(ERR_FEATURE + i as u16, *v);
-        }
-        self.out8(STATUS_CMD, cmd[6]);
-        0
+        self.bus.out8(CTRL, 0x08);
     }
 
     /// ata.c `ata_wait_data`.
     fn wait_data(&mut self) -> i32 {
-        let s = self.await_not_bsy();
+        let s = c_status(self.bus.await_not_bsy());
         if s < 0 {
             return s;
         }
@@ -415,17 +368,17 @@ impl Hvm {
     /// `send_ata_identity`: one-sector PIO data-in command (IDENTIFY or
     /// IDENTIFY PACKET) into `buf`; returns 0 on success.
     fn ata_pio_identify(&mut self, command: u8, slave: bool, buf: &mut [u8; 512]) -> i32 {
-        self.out8(CTRL, 0x08 | 0x02);
-        let mut ret = self.send_cmd(slave, [0, 0, 0, 0, 0, 0, command], None);
+        self.bus.out8(CTRL, 0x08 | 0x02);
+        let mut ret = c_status(self.bus.send_cmd(slave, [0, 0, 0, 0, 0, 0, command], None).map(|()| 0));
         if ret == 0 {
             ret = self.wait_data();
         }
         if ret == 0 {
             self.pio_in_sector(buf);
-            let s = self.pause_await_not_bsy();
+            let s = c_status(self.bus.pause_await_not_bsy());
             ret = if s < 0 || s as u8 & (STAT_BSY | STAT_DRQ | STAT_ERR) != 0 { -7 } else { 0 };
         }
-        self.out8(CTRL, 0x08);
+        self.bus.out8(CTRL, 0x08);
         ret
     }
 
@@ -515,29 +468,29 @@ impl Hvm {
             self.bus.w32(at + 4, *n);
         }
         self.bus.port_out(BMIDE_BASE + BM_TABLE, AccessSize::Dword, PRD_TABLE);
-        let old = self.in8(BMIDE_BASE + BM_CMD) & !(BM_CMD_MEMWRITE | BM_CMD_START);
-        self.out8(BMIDE_BASE + BM_CMD, old | if write { 0 } else { BM_CMD_MEMWRITE });
-        self.out8(BMIDE_BASE + BM_STATUS, BM_STATUS_ERROR | BM_STATUS_IRQ);
+        let old = self.bus.in8(BMIDE_BASE + BM_CMD) & !(BM_CMD_MEMWRITE | BM_CMD_START);
+        self.bus.out8(BMIDE_BASE + BM_CMD, old | if write { 0 } else { BM_CMD_MEMWRITE });
+        self.bus.out8(BMIDE_BASE + BM_STATUS, BM_STATUS_ERROR | BM_STATUS_IRQ);
         true
     }
 
     /// ata.c `ata_dma_cmd_data` + `ata_dma_transfer`.
     fn ata_dma_cmd_data(&mut self, cmd: [u8; 7], hob: Option<[u8; 5]>) -> i32 {
-        let r = self.send_cmd(false, cmd, hob);
+        let r = c_status(self.bus.send_cmd(false, cmd, hob).map(|()| 0));
         if r != 0 {
             return r;
         }
-        let old = self.in8(BMIDE_BASE + BM_CMD);
-        self.out8(BMIDE_BASE + BM_CMD, old | BM_CMD_START);
+        let old = self.bus.in8(BMIDE_BASE + BM_CMD);
+        self.bus.out8(BMIDE_BASE + BM_CMD, old | BM_CMD_START);
         let mut status = 0;
         for _ in 0..64 {
-            status = self.in8(BMIDE_BASE + BM_STATUS);
+            status = self.bus.in8(BMIDE_BASE + BM_STATUS);
             if status & BM_STATUS_IRQ != 0 {
                 break;
             }
         }
-        self.out8(BMIDE_BASE + BM_CMD, old & !BM_CMD_START);
-        let ide = self.pause_await_not_bsy();
+        self.bus.out8(BMIDE_BASE + BM_CMD, old & !BM_CMD_START);
+        let ide = c_status(self.bus.pause_await_not_bsy());
         if status & (BM_STATUS_IRQ | BM_STATUS_ACTIVE) == BM_STATUS_IRQ
             && ide >= 0
             && ide as u8 & (STAT_BSY | STAT_DF | STAT_DRQ | STAT_ERR) == 0
@@ -558,9 +511,9 @@ impl Hvm {
         buf: u32,
         write: bool,
     ) -> (i32, u32) {
-        self.out8(CTRL, 0x08 | 0x02);
+        self.bus.out8(CTRL, 0x08 | 0x02);
         let mut done = count;
-        let mut ret = self.send_cmd(false, cmd, hob);
+        let mut ret = c_status(self.bus.send_cmd(false, cmd, hob).map(|()| 0));
         if ret == 0 {
             ret = self.wait_data();
         }
@@ -579,7 +532,7 @@ impl Hvm {
                     x86::Bus::write_bytes(&mut self.bus, dest, &sector);
                 }
                 dest = dest.wrapping_add(512);
-                let s = self.pause_await_not_bsy();
+                let s = c_status(self.bus.pause_await_not_bsy());
                 if s < 0 {
                     done = count - left;
                     ret = s;
@@ -603,7 +556,7 @@ impl Hvm {
                 }
             }
         }
-        self.out8(CTRL, 0x08);
+        self.bus.out8(CTRL, 0x08);
         (ret, done)
     }
 

@@ -203,25 +203,27 @@ impl GuestMemory {
         Ok(())
     }
 
+    /// `N` bytes at `addr`, for the little-endian readers below.
+    #[inline]
+    fn read_array<const N: usize>(&self, addr: GuestPhysAddr) -> Result<[u8; N], MemoryError> {
+        let mut b = [0u8; N];
+        self.read(addr, &mut b)?;
+        Ok(b)
+    }
+
     #[inline]
     pub fn read_u64(&self, addr: GuestPhysAddr) -> Result<u64, MemoryError> {
-        let mut b = [0u8; 8];
-        self.read(addr, &mut b)?;
-        Ok(u64::from_le_bytes(b))
+        self.read_array(addr).map(u64::from_le_bytes)
     }
 
     #[inline]
     pub fn read_u32(&self, addr: GuestPhysAddr) -> Result<u32, MemoryError> {
-        let mut b = [0u8; 4];
-        self.read(addr, &mut b)?;
-        Ok(u32::from_le_bytes(b))
+        self.read_array(addr).map(u32::from_le_bytes)
     }
 
     #[inline]
     pub fn read_u16(&self, addr: GuestPhysAddr) -> Result<u16, MemoryError> {
-        let mut b = [0u8; 2];
-        self.read(addr, &mut b)?;
-        Ok(u16::from_le_bytes(b))
+        self.read_array(addr).map(u16::from_le_bytes)
     }
 
     #[inline]

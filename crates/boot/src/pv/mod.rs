@@ -175,22 +175,23 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvOptions) -> Result<(PvRun, GuestMemo
     let disk = Disk::from_reader_without_lvm(blk.clone())?;
     let discovery = discover::discover(&disk, opts.loader);
     let choice = select::choose(&disk, &discovery, &opts.entry);
-    // When nothing is found, whether the menu is on an LV they cannot see
-    // (read from the image directly, outside the guest's I/O).
-    let lvm_hint = match &choice {
-        Err(SelectError::NoConfig) => {
-            Disk::from_reader(raw.clone()).ok().and_then(|d| boot_config::configs::lvm_hint(&d))
-        }
+    // The same disk read from the image directly, outside the guest's I/O:
+    // what the report adds to the loader's own reads is not charged to it.
+    let raw_disk = Disk::from_reader_without_lvm(raw.clone()).ok();
+    // When nothing is found, why: another loader's menu, an LV the loader
+    // cannot see, a filesystem it cannot read.
+    let hint = match &choice {
+        Err(SelectError::NoConfig) => Some(no_menu_hint(raw_disk.as_ref(), &raw, opts.loader)),
         _ => None,
     };
     // PV-GRUB's console text (pygrub runs in dom0: no guest console).
-    let console = match opts.loader {
-        Loader::Pygrub => None,
-        _ => Disk::from_reader_without_lvm(raw).ok().map(|raw| {
-            console::pvgrub(&raw, devid, opts.memory, &discovery, &console::Tried::from_choice(choice.as_ref()))
-        }),
+    let console = match (opts.loader, &raw_disk) {
+        (Loader::Pygrub, _) | (_, None) => None,
+        (_, Some(raw)) => {
+            Some(console::pvgrub(raw, devid, opts.memory, &discovery, &console::Tried::from_choice(choice.as_ref())))
+        }
     };
-    let outcome = load_and_build(&disk, &blk, choice, opts, lvm_hint);
+    let outcome = load_and_build(&disk, &blk, choice, hint);
     drop(disk);
     let pvio = Arc::try_unwrap(blk)
         .ok()
@@ -230,21 +231,17 @@ fn on_sim(blk: &BlkfrontDisk, f: impl FnOnce(&mut Sim)) {
     }
 }
 
+/// `hint`: why no menu was found, when none was.
 fn load_and_build(
     disk: &Disk,
     blk: &BlkfrontDisk,
     choice: Result<BootChoice, SelectError>,
-    opts: &PvOptions,
-    lvm_hint: Option<String>,
+    hint: Option<String>,
 ) -> Loaded {
     let choice = match choice {
         Ok(c) => c,
         Err(e) => {
             let stage = if matches!(e, SelectError::NoConfig) { Stage::Menu } else { Stage::Entry };
-            let hint = match &e {
-                SelectError::NoConfig => Some(no_menu_hint(disk, opts.loader, lvm_hint)),
-                _ => None,
-            };
             return Loaded::Stop(cannot(stage, vec![e.to_string()], hint));
         }
     };
@@ -418,7 +415,13 @@ fn decompress_in_guest(
     Ok(Some((report, Some((GuestPhysAddr(base), len)))))
 }
 
-fn no_menu_hint(disk: &Disk, loader: Loader, lvm_hint: Option<String>) -> String {
+/// Why `loader` found no menu on `disk` (the image read outside the
+/// guest's I/O, without LVM as the loaders see it; `raw` with LVM for the
+/// volumes they cannot see): another loader's menu, a menu on an LV, a
+/// filesystem it cannot read.
+fn no_menu_hint(disk: Option<&Disk>, raw: &Arc<dyn ReadAt>, loader: Loader) -> String {
+    const NONE: &str = "no PV loader finds a menu on this image";
+    let Some(disk) = disk else { return NONE.into() };
     let others: Vec<String> = Loader::ALL
         .into_iter()
         .filter(|&l| l != loader)
@@ -429,9 +432,11 @@ fn no_menu_hint(disk: &Disk, loader: Loader, lvm_hint: Option<String>) -> String
     if !others.is_empty() {
         return others.join("; ");
     }
-    lvm_hint
+    Disk::from_reader(raw.clone())
+        .ok()
+        .and_then(|d| boot_config::configs::lvm_hint(&d))
         .or_else(|| boot_config::fs_support::unreadable_hint(disk, loader.fs_reader(), loader.name()))
-        .unwrap_or_else(|| "no PV loader finds a menu on this image".into())
+        .unwrap_or_else(|| NONE.into())
 }
 
 /// The guest-physical address of a virtual address in the initial mapping,

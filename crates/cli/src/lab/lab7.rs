@@ -52,7 +52,7 @@ pub fn check(image: &Path) -> Result<Vec<Condition>, Exit> {
             r
         }
         Err(e) => {
-            c.push(condition("the root filesystem is readable", false, e));
+            c.push(condition("the root filesystem is readable", false, e.to_string()));
             return Ok(c);
         }
     };

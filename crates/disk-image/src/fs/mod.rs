@@ -129,6 +129,30 @@ fn split(path: &str) -> impl DoubleEndedIterator<Item = &str> {
     path.split('/').filter(|c| !c.is_empty())
 }
 
+/// Walks `path` from `root` with `.` and `..` applied lexically (`..` at
+/// the top stays there), calling `step(dir, name)` for every other
+/// component to find `name` in the node on top. The readers that look a
+/// path up without following symlinks (XFS, btrfs: [`resolve`] follows
+/// them above) share this walk so they agree on what `..` means.
+fn walk_lexical<T>(path: &str, root: T, mut step: impl FnMut(&T, &str) -> Result<T>) -> Result<T> {
+    let mut stack = vec![root];
+    for comp in split(path) {
+        match comp {
+            "." => {}
+            ".." => {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+            }
+            _ => {
+                let next = step(stack.last().expect("the root stays on the stack"), comp)?;
+                stack.push(next);
+            }
+        }
+    }
+    Ok(stack.pop().expect("the root stays on the stack"))
+}
+
 fn join(dir: &[String]) -> String {
     if dir.is_empty() { "/".to_string() } else { format!("/{}", dir.join("/")) }
 }

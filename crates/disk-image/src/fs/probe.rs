@@ -69,6 +69,14 @@ pub struct FsProbe {
     pub ftype: Option<bool>,
 }
 
+impl FsProbe {
+    /// A filesystem known by its kind, label and UUID, with no version or
+    /// feature a loader tells apart (everything but XFS).
+    fn named(kind: FsKind, label: Option<String>, uuid: Option<String>) -> FsProbe {
+        FsProbe { kind, label, uuid, version: None, ftype: None }
+    }
+}
+
 /// The first 0x100 bytes of the ext2 superblock (at byte 1024), as in
 /// e2fsprogs `lib/ext2fs/ext2_fs.h` `struct ext2_super_block`.
 #[repr(C)]
@@ -135,6 +143,11 @@ fn text_field(bytes: &[u8]) -> Option<String> {
 }
 
 /// A UUID printed the way blkid prints ext and btrfs UUIDs (big-endian).
+/// The 16-byte UUID at `at` in `b`, as [`uuid_text`] prints it.
+fn uuid_at(b: &[u8], at: usize) -> Option<String> {
+    uuid_text(b.get(at..at + 16)?.try_into().ok()?)
+}
+
 fn uuid_text(b: &[u8; 16]) -> Option<String> {
     if b == &[0; 16] {
         return None;
@@ -188,13 +201,7 @@ pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
     if let Some(sb) = read_if_fits(vol, EXT_SUPERBLOCK_OFFSET, 0x100)? {
         let sb: RawExtSuperblock = bytemuck::pod_read_unaligned(&sb);
         if sb.magic.get() == EXT_MAGIC {
-            return Ok(Some(FsProbe {
-                kind: sb.kind(),
-                label: text_field(&sb.volume_name),
-                uuid: uuid_text(&sb.uuid),
-                version: None,
-                ftype: None,
-            }));
+            return Ok(Some(FsProbe::named(sb.kind(), text_field(&sb.volume_name), uuid_text(&sb.uuid))));
         }
     }
     let Some(head) = read_if_fits(vol, 0, 512)? else { return Ok(None) };
@@ -212,16 +219,10 @@ pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
         }));
     }
     if &head[0..6] == b"LUKS\xba\xbe" {
-        return Ok(Some(FsProbe {
-            kind: FsKind::Luks,
-            label: None,
-            uuid: text_field(&head[168..208]),
-            version: None,
-            ftype: None,
-        }));
+        return Ok(Some(FsProbe::named(FsKind::Luks, None, text_field(&head[168..208]))));
     }
     if &head[0..4] == b"hsqs" {
-        return Ok(Some(FsProbe { kind: FsKind::Squashfs, label: None, uuid: None, version: None, ftype: None }));
+        return Ok(Some(FsProbe::named(FsKind::Squashfs, None, None)));
     }
     // FAT: a BPB with the file-system-type string (FAT12/16 at 0x36, FAT32
     // at 0x52) and the boot signature, as blkid's vfat probe requires.
@@ -236,13 +237,11 @@ pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
         if serial_at != 0 {
             let s = &head[serial_at..serial_at + 4];
             let label = text_field(&head[label_at..label_at + 11]).filter(|l| l != "NO NAME");
-            return Ok(Some(FsProbe {
-                kind: FsKind::Vfat,
+            return Ok(Some(FsProbe::named(
+                FsKind::Vfat,
                 label,
-                uuid: Some(format!("{:02X}{:02X}-{:02X}{:02X}", s[3], s[2], s[1], s[0])),
-                version: None,
-                ftype: None,
-            }));
+                Some(format!("{:02X}{:02X}-{:02X}{:02X}", s[3], s[2], s[1], s[0])),
+            )));
         }
     }
     // LVM2's label: pvcreate writes it in sector 1. (It may be in any of
@@ -257,47 +256,25 @@ pub fn probe(vol: &dyn ReadAt) -> Result<Option<FsProbe>> {
         let off = u32::from_le_bytes([s1[20], s1[21], s1[22], s1[23]]) as usize;
         let uuid =
             (&s1[24..32] == b"LVM2 001").then(|| s1.get(off..off + 32).map(crate::lvm::label::format_id)).flatten();
-        return Ok(Some(FsProbe { kind: FsKind::Lvm2, label: None, uuid, version: None, ftype: None }));
+        return Ok(Some(FsProbe::named(FsKind::Lvm2, None, uuid)));
     }
     if let Some(page) = read_if_fits(vol, 0, 4096)? {
         let magic = &page[4086..4096];
         if magic == b"SWAPSPACE2" || magic == b"SWAP-SPACE" {
             // mkswap's header: version u32 at 1024, last_page, nr_badpages,
             // uuid[16] at 1036, volume_name[16] at 1052.
-            let mut uuid = [0u8; 16];
-            uuid.copy_from_slice(&page[1036..1052]);
-            return Ok(Some(FsProbe {
-                kind: FsKind::Swap,
-                label: text_field(&page[1052..1068]),
-                uuid: uuid_text(&uuid),
-                version: None,
-                ftype: None,
-            }));
+            return Ok(Some(FsProbe::named(FsKind::Swap, text_field(&page[1052..1068]), uuid_at(&page, 1036))));
         }
     }
     if let Some(sb) = read_if_fits(vol, 0x10000, 0x22B)?
         && &sb[0x40..0x48] == b"_BHRfS_M"
     {
-        let mut uuid = [0u8; 16];
-        uuid.copy_from_slice(&sb[0x20..0x30]);
-        return Ok(Some(FsProbe {
-            kind: FsKind::Btrfs,
-            label: text_field(&sb[0x12B..0x22B]),
-            uuid: uuid_text(&uuid),
-            version: None,
-            ftype: None,
-        }));
+        return Ok(Some(FsProbe::named(FsKind::Btrfs, text_field(&sb[0x12B..0x22B]), uuid_at(&sb, 0x20))));
     }
     if let Some(pvd) = read_if_fits(vol, 0x8000, 80)?
         && &pvd[1..6] == b"CD001"
     {
-        return Ok(Some(FsProbe {
-            kind: FsKind::Iso9660,
-            label: text_field(&pvd[40..72]),
-            uuid: None,
-            version: None,
-            ftype: None,
-        }));
+        return Ok(Some(FsProbe::named(FsKind::Iso9660, text_field(&pvd[40..72]), None)));
     }
     Ok(None)
 }

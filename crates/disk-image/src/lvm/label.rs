@@ -91,6 +91,23 @@ pub struct RawLocn {
 }
 const _: () = assert!(size_of::<RawLocn>() == 24);
 
+/// LVM's checksum check (`label.c` `_text_read`, `format-text.c`
+/// `_raw_read_mda_header`, `_vg_read_raw_area`): `calc_crc(INITIAL_CRC,
+/// data)` against the `stored` field; the error names the structure, the
+/// field, what it covers (`names` = (field, covers)) and both values.
+fn check_crc(what: &str, at: ByteOffset, names: (&str, &str), stored: u32, data: &[u8]) -> Result<()> {
+    let crc = calc_crc(INITIAL_CRC, data);
+    if crc != stored {
+        let (field, covers) = names;
+        return Err(DiskError::corrupt(
+            what,
+            at,
+            format!("{field} {stored:#010x} does not match {covers} ({crc:#010x})"),
+        ));
+    }
+    Ok(())
+}
+
 /// `lib/misc/crc.c` calc_crc: CRC-32 (reflected 0xEDB88320) with a caller's
 /// initial value and no final inversion. crc32fast computes the inverted
 /// form, so invert in and out.
@@ -179,14 +196,7 @@ pub fn find_label(dev: &dyn ReadAt, what: &str) -> Result<Option<PvLabel>> {
                 format!("label says it is in sector {}, found in sector {sector}", lh.sector.get()),
             ));
         }
-        let crc = calc_crc(INITIAL_CRC, &buf[20..]);
-        if crc != lh.crc.get() {
-            return Err(DiskError::corrupt(
-                name,
-                at(16),
-                format!("label crc {:#010x} does not match its contents ({crc:#010x})", lh.crc.get()),
-            ));
-        }
+        check_crc(&name, at(16), ("label crc", "its contents"), lh.crc.get(), &buf[20..])?;
         if &lh.label_type != LVM2_LABEL {
             return Err(DiskError::Unsupported {
                 what: format!(
@@ -229,14 +239,7 @@ pub fn read_metadata(dev: &dyn ReadAt, area: Area, what: &str) -> Result<Option<
     dev.read_exact_at(area.offset, &mut buf)?;
     let at = |o: u64| ByteOffset(area.offset.saturating_add(o));
     let h: RawMdaHeader = bytemuck::pod_read_unaligned(&buf[..40]);
-    let crc = calc_crc(INITIAL_CRC, &buf[4..]);
-    if crc != h.checksum.get() {
-        return Err(DiskError::corrupt(
-            name,
-            at(0),
-            format!("mda_header checksum {:#010x} does not match its contents ({crc:#010x})", h.checksum.get()),
-        ));
-    }
+    check_crc(&name, at(0), ("mda_header checksum", "its contents"), h.checksum.get(), &buf[4..])?;
     if &h.magic != FMTT_MAGIC {
         return Err(DiskError::corrupt(name, at(4), "wrong magic (not \" LVM2 x[5A%r0N*>\")"));
     }
@@ -280,14 +283,13 @@ pub fn read_metadata(dev: &dyn ReadAt, area: Area, what: &str) -> Result<Option<
     if wrap > 0 {
         dev.read_exact_at(area.offset + MDA_HEADER_SIZE, &mut text[first as usize..])?;
     }
-    let crc = calc_crc(INITIAL_CRC, &text);
-    if crc != rl.checksum.get() {
-        return Err(DiskError::corrupt(
-            format!("LVM2 metadata text of {what}"),
-            ByteOffset(start),
-            format!("checksum {:#010x} does not match the text ({crc:#010x})", rl.checksum.get()),
-        ));
-    }
+    check_crc(
+        &format!("LVM2 metadata text of {what}"),
+        ByteOffset(start),
+        ("checksum", "the text"),
+        rl.checksum.get(),
+        &text,
+    )?;
     Ok(Some(MetadataText { text, offset: start, wrap }))
 }
 

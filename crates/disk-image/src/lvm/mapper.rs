@@ -309,28 +309,19 @@ mod tests {
             stripes,
         };
         let devs: HashMap<String, Arc<dyn ReadAt>> = [("pv0".to_string(), dev(0, 16384))].into();
-        let thin = LogicalVolume {
-            name: "pool".into(),
+        let lv = |name: &str, segment: Segment| LogicalVolume {
+            name: name.into(),
             id: String::new(),
             status: vec![],
-            segments: vec![seg("thin-pool", vec![])],
+            segments: vec![segment],
         };
+        let thin = lv("pool", seg("thin-pool", vec![]));
         let e = LvReader::new(&vg, &thin, &devs).unwrap_err().to_string();
         assert!(e.contains("LV vg/pool") && e.contains("thin-pool") && e.contains("not supported"), "{e}");
-        let two = LogicalVolume {
-            name: "data".into(),
-            id: String::new(),
-            status: vec![],
-            segments: vec![seg("striped", vec![("pv0".into(), 0), ("pv1".into(), 0)])],
-        };
+        let two = lv("data", seg("striped", vec![("pv0".into(), 0), ("pv1".into(), 0)]));
         let e = LvReader::new(&vg, &two, &devs).unwrap_err().to_string();
         assert!(e.contains("PV pv1") && e.contains("id-pv1") && e.contains("/dev/sdb"), "{e}");
-        let past = LogicalVolume {
-            name: "big".into(),
-            id: String::new(),
-            status: vec![],
-            segments: vec![Segment { extent_count: 9, ..seg("striped", vec![("pv0".into(), 0)]) }],
-        };
+        let past = lv("big", Segment { extent_count: 9, ..seg("striped", vec![("pv0".into(), 0)]) });
         assert!(LvReader::new(&vg, &past, &devs).unwrap_err().to_string().contains("pe_count"));
     }
 }

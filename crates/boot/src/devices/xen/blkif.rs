@@ -194,6 +194,36 @@ impl SharedRing {
         Ok(())
     }
 
+    /// Writes `item` into slot `*prod_pvt` and advances the private producer
+    /// index (ring.h `RING_GET_REQUEST`/`RING_GET_RESPONSE` then `++`): not
+    /// visible to the other side until pushed.
+    #[inline(always)]
+    fn put<T: bytemuck::Pod>(&self, mem: &mut GuestMemory, prod_pvt: &mut u32, item: &T) -> Result<(), MemoryError> {
+        mem.slice_mut(self.slot(*prod_pvt), size_of::<T>() as u64)?.copy_from_slice(bytemuck::bytes_of(item));
+        *prod_pvt = prod_pvt.wrapping_add(1);
+        Ok(())
+    }
+
+    /// ring.h `RING_PUSH_{REQUESTS,RESPONSES}_AND_CHECK_NOTIFY` (one macro
+    /// body for both sides): publish `new` as the producer index at `prod`,
+    /// then notify only if the pushed entries cross the other side's event
+    /// index at `event`.
+    #[inline(always)]
+    fn push_and_check_notify(
+        &self,
+        mem: &mut GuestMemory,
+        prod: u64,
+        event: u64,
+        new: u32,
+    ) -> Result<bool, MemoryError> {
+        let old = self.field(mem, prod)?;
+        // xen_wmb(): the other side sees the entries /before/ the updated producer index.
+        self.set(mem, prod, new)?;
+        // xen_mb(): the other side sees the new entries /before/ we check its event index.
+        let event = self.field(mem, event)?;
+        Ok(new.wrapping_sub(event) < new.wrapping_sub(old))
+    }
+
     #[inline(always)]
     pub fn req_prod(&self, mem: &GuestMemory) -> Result<u32, MemoryError> {
         self.field(mem, REQ_PROD)
@@ -255,22 +285,14 @@ impl FrontRing {
     /// is not visible to the backend until pushed).
     #[inline(always)]
     pub fn put_request(&mut self, mem: &mut GuestMemory, req: &BlkifRequest) -> Result<(), MemoryError> {
-        mem.slice_mut(self.sring.slot(self.req_prod_pvt), SLOT_SIZE)?.copy_from_slice(bytemuck::bytes_of(req));
-        self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
-        Ok(())
+        self.sring.put(mem, &mut self.req_prod_pvt, req)
     }
 
     /// `RING_PUSH_REQUESTS_AND_CHECK_NOTIFY`: publish `req_prod_pvt`;
     /// notify only if the new requests cross the backend's `req_event`.
     #[inline(always)]
     pub fn push_requests_and_check_notify(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
-        let old = self.sring.req_prod(mem)?;
-        let new = self.req_prod_pvt;
-        // xen_wmb(): back sees requests /before/ updated producer index.
-        self.sring.set(mem, REQ_PROD, new)?;
-        // xen_mb(): back sees new requests /before/ we check req_event.
-        let event = self.sring.req_event(mem)?;
-        Ok(new.wrapping_sub(event) < new.wrapping_sub(old))
+        self.sring.push_and_check_notify(mem, REQ_PROD, REQ_EVENT, self.req_prod_pvt)
     }
 
     /// The backend's published `rsp_prod`, checked with
@@ -347,22 +369,13 @@ impl BackRing {
     /// Writes a response at `rsp_prod_pvt` and advances it.
     #[inline(always)]
     pub fn put_response(&mut self, mem: &mut GuestMemory, rsp: &BlkifResponse) -> Result<(), MemoryError> {
-        const RSP: u64 = size_of::<BlkifResponse>() as u64;
-        mem.slice_mut(self.sring.slot(self.rsp_prod_pvt), RSP)?.copy_from_slice(bytemuck::bytes_of(rsp));
-        self.rsp_prod_pvt = self.rsp_prod_pvt.wrapping_add(1);
-        Ok(())
+        self.sring.put(mem, &mut self.rsp_prod_pvt, rsp)
     }
 
     /// `RING_PUSH_RESPONSES_AND_CHECK_NOTIFY`.
     #[inline(always)]
     pub fn push_responses_and_check_notify(&mut self, mem: &mut GuestMemory) -> Result<bool, MemoryError> {
-        let old = self.sring.rsp_prod(mem)?;
-        let new = self.rsp_prod_pvt;
-        // xen_wmb(): front sees resps /before/ updated producer index.
-        self.sring.set(mem, RSP_PROD, new)?;
-        // xen_mb(): front sees new resps /before/ we check rsp_event.
-        let event = self.sring.rsp_event(mem)?;
-        Ok(new.wrapping_sub(event) < new.wrapping_sub(old))
+        self.sring.push_and_check_notify(mem, RSP_PROD, RSP_EVENT, self.rsp_prod_pvt)
     }
 
     /// `RING_FINAL_CHECK_FOR_REQUESTS`: if nothing is pending, set

@@ -257,52 +257,18 @@ impl PvIo {
         Ok(self.back.handle_event(&mut self.x)?)
     }
 
-    /// Reads `dst.len() / 512` sectors from `sector` through the ring:
-    /// splits into requests, keeps up to `max_outstanding` in flight, lets
-    /// the backend run when notified and consumes responses when the
-    /// frontend is notified. `dst.len()` must be a multiple of 512.
+    /// Reads `dst.len() / 512` sectors from `sector` through the ring: the
+    /// single-extent case of [`Self::read_extents`] (requests split, up to
+    /// `max_outstanding` in flight, backend run when notified, responses
+    /// consumed when the frontend is notified). `dst.len()` must be a
+    /// multiple of 512.
     pub fn read_sectors(&mut self, sector: u64, dst: &mut [u8]) -> Result<(), PvError> {
         let len = dst.len() as u64;
         if !len.is_multiple_of(SECTOR) {
             return Err(PvError::Config(format!("read of {len} bytes is not whole sectors")));
         }
-        let total = len / SECTOR;
-        let size = self.size();
-        if sector.checked_add(total).is_none_or(|end| end > self.front.sectors()) {
-            return Err(PvError::OutOfRange { offset: sector.saturating_mul(SECTOR), len, size });
-        }
-        let per_req = u64::from(self.front.max_request_sectors());
-        let (mut next, mut queued) = (0u64, 0usize);
-        let mut failure = None;
-        // Each round queues, runs the backend and completes at least one
-        // request, or stops: bounded by the request count + 2.
-        let max_rounds = total.div_ceil(per_req) + 2;
-        for _ in 0..=max_rounds {
-            let mut progress = false;
-            while failure.is_none() && next < total && self.front.can_queue() {
-                let n = (total - next).min(per_req) as u32;
-                self.front.queue_read(&mut self.x, sector + next, n, queued)?;
-                next += u64::from(n);
-                queued += n as usize * SECTOR as usize;
-                progress = true;
-            }
-            progress |= self.back.handle_event(&mut self.x)? > 0;
-            match self.front.handle_event(&mut self.x, dst) {
-                Ok(n) => progress |= n > 0,
-                Err(e @ PvError::Io { .. }) => {
-                    failure.get_or_insert(e);
-                    progress = true;
-                }
-                Err(e) => return Err(e),
-            }
-            if self.front.inflight() == 0 && (next >= total || failure.is_some()) {
-                return failure.map_or(Ok(()), Err);
-            }
-            if !progress {
-                return Err(PvError::Stalled("no event pending and requests still in flight"));
-            }
-        }
-        Err(PvError::Stalled("more rounds than requests"))
+        // One extent: the same range check, requests and order as a queue of one.
+        self.read_extents(&[(sector, len / SECTOR)], dst)
     }
 
     /// Reads several extents at once, as a block layer with queue depth

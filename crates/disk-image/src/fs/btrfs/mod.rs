@@ -305,9 +305,11 @@ impl Volume {
         budget: &mut (usize, usize),
         visit: &mut Visit<'_>,
     ) -> Result<bool> {
+        // A search that runs past its caps: corrupt (a loop in the tree)
+        // or hostile, either way named at the block where it stopped.
+        let too_long = |at, detail: String| self.corrupt(format!("{} search", tree.name()), at, detail);
         if budget.0 == 0 {
-            return Err(self.corrupt(
-                format!("{} search", tree.name()),
+            return Err(too_long(
                 self.superblock_at,
                 format!("more than {MAX_SEARCH_BLOCKS} tree blocks visited (a loop in the tree?)"),
             ));
@@ -329,11 +331,7 @@ impl Volume {
                         break;
                     }
                     if budget.1 == 0 {
-                        return Err(self.corrupt(
-                            format!("{} search", tree.name()),
-                            block.phys,
-                            format!("more than {MAX_SEARCH_ITEMS} items in one search"),
-                        ));
+                        return Err(too_long(block.phys, format!("more than {MAX_SEARCH_ITEMS} items in one search")));
                     }
                     budget.1 -= 1;
                     let at = block.phys + range.start as u64;
@@ -839,35 +837,23 @@ impl BtrfsFs {
     /// The inode at `path` (no symlinks followed), from this view's top.
     fn locate(&self, path: &str) -> Result<Loc> {
         let v = &self.vol;
-        let mut stack = vec![self.top];
-        // Whether the last entry walked is a directory (the dir item's type).
-        let mut is_dir = true;
-        for comp in path.split('/').filter(|c| !c.is_empty()) {
-            match comp {
-                "." => continue,
-                ".." => {
-                    if stack.len() > 1 {
-                        stack.pop();
-                    }
-                    is_dir = true;
-                    continue;
-                }
-                _ => {}
-            }
-            let dir = *stack.last().expect("never empty");
+        // (directory or file, whether it is a directory by its dir item's
+        // type, components below the top).
+        let top = (self.top, true, 1usize);
+        let (loc, _, _) = super::walk_lexical(path, top, |&(dir, is_dir, depth), comp| {
             if !is_dir {
                 return Err(DiskError::path(path, PathErrorKind::NotADirectory, "not a directory"));
             }
-            if stack.len() > MAX_PATH_DEPTH {
+            if depth > MAX_PATH_DEPTH {
                 return Err(DiskError::path(path, PathErrorKind::Other, "path too deep"));
             }
             let Some(item) = v.lookup(dir, comp, path)? else {
                 return Err(DiskError::path(path, PathErrorKind::NotFound, "no such file or directory"));
             };
-            is_dir = item.ty == FT_DIR || item.location.ty == ROOT_ITEM_KEY;
-            stack.push(v.follow(dir, &item, path)?);
-        }
-        Ok(*stack.last().expect("never empty"))
+            let is_dir = item.ty == FT_DIR || item.location.ty == ROOT_ITEM_KEY;
+            Ok((v.follow(dir, &item, path)?, is_dir, depth + 1))
+        })?;
+        Ok(loc)
     }
 
     fn stat_loc(&self, path: &str) -> Result<(Loc, super::Node)> {

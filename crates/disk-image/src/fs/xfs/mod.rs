@@ -311,28 +311,15 @@ impl XfsFs {
     /// Finds the inode at `path` (absolute, `/`-separated; `.` and `..`
     /// applied lexically as [`super::resolve`] does).
     fn lookup(&self, path: &str) -> Result<Inode> {
-        let mut stack = vec![self.inode(self.sb.rootino)?];
-        for comp in path.split('/').filter(|c| !c.is_empty()) {
-            match comp {
-                "." => continue,
-                ".." => {
-                    if stack.len() > 1 {
-                        stack.pop();
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            let dir = stack.last().expect("stack holds the root");
+        super::walk_lexical(path, self.inode(self.sb.rootino)?, |dir, comp| {
             if dir.ftype != FileType::Dir {
                 return Err(DiskError::path(path, PathErrorKind::NotADirectory, "not a directory"));
             }
             let found = self.find_entry(dir, comp.as_bytes())?;
             let ino =
                 found.ok_or_else(|| DiskError::path(path, PathErrorKind::NotFound, "no such file or directory"))?;
-            stack.push(self.inode(ino)?);
-        }
-        Ok(stack.pop().expect("stack holds the root"))
+            self.inode(ino)
+        })
     }
 
     /// The inode number `name` has in `dir`. Short-form directories are
