@@ -20,6 +20,7 @@ use x86::{Gpr, SegReg, flags};
 use super::vm::Hvm;
 use super::{EndState, Loc};
 use crate::kernel::SetupHeader;
+use crate::machine::GuestPhysAddr;
 
 /// [`EntryRegs::mode`] at the kernel's 32-bit entry.
 pub const PROTECTED_MODE: &str = "protected32";
@@ -237,10 +238,11 @@ fn find_file(vm: &Hvm, disk: &Disk, size_ok: &dyn Fn(u64) -> bool, skip: u64, ad
                 if !size_ok(node.size) || node.size > MAX_COMPARED_FILE || node.size < skip {
                     continue;
                 }
-                let mut mem = vec![0u8; (node.size - skip) as usize];
-                vm.bus.read_phys(addr, &mut mem);
+                // Compared in place: a copy of 13 MiB of guest memory per
+                // candidate cost more than the comparison.
+                let Ok(mem) = vm.bus.mem.slice(GuestPhysAddr(u64::from(addr)), node.size - skip) else { continue };
                 if let Ok(data) = fs.read_file(&path, MAX_COMPARED_FILE)
-                    && data.get(skip as usize..).is_some_and(|d| d == mem.as_slice())
+                    && data.get(skip as usize..).is_some_and(|d| d == mem)
                 {
                     return Some(format!("{}{path}", v.names.grub2));
                 }
