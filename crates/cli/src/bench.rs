@@ -61,7 +61,10 @@ pub enum PvArg {
     MiniOs,
 }
 
-/// Arguments of `boot-sim bench`.
+// Arguments of `boot-sim bench`. A plain comment, not a doc comment: clap
+// takes a doc comment on an `Args` struct as the subcommand's about, and the
+// subcommands are built lazily (`defer` in main.rs), after the `Bench`
+// variant's own doc has been set, so this one would replace it.
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Workload pattern.

@@ -43,7 +43,14 @@ struct Cli {
     command: Command,
 }
 
+// `defer`: clap derive otherwise builds every subcommand's arguments (and
+// `ami`'s and `lab`'s subcommand trees) at every start, for a parse that
+// uses one of them; deferred, a subcommand's arguments are built when the
+// parser reaches it (clap_builder `Command::defer`, run by `_build_self`).
+// Help, errors and parsing are unchanged; `introspection_command` gives
+// `man` and `completions` the whole tree.
 #[derive(Subcommand, Debug)]
+#[command(defer = true)]
 enum Command {
     /// Layout, boot code, filesystems and boot-loader configs of an image.
     ///
@@ -281,10 +288,19 @@ fn parse_loader(s: &str) -> Result<boot_config::discover::Loader, String> {
 /// ones too: `ami register`, `lab check`), so the page documents every
 /// command's options.
 fn man(out: &mut Out) -> Result<(), output::Exit> {
-    let cmd = Cli::command();
+    let cmd = introspection_command();
     clap_mangen::Man::new(cmd.clone()).render(out)?;
     fn sections(out: &mut Out, cmd: &clap::Command, prefix: &str) -> Result<(), output::Exit> {
+        // A global option is documented where it is defined: the copies
+        // the build gave its subcommands are hidden here (the page has
+        // always read the tree unbuilt, without them).
+        let inherited: Vec<clap::Id> =
+            cmd.get_arguments().filter(|a| a.is_global_set()).map(|a| a.get_id().clone()).collect();
         for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let sub = &inherited
+                .iter()
+                .filter(|id| sub.get_arguments().any(|a| a.get_id() == *id))
+                .fold(sub.clone(), |s, id| s.mut_arg(id, |a| a.hide(true)));
             let name = format!("{prefix} {}", sub.get_name());
             use std::io::Write;
             writeln!(out, ".SH \"{}\"", name.to_uppercase())?;
@@ -295,7 +311,19 @@ fn man(out: &mut Out) -> Result<(), output::Exit> {
             }
             let usage = sub.clone().bin_name(&name).render_usage().to_string();
             writeln!(out, ".PP\n{}", roff_escape(&usage))?;
-            for arg in sub.get_arguments().filter(|a| !a.is_hide_set()) {
+            // The subcommands come built (see `introspection_command`): clap's
+            // own --help and --version, which the page has never listed, are
+            // left out.
+            let generated = |a: &clap::Arg| {
+                matches!(
+                    a.get_action(),
+                    clap::ArgAction::Help
+                        | clap::ArgAction::HelpShort
+                        | clap::ArgAction::HelpLong
+                        | clap::ArgAction::Version
+                )
+            };
+            for arg in sub.get_arguments().filter(|a| !a.is_hide_set() && !generated(a)) {
                 let flag = match (arg.get_short(), arg.get_long()) {
                     (_, Some(l)) => format!("--{l}"),
                     (Some(s), None) => format!("-{s}"),
@@ -311,6 +339,37 @@ fn man(out: &mut Out) -> Result<(), output::Exit> {
         Ok(())
     }
     sections(out, &cmd, "boot-sim")
+}
+
+/// The whole command tree with every deferred subcommand resolved, for
+/// generators that walk it (`man`, `completions`), as it was before the
+/// subcommands were deferred. Building resolves them, but the top level
+/// copies its subcommands into the `help` subcommand's tree before it
+/// resolves them (clap_builder `_check_help_and_version`), so that tree
+/// would miss `help ami register`; and a subcommand resolved by its own
+/// build has gained its own `help`, which the copy must not have. So: the
+/// top level is built over subcommands resolved without their `help`, then
+/// they are swapped for the ones resolved in a whole build.
+fn introspection_command() -> clap::Command {
+    let mut full = Cli::command();
+    full.build();
+    let names: Vec<String> = full.get_subcommands().map(|s| s.get_name().to_string()).filter(|n| n != "help").collect();
+    let mut cmd = Cli::command();
+    for name in &names {
+        cmd = cmd.mut_subcommand(name, |s| {
+            let mut s = s.disable_help_subcommand(true);
+            s.build();
+            s
+        });
+    }
+    cmd.build();
+    for sub in full.get_subcommands().filter(|s| s.get_name() != "help") {
+        let resolved = sub.clone();
+        cmd = cmd.mut_subcommand(sub.get_name(), |_| resolved);
+    }
+    // `mut_subcommand` moves the one it changes to the end: `help` goes
+    // back after the others, where the build put it.
+    cmd.mut_subcommand("help", |help| help)
 }
 
 /// Text for roff: backslashes doubled, a leading dot or quote escaped.
@@ -368,7 +427,7 @@ fn main() -> ExitCode {
             menu::run(&mut out, &image, &loader.0, entry.as_deref(), offset, json)
         }
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "boot-sim", &mut out);
+            clap_complete::generate(shell, &mut introspection_command(), "boot-sim", &mut out);
             Ok(())
         }
         Command::Man => man(&mut out),
