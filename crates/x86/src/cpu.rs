@@ -87,7 +87,10 @@ impl Default for Counters {
     }
 }
 
-/// Decoded-instruction cache size (direct mapped by linear address).
+/// Decoded-instruction cache size (direct mapped by linear address): 64 Ki
+/// slots, because real GRUB 2 runs code from its kernel.img at 0x9000 and
+/// from modules it loads near the top of RAM at once, and 8 Ki slots made
+/// them evict each other.
 const CACHE_BITS: u32 = 16;
 const CACHE_SIZE: usize = 1 << CACHE_BITS;
 
@@ -95,10 +98,12 @@ const CACHE_SIZE: usize = 1 << CACHE_BITS;
 /// anywhere in a granule that holds cached code makes every cached
 /// instruction with a byte in it re-check its bytes before it runs again;
 /// 256 bytes keeps a real-mode stack just below a boot sector (SP = 0x7C00)
-/// out of the boot sector's own granules.
+/// out of the boot sector's own granules. (64 bytes made a real GRUB 2 boot
+/// re-check more instructions, not fewer: more granules to claim.)
 const GRANULE_BITS: u32 = 8;
-/// Slots of the granule table (direct mapped by granule number: 4096 slots
-/// cover 1 MiB without two granules sharing a slot).
+/// Slots of the granule table (direct mapped by granule number: 64 Ki
+/// slots cover 16 MiB without two granules sharing a slot, so GRUB 2's
+/// kernel.img and the modules it loads high keep their own).
 const GRANULE_SLOTS: usize = 1 << 16;
 
 /// The decoded-instruction cache, direct mapped by linear address. The map

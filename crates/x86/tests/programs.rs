@@ -9,7 +9,12 @@ use x86::{AccessSize, Bus, Cpu, Error, Exit, RamBus, SegReg};
 /// segments), `loads` placed in RAM, EIP at `entry`: where the idiom tests
 /// run GCC's loops.
 fn flat32_machine(entry: u32, loads: &[(u32, &[u8])]) -> (Cpu, RamBus) {
-    let mut bus = RamBus::new(1 << 20);
+    flat32_machine_of(1 << 20, entry, loads)
+}
+
+/// [`flat32_machine`] with `ram` bytes of RAM.
+fn flat32_machine_of(ram: usize, entry: u32, loads: &[(u32, &[u8])]) -> (Cpu, RamBus) {
+    let mut bus = RamBus::new(ram);
     for (at, bytes) in loads {
         bus.load(*at, bytes);
     }
@@ -264,8 +269,8 @@ fn rep_stos_over_executed_code_is_seen() {
 
 #[test]
 fn write_to_the_second_granule_of_a_straddling_instruction_is_seen() {
-    // `mov al,0x11` at 0x7CFF has its immediate in the next 256-byte
-    // granule (0x7D00), where the patch lands.
+    // `mov al,0x11` at 0x7CFF has its immediate in the next granule
+    // (0x7D00), where the patch lands.
     let mut code = vec![0x90; 0x110];
     code[..9].copy_from_slice(&[
         0x31, 0xC0, // 7C00 xor ax,ax
@@ -289,27 +294,27 @@ fn write_to_the_second_granule_of_a_straddling_instruction_is_seen() {
 
 #[test]
 fn write_to_code_whose_granule_slot_was_taken_over_is_seen() {
-    // Code 1 MiB apart shares the decode cache's granule slot: running the
-    // code at 0x107C00 takes the slot over from 0x7C00's granule, so the
-    // patch it writes there is not counted against that granule; the first
-    // code must still see it when it runs again.
-    let (mut cpu, mut bus) = boot(&[
+    // Code 16 MiB apart (the granule table's reach: 2^16 slots of 256-byte
+    // granules) shares a granule slot: running the code at 0x1007C20 takes
+    // the slot over from 0x7C00's granule, so the patch it writes there is
+    // not counted against that granule; the first code must still see it
+    // when it runs again. (0x20 apart in the decode map, so that neither
+    // evicts the other's decoded instructions there.)
+    let first: &[u8] = &[
         0xB0, 0x11, // 7C00 X: mov al,0x11
         0x80, 0xFB, 0x01, // 7C02 cmp bl,1
-        0x74, 0x07, // 7C05 je 7C0E
+        0x74, 0x09, // 7C05 je 7C10
         0xB3, 0x01, // 7C07 mov bl,1
-        0xEA, 0x10, 0x7C, 0xFF, 0xFF, // 7C09 jmp FFFF:7C10 (linear 0x107C00)
-        0xF4, // 7C0E hlt
-    ]);
-    bus.ram.load(
-        0x10_7C00,
-        &[
-            0x31, 0xC0, // xor ax,ax
-            0x8E, 0xD8, // mov ds,ax
-            0xC6, 0x06, 0x01, 0x7C, 0x22, // mov byte [0x7C01],0x22
-            0xEA, 0x00, 0x7C, 0x00, 0x00, // jmp 0000:7C00
-        ],
-    );
+        0xB9, 0x20, 0x7C, 0x00, 0x01, // 7C09 mov ecx,0x1007C20
+        0xFF, 0xE1, // 7C0E jmp ecx
+        0xF4, // 7C10 hlt
+    ];
+    let second: &[u8] = &[
+        0xC6, 0x05, 0x01, 0x7C, 0x00, 0x00, 0x22, // mov byte [0x7C01],0x22
+        0xB9, 0x00, 0x7C, 0x00, 0x00, // mov ecx,0x7C00
+        0xFF, 0xE1, // jmp ecx
+    ];
+    let (mut cpu, mut bus) = flat32_machine_of(17 << 20, 0x7C00, &[(0x7C00, first), (0x100_7C20, second)]);
     assert_eq!(cpu.run(&mut bus, 1000), Ok(Exit::Halt));
     assert_eq!(cpu.regs.gpr[0] & 0xFF, 0x22);
     assert_eq!(cpu.counters.instructions, 13);
