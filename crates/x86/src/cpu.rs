@@ -464,20 +464,12 @@ impl Cpu {
                 }
             };
             // A write to any code granule moves `changes` on; an entry whose
-            // own granules kept their generations is still valid (the check
-            // `fetch` makes), so it is re-stamped here instead of leaving
-            // the fast path once per cached instruction after every such
-            // write (GRUB 2 writes data beside its code all the time).
-            let e = &mut cache.entries[k];
-            if e.checked != self.changes {
-                if e.epoch == self.epoch
-                    && self.granules.generation[usize::from(e.slots[0])] == e.generations[0]
-                    && self.granules.generation[usize::from(e.slots[1])] == e.generations[1]
-                {
-                    e.checked = self.changes;
-                } else {
-                    break;
-                }
+            // own granules kept their generations is re-stamped here instead
+            // of leaving the fast path once per cached instruction after
+            // every such write (GRUB 2 writes data beside its code all the
+            // time).
+            if !self.still_valid(&mut cache.entries[k]) {
+                break;
             }
             let d = &cache.entries[k];
             if matches!(d.fast, Fast::General)
@@ -725,18 +717,7 @@ impl Cpu {
             Some(e) if e.tag == tag => hint + 1,
             _ => cache.map[slot] as usize,
         };
-        let fresh = k != 0 && {
-            let e = &mut cache.entries[k - 1];
-            e.tag == tag
-                && (e.checked == self.changes
-                    || (e.epoch == self.epoch
-                        && self.granules.generation[usize::from(e.slots[0])] == e.generations[0]
-                        && self.granules.generation[usize::from(e.slots[1])] == e.generations[1]
-                        && {
-                            e.checked = self.changes;
-                            true
-                        }))
-        };
+        let fresh = k != 0 && cache.entries[k - 1].tag == tag && self.still_valid(&mut cache.entries[k - 1]);
         if !fresh {
             k = self.refill(bus, cache, slot, linear, tag)?;
         }
@@ -746,6 +727,23 @@ impl Cpu {
             return Err(Fault::Exception(GP, Some(0)));
         }
         Ok(k)
+    }
+
+    /// Whether cached entry `e` may run without comparing its bytes with
+    /// memory: stamped since the last write to any code granule, or its own
+    /// granules kept their generations in this epoch (it is then stamped).
+    #[inline(always)]
+    fn still_valid(&self, e: &mut Decoded) -> bool {
+        if e.checked == self.changes {
+            return true;
+        }
+        let valid = e.epoch == self.epoch
+            && self.granules.generation[usize::from(e.slots[0])] == e.generations[0]
+            && self.granules.generation[usize::from(e.slots[1])] == e.generations[1];
+        if valid {
+            e.checked = self.changes;
+        }
+        valid
     }
 
     /// The slow half of [`Cpu::fetch`]: compares the cached bytes with

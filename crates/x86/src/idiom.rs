@@ -137,8 +137,12 @@ impl Cpu {
                 }
                 dl
             } else {
+                // DL ends as the last byte read, the lowest source byte: no
+                // write of a non-replicating copy reaches it first, and a
+                // destination in ROM would not hold it afterwards.
+                let dl = bus.read_u8(src);
                 bus.copy_bytes(dst, src, n as u32);
-                bus.read_u8(dst)
+                dl
             };
             let (_, f) = alu::sub(low + 1, 1, 0, 4);
             self.set_arith(f);
