@@ -79,11 +79,16 @@ pub struct Counters {
     pub ports: BTreeMap<u16, PortCount>,
     /// Decoded-instruction cache misses (instructions decoded by iced-x86).
     pub decodes: u64,
+    /// Instructions dispatched one at a time (a REP string instruction or
+    /// a fused copy loop counts once here however many iterations it ran
+    /// in bulk): `instructions` over this is how much of the work ran in
+    /// bulk.
+    pub stepped: u64,
 }
 
 impl Default for Counters {
     fn default() -> Self {
-        Counters { instructions: 0, interrupts: [0; 256], ports: BTreeMap::new(), decodes: 0 }
+        Counters { instructions: 0, interrupts: [0; 256], ports: BTreeMap::new(), decodes: 0, stepped: 0 }
     }
 }
 
@@ -137,6 +142,12 @@ pub(crate) struct Decoded {
     pub(crate) byte_mask: u128,
     /// Linear address it was decoded at, plus 1 << 32 for 32-bit code.
     pub(crate) tag: u64,
+    /// Entry number of the instruction that ran after this one last time
+    /// on the fast path (at first the next entry: code that ran in order
+    /// the first time sits in consecutive entries), the first guess for
+    /// the next instruction, checked by its tag like a map hit. After a
+    /// taken branch it saves the map lookup the next time round a loop.
+    next: u32,
     /// [`Cpu`]'s memory epoch when the bytes were last checked.
     epoch: u64,
     /// [`Cpu`]'s change count when the stamps below were last checked: while
@@ -398,6 +409,7 @@ impl Cpu {
                 Err(f) => Err(f),
             };
             self.counters.instructions += 1;
+            self.counters.stepped += 1;
             match result {
                 Ok(None) => {
                     if trap {
@@ -422,6 +434,7 @@ impl Cpu {
                 Err(Fault::NewCode) => {
                     // Nothing executed: the count above is taken back.
                     self.counters.instructions -= 1;
+                    self.counters.stepped -= 1;
                     self.regs.eip = start;
                     return Ok(Exit::NewCode);
                 }
@@ -447,6 +460,9 @@ impl Cpu {
         let budget = self.budget_end.saturating_sub(self.counters.instructions);
         let mut left = budget;
         let mut h = *hint;
+        // The entry that ran last (none yet): a miss of its `next` guess
+        // that the map resolves becomes its new guess.
+        let mut prev = usize::MAX;
         let mut eip = self.regs.eip;
         while left > 0 {
             let linear = base.wrapping_add(eip) & a20;
@@ -458,7 +474,12 @@ impl Cpu {
                         break;
                     };
                     match cache.entries.get(k) {
-                        Some(e) if e.tag == tag => k,
+                        Some(e) if e.tag == tag => {
+                            if let Some(p) = cache.entries.get_mut(prev) {
+                                p.next = k as u32;
+                            }
+                            k
+                        }
                         _ => break,
                     }
                 }
@@ -482,10 +503,12 @@ impl Cpu {
                 Err(_) => break,
             }
             left -= 1;
-            h = k + 1;
+            prev = k;
+            h = d.next as usize;
         }
         self.regs.eip = eip;
         self.counters.instructions += budget - left;
+        self.counters.stepped += budget - left;
         *hint = h;
     }
 
@@ -775,6 +798,7 @@ impl Cpu {
             } else {
                 cache.entries[k - 1] = d;
             }
+            cache.entries[k - 1].next = k as u32;
             if bus.new_code(linear, &self.regs) {
                 return Err(Fault::NewCode);
             }
@@ -833,6 +857,7 @@ impl Cpu {
             bytes,
             byte_mask,
             tag,
+            next: u32::MAX,
             epoch: 0,
             checked: u64::MAX,
             slots: [0; 2],
