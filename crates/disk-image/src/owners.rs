@@ -183,6 +183,17 @@ fn sector_key(s: &[u8]) -> u64 {
     h
 }
 
+/// Sectors read at once to check candidate matches (64 KiB).
+const VERIFY_RUN: u64 = 128;
+
+/// A file's 512-byte piece, the last one padded with zeros as its sector
+/// on disk is.
+fn padded_piece(piece: &[u8]) -> [u8; 512] {
+    let mut padded = [0u8; 512];
+    padded[..piece.len()].copy_from_slice(piece);
+    padded
+}
+
 /// Whether every byte of the sector is the same (zeros, a full bitmap's
 /// 0xFF): such a sector says nothing about whose it is.
 fn uniform(s: &[u8]) -> bool {
@@ -297,32 +308,63 @@ pub fn attribute_in(reader: &Arc<dyn ReadAt>, disk: Option<&Disk>, reads: &[(u64
             }
             for (path, size) in paths {
                 let Ok(content) = fs.read_file(&path, budget.limits.max_file_bytes) else { continue };
+                // The read sectors (inside the volume) whose key equals one
+                // of the file's 512-byte pieces: (LBA, piece number).
+                let mut candidates: Vec<(u64, usize)> = Vec::new();
+                for (i, piece) in content.chunks(sector).enumerate() {
+                    let Some(lbas) = by_key.get(&sector_key(&padded_piece(piece))) else { continue };
+                    candidates.extend(
+                        lbas.iter()
+                            .filter(|&&lba| !range.is_some_and(|(s, e)| lba < s || lba >= e))
+                            .map(|&lba| (lba, i)),
+                    );
+                }
+                // Equal keys are checked byte for byte, reading the disk in
+                // runs of consecutive sectors (a file's sectors mostly are:
+                // one read per run, not one per sector).
+                candidates.sort_unstable();
                 let mut owner = None;
-                for piece in content.chunks(sector) {
-                    let mut padded = [0u8; 512];
-                    padded[..piece.len()].copy_from_slice(piece);
-                    let Some(lbas) = by_key.get(&sector_key(&padded)) else { continue };
-                    for &lba in lbas {
-                        if range.is_some_and(|(s, e)| lba < s || lba >= e) {
+                let mut run = Vec::new();
+                let mut at = 0;
+                while at < candidates.len() {
+                    let first = candidates[at].0;
+                    let mut end = at + 1;
+                    while end < candidates.len()
+                        && candidates[end].0 - first < VERIFY_RUN
+                        && candidates[end].0 <= candidates[end - 1].0 + 1
+                    {
+                        end += 1;
+                    }
+                    let sectors = candidates[end - 1].0 - first + 1;
+                    run.resize(sectors as usize * sector, 0);
+                    let whole = reader.read_exact_at(first * SECTOR_SIZE, &mut run).is_ok();
+                    for &(lba, i) in &candidates[at..end] {
+                        let padded = padded_piece(&content[i * sector..((i + 1) * sector).min(content.len())]);
+                        let k = (lba - first) as usize * sector;
+                        let equal = if whole {
+                            run[k..k + sector] == padded
+                        } else {
+                            let mut on_disk = [0u8; 512];
+                            reader.read_exact_at(lba * SECTOR_SIZE, &mut on_disk).is_ok() && on_disk == padded
+                        };
+                        if !equal {
                             continue;
                         }
-                        let mut on_disk = [0u8; 512];
-                        if reader.read_exact_at(lba * SECTOR_SIZE, &mut on_disk).is_ok() && on_disk == padded {
-                            let o = *owner.get_or_insert_with(|| {
-                                owners.push(Owner::File {
-                                    device: device.clone(),
-                                    path: path.clone(),
-                                    size,
-                                    fs: fs_name.clone(),
-                                });
-                                owners.len() - 1
+                        let o = *owner.get_or_insert_with(|| {
+                            owners.push(Owner::File {
+                                device: device.clone(),
+                                path: path.clone(),
+                                size,
+                                fs: fs_name.clone(),
                             });
-                            let c = claims.entry(lba).or_default();
-                            if c.last() != Some(&o) {
-                                c.push(o);
-                            }
+                            owners.len() - 1
+                        });
+                        let c = claims.entry(lba).or_default();
+                        if c.last() != Some(&o) {
+                            c.push(o);
                         }
                     }
+                    at = end;
                 }
             }
         }

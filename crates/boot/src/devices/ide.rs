@@ -163,6 +163,10 @@ struct TaskFile {
     hob_hcyl: u8,
 }
 
+/// Most sectors one host read fetches ahead for a command (128 KiB; a
+/// longer command is read in several).
+const AHEAD_SECTORS: u64 = 256;
+
 /// The controller (primary channel, master disk).
 pub struct IdeController {
     disk: Arc<dyn ReadAt>,
@@ -177,6 +181,14 @@ pub struct IdeController {
     control: u8,
     phase: Phase,
     buf: Box<[u8; SECTOR]>,
+    /// Host read-ahead of the image (not a device cache: the guest sees
+    /// nothing of it, every sector still counts as its own medium read):
+    /// sectors `ahead_lba..ahead_lba + ahead_sectors` of the command being
+    /// served, read with one host call instead of one per sector. The
+    /// medium is read-only (writes abort), so the copy cannot go stale.
+    ahead: Vec<u8>,
+    ahead_lba: u64,
+    ahead_sectors: u64,
     pos: usize,
     /// Bytes valid in `buf` for the current data phase.
     end: usize,
@@ -355,6 +367,9 @@ impl IdeController {
             control: 0,
             phase: Phase::Idle,
             buf: Box::new([0; SECTOR]),
+            ahead: Vec::new(),
+            ahead_lba: 0,
+            ahead_sectors: 0,
             pos: 0,
             end: 0,
             bm_cmd: 0,
@@ -536,7 +551,7 @@ impl IdeController {
     }
 
     fn load_pio_sector(&mut self, lba: u64, remaining_after: u64) {
-        match self.read_media(lba, 1) {
+        match self.read_media(lba, remaining_after + 1) {
             Some(()) => {
                 self.media.push((lba, 1));
                 self.phase = Phase::PioIn { next: lba + 1, remaining: remaining_after };
@@ -551,13 +566,34 @@ impl IdeController {
         }
     }
 
-    fn read_media(&mut self, lba: u64, count: u64) -> Option<()> {
-        // ide_sect_range_ok: the whole range must lie inside the disk.
-        if lba.checked_add(count)? > self.sectors {
+    /// Reads sector `lba` into `buf` (one medium read); `wanted` is how
+    /// many sectors from `lba` on the command still transfers, the bound of
+    /// the host read-ahead.
+    fn read_media(&mut self, lba: u64, wanted: u64) -> Option<()> {
+        // ide_sect_range_ok: the sector must lie inside the disk.
+        if lba.checked_add(1)? > self.sectors {
             return None;
         }
         self.stats.media_reads += 1;
-        self.disk.read_exact_at(lba * SECTOR as u64, &mut self.buf[..]).ok()
+        let held = lba.checked_sub(self.ahead_lba).filter(|&k| k < self.ahead_sectors);
+        let k = match held {
+            Some(k) => k,
+            None => {
+                let n = wanted.clamp(1, AHEAD_SECTORS).min(self.sectors - lba);
+                self.ahead.resize(n as usize * SECTOR, 0);
+                if self.disk.read_exact_at(lba * SECTOR as u64, &mut self.ahead).is_err() {
+                    // The read-ahead failed (a short image, an I/O error):
+                    // this sector alone decides.
+                    self.ahead_sectors = 0;
+                    return self.disk.read_exact_at(lba * SECTOR as u64, &mut self.buf[..]).ok();
+                }
+                (self.ahead_lba, self.ahead_sectors) = (lba, n);
+                0
+            }
+        };
+        let at = k as usize * SECTOR;
+        self.buf.copy_from_slice(&self.ahead[at..at + SECTOR]);
+        Some(())
     }
 
     /// QEMU `ide_set_sector`: the registers track the last sector read.
@@ -774,7 +810,7 @@ impl IdeController {
                 let sector = lba + moved / SECTOR as u64;
                 let in_sector = (moved % SECTOR as u64) as usize;
                 if in_sector == 0 {
-                    if self.read_media(sector, 1).is_none() {
+                    if self.read_media(sector, lba + count - sector).is_none() {
                         self.abort();
                         self.bm_status = (self.bm_status & !BM_STATUS_ACTIVE) | BM_STATUS_IRQ;
                         return moved;
@@ -871,6 +907,83 @@ mod tests {
         assert_eq!(s[8], 4);
         assert_eq!(ide.read(STATUS_CMD, 1), 0x50);
         assert_eq!(ide.stats.sectors_read, 2);
+    }
+
+    /// A PIO read of `count` sectors (0: 256) at `lba`: the LBA stamps of
+    /// the sectors the guest gets.
+    fn pio_read(ide: &mut IdeController, lba: u64, count: u8) -> Vec<u64> {
+        ide.write(SECTOR_COUNT, u32::from(count), 1);
+        ide.write(LBA_LOW, lba as u32 & 0xFF, 1);
+        ide.write(LBA_MID, (lba >> 8) as u32 & 0xFF, 1);
+        ide.write(LBA_HIGH, (lba >> 16) as u32 & 0xFF, 1);
+        ide.write(DEVICE, 0xE0, 1);
+        ide.write(STATUS_CMD, u32::from(CMD_READ_SECTORS), 1);
+        let n = if count == 0 { 256 } else { usize::from(count) };
+        (0..n)
+            .map(|_| {
+                let mut s = [0u8; 512];
+                ide.read_data_string(&mut s);
+                u64::from_le_bytes(s[..8].try_into().unwrap())
+            })
+            .collect()
+    }
+
+    /// The host read-ahead is invisible: every sector comes from its own
+    /// place however commands overlap the window already read, and still
+    /// counts as one medium read (a broken window would hand out the wrong
+    /// sector or miss the last one of a 256-sector command).
+    #[test]
+    fn host_read_ahead_hands_out_each_sector_from_its_place() {
+        let mut ide = disk(700);
+        let got = pio_read(&mut ide, 300, 0);
+        assert_eq!(got, (300..556).collect::<Vec<_>>());
+        assert_eq!(pio_read(&mut ide, 10, 2), [10, 11], "before the window");
+        assert_eq!(pio_read(&mut ide, 555, 3), [555, 556, 557], "across its end");
+        assert_eq!(pio_read(&mut ide, 698, 2), [698, 699], "the disk's last sectors");
+        // DMA of 2 sectors from 556 to 0x100 (one PRD entry at 0x1000).
+        let mut mem = Mem(vec![0; 0x2000]);
+        mem.0[0x1000..0x1008].copy_from_slice(&[0x00, 0x01, 0x00, 0x00, 0x00, 0x04, 0x00, 0x80]);
+        ide.write(BMIDE_BASE + BM_TABLE, 0x1000, 4);
+        ide.write(BMIDE_BASE + BM_CMD, u32::from(BM_CMD_MEMWRITE), 1);
+        ide.write(DEVICE, 0xE0, 1);
+        ide.write(SECTOR_COUNT, 2, 1);
+        ide.write(LBA_LOW, 556 & 0xFF, 1);
+        ide.write(LBA_MID, 556 >> 8, 1);
+        ide.write(LBA_HIGH, 0, 1);
+        ide.write(STATUS_CMD, u32::from(CMD_READ_DMA), 1);
+        assert_eq!(ide.write(BMIDE_BASE + BM_CMD, u32::from(BM_CMD_MEMWRITE | 1), 1), IdeAction::StartDma);
+        assert_eq!(ide.run_dma(&mut mem), 1024);
+        let lba = |at: usize| u64::from_le_bytes(mem.0[at..at + 8].try_into().unwrap());
+        assert_eq!((lba(0x100), lba(0x300)), (556, 557));
+        assert_eq!(ide.stats.media_reads, 256 + 2 + 3 + 2 + 2);
+    }
+
+    /// An image that fails reads longer than one sector (as a truncated
+    /// or failing medium may): each sector is then read alone.
+    #[test]
+    fn host_read_ahead_falls_back_to_the_sector() {
+        struct OneSectorAtATime(MemImage);
+        impl ReadAt for OneSectorAtATime {
+            fn size(&self) -> u64 {
+                self.0.size()
+            }
+            fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> disk_image::Result<()> {
+                if buf.len() > 512 {
+                    return self.0.read_exact_at(self.0.size(), buf);
+                }
+                self.0.read_exact_at(offset, buf)
+            }
+            fn describe(&self) -> String {
+                self.0.describe()
+            }
+        }
+        let mut bytes = vec![0u8; 64 * 512];
+        for (i, s) in bytes.chunks_mut(512).enumerate() {
+            s[0..8].copy_from_slice(&(i as u64).to_le_bytes());
+        }
+        let img: Arc<dyn ReadAt> = Arc::new(OneSectorAtATime(MemImage::new(bytes, "test")));
+        let mut ide = IdeController::new(img, Chs { cylinders: 2, heads: 16, sectors: 63 });
+        assert_eq!(pio_read(&mut ide, 5, 4), [5, 6, 7, 8]);
     }
 
     #[test]
