@@ -366,6 +366,20 @@ impl Cpu {
     /// is (see the trait's documentation).
     pub fn run<B: Bus + ?Sized>(&mut self, bus: &mut B, max_instructions: u64) -> Result<Exit, Error> {
         self.memory_may_have_changed();
+        self.resume(bus, max_instructions)
+    }
+
+    /// [`Cpu::run`] for an embedder that has written no guest memory since
+    /// the previous `run` or `resume` returned, except ranges it reported
+    /// with [`Cpu::note_memory_write`] (writes through [`Cpu`] methods, such
+    /// as [`Cpu::deliver_interrupt`]'s pushes, are seen anyway). Cached
+    /// instructions outside the reported ranges then run on without
+    /// comparing their bytes with memory again, which `run` makes every
+    /// one of them do once: an embedder that runs the guest in short
+    /// slices (to advance a clock between them) would otherwise pay that
+    /// for every instruction of every slice. An unreported write can leave
+    /// stale code running: when in doubt, call `run`.
+    pub fn resume<B: Bus + ?Sized>(&mut self, bus: &mut B, max_instructions: u64) -> Result<Exit, Error> {
         self.refresh_a20(bus);
         self.budget_end = self.counters.instructions.saturating_add(max_instructions);
         // The cache is moved out while running so that executing an entry
@@ -527,6 +541,16 @@ impl Cpu {
     /// Makes every cached instruction compare its bytes with memory before it
     /// runs again.
     #[inline]
+    /// Reports that the embedder wrote `len` bytes of guest memory at
+    /// physical address `addr` (wrapping at 4 GiB) between runs, for
+    /// [`Cpu::resume`]: cached instructions in those bytes' 256-byte
+    /// granules compare their bytes again before they next run.
+    pub fn note_memory_write(&mut self, addr: u32, len: u32) {
+        if len > 0 {
+            self.note_write(addr, len);
+        }
+    }
+
     pub(crate) fn memory_may_have_changed(&mut self) {
         self.epoch += 1;
         self.changes += 1;

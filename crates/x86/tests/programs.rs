@@ -704,3 +704,29 @@ mod pol_evaluate {
         }
     }
 }
+
+/// An embedder that rewrites guest code between runs: `resume` runs the
+/// new bytes when the write was reported with `note_memory_write` (in a
+/// granule whose other code stays cached), `run` whether or not it was.
+#[test]
+fn resume_runs_code_the_embedder_rewrote_and_reported() {
+    // 7C00: mov ax, 1 / inc bx / jmp 7C00
+    let mut bus = RamBus::new(1 << 20);
+    bus.load(0x7C00, &[0xB8, 0x01, 0x00, 0x43, 0xEB, 0xFA]);
+    let mut cpu = Cpu::new(0, 0x7C00);
+    let ax = |cpu: &Cpu| cpu.regs.gpr[0] & 0xFFFF;
+    assert_eq!(cpu.run(&mut bus, 30), Ok(Exit::InstructionLimit));
+    assert_eq!(ax(&cpu), 1);
+    for (value, report) in [(2u8, true), (3, true)] {
+        bus.ram[0x7C01] = value;
+        if report {
+            cpu.note_memory_write(0x7C01, 1);
+        }
+        assert_eq!(cpu.resume(&mut bus, 30), Ok(Exit::InstructionLimit));
+        assert_eq!(ax(&cpu), u32::from(value), "reported rewrite to {value}");
+    }
+    bus.ram[0x7C01] = 4;
+    assert_eq!(cpu.run(&mut bus, 30), Ok(Exit::InstructionLimit));
+    assert_eq!(ax(&cpu), 4, "run re-checks an unreported rewrite");
+    assert_eq!(cpu.regs.gpr[3] & 0xFFFF, 40, "inc bx ran once per loop");
+}

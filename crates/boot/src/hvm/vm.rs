@@ -583,13 +583,23 @@ impl Hvm {
         let ticks = (ns * 1_193_182 / (65_536 * 1_000_000_000)) as u64;
         let day = 1_573_040u64; // TICKS_PER_DAY, src/std/bda.h
         self.bus.w32(0x46C, (ticks % day) as u32);
+        self.cpu.note_memory_write(0x46C, 4);
         if ticks >= day {
             self.bus.w8(0x470, 1);
+            self.cpu.note_memory_write(0x470, 1);
         }
     }
 
     pub(crate) fn run_loop(&mut self, max: u64) -> EndState {
         self.bus.origin = Origin::Guest;
+        // Whether the guest may go on without the CPU re-checking its
+        // cached code: after a slice that ended at its instruction budget,
+        // only the clock moved and `update_ticks` wrote the BDA's timer
+        // count, which it reports to the CPU. Every other exit may have
+        // had the firmware write memory (disk reads, the screen, the
+        // stack frames of its services), so the next slice starts with
+        // `run`, which re-checks everything.
+        let mut quiet = false;
         loop {
             if let Some(e) = self.bios.end.take() {
                 return e;
@@ -601,7 +611,9 @@ impl Hvm {
             if self.started.elapsed() > self.max_wall {
                 return EndState::TimeLimit { at: self.loc(), seconds: self.max_wall.as_secs_f64() };
             }
-            let r = self.cpu.run(&mut self.bus, SLICE.min(max - done));
+            let budget = SLICE.min(max - done);
+            let r = if quiet { self.cpu.resume(&mut self.bus, budget) } else { self.cpu.run(&mut self.bus, budget) };
+            quiet = matches!(r, Ok(Exit::InstructionLimit));
             self.account_instructions();
             if let Some(how) = self.bus.reset.take() {
                 return EndState::Reset { at: self.loc(), how: how.to_string() };
