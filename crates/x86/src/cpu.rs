@@ -121,7 +121,9 @@ pub(crate) struct DecodeCache {
 }
 
 /// Write generations of the code granules, direct mapped by granule number
-/// (all zero in a new CPU: no granule owns a slot).
+/// (empty in a new CPU, allocated when the first instruction is cached, so
+/// a CPU that runs a few instructions costs no 768 KiB of tables; then all
+/// zero: no granule owns a slot).
 #[derive(Clone, Debug)]
 struct Granules {
     /// Granule number + 1 owning each slot (0: none).
@@ -299,7 +301,7 @@ impl Cpu {
             hooks: [0; 4],
             a20_mask: u32::MAX,
             cache: DecodeCache::default(),
-            granules: Granules { owner: vec![0; GRANULE_SLOTS], generation: vec![0; GRANULE_SLOTS] },
+            granules: Granules { owner: Vec::new(), generation: Vec::new() },
             epoch: 0,
             changes: 0,
             scratch: Vec::new(),
@@ -589,7 +591,7 @@ impl Cpu {
     #[inline]
     fn bump_granule(&mut self, g: u32) {
         let slot = g as usize & (GRANULE_SLOTS - 1);
-        if self.granules.owner[slot] == g + 1 {
+        if self.granules.owner.get(slot) == Some(&(g + 1)) {
             self.granules.generation[slot] += 1;
             self.changes += 1;
         }
@@ -598,6 +600,10 @@ impl Cpu {
     /// Takes the slot of the granule holding physical `addr` for it and
     /// returns the slot and its generation.
     fn claim_granule(&mut self, addr: u32) -> (u16, u64) {
+        if self.granules.owner.is_empty() {
+            self.granules.owner = vec![0; GRANULE_SLOTS];
+            self.granules.generation = vec![0; GRANULE_SLOTS];
+        }
         let g = addr >> GRANULE_BITS;
         let slot = g as usize & (GRANULE_SLOTS - 1);
         if self.granules.owner[slot] != g + 1 {
