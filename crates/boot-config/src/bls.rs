@@ -381,22 +381,43 @@ pub struct GeneratedEntry {
     pub source: String,
 }
 
+/// Why blscfg makes no menu entry of a snippet (GRUB's
+/// `grub-core/commands/blscfg.c` `create_entry`, Fedora's patch set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlsSkip {
+    /// `create_entry` returns early without a `linux` key.
+    NoLinux,
+    /// The id (the file name) has `.conf` before its end.
+    ConfInsideId { id: String },
+}
+
+impl std::fmt::Display for BlsSkip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlsSkip::NoLinux => f.write_str("no `linux` key: GRUB skips the snippet"),
+            BlsSkip::ConfInsideId { id } => {
+                write!(f, "id {id:?} contains `.conf` before its end: blscfg's create_entry loops forever on it")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BlsSkip {}
+
 /// `create_entry`, with `get` reading GRUB's environment (for
 /// `options`/`grub_users` expansion, `default_kernelopts`, `early_initrd`,
 /// `devicetree`, `save_default`).
-pub fn generate(e: &BlsEntry, get: &dyn Fn(&str) -> Option<String>) -> Result<GeneratedEntry, String> {
+pub fn generate(e: &BlsEntry, get: &dyn Fn(&str) -> Option<String>) -> Result<GeneratedEntry, BlsSkip> {
     const BOOT: &str = "($root)";
     let Some(clinux) = e.linux() else {
-        return Err("no `linux` key: GRUB skips the snippet".into());
+        return Err(BlsSkip::NoLinux);
     };
     // The `.conf` strip loop: strstr from the same place again never
     // moves on, so a `.conf` that is not at the end hangs GRUB.
     let mut id = e.stem.clone();
     if let Some(i) = id.find(".conf") {
         if i + 5 != id.len() {
-            return Err(format!(
-                "id {id:?} contains `.conf` before its end: blscfg's create_entry loops forever on it"
-            ));
+            return Err(BlsSkip::ConfInsideId { id });
         }
         id.truncate(i);
     }

@@ -281,7 +281,11 @@ pub fn parse_config(format: MenuFormat, data: &[u8], config_path: &str, ctx: Opt
 }
 
 /// Parses a config as pygrub reads it (`Err`: the exception it raises).
-pub fn parse_config_pygrub(format: MenuFormat, data: &[u8], config_path: &str) -> Result<Menu, String> {
+pub fn parse_config_pygrub(
+    format: MenuFormat,
+    data: &[u8],
+    config_path: &str,
+) -> Result<Menu, pygrub_grub2::PygrubException> {
     match format {
         MenuFormat::GrubLegacy => Ok(grub_legacy::parse_dialect(data, crate::Dialect::Pygrub)),
         MenuFormat::Extlinux => {
@@ -289,7 +293,7 @@ pub fn parse_config_pygrub(format: MenuFormat, data: &[u8], config_path: &str) -
             Ok(extlinux::parse_dialect(data, dir, crate::Dialect::Pygrub))
         }
         MenuFormat::Grub2 => pygrub_grub2::parse(data),
-        MenuFormat::Bls => Err("pygrub does not read BLS entries".into()),
+        MenuFormat::Bls => Err(pygrub_grub2::PygrubException::Bls),
     }
 }
 

@@ -138,7 +138,7 @@ pub fn read_core_img(reader: &dyn ReadAt, lba: u64) -> CoreImgReport {
             r.config = core.config().map(str::to_string);
             r.modules = core.module_names();
         }
-        Err(e) => r.error = Some(e),
+        Err(e) => r.error = Some(e.to_string()),
     }
     r
 }

@@ -9,9 +9,45 @@
 use crate::grub_legacy::pygrub_split;
 use crate::{BootPath, DefaultSpec, EntryKind, LineDiag, Menu, MenuEntry, MenuFormat};
 
+/// The exception pygrub raises on a grub.cfg (it then tries the next
+/// partition), with Python's own message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PygrubException {
+    /// `grub_split(arg, 2)` gave three pieces to unpack into two names.
+    TooManyValues,
+    /// A `menuentry` line inside a `menuentry`.
+    NestedMenuentry,
+    /// A `}` outside any `menuentry`.
+    BraceWithoutMenuentry,
+    /// `set default=` a negative number (`_set_default`).
+    NegativeDefault,
+    /// The file ends inside a `menuentry`.
+    OpenMenuentry,
+    /// `GrubDiskPart` cannot read the `(device)` of a kernel or initrd path.
+    BadDevice { device: String },
+    /// pygrub has no reader for BLS snippets.
+    Bls,
+}
+
+impl std::fmt::Display for PygrubException {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PygrubException::TooManyValues => f.write_str("too many values to unpack (expected 2)"),
+            PygrubException::NestedMenuentry => f.write_str("syntax error: cannot nest menuentry"),
+            PygrubException::BraceWithoutMenuentry => f.write_str("syntax error: closing brace without menuentry"),
+            PygrubException::NegativeDefault => f.write_str("default must be non-negative number"),
+            PygrubException::OpenMenuentry => f.write_str("syntax error: end of file with open menuentry"),
+            PygrubException::BadDevice { device } => write!(f, "invalid literal for int() in device {device}"),
+            PygrubException::Bls => f.write_str("pygrub does not read BLS entries"),
+        }
+    }
+}
+
+impl std::error::Error for PygrubException {}
+
 /// pygrub's `grub_split(s, 2)` then tuple-unpacking into two names: more
 /// than two pieces is Python's ValueError.
-fn split2(s: &str) -> Result<(&str, &str), String> {
+fn split2(s: &str) -> Result<(&str, &str), PygrubException> {
     let eq = s.find('=');
     let blank = s.find([' ', '\t']);
     let parts: Vec<&str> = match (eq, blank) {
@@ -28,13 +64,13 @@ fn split2(s: &str) -> Result<(&str, &str), String> {
             let (a, b) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
             Ok((a, b.trim_start()))
         }
-        _ => Err("too many values to unpack (expected 2)".into()),
+        _ => Err(PygrubException::TooManyValues),
     }
 }
 
 /// `grub2_handle_set`: `set NAME=VALUE` → ("set:NAME", VALUE without one
 /// pair of matching quotes).
-fn handle_set(arg: &str) -> Result<(String, String), String> {
+fn handle_set(arg: &str) -> Result<(String, String), PygrubException> {
     let (name, value) = split2(arg)?;
     let v = value.trim();
     let unquoted = match v.chars().next() {
@@ -50,7 +86,7 @@ fn handle_set(arg: &str) -> Result<(String, String), String> {
 
 /// Parses a grub.cfg as pygrub does. `Err` is the exception pygrub raises
 /// (it then tries the next partition).
-pub fn parse(data: &[u8]) -> Result<Menu, String> {
+pub fn parse(data: &[u8]) -> Result<Menu, PygrubException> {
     let mut menu = Menu::new(MenuFormat::Grub2);
     let text = String::from_utf8_lossy(data);
     let mut in_function = false;
@@ -74,7 +110,7 @@ pub fn parse(data: &[u8]) -> Result<Menu, String> {
         }
         if let Some(title) = menuentry_title(l) {
             if img.is_some() {
-                return Err("syntax error: cannot nest menuentry".into());
+                return Err(PygrubException::NestedMenuentry);
             }
             img = Some((new_entry(&title, line), 0));
             continue;
@@ -86,7 +122,7 @@ pub fn parse(data: &[u8]) -> Result<Menu, String> {
         if l.starts_with('}') {
             match img.take() {
                 None if menu_level > 0 => menu_level -= 1,
-                None => return Err("syntax error: closing brace without menuentry".into()),
+                None => return Err(PygrubException::BraceWithoutMenuentry),
                 Some((mut e, _)) => {
                     e.index = menu.entries.len();
                     e.position = vec![e.index];
@@ -123,7 +159,7 @@ pub fn parse(data: &[u8]) -> Result<Menu, String> {
             "set:default" => {
                 menu.default = match python_int(&arg) {
                     _ if arg == "saved" => DefaultSpec::Index(0),
-                    Some(v) if v < 0 => return Err("default must be non-negative number".into()),
+                    Some(v) if v < 0 => return Err(PygrubException::NegativeDefault),
                     Some(v) => DefaultSpec::Index(usize::try_from(v).unwrap_or(usize::MAX)),
                     None => {
                         menu.diagnostics
@@ -137,7 +173,7 @@ pub fn parse(data: &[u8]) -> Result<Menu, String> {
         }
     }
     if img.is_some() {
-        return Err("syntax error: end of file with open menuentry".into());
+        return Err(PygrubException::OpenMenuentry);
     }
     Ok(menu)
 }
@@ -186,7 +222,7 @@ fn new_entry(title: &str, line: usize) -> MenuEntry {
 }
 
 /// `Grub2Image.set_from_line`.
-fn image_line(e: &mut MenuEntry, l: &str) -> Result<(), String> {
+fn image_line(e: &mut MenuEntry, l: &str) -> Result<(), PygrubException> {
     let (c, a) = pygrub_split(l);
     let (com, arg) = if c == "set" { handle_set(a)? } else { (c.to_string(), a.to_string()) };
     let arg = arg.trim();
@@ -206,7 +242,7 @@ fn image_line(e: &mut MenuEntry, l: &str) -> Result<(), String> {
 
 /// `get_path`: a `(device)` prefix is parsed by `GrubDiskPart`, which
 /// raises on names it cannot read as `hdN[,[msdos|gpt]M]` (e.g. `($root)`).
-fn pygrub_path(s: &str) -> Result<BootPath, String> {
+fn pygrub_path(s: &str) -> Result<BootPath, PygrubException> {
     let p = BootPath::parse(s);
     if let Some(dev) = &p.device {
         let inner = dev.trim_matches(['(', ')']);
@@ -214,7 +250,7 @@ fn pygrub_path(s: &str) -> Result<BootPath, String> {
         let disk_ok = d.get(2..).is_some_and(|n| n.parse::<u32>().is_ok()) || d.starts_with("/dev/xvd");
         let part = part.trim_start_matches("msdos").trim_start_matches("gpt");
         if !disk_ok || (!part.is_empty() && part.parse::<u32>().is_err()) {
-            return Err(format!("invalid literal for int() in device {dev}"));
+            return Err(PygrubException::BadDevice { device: dev.clone() });
         }
     }
     Ok(BootPath { device: None, path: p.path })
@@ -247,6 +283,6 @@ mod tests {
         let m = parse(b"set default=saved\nmenuentry 'a' {\n}\n").unwrap();
         assert_eq!((m.default, m.diagnostics.len()), (DefaultSpec::Index(0), 0));
         assert_eq!(parse(b"set default=1\n").unwrap().default, DefaultSpec::Index(1));
-        assert!(parse(b"set default=-1\n").unwrap_err().contains("non-negative"));
+        assert!(parse(b"set default=-1\n").unwrap_err().to_string().contains("non-negative"));
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use boot::bench::PathResult;
 use boot::hvm::EndState;
-use boot::hvm::pvhvm::PvhvmReport;
+use boot::hvm::pvhvm::{PvhvmError, PvhvmReport};
 use boot::machine::SimTime;
 use boot::pv::{PvOutcome, PvRun};
 use boot_config::discover::Loader;
@@ -39,7 +39,7 @@ pub struct CompareArgs<'a> {
 
 /// The root-filesystem reads after the kernel entry, per column.
 struct Reads<'a> {
-    hvm: &'a Result<PathResult, String>,
+    hvm: &'a Result<PathResult, PvhvmError>,
     pv: &'a Result<PathResult, String>,
 }
 
@@ -164,8 +164,12 @@ fn render_text(
     row(out, "ring requests", a, b, d)?;
     let [a, b, d] = cell(&|r| r.notifies.to_string());
     row(out, "notifies", a, b, d)?;
-    for (name, r) in [("hvm", reads.hvm), ("pv", reads.pv)] {
-        if let Err(e) = r {
+    let errors: [(&str, Option<&dyn std::fmt::Display>); 2] = [
+        ("hvm", reads.hvm.as_ref().err().map(|e| e as &dyn std::fmt::Display)),
+        ("pv", reads.pv.as_ref().err().map(|e| e as &dyn std::fmt::Display)),
+    ];
+    for (name, r) in errors {
+        if let Some(e) = r {
             writeln!(out, "  {name}: no root filesystem reads: {e}")?;
         }
     }
@@ -191,10 +195,12 @@ fn render_json(
     p: &PvRun,
     reads: &Reads<'_>,
 ) -> Result<(), Exit> {
-    let reads_json = |r: &Result<PathResult, String>| match r {
-        Ok(r) => json!(r),
-        Err(e) => json!({"error": e}),
-    };
+    fn reads_json<E: serde::Serialize>(r: &Result<PathResult, E>) -> serde_json::Value {
+        match r {
+            Ok(r) => json!(r),
+            Err(e) => json!({"error": e}),
+        }
+    }
     let booted = matches!(p.outcome, PvOutcome::Booted(_));
     let pvhvm = match &x.pv {
         Ok(r) => json!({"outcome": "switched", "switch": r.switch, "io": r.io, "sim_ns": r.end_ns}),

@@ -306,53 +306,53 @@ fn check(out: &mut Out, number: u8, image: &Path, part: Option<char>, as_json: b
 
 /// Lab 4: every condition of a migration to HVM.
 fn check_migrated(out: &mut Out, number: u8, image: &Path, as_json: bool) -> Result<(), Exit> {
-    let conditions = lab4::check(image)?;
-    let migrated = conditions.iter().all(|c| c.passed);
-    if as_json {
-        for c in &conditions {
-            out.json(&json!({"type": "check", "lab": number, "check": c.check, "passed": c.passed,
-                "detail": c.detail}))?;
-        }
-        out.json(&json!({"type": "result", "lab": number, "image": image.display().to_string(),
-            "migrated": migrated}))?;
-    } else {
-        writeln!(out, "Lab {number} (migration to HVM): {}", image.display())?;
-        for c in &conditions {
-            writeln!(out, "  {}  {}: {}", if c.passed { "pass" } else { "FAIL" }, c.check, c.detail)?;
-        }
-        let failed = conditions.iter().filter(|c| !c.passed).count();
-        if migrated {
-            writeln!(out, "Migrated: the image boots as HVM.")?;
-        } else {
-            writeln!(out, "Not migrated yet: {failed} of {} conditions fail.", conditions.len())?;
-        }
-    }
-    if migrated { Ok(()) } else { Err(Exit::NotBootable) }
+    let v = ImageVerdict("migration to HVM", "migrated", "Migrated: the image boots as HVM.", "Not migrated yet");
+    render_image_check(out, number, image, as_json, &lab4::check(image)?, &v)
 }
 
 /// Lab 7: what the lab's script needs from the image, and the verdict.
 fn check_bootstrapped(out: &mut Out, number: u8, image: &Path, as_json: bool) -> Result<(), Exit> {
-    let conditions = lab7::check(image)?;
-    let runs = conditions.iter().all(|c| c.passed);
+    let v = ImageVerdict("the bootstrap script", "runs", "Fixed: the script runs on this image.", "Not fixed yet");
+    render_image_check(out, number, image, as_json, &lab7::check(image)?, &v)
+}
+
+/// How a whole-image lab (4, 7) words its verdict: the text heading after
+/// "Lab N", the `result` object's verdict field, the closing line when
+/// every condition passes, and the closing line's start otherwise
+/// ("…: K of N conditions fail.").
+struct ImageVerdict(&'static str, &'static str, &'static str, &'static str);
+
+/// Each condition, then the verdict; exit 1 unless all passed.
+fn render_image_check(
+    out: &mut Out,
+    number: u8,
+    image: &Path,
+    as_json: bool,
+    conditions: &[Condition],
+    v: &ImageVerdict,
+) -> Result<(), Exit> {
+    let passed = conditions.iter().all(|c| c.passed);
     if as_json {
-        for c in &conditions {
+        for c in conditions {
             out.json(&json!({"type": "check", "lab": number, "check": c.check, "passed": c.passed,
                 "detail": c.detail}))?;
         }
-        out.json(&json!({"type": "result", "lab": number, "image": image.display().to_string(), "runs": runs}))?;
+        let mut result = json!({"type": "result", "lab": number, "image": image.display().to_string()});
+        result[v.1] = json!(passed);
+        out.json(&result)?;
     } else {
-        writeln!(out, "Lab {number} (the bootstrap script): {}", image.display())?;
-        for c in &conditions {
+        writeln!(out, "Lab {number} ({}): {}", v.0, image.display())?;
+        for c in conditions {
             writeln!(out, "  {}  {}: {}", if c.passed { "pass" } else { "FAIL" }, c.check, c.detail)?;
         }
         let failed = conditions.iter().filter(|c| !c.passed).count();
-        if runs {
-            writeln!(out, "Fixed: the script runs on this image.")?;
+        if passed {
+            writeln!(out, "{}", v.2)?;
         } else {
-            writeln!(out, "Not fixed yet: {failed} of {} conditions fail.", conditions.len())?;
+            writeln!(out, "{}: {failed} of {} conditions fail.", v.3, conditions.len())?;
         }
     }
-    if runs { Ok(()) } else { Err(Exit::NotBootable) }
+    if passed { Ok(()) } else { Err(Exit::NotBootable) }
 }
 
 /// The answer key of a lab whose check is an answers file.

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use boot::bench::{self, PathResult, PvSetup, Workload};
-use boot::hvm::pvhvm::{self, PvhvmOptions, PvhvmReport};
+use boot::hvm::pvhvm::{self, PvhvmError, PvhvmOptions, PvhvmReport};
 use boot::hvm::{EndState, HvmOptions, HvmReport};
 use boot::machine::{CostModel, SimTime};
 use boot::pv::{self, PvOptions, PvOutcome, PvRun};
@@ -34,7 +34,7 @@ pub struct Boots {
     /// The HVM boot to the kernel entry.
     pub hvm: HvmReport,
     /// The `boot` workload over emulated IDE (DMA) on the booted HVM guest.
-    pub hvm_reads: Result<PathResult, String>,
+    pub hvm_reads: Result<PathResult, PvhvmError>,
     pub pv: PvRun,
     /// The `boot` workload over the booted PV guest's blkfront.
     pub pv_reads: Result<PathResult, String>,

@@ -98,40 +98,86 @@ impl CoreImage {
     }
 }
 
+/// Why core.img did not parse. Offsets in `startup_raw` count from 0x8200
+/// (where it runs), offsets in the payload from its first decompressed
+/// byte; `inspect` shows the message as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreImageError {
+    /// A header field lies past the end of the bytes read.
+    #[error("startup_raw +{offset:#x} ({field}) is missing")]
+    Missing { offset: usize, field: &'static str },
+    /// `post_reed_solomon`'s two `movl`s are not where mkimage puts them.
+    #[error(
+        "no `movl $0x100000, %edi; movl $decompressor_end, %esi` in the first 0xE00 bytes of startup_raw: not an \
+         LZMA i386-pc core.img"
+    )]
+    NotLzmaCore,
+    /// `decompressor_end` (the imm32 at `offset`) points outside the
+    /// decompressor's room.
+    #[error("decompressor_end {value:#x} (+{offset:#x}) is outside 0x8220..=0x9000")]
+    DecompressorEnd { value: u32, offset: usize },
+    /// `compressed_size` (+0x8) runs past the bytes core.img may occupy.
+    #[error(
+        "compressed_size {compressed_size:#x} (+0x8) runs past {CORE_END:#x} from decompressor_end \
+                 {decompressor_end:#x}"
+    )]
+    CompressedSize { compressed_size: u32, decompressor_end: u32 },
+    /// `uncompressed_size` (+0xc) is below a module-info header or above
+    /// what the model decompresses.
+    #[error("uncompressed_size {uncompressed_size:#x} (+0xc) is outside 12..={MAX_UNCOMPRESSED:#x}")]
+    UncompressedSize { uncompressed_size: u32 },
+    /// The LZMA decoder rejected the stream's parameters.
+    #[error("LZMA stream: {0}")]
+    LzmaStream(#[source] std::io::Error),
+    /// The LZMA data is corrupt.
+    #[error("LZMA payload: {0}")]
+    LzmaPayload(#[source] std::io::Error),
+    /// The LZMA data ends before `uncompressed_size` bytes.
+    #[error("LZMA payload gives {got:#x} bytes, uncompressed_size says {want:#x}")]
+    LzmaShort { got: usize, want: u32 },
+    /// No `grub_module_info32` ends the payload.
+    #[error("no grub_module_info (\"mimg\") ends the decompressed image")]
+    NoModuleInfo,
+    /// `grub_module_info32.offset` at payload `info` + 4 overflows.
+    #[error("module offset overflows")]
+    ModuleOffset { info: usize },
+    /// More than 1024 objects (a loop cap, not GRUB's).
+    #[error("more than {MAX_MODULES} objects in the module area")]
+    TooManyObjects,
+    /// A `grub_module_header` whose size is below its own header or runs
+    /// past the payload.
+    #[error("module header at payload +{at:#x}: size {size:#x} is outside 8..={room:#x}")]
+    ModuleSize { at: usize, size: usize, room: usize },
+}
+
 /// Parses core.img from `startup`, the bytes loaded at 0x8200 (up to
 /// [`CORE_END`]). Errors name the offset (from 0x8200) and the field.
-pub fn parse_core(startup: &[u8]) -> Result<CoreImage, String> {
+pub fn parse_core(startup: &[u8]) -> Result<CoreImage, CoreImageError> {
     let field =
-        |o: usize, what: &str| u32_at(startup, o).ok_or_else(|| format!("startup_raw +{o:#x} ({what}) is missing"));
+        |offset: usize, field: &'static str| u32_at(startup, offset).ok_or(CoreImageError::Missing { offset, field });
     let compressed_size = field(0x08, "compressed_size")?;
     let uncompressed_size = field(0x0C, "uncompressed_size")?;
     let reed_solomon_redundancy = field(0x10, "reed_solomon_redundancy")?;
     let boot_dev: [u8; 3] = startup
         .get(0x18..0x1B)
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| "startup_raw +0x18 (boot_dev) is missing".to_string())?;
+        .ok_or(CoreImageError::Missing { offset: 0x18, field: "boot_dev" })?;
     // post_reed_solomon: BF 00 00 10 00 (movl $0x100000, %edi) then
     // BE imm32 (movl $decompressor_end, %esi).
     let window = &startup[..startup.len().min(MAX_DECOMPRESSOR as usize)];
     let sig = [0xBF, 0x00, 0x00, 0x10, 0x00, 0xBE];
-    let at = window.windows(sig.len() + 4).position(|w| w[..6] == sig).ok_or_else(|| {
-        "no `movl $0x100000, %edi; movl $decompressor_end, %esi` in the first 0xE00 bytes of startup_raw: not an \
-         LZMA i386-pc core.img"
-            .to_string()
-    })?;
+    let at = window.windows(sig.len() + 4).position(|w| w[..6] == sig).ok_or(CoreImageError::NotLzmaCore)?;
     let decompressor_end = field(at + 6, "decompressor_end")?;
     if !(STARTUP_ADDR + 0x20..=STARTUP_ADDR + MAX_DECOMPRESSOR).contains(&decompressor_end) {
-        return Err(format!("decompressor_end {decompressor_end:#x} (+{:#x}) is outside 0x8220..=0x9000", at + 7));
+        return Err(CoreImageError::DecompressorEnd { value: decompressor_end, offset: at + 7 });
     }
     let start = (decompressor_end - STARTUP_ADDR) as usize;
-    let end = start.checked_add(compressed_size as usize).filter(|&e| e <= startup.len()).ok_or_else(|| {
-        format!(
-            "compressed_size {compressed_size:#x} (+0x8) runs past {CORE_END:#x} from decompressor_end \
-                 {decompressor_end:#x}"
-        )
-    })?;
+    let end = start
+        .checked_add(compressed_size as usize)
+        .filter(|&e| e <= startup.len())
+        .ok_or(CoreImageError::CompressedSize { compressed_size, decompressor_end })?;
     if !(12..=MAX_UNCOMPRESSED).contains(&uncompressed_size) {
-        return Err(format!("uncompressed_size {uncompressed_size:#x} (+0xc) is outside 12..={MAX_UNCOMPRESSED:#x}"));
+        return Err(CoreImageError::UncompressedSize { uncompressed_size });
     }
     let payload = decompress(&startup[start..end], uncompressed_size)?;
     let modinfo_offset = (0..=payload.len() - 12)
@@ -140,7 +186,7 @@ pub fn parse_core(startup: &[u8]) -> Result<CoreImage, String> {
             u32_at(&payload, p) == Some(MODULE_MAGIC)
                 && u32_at(&payload, p + 8).is_some_and(|s| p.checked_add(s as usize) == Some(payload.len()))
         })
-        .ok_or_else(|| "no grub_module_info (\"mimg\") ends the decompressed image".to_string())?;
+        .ok_or(CoreImageError::NoModuleInfo)?;
     let objects = parse_modules(&payload, modinfo_offset)?;
     Ok(CoreImage {
         compressed_size,
@@ -156,31 +202,31 @@ pub fn parse_core(startup: &[u8]) -> Result<CoreImage, String> {
 
 /// `_LzmaDecodeA` over mkimage's raw stream; the output is exactly
 /// `size` bytes or an error.
-fn decompress(data: &[u8], size: u32) -> Result<Vec<u8>, String> {
+fn decompress(data: &[u8], size: u32) -> Result<Vec<u8>, CoreImageError> {
     let r = lzma_rust2::LzmaReader::new(data, u64::from(size), 3, 0, 2, 1 << 16, None)
-        .map_err(|e| format!("LZMA stream: {e}"))?;
+        .map_err(CoreImageError::LzmaStream)?;
     let mut out = Vec::with_capacity(size as usize);
-    r.take(u64::from(size)).read_to_end(&mut out).map_err(|e| format!("LZMA payload: {e}"))?;
+    r.take(u64::from(size)).read_to_end(&mut out).map_err(CoreImageError::LzmaPayload)?;
     if out.len() != size as usize {
-        return Err(format!("LZMA payload gives {:#x} bytes, uncompressed_size says {size:#x}", out.len()));
+        return Err(CoreImageError::LzmaShort { got: out.len(), want: size });
     }
     Ok(out)
 }
 
 /// `FOR_MODULES` over the module area at `info`.
-fn parse_modules(payload: &[u8], info: usize) -> Result<Vec<CoreObject>, String> {
+fn parse_modules(payload: &[u8], info: usize) -> Result<Vec<CoreObject>, CoreImageError> {
     let offset = u32_at(payload, info + 4).unwrap_or(0) as usize;
     let end = payload.len();
-    let mut at = info.checked_add(offset).ok_or("module offset overflows")?;
+    let mut at = info.checked_add(offset).ok_or(CoreImageError::ModuleOffset { info })?;
     let mut out = Vec::new();
     while at + 8 <= end {
         if out.len() >= MAX_MODULES {
-            return Err(format!("more than {MAX_MODULES} objects in the module area"));
+            return Err(CoreImageError::TooManyObjects);
         }
         let kind = u32_at(payload, at).unwrap_or(0);
         let size = u32_at(payload, at + 4).unwrap_or(0) as usize;
         if size < 8 || at + size > end {
-            return Err(format!("module header at payload +{at:#x}: size {size:#x} is outside 8..={:#x}", end - at));
+            return Err(CoreImageError::ModuleSize { at, size, room: end - at });
         }
         let body = &payload[at + 8..at + size];
         out.push(match kind {

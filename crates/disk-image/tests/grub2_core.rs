@@ -35,7 +35,7 @@ fn corpus_replays_without_panics() {
 fn the_fixture_core_parses_and_the_broken_seeds_fail_with_a_named_field() {
     let core = parse_core(&seed()).expect("the fixture's core.img parses");
     assert!(core.prefix().is_some_and(|p| p.ends_with("/boot/grub")), "{:?}", core.prefix());
-    let err = |name: &str| parse_core(&std::fs::read(corpus().join(name)).expect(name)).unwrap_err();
+    let err = |name: &str| parse_core(&std::fs::read(corpus().join(name)).expect(name)).unwrap_err().to_string();
     assert!(err("short-header.bin").contains("boot_dev"));
     assert!(err("huge-uncompressed.bin").contains("uncompressed_size"));
     assert!(parse_core(&std::fs::read(corpus().join("truncated-payload.bin")).unwrap()).is_err());

@@ -1,4 +1,6 @@
-//! The one error type of the kernel inspector.
+//! The one error type of the kernel inspector: the image could not be read.
+//! Xen's own rejection of a kernel that was read is a verdict, not an
+//! error here: [`crate::xen::XenElfError`] names libelf's or libxc's line.
 
 use thiserror::Error;
 

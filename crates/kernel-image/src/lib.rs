@@ -475,21 +475,18 @@ fn linux_boot_info(h: &SetupHeader, file_size: u64) -> LinuxBootInfo {
     }
 }
 
-fn pv_hint(reason: &str) -> &'static str {
-    if reason.contains("Not a Xen-ELF image") {
-        "no Xen ELF notes: this kernel has no PV support (built without CONFIG_XEN_PV); boot it as HVM"
-    } else if reason.contains("generic loader") {
-        "the Xen notes name neither GUEST_OS=linux nor LOADER=generic"
-    } else if reason.contains("Xen v3.0") {
-        "the XEN_VERSION note (or XEN_VER in __xen_guest) must start with \"xen-3.0\""
-    } else if reason.contains("PADDR_OFFSET") {
-        "a PADDR_OFFSET note needs a VIRT_BASE note"
-    } else if reason.contains("out of bounds") {
-        "ENTRY / VIRT_BASE / PADDR_OFFSET (or INIT_P2M) do not fit the PT_LOAD segments"
-    } else if reason.contains("required feature") {
-        "the FEATURES note requires a feature this Xen does not know"
-    } else {
-        "see the Xen error above"
+fn pv_hint(reason: &xen::XenElfError) -> &'static str {
+    use xen::XenElfError as E;
+    match reason {
+        E::NotXenElf => "no Xen ELF notes: this kernel has no PV support (built without CONFIG_XEN_PV); boot it as HVM",
+        E::LoaderOrGuestOs { .. } => "the Xen notes name neither GUEST_OS=linux nor LOADER=generic",
+        E::XenVersion { .. } => "the XEN_VERSION note (or XEN_VER in __xen_guest) must start with \"xen-3.0\"",
+        E::PaddrOffsetWithoutVirtBase => "a PADDR_OFFSET note needs a VIRT_BASE note",
+        E::AddressesOutOfBounds { .. } | E::P2mOutOfBounds { .. } => {
+            "ENTRY / VIRT_BASE / PADDR_OFFSET (or INIT_P2M) do not fit the PT_LOAD segments"
+        }
+        E::UnknownRequiredFeatures { .. } => "the FEATURES note requires a feature this Xen does not know",
+        E::UnknownImageType { .. } => "see the Xen error above",
     }
 }
 
@@ -509,11 +506,11 @@ fn pv_from_elf(summary: &ElfSummary, info: &XenInfo, loader: &'static str, mut x
                 guest_type: None,
                 xen_errors,
                 hint: Some(if info.notes.is_empty() && info.xen_guest.is_none() {
-                    pv_hint("Not a Xen-ELF image").to_string()
+                    pv_hint(&xen::XenElfError::NotXenElf).to_string()
                 } else {
                     pv_hint(&reason).to_string()
                 }),
-                reason: Some(reason),
+                reason: Some(reason.to_string()),
                 layout: None,
             };
         }
@@ -541,7 +538,7 @@ fn pv_from_elf(summary: &ElfSummary, info: &XenInfo, loader: &'static str, mut x
             layout: Some(layout),
         },
         Err(e) => {
-            xen_errors.push(e);
+            xen_errors.push(e.to_string());
             PvVerdict {
                 bootable: false,
                 loader: Some(loader),
@@ -566,7 +563,7 @@ fn pvh_from_elf(summary: &ElfSummary, info: &XenInfo) -> PvhVerdict {
             bootable: false,
             entry: None,
             xen_errors: vec!["xc_dom_find_loader: no loader found".into()],
-            reason: Some(reason),
+            reason: Some(reason.to_string()),
         },
         Ok(layout) => match info.params.phys_entry {
             Some(_) => {

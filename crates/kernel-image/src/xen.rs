@@ -576,11 +576,47 @@ pub struct PvLayout {
     pub virt_hypercall: Option<u64>,
 }
 
+/// Why Xen's ELF loader rejects a kernel: libelf's `elf_xen_parse` /
+/// `elf_xen_note_check` / `elf_xen_addr_calc_check`
+/// (xen/common/libelf/libelf-dominfo.c) or libxc's `xc_dom_guest_type`
+/// (tools/libs/guest/xg_dom_x86.c). The message is Xen's own line, without
+/// the trailing newline, as `xl create` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XenElfError {
+    /// `elf_xen_parse_features` returns -1 on a required feature it does
+    /// not know.
+    #[error("elf_xen_parse_features: unknown required feature(s) {}", .features.join(", "))]
+    UnknownRequiredFeatures { features: Vec<String> },
+    /// An x86 image with neither an ELF note area nor `__xen_guest`.
+    #[error("ERROR: Not a Xen-ELF image: No ELF notes or '__xen_guest' section found")]
+    NotXenElf,
+    /// LOADER is not `generic*` and GUEST_OS not `linux*`.
+    #[error(
+        "ERROR: Will only load images built for the generic loader or Linux images (Not '{loader}' and '{guest_os}') or with PHYS32_ENTRY set"
+    )]
+    LoaderOrGuestOs { loader: String, guest_os: String },
+    /// XEN_VERSION does not start with `xen-3.0`.
+    #[error("ERROR: Xen will only load images built for Xen v3.0 (Not '{xen_ver}')")]
+    XenVersion { xen_ver: String },
+    /// PADDR_OFFSET without VIRT_BASE (PV).
+    #[error("ERROR: ELF_PADDR_OFFSET set, VIRT_BASE unset")]
+    PaddrOffsetWithoutVirtBase,
+    /// The kernel's virtual range, its entry or VIRT_BASE do not fit.
+    #[error("ERROR: ELF start or entries are out of bounds")]
+    AddressesOutOfBounds { virt_base: u64, virt_kstart: u64, virt_kend: u64, virt_entry: u64 },
+    /// INIT_P2M lies inside the kernel's virtual range.
+    #[error("ERROR: P->M table base is out of bounds")]
+    P2mOutOfBounds { p2m_base: u64 },
+    /// `xc_dom_guest_type`: an ELF machine other than EM_386/EM_X86_64.
+    #[error("xc_dom_guest_type: unknown image type {machine}")]
+    UnknownImageType { machine: u16 },
+}
+
 /// The outcome of libelf's checks for one container type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LibelfOutcome {
-    /// Ok(layout) or Err(libelf's error line, without the trailing newline).
-    pub result: Result<PvLayout, String>,
+    /// The layout, or why libelf rejects the image.
+    pub result: Result<PvLayout, XenElfError>,
     /// "ELF: Found PVH image" and similar informational lines.
     pub messages: Vec<String>,
 }
@@ -595,10 +631,7 @@ pub fn libelf_check(info: &XenInfo, machine: u16, entry: u64, pstart: u64, pend:
         // elf_xen_parse_features returns -1, which fails elf_xen_parse
         // before any message is printed.
         return LibelfOutcome {
-            result: Err(format!(
-                "elf_xen_parse_features: unknown required feature(s) {}",
-                p.unknown_required_features.join(", ")
-            )),
+            result: Err(XenElfError::UnknownRequiredFeatures { features: p.unknown_required_features.clone() }),
             messages,
         };
     }
@@ -606,10 +639,7 @@ pub fn libelf_check(info: &XenInfo, machine: u16, entry: u64, pstart: u64, pend:
     let guest_info_used = p.source == XenParamSource::XenGuestSection;
     if !info.note_area_seen && !guest_info_used {
         if machine == EM_386 || machine == EM_X86_64 {
-            return LibelfOutcome {
-                result: Err("ERROR: Not a Xen-ELF image: No ELF notes or '__xen_guest' section found".into()),
-                messages,
-            };
+            return LibelfOutcome { result: Err(XenElfError::NotXenElf), messages };
         }
         messages.push("no Xen notes on a non-x86 image: libelf does not check it".into());
     } else if machine == EM_ARM {
@@ -621,23 +651,17 @@ pub fn libelf_check(info: &XenInfo, machine: u16, entry: u64, pstart: u64, pend:
         let os_ok = p.guest_os.starts_with("linux");
         if !loader_ok && !os_ok {
             return LibelfOutcome {
-                result: Err(format!(
-                    "ERROR: Will only load images built for the generic loader or Linux images (Not '{}' and '{}') or with PHYS32_ENTRY set",
-                    p.loader, p.guest_os
-                )),
+                result: Err(XenElfError::LoaderOrGuestOs { loader: p.loader.clone(), guest_os: p.guest_os.clone() }),
                 messages,
             };
         }
         if !p.xen_ver.starts_with("xen-3.0") {
-            return LibelfOutcome {
-                result: Err(format!("ERROR: Xen will only load images built for Xen v3.0 (Not '{}')", p.xen_ver)),
-                messages,
-            };
+            return LibelfOutcome { result: Err(XenElfError::XenVersion { xen_ver: p.xen_ver.clone() }), messages };
         }
     }
     // elf_xen_addr_calc_check
     if p.elf_paddr_offset.is_some() && p.virt_base.is_none() && !hvm {
-        return LibelfOutcome { result: Err("ERROR: ELF_PADDR_OFFSET set, VIRT_BASE unset".into()), messages };
+        return LibelfOutcome { result: Err(XenElfError::PaddrOffsetWithoutVirtBase), messages };
     }
     let virt_base = match p.virt_base {
         Some(v) if !hvm => v,
@@ -680,19 +704,22 @@ pub fn libelf_check(info: &XenInfo, machine: u16, entry: u64, pstart: u64, pend:
         virt_hypercall: p.virt_hypercall,
     };
     if virt_kstart > virt_kend || virt_entry < virt_kstart || virt_entry > virt_kend || virt_base > virt_kstart {
-        return LibelfOutcome { result: Err("ERROR: ELF start or entries are out of bounds".into()), messages };
+        return LibelfOutcome {
+            result: Err(XenElfError::AddressesOutOfBounds { virt_base, virt_kstart, virt_kend, virt_entry }),
+            messages,
+        };
     }
     if let Some(p2m) = p.p2m_base
         && p2m >= virt_kstart
         && p2m < virt_kend
     {
-        return LibelfOutcome { result: Err("ERROR: P->M table base is out of bounds".into()), messages };
+        return LibelfOutcome { result: Err(XenElfError::P2mOutOfBounds { p2m_base: p2m }), messages };
     }
     LibelfOutcome { result: Ok(layout), messages }
 }
 
 /// `xc_dom_guest_type` for a PV container.
-pub fn pv_guest_type(machine: u16, pae: PaeMode) -> Result<&'static str, String> {
+pub fn pv_guest_type(machine: u16, pae: PaeMode) -> Result<&'static str, XenElfError> {
     match machine {
         EM_386 => Ok(match pae {
             // Bimodal: "xen-3.0-x86_32p" when the hypervisor offers it.
@@ -700,7 +727,7 @@ pub fn pv_guest_type(machine: u16, pae: PaeMode) -> Result<&'static str, String>
             PaeMode::No => "xen-3.0-x86_32",
         }),
         EM_X86_64 => Ok("xen-3.0-x86_64"),
-        m => Err(format!("xc_dom_guest_type: unknown image type {m}")),
+        machine => Err(XenElfError::UnknownImageType { machine }),
     }
 }
 

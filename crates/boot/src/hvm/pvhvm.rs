@@ -86,13 +86,50 @@ pub struct PvhvmRun {
 }
 
 /// Everything a PVHVM run produced.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct PvhvmReport {
     /// The HVM boot, up to the kernel entry (what `run --mode hvm` shows).
     pub hvm: HvmReport,
     /// `Ok` when the switch and the workload completed; `Err` says why
     /// not (no kernel entry, no platform device, a ring failure).
-    pub pv: Result<PvhvmRun, String>,
+    pub pv: Result<PvhvmRun, PvhvmError>,
+}
+
+/// Why the work after the HVM boot's kernel entry (the PV-on-HVM switch, or
+/// the root filesystem reads over emulated IDE) did not run or did not
+/// finish. Reports carry it as their `reason`/`error` text: it serializes as
+/// its message.
+#[derive(Debug, thiserror::Error)]
+pub enum PvhvmError {
+    /// The HVM machine could not be built (guest memory size, an image
+    /// smaller than one sector): the message names the option or the image.
+    #[error("{0}")]
+    Setup(String),
+    /// The switch needs a running kernel: the PV drivers are Linux's
+    /// (`arch/x86/xen/platform-pci-unplug.c`, xen-blkfront).
+    #[error(
+        "PVHVM needs the HVM boot to reach the Linux kernel entry (the PV drivers are the kernel's); it ended: {ended}"
+    )]
+    NoKernelForSwitch {
+        /// The HVM boot's end, as its report states it.
+        ended: String,
+    },
+    /// The reads after the entry need the kernel that makes them.
+    #[error("the HVM boot did not reach the kernel entry: {ended}")]
+    NoKernelForReads {
+        /// The HVM boot's end, as its report states it.
+        ended: String,
+    },
+    /// The switch or the workload failed (platform device, guest memory,
+    /// the ring, the IDE driver, a read that returned other bytes).
+    #[error(transparent)]
+    Io(#[from] BenchError),
+}
+
+impl Serialize for PvhvmError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// Boots `image` as HVM and, at the kernel entry, switches to the PV
@@ -104,7 +141,7 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvhvmOptions) -> PvhvmReport {
         Ok(m) => m,
         Err(message) => {
             let hvm = super::run(image, &opts.hvm);
-            return PvhvmReport { pv: Err(message), hvm };
+            return PvhvmReport { pv: Err(PvhvmError::Setup(message)), hvm };
         }
     };
     let report = hvm.report(name, end.clone());
@@ -112,12 +149,9 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvhvmOptions) -> PvhvmReport {
         EndState::KernelEntry { info, .. } => {
             let kernel_end = u64::from(info.kernel_load) + u64::from(info.kernel_size);
             let initrd = info.initrd_addr.zip(info.initrd_size).map(|(a, l)| (u64::from(a), u64::from(l)));
-            switch_and_read(&mut hvm, image, opts, kernel_end, initrd).map_err(|e| e.to_string())
+            switch_and_read(&mut hvm, image, opts, kernel_end, initrd).map_err(PvhvmError::from)
         }
-        _ => Err(format!(
-            "PVHVM needs the HVM boot to reach the Linux kernel entry (the PV drivers are the kernel's); it ended: {}",
-            report.reason
-        )),
+        _ => Err(PvhvmError::NoKernelForSwitch { ended: report.reason.clone() }),
     };
     PvhvmReport { hvm: report, pv }
 }
@@ -128,20 +162,20 @@ pub fn run(image: Arc<dyn ReadAt>, opts: &PvhvmOptions) -> PvhvmReport {
 /// the kernel's buffers in free RAM above what the loader loaded. The report is
 /// the boot to the kernel entry; the reads are `Err` when the boot did
 /// not get there or a read failed.
-pub fn run_hvm_then_read(image: Arc<dyn ReadAt>, opts: &PvhvmOptions) -> (HvmReport, Result<PathResult, String>) {
+pub fn run_hvm_then_read(image: Arc<dyn ReadAt>, opts: &PvhvmOptions) -> (HvmReport, Result<PathResult, PvhvmError>) {
     let name = image.describe();
     let (mut hvm, end) = match boot_machine(image.clone(), &opts.hvm) {
         Ok(m) => m,
-        Err(message) => return (super::run(image, &opts.hvm), Err(message)),
+        Err(message) => return (super::run(image, &opts.hvm), Err(PvhvmError::Setup(message))),
     };
     let report = hvm.report(name, end.clone());
     let reads = match &end {
         EndState::KernelEntry { info, .. } => {
             let kernel_end = u64::from(info.kernel_load) + u64::from(info.kernel_size);
             let initrd = info.initrd_addr.zip(info.initrd_size).map(|(a, l)| (u64::from(a), u64::from(l)));
-            ide_reads(hvm, image, opts, kernel_end, initrd).map_err(|e| e.to_string())
+            ide_reads(hvm, image, opts, kernel_end, initrd).map_err(PvhvmError::from)
         }
-        _ => Err(format!("the HVM boot did not reach the kernel entry: {}", report.reason)),
+        _ => Err(PvhvmError::NoKernelForReads { ended: report.reason.clone() }),
     };
     (report, reads)
 }

@@ -1,9 +1,26 @@
 //! The HVM path's event log: port exits, BIOS calls, medium requests, DMA
 //! copies and phases, each with its simulated time and cost.
 //!
-//! Kept beside the machine's [`crate::machine::Trace`] until that trace
-//! grows kinds for port exits and BIOS calls; the counters in the report
-//! are exact whatever the level, the detailed list is capped.
+//! It is not the machine's [`crate::machine::Trace`] (the PV path's), and
+//! folding it in would change what users see, so both stay until a
+//! release may change the output:
+//! - JSON: a PV event is flat with `time`
+//!   (`{"type":"event","time":…,"kind":…}`), an HVM event nests a
+//!   [`TimedEvent`] with `time_ns` (`{"type":"event","event":{…}}`), and
+//!   both traces have a `disk_read` kind with other fields (blkback's
+//!   medium read; an int 13h read as the loader asked for it).
+//! - What is kept: the machine's trace counts every event into exact
+//!   counters and keeps the first `cap` (its `dropped` is all the rest);
+//!   this one records nothing at [`TraceLevel::Summary`], leaves port
+//!   exits out below [`TraceLevel::Full`], and counts as dropped only what
+//!   its level would have kept. The HVM report's counters come from the
+//!   port bus and the IDE model, not from here.
+//! - Phases: the machine's phases count events; these count port exits
+//!   and sectors read, and phases found after the run from what executed
+//!   are inserted in time order ([`HvmTrace::mark_at`]).
+//!
+//! The counters in the report are exact whatever the level; the detailed
+//! list is capped.
 
 use serde::Serialize;
 

@@ -17,7 +17,7 @@ use boot_config::discover::{self, Discovery, FileHit, Loader};
 use boot_config::select::{self, BootChoice, EntryRequest, SelectError};
 use builder::{BuildConfig, BuildInput, DomainLayout, ElfImage, StartInfo, VcpuRegs};
 use disk_image::fs::FileSink;
-use disk_image::{Disk, ReadAt};
+use disk_image::{Disk, DiskError, PathErrorKind, ReadAt};
 
 /// Default guest memory: 1 GiB.
 pub const DEFAULT_MEMORY: u64 = 1 << 30;
@@ -128,18 +128,19 @@ fn cannot(stage: Stage, messages: Vec<String>, hint: Option<String>) -> PvOutcom
 /// Reads a boot file through PV-GRUB's disk into a [`HostBuffer`]: a
 /// kernel is tens of MiB, and a huge-page buffer saves the host most of
 /// the page faults a `Vec` of that size costs (see `machine::memory`).
-fn read_hit(disk: &Disk, hit: &FileHit) -> Result<HostBuffer, String> {
+fn read_hit(disk: &Disk, hit: &FileHit) -> Result<HostBuffer, DiskError> {
     struct Sink(Option<HostBuffer>);
     impl FileSink for Sink {
         fn buffer(&mut self, len: usize) -> std::io::Result<&mut [u8]> {
             Ok(self.0.insert(HostBuffer::zeroed(len)?))
         }
     }
-    let v = disk.volume(&hit.device).ok_or_else(|| format!("{}: no such device", hit.device))?;
-    let fs = disk.open_fs(&v).map_err(|e| e.to_string())?;
+    let path = |path: &str, kind, detail: &str| DiskError::Path { path: path.into(), detail: detail.into(), kind };
+    let v = disk.volume(&hit.device).ok_or_else(|| path(&hit.device, PathErrorKind::NotFound, "no such device"))?;
+    let fs = disk.open_fs(&v)?;
     let mut sink = Sink(None);
-    fs.read_file_into(&hit.resolved_path, MAX_BOOT_FILE, &mut sink).map_err(|e| e.to_string())?;
-    sink.0.ok_or_else(|| format!("{}: read without a buffer", hit.resolved_path))
+    fs.read_file_into(&hit.resolved_path, MAX_BOOT_FILE, &mut sink)?;
+    sink.0.ok_or_else(|| path(&hit.resolved_path, PathErrorKind::Other, "read without a buffer"))
 }
 
 /// Runs the PV path on `image` to the kernel's first instruction.
@@ -248,7 +249,7 @@ fn load_and_build(
     on_sim(blk, |s| s.phase("pv-grub: load the kernel"));
     let kernel_bytes = match read_hit(disk, &choice.kernel) {
         Ok(b) => b,
-        Err(e) => return Loaded::Stop(cannot(Stage::Kernel, vec![e], None)),
+        Err(e) => return Loaded::Stop(cannot(Stage::Kernel, vec![e.to_string()], None)),
     };
     on_sim(blk, |s| s.file_read(&choice.kernel.device, &choice.kernel.resolved_path, kernel_bytes.len() as u64));
     let initrd_bytes = match choice.initrd.first() {
@@ -259,7 +260,7 @@ fn load_and_build(
                     on_sim(blk, |s| s.file_read(&h.device, &h.resolved_path, b.len() as u64));
                     Some(b)
                 }
-                Err(e) => return Loaded::Stop(cannot(Stage::Kernel, vec![e], None)),
+                Err(e) => return Loaded::Stop(cannot(Stage::Kernel, vec![e.to_string()], None)),
             }
         }
         None => None,

@@ -5,8 +5,8 @@
 //! unplug protocol (`docs/misc/hvm-emulated-unplug.pandoc`,
 //! boot-paths.md §4.3–4.4).
 //!
-//! Every access is a port exit on the [`crate::hvm::bus::HvmBus`], charged like
-//! any other access forwarded to the device model.
+//! Every access is a port exit on the HVM port bus (`boot::hvm::bus::HvmBus`),
+//! charged like any other access forwarded to the device model.
 
 use serde::Serialize;
 

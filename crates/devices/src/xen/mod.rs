@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use disk_image::{ByteOffset, DiskError, ReadAt};
 
-use crate::machine::{GuestMemory, GuestPhysAddr, MemoryError, Sim};
+use machine::{GuestMemory, GuestPhysAddr, MemoryError, Sim};
 
 use blkback::{BackendError, Blkback, BlkbackConfig, Negotiated};
 use blkfront::{Blkfront, BlkfrontConfig};
@@ -358,7 +358,7 @@ impl PvIo {
 impl PvIo {
     /// Grants guest page `pfn` to the backend outside the frontend's
     /// bookkeeping (the ref is the test's to reference in raw requests).
-    pub fn grant_page(&mut self, pfn: crate::machine::Pfn, readonly: bool) -> Result<grant::GrantRef, PvError> {
+    pub fn grant_page(&mut self, pfn: machine::Pfn, readonly: bool) -> Result<grant::GrantRef, PvError> {
         Ok(self.x.grants.grant_access(&mut self.x.sim, DomId(0), pfn, readonly)?)
     }
 

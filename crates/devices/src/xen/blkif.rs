@@ -10,7 +10,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::machine::{GuestMemory, GuestPhysAddr, MemoryError, PAGE_SIZE};
+use machine::{GuestMemory, GuestPhysAddr, MemoryError, PAGE_SIZE};
 
 use super::grant::GrantRef;
 

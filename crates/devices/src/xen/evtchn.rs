@@ -6,7 +6,7 @@
 //! pending bit is set on the remote port and an upcall is raised only if
 //! the bit was clear and the port unmasked.
 
-use crate::machine::{CostKey, EventKind, Sim};
+use machine::{CostKey, EventKind, Sim};
 
 use super::grant::DomId;
 
@@ -228,7 +228,7 @@ impl EventChannels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::CostModel;
+    use machine::CostModel;
 
     #[test]
     fn alloc_bind_send_and_pending_bits() {

@@ -1,23 +1,23 @@
 //! The guest side of the ATA task-file protocol: SeaBIOS's `src/hw/ata.c`
 //! register sequences (`await_ide`, `pause_await_not_bsy`, `send_cmd`) over
 //! any port access. Both guest ATA drivers boot-sim runs in Rust — the
-//! BIOS's int 13h service ([`crate::hvm`]) and the I/O bench's driver
-//! ([`crate::bench`]) — send commands through this one copy, so the exits
+//! BIOS's int 13h service (`boot::hvm`) and the I/O bench's driver
+//! (`boot::bench`) — send commands through this one copy, so the exits
 //! they cost and the order of their register accesses cannot drift apart.
 
 use super::ide::reg::{CTRL, DEVICE, DH_DEV1, ERR_FEATURE, STAT_BSY, STATUS_CMD};
 
 /// Status polls before a driver gives up (SeaBIOS waits 32 s; the emulated
 /// controller answers at once, so a stuck status is a model bug).
-pub(crate) const POLLS: u32 = 64;
+pub const POLLS: u32 = 64;
 
 /// The status never matched within [`POLLS`] reads (SeaBIOS's `-1` from
 /// `await_ide`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct AtaTimeout;
+pub struct AtaTimeout;
 
 /// A guest driver's byte-wide port access; the ata.c sequences come with it.
-pub(crate) trait AtaHost {
+pub trait AtaHost {
     fn in8(&mut self, port: u16) -> u8;
     fn out8(&mut self, port: u16, v: u8);
 

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::machine::{EventKind, Sim, XsOp};
+use machine::{EventKind, Sim, XsOp};
 
 use super::grant::DomId;
 
@@ -153,7 +153,7 @@ impl XenStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::CostModel;
+    use machine::CostModel;
 
     #[test]
     fn watches_fire_on_registration_and_on_changes_below() {

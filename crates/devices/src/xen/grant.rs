@@ -20,8 +20,8 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use crate::machine::{CostKey, units::PAGE_SHIFT};
-use crate::machine::{EventKind, GrantOpKind, GuestMemory, GuestPhysAddr, PAGE_SIZE, Pfn, Sim};
+use machine::{CostKey, units::PAGE_SHIFT};
+use machine::{EventKind, GrantOpKind, GuestMemory, GuestPhysAddr, PAGE_SIZE, Pfn, Sim};
 
 /// A Xen domain id (`domid_t`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -439,7 +439,7 @@ impl GrantTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::CostModel;
+    use machine::CostModel;
 
     fn setup() -> (Sim, GuestMemory, GrantTable) {
         (Sim::new(CostModel::default()), GuestMemory::new(16 * PAGE_SIZE).unwrap(), GrantTable::new(DomId(1), 1))

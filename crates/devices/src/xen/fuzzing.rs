@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use disk_image::MemImage;
 
-use crate::machine::{CostModel, GuestMemory, GuestPhysAddr, PAGE_SIZE, Pfn, Sim};
+use machine::{CostModel, GuestMemory, GuestPhysAddr, PAGE_SIZE, Pfn, Sim};
 
 use super::blkback::{BackendError, BlkbackConfig, DataPath};
 use super::blkfront::BlkfrontConfig;

@@ -28,9 +28,7 @@ use std::sync::Arc;
 
 use disk_image::ReadAt;
 
-use crate::machine::{
-    CostKey, EventKind, GuestMemory, GuestPhysAddr, MemoryError, PAGE_SIZE, RingStage, units::PAGE_SHIFT,
-};
+use machine::{CostKey, EventKind, GuestMemory, GuestPhysAddr, MemoryError, PAGE_SIZE, RingStage, units::PAGE_SHIFT};
 
 use super::XenPlatform;
 use super::blkif::*;

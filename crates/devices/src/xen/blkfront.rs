@@ -14,7 +14,7 @@
 //! Mini-OS's blkfront has no read-ahead or sector cache, and neither does
 //! this one: every read goes to the ring.
 
-use crate::machine::{EventKind, GuestPhysAddr, PAGE_SIZE, Pfn, RingStage};
+use machine::{EventKind, GuestPhysAddr, PAGE_SIZE, Pfn, RingStage};
 
 use super::blkif::*;
 use super::evtchn::Port;

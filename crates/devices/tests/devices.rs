@@ -6,15 +6,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use boot::devices::xen::blkback::{BlkbackConfig, DataPath};
-use boot::devices::xen::blkfront::BlkfrontConfig;
-use boot::devices::xen::blkif::*;
-use boot::devices::xen::grant::NR_RESERVED_ENTRIES;
-use boot::devices::{BlkfrontDisk, PvError, PvIo, PvIoConfig};
-use boot::machine::{
-    CostKey, CostModel, EventKind, GrantOpKind, GuestMemory, GuestPhysAddr, PAGE_SIZE, Pfn, Sim, XsOp,
-};
+use devices::xen::blkback::{BlkbackConfig, DataPath};
+use devices::xen::blkfront::BlkfrontConfig;
+use devices::xen::blkif::*;
+use devices::xen::grant::NR_RESERVED_ENTRIES;
+use devices::{BlkfrontDisk, PvError, PvIo, PvIoConfig};
 use disk_image::{Disk, MemImage, RawImage, ReadAt};
+use machine::{CostKey, CostModel, EventKind, GrantOpKind, GuestMemory, GuestPhysAddr, PAGE_SIZE, Pfn, Sim, XsOp};
 use proptest::prelude::*;
 
 const MIB: u64 = 1 << 20;
@@ -217,7 +215,7 @@ fn reference_read_counters_are_exact() {
     pv.read_sectors(0, &mut buf).unwrap();
     assert_eq!(buf, pattern(128));
     let c = pv.sim().trace.counters();
-    let d = |f: fn(&boot::machine::trace::Counters) -> u64| f(c) - f(&before);
+    let d = |f: fn(&machine::trace::Counters) -> u64| f(c) - f(&before);
     assert_eq!(d(|c| c.requests_pushed()), 2);
     assert_eq!(d(|c| c.segments_pushed()), 16);
     assert_eq!(d(|c| c.requests_consumed()), 2);
@@ -405,7 +403,7 @@ fn every_rejection_gets_blkbacks_status() {
     let x = r.pv.platform_mut();
     let cons = x.memory.read_u32(ring).unwrap();
     x.memory.write_u32(ring, cons + 40).unwrap();
-    x.evtchn.send(&mut x.sim, boot::devices::xen::grant::DomId(1), 1).unwrap();
+    x.evtchn.send(&mut x.sim, devices::xen::grant::DomId(1), 1).unwrap();
     let err = r.pv.run_backend().unwrap_err();
     assert!(err.to_string().contains("bogus ring requests"), "{err}");
     assert!(r.pv.backend().is_halted());
@@ -475,7 +473,7 @@ fn blkif_ring_fuzz_corpus_replays() {
     files.sort();
     assert!(!files.is_empty(), "corpus {} is empty", dir.display());
     for f in files {
-        boot::devices::xen::fuzzing::blkif_ring(&std::fs::read(&f).unwrap());
+        devices::xen::fuzzing::blkif_ring(&std::fs::read(&f).unwrap());
     }
 }
 
