@@ -309,10 +309,27 @@ pub fn attribute_in(reader: &Arc<dyn ReadAt>, disk: Option<&Disk>, reads: &[(u64
             for (path, size) in paths {
                 let Ok(content) = fs.read_file(&path, budget.limits.max_file_bytes) else { continue };
                 // The read sectors (inside the volume) whose key equals one
-                // of the file's 512-byte pieces: (LBA, piece number).
+                // of the file's 512-byte pieces: (LBA, piece number). A
+                // piece equal to an earlier one adds nothing (its sectors
+                // are that one's), which keeps the list within the sectors
+                // read however often a file repeats itself.
                 let mut candidates: Vec<(u64, usize)> = Vec::new();
+                let mut first_with_key: HashMap<u64, usize> = HashMap::new();
                 for (i, piece) in content.chunks(sector).enumerate() {
-                    let Some(lbas) = by_key.get(&sector_key(&padded_piece(piece))) else { continue };
+                    let padded = padded_piece(piece);
+                    let key = sector_key(&padded);
+                    let Some(lbas) = by_key.get(&key) else { continue };
+                    match first_with_key.get(&key) {
+                        Some(&j)
+                            if padded_piece(&content[j * sector..((j + 1) * sector).min(content.len())]) == padded =>
+                        {
+                            continue;
+                        }
+                        Some(_) => {}
+                        None => {
+                            first_with_key.insert(key, i);
+                        }
+                    }
                     candidates.extend(
                         lbas.iter()
                             .filter(|&&lba| !range.is_some_and(|(s, e)| lba < s || lba >= e))

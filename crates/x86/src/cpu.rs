@@ -363,7 +363,8 @@ impl Cpu {
     /// only while nothing can have written them: no write by this CPU into
     /// its 256-byte granules (instructions, pushes, string bulk copies), no
     /// port access (a device may do DMA) and no return from `run` (the
-    /// embedder may write memory between runs) since the bytes were last
+    /// embedder may write memory between runs; see [`Cpu::resume`] for an
+    /// embedder that reports its writes) since the bytes were last
     /// compared. Everything else the [`Bus`] does must leave memory as it
     /// is (see the trait's documentation).
     pub fn run<B: Bus + ?Sized>(&mut self, bus: &mut B, max_instructions: u64) -> Result<Exit, Error> {
@@ -540,9 +541,6 @@ impl Cpu {
         self.exception(bus, vector, None, here)
     }
 
-    /// Makes every cached instruction compare its bytes with memory before it
-    /// runs again.
-    #[inline]
     /// Reports that the embedder wrote `len` bytes of guest memory at
     /// physical address `addr` (wrapping at 4 GiB) between runs, for
     /// [`Cpu::resume`]: cached instructions in those bytes' 256-byte
@@ -553,6 +551,9 @@ impl Cpu {
         }
     }
 
+    /// Makes every cached instruction compare its bytes with memory before it
+    /// runs again.
+    #[inline]
     pub(crate) fn memory_may_have_changed(&mut self) {
         self.epoch += 1;
         self.changes += 1;
