@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use boot_sim::loaders::{Grub2Layout, Grub2Version, grub2_disk};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use x86::{AccessSize, Bus, Cpu, Exit, RamBus, Registers};
+use x86::{Cpu, Exit, RamBus, Registers};
 
 /// 16-bit real mode:
 /// ```text
@@ -68,52 +68,6 @@ const KERNEL_IMG: u32 = 0x10_0000;
 /// path is startup_raw.S's `int $0x13` disk reset, whose result it ignores.
 const IRET_AT: u32 = 0xF_FF00;
 
-/// A [`RamBus`] that stops the run when control first reaches the
-/// decompressed kernel.img.
-struct UntilKernelImg(RamBus);
-
-impl Bus for UntilKernelImg {
-    fn read_u8(&mut self, addr: u32) -> u8 {
-        self.0.read_u8(addr)
-    }
-    fn write_u8(&mut self, addr: u32, value: u8) {
-        self.0.write_u8(addr, value)
-    }
-    fn read_u16(&mut self, addr: u32) -> u16 {
-        self.0.read_u16(addr)
-    }
-    fn read_u32(&mut self, addr: u32) -> u32 {
-        self.0.read_u32(addr)
-    }
-    fn write_u16(&mut self, addr: u32, value: u16) {
-        self.0.write_u16(addr, value)
-    }
-    fn write_u32(&mut self, addr: u32, value: u32) {
-        self.0.write_u32(addr, value)
-    }
-    fn read_bytes(&mut self, addr: u32, buf: &mut [u8]) {
-        self.0.read_bytes(addr, buf)
-    }
-    fn write_bytes(&mut self, addr: u32, data: &[u8]) {
-        self.0.write_bytes(addr, data)
-    }
-    fn copy_bytes(&mut self, dst: u32, src: u32, len: u32) {
-        self.0.copy_bytes(dst, src, len)
-    }
-    fn read_code(&mut self, addr: u32, buf: &mut [u8; 16]) {
-        self.0.read_code(addr, buf)
-    }
-    fn port_in(&mut self, port: u16, size: AccessSize) -> u32 {
-        self.0.port_in(port, size)
-    }
-    fn port_out(&mut self, port: u16, size: AccessSize, value: u32) {
-        self.0.port_out(port, size, value)
-    }
-    fn new_code(&mut self, linear: u32, _regs: &Registers) -> bool {
-        linear == KERNEL_IMG
-    }
-}
-
 /// The core.img `grub-install` (GRUB `version`) embedded after the MBR of
 /// an ext4 disk, read back the way diskboot.img loads it: its first
 /// sector, then the sectors its first block list names (start LBA at
@@ -147,7 +101,8 @@ fn run_core_img(core: &[u8]) -> (u64, u64) {
     }
     ram.load(IRET_AT, &[0xCF]);
     ram.load(CORE_LOAD, core);
-    let mut bus = UntilKernelImg(ram);
+    ram.stop_at = Some(KERNEL_IMG);
+    let mut bus = ram;
     let mut regs = Registers::real_mode(0, CORE_START);
     regs.gpr[2] = 0x80;
     regs.gpr[4] = 0x2000;
@@ -160,7 +115,7 @@ fn run_core_img(core: &[u8]) -> (u64, u64) {
         cpu.location(),
         cpu.counters.instructions
     );
-    black_box(&bus.0.ram[KERNEL_IMG as usize..KERNEL_IMG as usize + 16]);
+    black_box(&bus.ram[KERNEL_IMG as usize..KERNEL_IMG as usize + 16]);
     (cpu.counters.instructions, cpu.counters.stepped)
 }
 

@@ -164,14 +164,11 @@ fn render_text(
     row(out, "ring requests", a, b, d)?;
     let [a, b, d] = cell(&|r| r.notifies.to_string());
     row(out, "notifies", a, b, d)?;
-    let errors: [(&str, Option<&dyn std::fmt::Display>); 2] = [
-        ("hvm", reads.hvm.as_ref().err().map(|e| e as &dyn std::fmt::Display)),
-        ("pv", reads.pv.as_ref().err().map(|e| e as &dyn std::fmt::Display)),
-    ];
-    for (name, r) in errors {
-        if let Some(e) = r {
-            writeln!(out, "  {name}: no root filesystem reads: {e}")?;
-        }
+    if let Err(e) = reads.hvm {
+        writeln!(out, "  hvm: no root filesystem reads: {e}")?;
+    }
+    if let Err(e) = reads.pv {
+        writeln!(out, "  pv: no root filesystem reads: {e}")?;
     }
     if let Err(e) = &x.pv {
         writeln!(out, "  pvhvm: {e}")?;

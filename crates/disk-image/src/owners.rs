@@ -314,21 +314,13 @@ pub fn attribute_in(reader: &Arc<dyn ReadAt>, disk: Option<&Disk>, reads: &[(u64
                 // are that one's), which keeps the list within the sectors
                 // read however often a file repeats itself.
                 let mut candidates: Vec<(u64, usize)> = Vec::new();
-                let mut first_with_key: HashMap<u64, usize> = HashMap::new();
+                let mut first_with_key: HashMap<u64, &[u8]> = HashMap::new();
                 for (i, piece) in content.chunks(sector).enumerate() {
-                    let padded = padded_piece(piece);
-                    let key = sector_key(&padded);
+                    let key = sector_key(&padded_piece(piece));
                     let Some(lbas) = by_key.get(&key) else { continue };
-                    match first_with_key.get(&key) {
-                        Some(&j)
-                            if padded_piece(&content[j * sector..((j + 1) * sector).min(content.len())]) == padded =>
-                        {
-                            continue;
-                        }
-                        Some(_) => {}
-                        None => {
-                            first_with_key.insert(key, i);
-                        }
+                    let first = *first_with_key.entry(key).or_insert(piece);
+                    if !std::ptr::eq(first, piece) && first == piece {
+                        continue;
                     }
                     candidates.extend(
                         lbas.iter()

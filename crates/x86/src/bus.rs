@@ -187,12 +187,17 @@ pub struct RamBus {
     pub ram: Vec<u8>,
     /// A20 gate state reported by [`Bus::a20_enabled`].
     pub a20: bool,
+    /// A linear address whose first execution stops the run with
+    /// [`crate::Exit::NewCode`] (see [`Bus::new_code`]): where a bench or
+    /// test wants a guest program to end, such as the jump into code it
+    /// has just unpacked.
+    pub stop_at: Option<u32>,
 }
 
 impl RamBus {
-    /// `size` bytes of zeroed RAM, A20 enabled.
+    /// `size` bytes of zeroed RAM, A20 enabled, no stop address.
     pub fn new(size: usize) -> Self {
-        RamBus { ram: vec![0; size], a20: true }
+        RamBus { ram: vec![0; size], a20: true, stop_at: None }
     }
 
     /// Copies `data` into RAM at `addr`.
@@ -305,6 +310,9 @@ impl Bus for RamBus {
     fn port_out(&mut self, _port: u16, _size: AccessSize, _value: u32) {}
     fn a20_enabled(&self) -> bool {
         self.a20
+    }
+    fn new_code(&mut self, linear: u32, _regs: &crate::Registers) -> bool {
+        self.stop_at == Some(linear)
     }
 }
 
